@@ -1,0 +1,23 @@
+#pragma once
+#include "amq/protocol/properties.hpp"
+
+namespace amq::protocol {
+
+/// PUBLISH — application message (MQTT 5.0 §3.3, 3.1.1 §3.3).
+/// `topic` and `payload` view the frame they were decoded from; decoding a
+/// PUBLISH without user properties or subscription identifiers allocates
+/// nothing. `topic` may be empty in 5.0 when a Topic Alias is set.
+struct publish {
+  bool dup = false;
+  qos qos_level = qos::at_most_once;
+  bool retain = false;
+  std::string_view topic;
+  uint16_t packet_id = 0; ///< present on the wire only for QoS > 0
+  properties props;       ///< 5.0 only
+  std::string_view payload;
+  friend bool operator==(const publish&, const publish&) = default;
+};
+
+std::string to_string(const publish& p);
+
+} // namespace amq::protocol
