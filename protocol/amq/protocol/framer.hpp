@@ -8,7 +8,8 @@
 /// configured maximum packet size is rejected from its fixed header alone
 /// (0x95 Packet too large), before any of its body is buffered. A Remaining
 /// Length longer than 4 bytes is 0x81 Malformed Packet. After an error the
-/// framer stays failed; the connection must be closed.
+/// framer stays failed (every later `feed` returns the same error without
+/// calling back); the connection must be closed.
 
 #include "amq/protocol/types.hpp"
 
@@ -41,7 +42,9 @@ public:
 
   /// Feeds `data`, calling `on_frame(const frame&)` for every complete frame.
   /// `on_frame` returns `true` to continue and `false` to stop (for example
-  /// after a decode error); remaining bytes of `data` are then discarded.
+  /// after a decode error); remaining bytes of `data` are then discarded,
+  /// along with any buffered partial frame. (`on_frame` may also return void,
+  /// meaning "continue".)
   /// Returns the framing error, if any. Views passed to `on_frame` are valid
   /// only during the call.
   template <class F>
@@ -62,8 +65,15 @@ private:
   parse_status parse_header(std::span<const uint8_t> data, size_t& header_len,
                             uint32_t& remaining, decode_error& err) const noexcept;
 
+  /// Marks the framer failed, drops buffered bytes, returns `err`.
+  std::optional<decode_error> fail(decode_error err) noexcept;
+
+  /// Buffered partial frames above this capacity are released once complete.
+  static constexpr size_t keep_capacity = 64 * 1024;
+
   uint32_t max_packet_size_;
   bool failed_ = false;
+  decode_error error_; ///< The error that failed the framer.
   std::vector<uint8_t> partial_;
 };
 

@@ -32,6 +32,23 @@ std::string to_string(const packet& p);
 // identifiers/types/placement/repetition, reason code values, QoS values,
 // packet id != 0 where required, topic name/filter syntax, non-empty
 // SUBSCRIBE/UNSUBSCRIBE. Results view the frame's bytes. Never throws.
+//
+// Reason codes in decode errors:
+// - 0x81 Malformed Packet: the bytes cannot be parsed (truncation, trailing
+//   bytes, bad fixed header flags, QoS 3 in PUBLISH, bad UTF-8, bad lengths,
+//   unknown property identifier, reserved bits in CONNECT/SUBSCRIBE).
+// - 0x82 Protocol Error (5.0): parseable but not allowed (packet id 0, DUP
+//   with QoS 0, duplicate or misplaced property, invalid property value,
+//   reason code not defined for the packet type, empty SUBSCRIBE/UNSUBSCRIBE,
+//   SUBSCRIBE Maximum QoS 3 or Retain Handling 3 (§3.8.3.1), No Local on a
+//   shared subscription, empty topic without Topic Alias, Topic Alias 0).
+// - 0x90 Topic Name invalid (5.0): wildcard in a PUBLISH or will topic name.
+// - 0x84 Unsupported Protocol Version: CONNECT with a name other than
+//   "MQTT" or a level other than 4/5 (for either version).
+// - MQTT 3.1.1 has no reason codes and closes the connection on every
+//   violation; its decode errors are always 0x81, except 0x84 above and AUTH
+//   (type 15, reserved in 3.1.1), which is 0x82.
+// Messages name the packet and the rule ("PUBLISH: packet identifier is 0").
 
 result<connect> decode_connect(const frame& f);
 result<connack> decode_connack(const frame& f, protocol_version v);
@@ -48,6 +65,8 @@ result<pingreq> decode_pingreq(const frame& f);
 result<pingresp> decode_pingresp(const frame& f);
 result<disconnect> decode_disconnect(const frame& f, protocol_version v);
 /// AUTH in a 3.1.1 session is a protocol error (0x82), type 15 is reserved there.
+/// In 5.0 remaining length 0 means Success; remaining length 1 (reason code
+/// without property length) is 0x81, unlike DISCONNECT.
 result<auth> decode_auth(const frame& f, protocol_version v);
 
 /// Dispatches on the frame's packet type. CONNECT ignores `v`.
@@ -61,6 +80,10 @@ result<packet> decode(const frame& f, protocol_version v);
 // `encoded_size` bytes and returns the number of bytes written. Fields that
 // do not exist in the given version (properties, reason codes in 3.1.1) are
 // not written. Encoding does not validate: callers build valid packets.
+// Exceptions that make a 5.0-shaped value encodable for 3.1.1: CONNACK maps
+// its reason code with `to_v311_connack`, SUBACK writes every code >= 0x80
+// as 0x80. AUTH is always written in its 5.0 form. 5.0 properties are
+// written in identifier order.
 // CONNECT is encoded in `p.version`, the `v` argument is ignored for it.
 
 template <class Packet>
@@ -76,6 +99,30 @@ void encode(const Packet& p, protocol_version v, std::vector<uint8_t>& out) {
   out.resize(old + n);
   encode_to(p, v, out.data() + old);
 }
+
+// Each packet's codec lives in its own source file as explicit
+// specializations of the two templates above.
+#define AMQ_PROTOCOL_DECLARE_CODEC(P)                                          \
+  template <>                                                                  \
+  size_t encoded_size<P>(const P& p, protocol_version v) noexcept;             \
+  template <>                                                                  \
+  size_t encode_to<P>(const P& p, protocol_version v, uint8_t* out) noexcept;
+AMQ_PROTOCOL_DECLARE_CODEC(connect)
+AMQ_PROTOCOL_DECLARE_CODEC(connack)
+AMQ_PROTOCOL_DECLARE_CODEC(publish)
+AMQ_PROTOCOL_DECLARE_CODEC(puback)
+AMQ_PROTOCOL_DECLARE_CODEC(pubrec)
+AMQ_PROTOCOL_DECLARE_CODEC(pubrel)
+AMQ_PROTOCOL_DECLARE_CODEC(pubcomp)
+AMQ_PROTOCOL_DECLARE_CODEC(subscribe)
+AMQ_PROTOCOL_DECLARE_CODEC(suback)
+AMQ_PROTOCOL_DECLARE_CODEC(unsubscribe)
+AMQ_PROTOCOL_DECLARE_CODEC(unsuback)
+AMQ_PROTOCOL_DECLARE_CODEC(pingreq)
+AMQ_PROTOCOL_DECLARE_CODEC(pingresp)
+AMQ_PROTOCOL_DECLARE_CODEC(disconnect)
+AMQ_PROTOCOL_DECLARE_CODEC(auth)
+#undef AMQ_PROTOCOL_DECLARE_CODEC
 
 size_t encoded_size(const packet& p, protocol_version v) noexcept;
 size_t encode_to(const packet& p, protocol_version v, uint8_t* out) noexcept;

@@ -90,7 +90,12 @@ struct string_pair {
   friend bool operator==(const string_pair&, const string_pair&) = default;
 };
 
-/// A decoded (or to-be-encoded) property block. Strings and binary data are
+/// A decoded (or to-be-encoded) property block (codec: property_codec.hpp).
+/// Decoding enforces the per-value rules of the spec: the one-byte flags are
+/// 0 or 1, Receive Maximum, Maximum Packet Size, Subscription Identifier and
+/// Topic Alias are non-zero (0x82). Topic Alias 0 is rejected while decoding
+/// because it is invalid whatever the session state [MQTT-3.3.2-8]; the
+/// upper bound (0x94) is the session's check. Strings and binary data are
 /// views into the frame they were decoded from (or into caller-owned memory
 /// when encoding). An empty block decodes without any heap allocation: the
 /// vectors are only filled when the packet carries those properties.

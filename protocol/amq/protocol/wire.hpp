@@ -5,7 +5,9 @@
 
 #include "amq/protocol/types.hpp"
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -45,19 +47,25 @@ public:
   bool binary(std::string_view& out) noexcept;
   /// `n` raw bytes.
   bool bytes(size_t n, std::string_view& out) noexcept;
+  /// Skips `n` bytes.
+  bool skip(size_t n) noexcept;
   /// All remaining bytes.
   std::string_view rest() noexcept;
   /// Restricts the reader to the next `n` bytes; returns the bytes after
   /// them as a separate reader.
   bool split(size_t n, reader& tail) noexcept;
 
+  /// The last error. A read past the end sets {0x81, `truncated_message`};
+  /// `truncated()` tells that case apart so callers can name the field.
   const decode_error& error() const noexcept { return err_; }
+  bool truncated() const noexcept { return err_.message.data() == truncated_message.data(); }
   void fail(reason_code rc, std::string_view msg) noexcept { err_ = {rc, msg}; }
 
 private:
   const uint8_t* p_;
   const uint8_t* end_;
-  decode_error err_{reason_code::malformed_packet, "packet truncated"};
+  static constexpr std::string_view truncated_message = "packet truncated";
+  decode_error err_{reason_code::malformed_packet, truncated_message};
 };
 
 /// Unchecked writer into memory sized by `encoded_size`.

@@ -1,6 +1,8 @@
 #pragma once
 #include "amq/protocol/properties.hpp"
 
+#include <string>
+
 namespace amq::protocol {
 
 /// CONNACK — connect acknowledgement (MQTT 5.0 §3.2, 3.1.1 §3.2).

@@ -1,6 +1,8 @@
 #pragma once
 #include "amq/protocol/properties.hpp"
 
+#include <string>
+
 #include <optional>
 #include <string_view>
 

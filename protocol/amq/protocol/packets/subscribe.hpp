@@ -25,6 +25,13 @@ struct subscription {
 
 /// SUBSCRIBE (MQTT 5.0 §3.8, 3.1.1 §3.8). Fixed header flags 0b0010.
 /// At least one subscription; packet id non-zero.
+///
+/// Topic filters: `decode_subscribe` rejects only filters that make the
+/// packet malformed — not valid UTF-8, or empty (0x81). A well-formed UTF-8
+/// filter with invalid wildcard syntax ("a/#/b", "a+", "$share/g") is NOT a
+/// decode error: in 5.0 the broker answers that one filter with SUBACK 0x8F
+/// (Topic Filter invalid), in 3.1.1 with 0x80, and processes the others. Check
+/// each filter with `validate_topic_filter`. The same holds for UNSUBSCRIBE.
 struct subscribe {
   uint16_t packet_id = 0;
   properties props; ///< 5.0 only: subscription identifier, user properties
@@ -42,6 +49,8 @@ struct suback {
 };
 
 /// UNSUBSCRIBE (MQTT 5.0 §3.10, 3.1.1 §3.10). Fixed header flags 0b0010.
+/// At least one filter; filters are checked for UTF-8 and non-emptiness only
+/// (see SUBSCRIBE).
 struct unsubscribe {
   uint16_t packet_id = 0;
   properties props; ///< 5.0 only

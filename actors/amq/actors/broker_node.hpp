@@ -1,0 +1,50 @@
+#pragma once
+/// One broker node: the network edge, the registry and the router, built
+/// from a validated configuration. Embeddable: give it an existing
+/// `caf::actor_system` (e.g. inside another CAF application) and a config.
+
+#include "amq/broker/session_types.hpp"
+#include "amq/config/broker_config.hpp"
+#include "amq/net/server.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <memory>
+#include <system_error>
+
+namespace amq::actors {
+
+/// Session limits derived from the configuration.
+broker::session_limits make_session_limits(const config::broker_config& cfg);
+
+class broker_node {
+public:
+  broker_node(caf::actor_system& sys, config::broker_config cfg);
+  ~broker_node();
+
+  /// Spawns the actors and starts listening. Returns the bind error, if any.
+  std::error_code start();
+
+  /// Stops accepting, disconnects every client (0x8B Server shutting down
+  /// for 5.0 clients) and stops the actors. Idempotent.
+  void stop();
+
+  /// Port the MQTT listener is bound to (after start; useful with port 0).
+  uint16_t port() const;
+
+  caf::actor registry() const { return registry_; }
+  caf::actor router() const { return router_; }
+  net::server::stats edge_stats() const;
+
+private:
+  caf::actor_system& sys_;
+  config::broker_config cfg_;
+  broker::session_limits limits_;
+  caf::actor router_;
+  caf::actor registry_;
+  std::unique_ptr<net::server> server_;
+  bool stopped_ = false;
+};
+
+} // namespace amq::actors

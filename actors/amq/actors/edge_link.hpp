@@ -1,0 +1,59 @@
+#pragma once
+/// The glue between a connection (Boost.Asio I/O thread) and the actors.
+///
+/// Before CONNECT, an `edge_link` frames the first bytes itself, decodes the
+/// CONNECT on the I/O thread, pauses reading and hands the connection to the
+/// registry. Once the registry has picked the session actor, the session
+/// calls `bind`: from then on every read is forwarded to that actor as one
+/// `byte_chunk` (read batching: one actor message per read(), never one per
+/// packet). Read credit bounds the bytes in flight between the socket and
+/// the session actor: above `max_unconsumed` the link pauses reading until
+/// the session reports the chunks consumed.
+
+#include "amq/actors/messages.hpp"
+#include "amq/net/connection.hpp"
+#include "amq/protocol/framer.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <atomic>
+#include <mutex>
+
+namespace amq::actors {
+
+class edge_link : public net::connection_receiver,
+                  public std::enable_shared_from_this<edge_link> {
+public:
+  edge_link(caf::actor_system& sys, caf::actor registry, uint32_t max_packet_size,
+            size_t max_unconsumed);
+
+  void on_data(const net::connection_ptr& conn, std::span<const uint8_t> bytes) override;
+  void on_closed(const net::connection_ptr& conn, std::error_code reason) override;
+  void on_writable(const net::connection_ptr& conn) override;
+
+  /// Called by the session actor: route bytes to `session` from now on.
+  /// Returns bytes that arrived after the CONNECT before the bind.
+  std::vector<uint8_t> bind(const net::connection_ptr& conn, caf::actor session);
+
+  /// Called by the session actor after processing a chunk of `n` bytes.
+  void consumed(const net::connection_ptr& conn, size_t n);
+
+private:
+  void refuse(const net::connection_ptr& conn, uint8_t level, protocol::reason_code rc,
+              std::string_view why);
+
+  caf::actor_system& sys_;
+  caf::actor registry_;
+  protocol::framer framer_;
+  size_t max_unconsumed_;
+  std::mutex mtx_;
+  caf::actor session_;          ///< guarded by mtx_
+  bool connect_seen_ = false;   ///< guarded by mtx_ after CONNECT
+  bool closed_ = false;         ///< guarded by mtx_
+  std::vector<uint8_t> early_;  ///< guarded by mtx_: bytes after CONNECT before bind
+  std::atomic<size_t> unconsumed_{0};
+  std::atomic<bool> paused_{false};
+};
+
+} // namespace amq::actors

@@ -1,0 +1,105 @@
+#pragma once
+/// Atoms, message types and the actor interfaces of actormq, in one place.
+///
+/// CAF 0.17.6 has no `typed_actor_fwd`, and the session, router and registry
+/// interfaces refer to each other, so the actors are dynamically typed
+/// (`caf::actor`). Their interfaces are documented here instead: a `///`
+/// line per role and a `//` line per handler.
+///
+/// /// SESSION actor: one per client session (amq/actors/session.hpp).
+/// // (attach_atom, connection_ptr, connect_frame_ptr, edge_link_ptr)  a connection attaches
+/// // (bytes_atom, uint64_t conn_id, byte_chunk) bytes read from connection `conn_id`
+/// // (closed_atom, uint64_t conn_id)            that connection closed
+/// // (writable_atom, uint64_t conn_id, bool)    write queue crossed its watermark
+/// // (deliver_atom, delivery_batch)             messages routed to this session
+/// // (routed_atom, uint64_t seq)                router accepted route batch `seq`
+/// // (kick_atom, reason_code)                   administrative disconnect / shutdown
+/// // (tick_atom)                                timer (keep-alive, will delay, expiry)
+/// // (shutdown_atom)                            server shutdown: DISCONNECT 0x8B, close, quit
+/// // (flush_atom)                               write what the last messages produced
+///
+/// /// ROUTER actor: topic tree, shared groups, retained messages (amq/actors/router.hpp).
+/// // (subscribe_atom, session_id, caf::actor, subscribe_request)
+/// // (unsubscribe_atom, session_id, std::string filter)
+/// // (online_atom, session_id, bool)            for shared-group balancing
+/// // (route_atom, route_batch)  → sender gets (routed_atom, seq)
+/// // (remove_atom, session_id)                  session is gone
+///
+/// /// REGISTRY actor: client id → session actor; takeover (amq/actors/registry.hpp).
+/// // (connect_atom, connection_ptr, connect_frame_ptr, edge_link_ptr)
+/// // (kick_atom, std::string client_id, reason_code)
+/// // (count_atom) → size_t sessions
+/// // (shutdown_atom) → bool, once every session actor has ended
+
+#include "amq/broker/session_types.hpp"
+#include "amq/net/connection.hpp"
+#include "amq/protocol/packets/connect.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace amq::actors {
+
+using attach_atom = caf::atom_constant<caf::atom("attach")>;
+using bytes_atom = caf::atom_constant<caf::atom("bytes")>;
+using closed_atom = caf::atom_constant<caf::atom("closed")>;
+using writable_atom = caf::atom_constant<caf::atom("writable")>;
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using routed_atom = caf::atom_constant<caf::atom("routed")>;
+using kick_atom = caf::atom_constant<caf::atom("kick")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using unsubscribe_atom = caf::atom_constant<caf::atom("unsub")>;
+using online_atom = caf::atom_constant<caf::atom("online")>;
+using route_atom = caf::atom_constant<caf::atom("route")>;
+using remove_atom = caf::atom_constant<caf::atom("remove")>;
+using connect_atom = caf::atom_constant<caf::atom("connect")>;
+using count_atom = caf::atom_constant<caf::atom("count")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+
+/// A CONNECT packet with the bytes it views (decoded once, at the edge).
+struct connect_frame {
+  std::vector<uint8_t> bytes; ///< the frame body; never modified after decode
+  protocol::connect packet;   ///< views into `bytes`
+};
+using connect_frame_ptr = std::shared_ptr<const connect_frame>;
+
+/// Bytes read from a connection, handed to its session actor.
+struct byte_chunk {
+  std::vector<uint8_t> data;
+};
+
+/// Messages to route, from one session, as one batch.
+struct route_batch {
+  uint64_t seq = 0;
+  broker::session_id publisher = 0; ///< 0 = the broker itself (No Local)
+  std::vector<protocol::message_ptr> messages;
+};
+
+/// Messages for one session, as one batch.
+struct delivery_batch {
+  std::vector<broker::routed_message> items;
+};
+
+/// Shared between a connection's I/O-thread receiver and its session actor:
+/// which actor receives the bytes, and read credit (back-pressure toward a
+/// client that publishes faster than its session can process).
+class edge_link;
+using edge_link_ptr = std::shared_ptr<edge_link>;
+
+} // namespace amq::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::net::connection_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::connect_frame_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::edge_link_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::byte_chunk)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::route_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::delivery_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::broker::subscribe_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::protocol::reason_code)

@@ -1,0 +1,60 @@
+#pragma once
+/// The REGISTRY actor: maps client ids to session actors and serializes
+/// CONNECTs per client id, which makes takeover race-free on one node: two
+/// simultaneous CONNECTs for one id are handled one after the other by the
+/// same session actor, and exactly one connection stays attached.
+///
+/// A session actor that is ending refuses an attach (it answers false, or
+/// is already gone and the request fails); the registry then spawns a fresh
+/// session and attaches to that, so no CONNECT is ever lost in the race
+/// between "session ended" and "client reconnected".
+
+#include "amq/actors/messages.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <caf/response_promise.hpp>
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace amq::actors {
+
+struct registry_state {
+  static inline const char* name = "registry";
+
+  explicit registry_state(caf::event_based_actor* self) : self(self) {}
+
+  void connect(net::connection_ptr conn, connect_frame_ptr cf, edge_link_ptr link);
+  void attach(const std::string& client_id, net::connection_ptr conn, connect_frame_ptr cf,
+              edge_link_ptr link, int attempt);
+  caf::actor spawn_for(const std::string& client_id);
+
+  struct entry {
+    caf::actor session;
+    broker::session_id id;
+  };
+
+  caf::event_based_actor* self;
+  broker::session_limits limits;
+  caf::actor router;
+  std::unordered_map<std::string, entry> sessions;
+  /// Every live session actor (also those replaced in `sessions`).
+  std::unordered_map<caf::actor_addr, std::pair<std::string, caf::actor>> by_addr;
+  broker::session_id next_id = 1;
+  /// Pending answer to (shutdown_atom) while sessions are still ending.
+  std::optional<caf::response_promise> shutdown_promise;
+  uint64_t next_assigned = 1;
+};
+
+using registry_actor_type = caf::stateful_actor<registry_state>;
+
+caf::behavior registry_behavior(registry_actor_type* self, broker::session_limits limits,
+                                caf::actor router);
+
+caf::actor spawn_registry(caf::actor_system& sys, const broker::session_limits& limits,
+                          caf::actor router);
+
+} // namespace amq::actors

@@ -1,0 +1,65 @@
+#pragma once
+/// The SESSION actor: one per client session, a thin adapter around
+/// `broker::session_machine`. It outlives its connection when the session
+/// is persistent; connections attach and detach.
+///
+/// Output batching: whatever the machine writes while the actor works
+/// through its mailbox is collected and written with one `send` when a
+/// self-addressed `flush_atom` (queued behind the messages already waiting)
+/// comes up, so a burst of deliveries becomes one write.
+
+#include "amq/actors/edge_link.hpp"
+#include "amq/actors/messages.hpp"
+#include "amq/broker/session_machine.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <optional>
+#include <string>
+
+namespace amq::actors {
+
+struct session_state {
+  static inline const char* name = "session";
+
+  using clock = broker::session_machine::clock;
+
+  explicit session_state(caf::event_based_actor* self) : self(self) {}
+
+  void init(broker::session_id id, std::string client_id, broker::session_limits limits,
+            caf::actor router);
+
+  void attach(net::connection_ptr conn, const connect_frame_ptr& cf, edge_link_ptr link);
+  void bytes(uint64_t conn_id, byte_chunk& chunk);
+  void closed(uint64_t conn_id);
+  void writable(uint64_t conn_id, bool value);
+  void deliver(delivery_batch& batch);
+  void routed(uint64_t seq);
+  void kick(protocol::reason_code rc);
+  void tick();
+  void flush();
+
+  /// Carries out the machine's effects after every input.
+  void after_input();
+  void detach();
+
+  caf::event_based_actor* self;
+  broker::session_id id = 0;
+  broker::session_machine machine{std::string{}, broker::session_limits{}};
+  caf::actor router;
+  net::connection_ptr conn;
+  edge_link_ptr link;
+  bool flush_pending = false;
+  std::optional<clock::time_point> timer_at;
+};
+
+using session_actor_type = caf::stateful_actor<session_state>;
+
+caf::behavior session_behavior(session_actor_type* self);
+
+/// Spawns a session actor for `client_id`.
+caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
+                         const broker::session_limits& limits, caf::actor router);
+
+} // namespace amq::actors

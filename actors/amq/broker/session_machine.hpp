@@ -1,0 +1,221 @@
+#pragma once
+/// The protocol logic of one MQTT client session, as a state machine
+/// without I/O: decoded bytes, deliveries, timer ticks and connection
+/// closes go in; encoded bytes to write and effects for the router come out.
+/// The session actor is a thin adapter around it (see
+/// `amq/actors/session.hpp`), which is what makes it testable and fast.
+///
+/// State owned here (MQTT 5.0 §4.1, the seed's session model):
+/// - subscriptions (filter → options),
+/// - outbound in-flight QoS 1/2 messages, keyed by packet id,
+/// - the outbound queue (messages waiting for a free in-flight slot, or
+///   for the client to come back while the session is offline),
+/// - inbound QoS 2 receive state (packet ids between PUBREC and PUBREL),
+/// - the will message and the session expiry interval.
+///
+/// Outbound QoS flows (server → client):
+///
+///     queued ──(window free: assign id, send PUBLISH)──▶ awaiting_puback ──PUBACK──▶ done
+///                                                     └▶ awaiting_pubrec ──PUBREC──▶ awaiting_pubcomp
+///                                                          (send PUBREL)            ──PUBCOMP─▶ done
+///     reconnect: every in-flight entry is resent in order, PUBLISH with DUP=1
+///     (or PUBREL for awaiting_pubcomp). Never resent on the same connection.
+///
+/// Inbound QoS flows (client → server), method B of MQTT 5.0 §4.3.3:
+///
+///     PUBLISH q1 ──route──▶ (router accepted) ──▶ PUBACK
+///     PUBLISH q2 ──route──▶ (router accepted) ──▶ PUBREC, id ∈ qos2_in
+///         duplicate PUBLISH with id ∈ qos2_in: not routed again, PUBREC resent
+///     PUBREL ──▶ id ∉ qos2_in, PUBCOMP
+///
+/// Acknowledgements are sent only after the router accepted the batch the
+/// message was in (for persistent offline subscribers that means: stored),
+/// and always in the order the PUBLISH packets arrived (MQTT 5.0 §4.6).
+
+#include "amq/broker/session_types.hpp"
+#include "amq/protocol/framer.hpp"
+#include "amq/protocol/message.hpp"
+#include "amq/protocol/packet.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace amq::broker {
+
+class session_machine {
+public:
+  using clock = std::chrono::steady_clock;
+  using time_point = clock::time_point;
+
+  session_machine(std::string client_id, session_limits limits);
+
+  // -- inputs -----------------------------------------------------------------
+
+  /// A connection attaches with its CONNECT. Writes the CONNACK (and, for a
+  /// resumed session, the resends) into the output. `existed` says whether
+  /// this machine held a session from before (for Session Present).
+  /// Returns false if the CONNECT is refused (CONNACK with error written,
+  /// close requested).
+  bool on_connect(const protocol::connect& c, time_point now);
+
+  /// Bytes read from the attached connection.
+  void on_bytes(std::span<const uint8_t> bytes, time_point now);
+
+  /// The attached connection closed (EOF, error, or we closed it).
+  void on_connection_closed(time_point now);
+
+  /// The session is taken over by a new connection: the current one gets
+  /// DISCONNECT 0x8E (5.0) and is closed. The will is handled as for an
+  /// unexpected close.
+  void on_takeover(time_point now);
+
+  /// The router accepted every route batch up to and including `seq`.
+  void on_routed(uint64_t seq, time_point now);
+
+  /// The router refused batch `seq` (e.g. storage unavailable): QoS 1/2
+  /// publishers get the reason code (5.0) instead of a success ack.
+  void on_route_failed(uint64_t seq, protocol::reason_code rc, time_point now);
+
+  /// A message for this session from the router.
+  void on_deliver(const routed_message& d, time_point now);
+
+  /// Timer tick: keep-alive, will delay, session expiry.
+  void on_timer(time_point now);
+
+  /// Administrative disconnect (0x98) or server shutdown (0x8B).
+  void on_server_disconnect(protocol::reason_code rc, time_point now);
+
+  /// The connection's write queue went above (false) or back below (true)
+  /// its high watermark. While not writable, deliveries are queued.
+  void set_writable(bool writable, time_point now);
+
+  // -- outputs ----------------------------------------------------------------
+
+  /// Bytes to write to the connection (appended to by every input).
+  std::vector<uint8_t>& output() noexcept { return out_; }
+
+  /// Effects for the actor to carry out after each input.
+  effects& fx() noexcept { return fx_; }
+
+  /// Closes the batch of `fx().routes` produced so far and returns its
+  /// sequence number, to be passed back to `on_routed` / `on_route_failed`.
+  /// Call once per non-empty batch.
+  uint64_t commit_routes() noexcept;
+
+  /// Earliest time `on_timer` must be called, if any.
+  std::optional<time_point> next_deadline() const noexcept;
+
+  // -- state inspection -------------------------------------------------------
+
+  const std::string& client_id() const noexcept { return client_id_; }
+  bool connected() const noexcept { return connected_; }
+  bool persistent() const noexcept { return persistent_; }
+  /// True once the session is over (clean session disconnected, expired):
+  /// the actor removes its subscriptions and terminates.
+  bool finished() const noexcept { return finished_; }
+  protocol::protocol_version version() const noexcept { return version_; }
+  const std::map<std::string, subscription_entry, std::less<>>& subscriptions() const noexcept {
+    return subs_;
+  }
+  size_t inflight_count() const noexcept { return inflight_.size(); }
+  size_t queued_count() const noexcept { return queue_.size(); }
+  size_t qos2_in_count() const noexcept { return qos2_in_.size(); }
+  const session_counters& counters() const noexcept { return counters_; }
+  uint32_t session_expiry() const noexcept { return session_expiry_; }
+
+private:
+  struct inflight_entry {
+    enum state_t : uint8_t { awaiting_puback, awaiting_pubrec, awaiting_pubcomp };
+    uint16_t packet_id;
+    state_t state;
+    queued_message qm;
+  };
+
+  struct pending_ack {
+    uint64_t seq;
+    uint16_t packet_id;
+    protocol::qos q;
+  };
+
+  // packet handlers
+  void handle(protocol::publish& p, time_point now);
+  void handle(const protocol::puback& p, time_point now);
+  void handle(const protocol::pubrec& p, time_point now);
+  void handle(const protocol::pubrel& p, time_point now);
+  void handle(const protocol::pubcomp& p, time_point now);
+  void handle(const protocol::subscribe& p, time_point now);
+  void handle(const protocol::unsubscribe& p, time_point now);
+  void handle(const protocol::disconnect& p, time_point now);
+
+  // helpers
+  template <class Packet>
+  void write(const Packet& p) {
+    protocol::encode(p, version_, out_);
+  }
+  void protocol_violation(protocol::reason_code rc, std::string_view why);
+  void close_connection(bool publish_will, time_point now);
+  void connection_gone(bool publish_will, time_point now);
+  void end_session(time_point now);
+  void reset_state();
+  bool send_now(queued_message& qm, uint16_t packet_id, bool dup, time_point now);
+  void pump(time_point now);
+  uint16_t next_packet_id();
+  void enqueue(queued_message qm);
+  void publish_will(time_point now);
+  void flush_acks(time_point now);
+  uint32_t effective_expiry(const protocol::connect& c) const;
+
+  std::string client_id_;
+  session_limits limits_;
+  protocol::protocol_version version_ = protocol::protocol_version::v5;
+  protocol::framer framer_;
+
+  bool connected_ = false;
+  bool writable_ = true;
+  bool persistent_ = false;
+  bool finished_ = false;
+  bool existed_ = false; ///< held state from an earlier connection
+
+  // connection-scoped (reset on every CONNECT)
+  uint16_t keep_alive_ = 0;
+  time_point last_rx_{};
+  uint16_t client_receive_max_ = 65535;
+  uint32_t client_max_packet_ = 0; ///< 0 = no limit
+  bool request_problem_info_ = true;
+  std::unordered_map<uint16_t, std::string> topic_aliases_;
+  uint32_t inbound_unacked_ = 0; ///< QoS 1/2 publishes not yet fully acked
+
+  // session-scoped
+  uint32_t session_expiry_ = 0; ///< seconds; UINT32_MAX = never
+  std::optional<time_point> expires_at_;
+  std::optional<will_state> will_;
+  /// The will's Message Expiry Interval: its lifetime counts from the moment
+  /// the will is published, not from CONNECT (MQTT 5.0 §3.1.3.2.4).
+  std::optional<uint32_t> will_expiry_;
+  std::optional<time_point> will_at_;
+  std::map<std::string, subscription_entry, std::less<>> subs_;
+  std::map<uint64_t, inflight_entry> inflight_; ///< send order → entry
+  std::unordered_map<uint16_t, uint64_t> inflight_ids_;
+  uint64_t send_seq_ = 0;
+  uint16_t last_packet_id_ = 0;
+  std::deque<queued_message> queue_;
+  std::unordered_set<uint16_t> qos2_in_;
+
+  // route bookkeeping
+  uint64_t route_seq_ = 0; ///< seq of the batch being filled
+  std::deque<pending_ack> pending_acks_;
+
+  session_counters counters_;
+  std::vector<uint8_t> out_;
+  effects fx_;
+  std::vector<protocol::string_pair> scratch_props_;
+};
+
+} // namespace amq::broker

@@ -1,0 +1,119 @@
+#pragma once
+/// Value types shared by the session state machine, the session actor and
+/// the router: limits, deliveries, queued messages, effects, counters.
+
+#include "amq/protocol/message.hpp"
+#include "amq/protocol/packets/subscribe.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace amq::broker {
+
+using session_id = uint64_t;
+
+/// Which session model applies to MQTT 5.0 Clean Start 0 + Session Expiry
+/// 0/absent (docs/sessions.md).
+enum class persistence_rule : uint8_t {
+  /// The seed's table: such a session is persistent.
+  seed,
+  /// MQTT 5.0 §3.1.2.11.2: the session ends when the connection closes.
+  strict,
+};
+
+/// Limits and server capabilities a session enforces, taken from the
+/// validated broker configuration.
+struct session_limits {
+  uint32_t max_packet_size = 1024 * 1024;   ///< inbound, whole packet
+  uint16_t receive_maximum = 65535;         ///< inbound QoS 1/2 in flight
+  uint16_t max_inflight = 1000;             ///< outbound cap (≤ client's Receive Maximum)
+  size_t max_queued_online = 10000;         ///< queue beyond in-flight while connected
+  size_t max_queued_offline = 10000;        ///< persistent session queue while offline
+  uint16_t topic_alias_maximum = 10;        ///< inbound aliases we accept
+  uint16_t server_keep_alive = 0;           ///< 0: accept the client's value
+  uint32_t max_session_expiry = UINT32_MAX; ///< cap on Session Expiry Interval
+  persistence_rule rule = persistence_rule::seed;
+  std::chrono::milliseconds connect_timeout{10'000};
+};
+
+/// One message routed to one session, with the options of the matching
+/// subscription(s).
+struct routed_message {
+  protocol::message_ptr msg;
+  protocol::qos max_qos = protocol::qos::at_most_once; ///< granted QoS of the subscription
+  bool retain = false;                 ///< RETAIN flag to send (already decided by the router)
+  std::vector<uint32_t> subscription_ids;
+};
+
+/// A message waiting for routed_message (queued or in flight).
+struct queued_message {
+  protocol::message_ptr msg;
+  protocol::qos q = protocol::qos::at_most_once; ///< effective QoS
+  bool retain = false;
+  std::vector<uint32_t> subscription_ids;
+};
+
+/// A subscription as the session remembers it.
+struct subscription_entry {
+  protocol::qos max_qos = protocol::qos::at_most_once;
+  bool no_local = false;
+  bool retain_as_published = false;
+  protocol::retain_handling handling = protocol::retain_handling::send_on_subscribe;
+  uint32_t subscription_id = 0;
+  friend bool operator==(const subscription_entry&, const subscription_entry&) = default;
+};
+
+/// Will message kept by the session until it is published or discarded.
+struct will_state {
+  protocol::message_ptr msg;
+  uint32_t delay = 0; ///< Will Delay Interval, seconds
+};
+
+/// A subscription change for the router.
+struct subscribe_request {
+  std::string filter;
+  subscription_entry options;
+  bool is_new = true; ///< for Retain Handling 1
+};
+
+/// Effects produced by one input, carried out by the actor.
+struct effects {
+  /// Messages to route (publishes, wills), in order. Acks wait for
+  /// `on_routed(route_seq)`.
+  std::vector<protocol::message_ptr> routes;
+  std::vector<subscribe_request> subscribes;
+  std::vector<std::string> unsubscribes;
+  /// Close the connection after writing the output.
+  bool close = false;
+  /// Reason logged for the close / disconnect.
+  protocol::reason_code close_reason = protocol::reason_code::success;
+  std::string close_detail;
+
+  bool empty() const noexcept {
+    return routes.empty() && subscribes.empty() && unsubscribes.empty() && !close;
+  }
+  void clear() {
+    routes.clear();
+    subscribes.clear();
+    unsubscribes.clear();
+    close = false;
+    close_reason = protocol::reason_code::success;
+    close_detail.clear();
+  }
+};
+
+/// Per-session counters (drops are never silent).
+struct session_counters {
+  uint64_t messages_in = 0;
+  uint64_t messages_out = 0;
+  uint64_t dropped_queue_full = 0;
+  uint64_t dropped_expired = 0;
+  uint64_t dropped_too_large = 0;
+  uint64_t dropped_qos0_offline = 0;
+  uint64_t duplicate_qos2 = 0;
+};
+
+} // namespace amq::broker

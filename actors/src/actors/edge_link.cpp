@@ -1,0 +1,157 @@
+#include "amq/actors/edge_link.hpp"
+
+#include "amq/log.hpp"
+#include "amq/protocol/packet.hpp"
+
+#include <caf/send.hpp>
+
+namespace amq::actors {
+
+using namespace protocol;
+
+edge_link::edge_link(caf::actor_system& sys, caf::actor registry, uint32_t max_packet_size,
+                     size_t max_unconsumed)
+  : sys_(sys), registry_(std::move(registry)), framer_(max_packet_size),
+    max_unconsumed_(max_unconsumed) {
+}
+
+void edge_link::refuse(const net::connection_ptr& conn, uint8_t level, reason_code rc,
+                       std::string_view why) {
+  AMQ_LOG_INFO("connection {} refused before CONNECT: {} ({})", conn->peer(), why,
+               to_string(rc));
+  // Answer with a CONNACK in the client's protocol version where the spec
+  // allows one (§3.1.4, §3.2.2.2); otherwise just close.
+  if (level == 5) {
+    connack ack;
+    ack.code = rc;
+    std::vector<uint8_t> out;
+    encode(ack, protocol_version::v5, out);
+    conn->send(std::move(out));
+  } else if (level == 3 || level == 4) {
+    if (rc == reason_code::unsupported_protocol_version) {
+      conn->send(std::vector<uint8_t>{0x20, 0x02, 0x00, 0x01});
+    }
+  } else if (rc == reason_code::unsupported_protocol_version) {
+    conn->send(std::vector<uint8_t>{0x20, 0x02, 0x00, 0x01});
+  }
+  conn->close();
+}
+
+void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t> bytes) {
+  caf::actor target;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (session_) {
+      target = session_;
+    } else if (connect_seen_) {
+      early_.insert(early_.end(), bytes.begin(), bytes.end());
+      return;
+    }
+  }
+  if (target) {
+    auto n = unconsumed_.fetch_add(bytes.size()) + bytes.size();
+    caf::anon_send(target, bytes_atom::value, conn->id(),
+                   byte_chunk{std::vector<uint8_t>(bytes.begin(), bytes.end())});
+    if (n > max_unconsumed_ && !paused_.exchange(true)) {
+      conn->pause_reading();
+      // The session may have consumed everything in between.
+      if (unconsumed_.load() <= max_unconsumed_ / 2 && paused_.exchange(false))
+        conn->resume_reading();
+    }
+    return;
+  }
+  // Before CONNECT: the first packet must be CONNECT (§3.1).
+  connect_frame_ptr cf;
+  std::vector<uint8_t> rest;
+  bool stop = false;
+  auto buffered_before = framer_.buffered();
+  auto err = framer_.feed(bytes, [&](const frame& f) {
+    stop = true;
+    if (f.type() != packet_type::connect) {
+      refuse(conn, 0, reason_code::protocol_error, "first packet is not CONNECT");
+      return false;
+    }
+    uint8_t level = f.body.size() > 6 ? f.body[6] : 0;
+    auto owned = std::make_shared<connect_frame>();
+    owned->bytes.assign(f.body.begin(), f.body.end());
+    auto res = decode_connect(frame{f.header, owned->bytes});
+    if (!res) {
+      refuse(conn, level, res.error().code, res.error().message);
+      return false;
+    }
+    owned->packet = std::move(*res);
+    // Bytes after the CONNECT in this read (only if the frame lies in `bytes`).
+    auto* end = f.body.data() + f.body.size();
+    if (end >= bytes.data() && end <= bytes.data() + bytes.size()) {
+      rest.assign(end, bytes.data() + bytes.size());
+    } else {
+      // The CONNECT was completed from the framer's buffer: the first
+      // (wire_size - buffered_before) bytes of this read belong to it.
+      auto used = f.wire_size() - buffered_before;
+      if (used < bytes.size())
+        rest.assign(bytes.begin() + used, bytes.end());
+    }
+    cf = std::move(owned);
+    return false;
+  });
+  if (err && !stop) {
+    refuse(conn, 0, err->code, err->message);
+    return;
+  }
+  if (!cf)
+    return;
+  conn->pause_reading();
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    connect_seen_ = true;
+    early_ = std::move(rest);
+  }
+  caf::anon_send(registry_, connect_atom::value, conn, cf, shared_from_this());
+}
+
+void edge_link::on_closed(const net::connection_ptr& conn, std::error_code reason) {
+  caf::actor target;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    closed_ = true;
+    target = session_;
+  }
+  if (target)
+    caf::anon_send(target, closed_atom::value, conn->id());
+  else if (!connect_seen_)
+    AMQ_LOG_DEBUG("connection {} closed before CONNECT: {}", conn->peer(), reason.message());
+}
+
+void edge_link::on_writable(const net::connection_ptr& conn) {
+  caf::actor target;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    target = session_;
+  }
+  if (target)
+    caf::anon_send(target, writable_atom::value, conn->id(), true);
+}
+
+std::vector<uint8_t> edge_link::bind(const net::connection_ptr& conn, caf::actor session) {
+  std::vector<uint8_t> early;
+  bool closed;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    session_ = session;
+    early.swap(early_);
+    closed = closed_;
+  }
+  if (closed)
+    caf::anon_send(session, closed_atom::value, conn->id());
+  else
+    conn->resume_reading();
+  return early;
+}
+
+void edge_link::consumed(const net::connection_ptr& conn, size_t n) {
+  auto left = unconsumed_.fetch_sub(n) - n;
+  if (left <= max_unconsumed_ / 2 && paused_.load() && paused_.exchange(false))
+    conn->resume_reading();
+}
+
+} // namespace amq::actors

@@ -1,0 +1,131 @@
+#include "amq/actors/registry.hpp"
+
+#include "amq/actors/edge_link.hpp"
+#include "amq/actors/session.hpp"
+#include "amq/log.hpp"
+#include "amq/protocol/packet.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <chrono>
+#include <random>
+
+namespace amq::actors {
+
+using namespace protocol;
+
+namespace {
+
+/// Refuses a CONNECT with a CONNACK in the client's version, then closes.
+void refuse(const net::connection_ptr& conn, protocol_version v, reason_code rc) {
+  connack ack;
+  ack.code = rc;
+  std::vector<uint8_t> out;
+  encode(ack, v, out);
+  conn->send(std::move(out));
+  conn->close();
+}
+
+} // namespace
+
+caf::actor registry_state::spawn_for(const std::string& client_id) {
+  auto sid = next_id++;
+  auto session = spawn_session(self->system(), sid, client_id, limits, router);
+  self->monitor(session);
+  sessions[client_id] = entry{session, sid};
+  by_addr[session.address()] = {client_id, session};
+  return session;
+}
+
+void registry_state::connect(net::connection_ptr conn, connect_frame_ptr cf,
+                             edge_link_ptr link) {
+  auto& p = cf->packet;
+  std::string client_id{p.client_id};
+  if (client_id.empty()) {
+    // §3.1.3.1: 3.1.1 allows an empty id only with Clean Session 1.
+    if (p.version == protocol_version::v311 && !p.clean_start) {
+      AMQ_LOG_INFO("connection {} refused: empty client id with Clean Session 0", conn->peer());
+      refuse(conn, p.version, reason_code::client_identifier_not_valid);
+      return;
+    }
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    char buf[40];
+    std::snprintf(buf, sizeof(buf), "amq-%016llx-%llu", static_cast<unsigned long long>(rng()),
+                  static_cast<unsigned long long>(next_assigned++));
+    client_id = buf;
+  }
+  attach(client_id, std::move(conn), std::move(cf), std::move(link), 0);
+}
+
+void registry_state::attach(const std::string& client_id, net::connection_ptr conn,
+                            connect_frame_ptr cf, edge_link_ptr link, int attempt) {
+  caf::actor session;
+  if (auto i = sessions.find(client_id); i != sessions.end() && attempt == 0)
+    session = i->second.session;
+  else
+    session = spawn_for(client_id);
+  self
+    ->request(session, std::chrono::seconds{10}, attach_atom::value, conn, cf, link)
+    .then(
+      [=, this](bool accepted) {
+        if (!accepted)
+          attach(client_id, conn, cf, link, attempt + 1);
+      },
+      [=, this](caf::error& err) {
+        if (attempt < 2) {
+          attach(client_id, conn, cf, link, attempt + 1);
+          return;
+        }
+        AMQ_LOG_WARN("client {} refused: no session could take the connection ({})", client_id,
+                     self->system().render(err));
+        refuse(conn, cf->packet.version, reason_code::server_unavailable);
+      });
+}
+
+caf::behavior registry_behavior(registry_actor_type* self, broker::session_limits limits,
+                                caf::actor router) {
+  auto& st = self->state;
+  st.limits = limits;
+  st.router = std::move(router);
+  self->set_down_handler([&st](caf::down_msg& dm) {
+    auto i = st.by_addr.find(dm.source);
+    if (i == st.by_addr.end())
+      return;
+    auto j = st.sessions.find(i->second.first);
+    if (j != st.sessions.end() && j->second.session.address() == dm.source)
+      st.sessions.erase(j);
+    st.by_addr.erase(i);
+    if (st.shutdown_promise && st.by_addr.empty()) {
+      st.shutdown_promise->deliver(true);
+      st.shutdown_promise.reset();
+    }
+  });
+  return {
+    [&st](connect_atom, net::connection_ptr& conn, connect_frame_ptr& cf, edge_link_ptr& link) {
+      st.connect(std::move(conn), std::move(cf), std::move(link));
+    },
+    [&st](kick_atom, const std::string& client_id, reason_code rc) -> bool {
+      auto i = st.sessions.find(client_id);
+      if (i == st.sessions.end())
+        return false;
+      st.self->send(i->second.session, kick_atom::value, rc);
+      return true;
+    },
+    [&st](count_atom) { return st.sessions.size(); },
+    [&st](shutdown_atom) -> caf::result<bool> {
+      if (st.by_addr.empty())
+        return true;
+      for (auto& [addr, e] : st.by_addr)
+        st.self->send(e.second, shutdown_atom::value);
+      st.shutdown_promise = st.self->make_response_promise();
+      return caf::delegated<bool>{};
+    },
+  };
+}
+
+caf::actor spawn_registry(caf::actor_system& sys, const broker::session_limits& limits,
+                          caf::actor router) {
+  return sys.spawn(registry_behavior, limits, router);
+}
+
+} // namespace amq::actors

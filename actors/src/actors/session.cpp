@@ -1,0 +1,192 @@
+#include "amq/actors/session.hpp"
+
+#include "amq/log.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+namespace amq::actors {
+
+using namespace protocol;
+
+void session_state::init(broker::session_id sid, std::string client_id,
+                         broker::session_limits limits, caf::actor r) {
+  id = sid;
+  machine = broker::session_machine{std::move(client_id), limits};
+  router = std::move(r);
+}
+
+void session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
+                           edge_link_ptr l) {
+  auto now = clock::now();
+  if (conn) {
+    AMQ_LOG_INFO("session {} taken over: closing connection from {}", machine.client_id(),
+                 conn->peer());
+    machine.on_takeover(now);
+    after_input();
+  }
+  conn = std::move(c);
+  link = std::move(l);
+  auto early = link->bind(conn, self);
+  auto& p = cf->packet;
+  if (!machine.on_connect(p, now)) {
+    after_input();
+    return;
+  }
+  AMQ_LOG_INFO("client {} connected from {} (MQTT {}, clean start {}, keep alive {}s, {})",
+               machine.client_id(), conn->peer(), p.version == protocol_version::v5 ? "5.0" : "3.1.1",
+               p.clean_start ? 1 : 0, p.keep_alive,
+               machine.persistent() ? "persistent" : "clean");
+  self->send(router, online_atom::value, id, true);
+  if (!early.empty())
+    machine.on_bytes(early, now);
+  after_input();
+  flush(); // CONNACK goes out at once
+}
+
+void session_state::bytes(uint64_t conn_id, byte_chunk& chunk) {
+  if (!conn || conn->id() != conn_id)
+    return; // from a connection that was taken over
+  machine.on_bytes(chunk.data, clock::now());
+  link->consumed(conn, chunk.data.size());
+  after_input();
+}
+
+void session_state::closed(uint64_t conn_id) {
+  if (!conn || conn->id() != conn_id)
+    return;
+  AMQ_LOG_INFO("client {} disconnected: connection from {} closed by peer", machine.client_id(),
+               conn->peer());
+  machine.on_connection_closed(clock::now());
+  detach();
+  after_input();
+}
+
+void session_state::writable(uint64_t conn_id, bool value) {
+  if (!conn || conn->id() != conn_id)
+    return;
+  machine.set_writable(value, clock::now());
+  after_input();
+}
+
+void session_state::deliver(delivery_batch& batch) {
+  auto now = clock::now();
+  for (auto& d : batch.items)
+    machine.on_deliver(d, now);
+  after_input();
+}
+
+void session_state::routed(uint64_t seq) {
+  machine.on_routed(seq, clock::now());
+  after_input();
+}
+
+void session_state::kick(reason_code rc) {
+  machine.on_server_disconnect(rc, clock::now());
+  after_input();
+}
+
+void session_state::tick() {
+  timer_at.reset();
+  machine.on_timer(clock::now());
+  after_input();
+}
+
+void session_state::flush() {
+  flush_pending = false;
+  auto& out = machine.output();
+  if (!conn || out.empty()) {
+    out.clear();
+    return;
+  }
+  std::vector<uint8_t> bytes;
+  bytes.swap(out);
+  if (!conn->send(std::move(bytes)))
+    machine.set_writable(false, clock::now());
+}
+
+void session_state::detach() {
+  if (!conn)
+    return;
+  conn.reset();
+  link.reset();
+  self->send(router, online_atom::value, id, false);
+}
+
+void session_state::after_input() {
+  auto& fx = machine.fx();
+  for (auto& s : fx.subscribes)
+    self->send(router, subscribe_atom::value, id, caf::actor{self}, std::move(s));
+  for (auto& f : fx.unsubscribes)
+    self->send(router, unsubscribe_atom::value, id, std::move(f));
+  if (!fx.routes.empty()) {
+    route_batch batch;
+    batch.seq = machine.commit_routes();
+    batch.publisher = id;
+    batch.messages = std::move(fx.routes);
+    self->send(router, route_atom::value, std::move(batch));
+  }
+  if (fx.close && conn) {
+    flush();
+    AMQ_LOG_INFO("client {} disconnected: {} ({}){}", machine.client_id(),
+                 to_string(fx.close_reason), static_cast<int>(fx.close_reason),
+                 fx.close_detail.empty() ? std::string{} : ": " + fx.close_detail);
+    conn->close();
+    detach();
+  }
+  fx.clear();
+  if (!machine.output().empty() && conn && !flush_pending) {
+    flush_pending = true;
+    self->send(self, flush_atom::value);
+  }
+  if (machine.finished()) {
+    AMQ_LOG_DEBUG("session {} ended", machine.client_id());
+    self->send(router, remove_atom::value, id);
+    self->quit();
+    return;
+  }
+  if (auto deadline = machine.next_deadline(); deadline && (!timer_at || *deadline < *timer_at)) {
+    timer_at = deadline;
+    auto delay = *deadline - clock::now();
+    if (delay < clock::duration::zero())
+      delay = clock::duration::zero();
+    self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(delay)
+                               + std::chrono::milliseconds{1},
+                       tick_atom::value);
+  }
+}
+
+caf::behavior session_behavior(session_actor_type* self) {
+  auto& st = self->state;
+  return {
+    [&st](attach_atom, net::connection_ptr& conn, connect_frame_ptr& cf,
+          edge_link_ptr& link) -> bool {
+      if (st.machine.finished())
+        return false; // the registry spawns a fresh session
+      st.attach(std::move(conn), cf, std::move(link));
+      return true;
+    },
+    [&st](bytes_atom, uint64_t conn_id, byte_chunk& chunk) { st.bytes(conn_id, chunk); },
+    [&st](closed_atom, uint64_t conn_id) { st.closed(conn_id); },
+    [&st](writable_atom, uint64_t conn_id, bool v) { st.writable(conn_id, v); },
+    [&st](deliver_atom, delivery_batch& batch) { st.deliver(batch); },
+    [&st](routed_atom, uint64_t seq) { st.routed(seq); },
+    [&st](kick_atom, reason_code rc) { st.kick(rc); },
+    [&st](tick_atom) { st.tick(); },
+    [&st](shutdown_atom) {
+      st.kick(reason_code::server_shutting_down);
+      st.self->quit();
+    },
+    [&st](flush_atom) { st.flush(); },
+  };
+}
+
+caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
+                         const broker::session_limits& limits, caf::actor router) {
+  return sys.spawn([=](session_actor_type* self) mutable {
+    self->state.init(id, std::move(client_id), limits, router);
+    return session_behavior(self);
+  });
+}
+
+} // namespace amq::actors

@@ -1,0 +1,664 @@
+#include "amq/broker/session_machine.hpp"
+
+#include "amq/protocol/topic.hpp"
+
+#include <algorithm>
+
+namespace amq::broker {
+
+using namespace protocol;
+
+namespace {
+
+constexpr uint32_t never = UINT32_MAX;
+
+qos min_qos(qos a, qos b) {
+  return static_cast<uint8_t>(a) < static_cast<uint8_t>(b) ? a : b;
+}
+
+} // namespace
+
+session_machine::session_machine(std::string client_id, session_limits limits)
+  : client_id_(std::move(client_id)), limits_(limits), framer_(limits.max_packet_size) {
+}
+
+// -- connect / disconnect -----------------------------------------------------
+
+uint32_t session_machine::effective_expiry(const connect& c) const {
+  uint32_t requested;
+  if (c.version == protocol_version::v311) {
+    requested = c.clean_start ? 0 : never;
+  } else {
+    requested = c.props.session_expiry_interval.value_or(0);
+    if (requested == 0 && !c.clean_start && limits_.rule == persistence_rule::seed)
+      requested = never;
+  }
+  return std::min(requested, limits_.max_session_expiry);
+}
+
+bool session_machine::on_connect(const connect& c, time_point now) {
+  version_ = c.version;
+  framer_ = framer{limits_.max_packet_size};
+  connack ack;
+  if (c.version == protocol_version::v5 && c.props.authentication_method) {
+    // Enhanced authentication (§4.12) is not offered.
+    ack.code = reason_code::bad_authentication_method;
+    write(ack);
+    fx_.close = true;
+    fx_.close_reason = ack.code;
+    fx_.close_detail = "enhanced authentication is not supported";
+    return false;
+  }
+  if (c.clean_start && existed_) {
+    // The existing session ends here: a will still waiting for its delay is
+    // published now (MQTT 5.0 §3.1.2.4, §3.1.3.2.2: "... or the Session ends,
+    // whichever happens first").
+    if (will_ && will_at_)
+      publish_will(now);
+    reset_state();
+  }
+  ack.session_present = existed_ && !c.clean_start;
+  session_expiry_ = effective_expiry(c);
+  persistent_ = session_expiry_ > 0;
+  // A reconnect in time cancels a delayed will (§3.1.3.2.2).
+  will_.reset();
+  will_at_.reset();
+  will_expiry_.reset();
+  expires_at_.reset();
+  if (c.will) {
+    auto& w = *c.will;
+    publish p;
+    p.qos_level = w.qos_level;
+    p.retain = w.retain;
+    p.topic = w.topic;
+    p.payload = w.payload;
+    p.props = w.props;
+    p.props.will_delay_interval.reset();
+    // Message Expiry starts when the will is published (§3.1.3.2.4).
+    will_expiry_ = p.props.message_expiry_interval;
+    p.props.message_expiry_interval.reset();
+    auto msg = std::make_shared<message>(message::from_publish(p, w.topic, client_id_, now));
+    will_ = will_state{std::move(msg), w.props.will_delay_interval.value_or(0)};
+  }
+  keep_alive_ = limits_.server_keep_alive != 0 ? limits_.server_keep_alive : c.keep_alive;
+  client_receive_max_ = c.props.receive_maximum.value_or(65535);
+  client_max_packet_ = c.props.maximum_packet_size.value_or(0);
+  request_problem_info_ = c.props.request_problem_information.value_or(1) != 0;
+  topic_aliases_.clear();
+  inbound_unacked_ = 0;
+  pending_acks_.clear();
+  if (version_ == protocol_version::v5) {
+    auto& p = ack.props;
+    p.receive_maximum = limits_.receive_maximum;
+    p.maximum_packet_size = limits_.max_packet_size;
+    if (limits_.topic_alias_maximum > 0)
+      p.topic_alias_maximum = limits_.topic_alias_maximum;
+    if (limits_.server_keep_alive != 0)
+      p.server_keep_alive = limits_.server_keep_alive;
+    // §3.2.2.3.2: tell the client whenever the server uses another value,
+    // including the seed rule's "Clean Start 0 + expiry 0 is persistent".
+    auto requested = c.props.session_expiry_interval.value_or(0);
+    if (requested != session_expiry_)
+      p.session_expiry_interval = session_expiry_;
+    if (c.client_id.empty())
+      p.assigned_client_identifier = client_id_;
+  }
+  write(ack);
+  connected_ = true;
+  existed_ = true;
+  last_rx_ = now;
+  // Resend everything in flight, in order, with DUP (§4.4).
+  for (auto i = inflight_.begin(); i != inflight_.end();) {
+    auto& e = i->second;
+    if (e.state == inflight_entry::awaiting_pubcomp) {
+      pubrel rel;
+      rel.packet_id = e.packet_id;
+      write(rel);
+    } else if (!send_now(e.qm, e.packet_id, true, now)) {
+      // Too large for this connection's Maximum Packet Size: discarded "as
+      // if it had completed sending" (§3.1.2.25), so it frees its slot.
+      inflight_ids_.erase(e.packet_id);
+      i = inflight_.erase(i);
+      continue;
+    }
+    ++i;
+  }
+  pump(now);
+  return true;
+}
+
+void session_machine::connection_gone(bool publish_will_now, time_point now) {
+  if (!connected_)
+    return;
+  connected_ = false;
+  writable_ = true;
+  pending_acks_.clear();
+  inbound_unacked_ = 0;
+  topic_aliases_.clear();
+  if (will_) {
+    if (!publish_will_now)
+      will_.reset();
+    else if (will_->delay == 0 || !persistent_)
+      publish_will(now);
+    else
+      will_at_ = now + std::chrono::seconds{will_->delay};
+  }
+  if (!persistent_) {
+    end_session(now);
+    return;
+  }
+  if (session_expiry_ != never)
+    expires_at_ = now + std::chrono::seconds{session_expiry_};
+}
+
+void session_machine::close_connection(bool publish_will_now, time_point now) {
+  fx_.close = true;
+  connection_gone(publish_will_now, now);
+}
+
+void session_machine::protocol_violation(reason_code rc, std::string_view why) {
+  if (!connected_)
+    return;
+  if (version_ == protocol_version::v5) {
+    disconnect d;
+    d.code = rc;
+    d.props.reason_string = why;
+    write(d);
+  }
+  fx_.close = true;
+  fx_.close_reason = rc;
+  fx_.close_detail.assign(why);
+  // The will is published: the connection did not end with DISCONNECT 0x00.
+  connection_gone(true, last_rx_);
+}
+
+void session_machine::on_connection_closed(time_point now) {
+  connection_gone(true, now);
+}
+
+void session_machine::on_takeover(time_point now) {
+  if (!connected_)
+    return;
+  if (version_ == protocol_version::v5) {
+    disconnect d;
+    d.code = reason_code::session_taken_over;
+    write(d);
+  }
+  fx_.close = true;
+  fx_.close_reason = reason_code::session_taken_over;
+  fx_.close_detail = "session taken over";
+  connection_gone(true, now);
+}
+
+void session_machine::on_server_disconnect(reason_code rc, time_point now) {
+  if (!connected_)
+    return;
+  if (version_ == protocol_version::v5) {
+    disconnect d;
+    d.code = rc;
+    write(d);
+  }
+  fx_.close = true;
+  fx_.close_reason = rc;
+  connection_gone(true, now);
+}
+
+void session_machine::end_session(time_point now) {
+  if (finished_)
+    return;
+  finished_ = true;
+  connected_ = false;
+  if (will_)
+    publish_will(now);
+  for (auto& [filter, entry] : subs_)
+    fx_.unsubscribes.push_back(filter);
+  subs_.clear();
+  inflight_.clear();
+  inflight_ids_.clear();
+  queue_.clear();
+  qos2_in_.clear();
+  expires_at_.reset();
+}
+
+void session_machine::reset_state() {
+  for (auto& [filter, entry] : subs_)
+    fx_.unsubscribes.push_back(filter);
+  subs_.clear();
+  inflight_.clear();
+  inflight_ids_.clear();
+  queue_.clear();
+  qos2_in_.clear();
+  will_.reset();
+  will_at_.reset();
+  will_expiry_.reset();
+  expires_at_.reset();
+  existed_ = false;
+}
+
+void session_machine::publish_will(time_point now) {
+  if (will_expiry_) {
+    auto msg = std::make_shared<message>(*will_->msg);
+    msg->expires_at = now + std::chrono::seconds{*will_expiry_};
+    fx_.routes.push_back(std::move(msg));
+  } else {
+    fx_.routes.push_back(std::move(will_->msg));
+  }
+  will_.reset();
+  will_at_.reset();
+  will_expiry_.reset();
+}
+
+// -- timers -------------------------------------------------------------------
+
+std::optional<session_machine::time_point> session_machine::next_deadline() const noexcept {
+  std::optional<time_point> t;
+  auto consider = [&](std::optional<time_point> x) {
+    if (x && (!t || *x < *t))
+      t = x;
+  };
+  if (connected_ && keep_alive_ > 0)
+    consider(last_rx_ + std::chrono::milliseconds{keep_alive_ * 1500});
+  consider(will_at_);
+  if (!connected_)
+    consider(expires_at_);
+  return t;
+}
+
+void session_machine::on_timer(time_point now) {
+  if (connected_ && keep_alive_ > 0
+      && now >= last_rx_ + std::chrono::milliseconds{keep_alive_ * 1500}) {
+    if (version_ == protocol_version::v5) {
+      disconnect d;
+      d.code = reason_code::keep_alive_timeout;
+      write(d);
+    }
+    fx_.close = true;
+    fx_.close_reason = reason_code::keep_alive_timeout;
+    fx_.close_detail = "no packet within 1.5 x keep alive";
+    connection_gone(true, now);
+  }
+  if (will_at_ && now >= *will_at_)
+    publish_will(now);
+  if (!connected_ && expires_at_ && now >= *expires_at_)
+    end_session(now);
+}
+
+// -- inbound packets ----------------------------------------------------------
+
+void session_machine::on_bytes(std::span<const uint8_t> bytes, time_point now) {
+  if (!connected_)
+    return;
+  last_rx_ = now;
+  auto err = framer_.feed(bytes, [&](const frame& f) {
+    auto res = decode(f, version_);
+    if (!res) {
+      protocol_violation(res.error().code, res.error().message);
+      return false;
+    }
+    std::visit(
+      [&](auto& pkt) {
+        using T = std::decay_t<decltype(pkt)>;
+        if constexpr (std::is_same_v<T, publish> || std::is_same_v<T, puback>
+                      || std::is_same_v<T, pubrec> || std::is_same_v<T, pubrel>
+                      || std::is_same_v<T, pubcomp> || std::is_same_v<T, subscribe>
+                      || std::is_same_v<T, unsubscribe> || std::is_same_v<T, disconnect>) {
+          handle(pkt, now);
+        } else if constexpr (std::is_same_v<T, pingreq>) {
+          write(pingresp{});
+        } else if constexpr (std::is_same_v<T, connect>) {
+          protocol_violation(reason_code::protocol_error, "second CONNECT on a connection");
+        } else if constexpr (std::is_same_v<T, auth>) {
+          protocol_violation(reason_code::protocol_error,
+                             "AUTH without enhanced authentication");
+        } else {
+          protocol_violation(reason_code::protocol_error,
+                             "packet type not allowed from a client");
+        }
+      },
+      *res);
+    return connected_;
+  });
+  if (err)
+    protocol_violation(err->code, err->message);
+}
+
+void session_machine::handle(publish& p, time_point now) {
+  ++counters_.messages_in;
+  if (p.qos_level != qos::at_most_once && version_ == protocol_version::v5
+      && inbound_unacked_ >= limits_.receive_maximum) {
+    protocol_violation(reason_code::receive_maximum_exceeded,
+                       "more QoS 1/2 publishes in flight than Receive Maximum");
+    return;
+  }
+  if (!p.props.subscription_identifiers.empty()) {
+    protocol_violation(reason_code::protocol_error,
+                       "PUBLISH from a client must not carry a Subscription Identifier");
+    return;
+  }
+  std::string_view topic = p.topic;
+  if (p.props.topic_alias) {
+    auto alias = *p.props.topic_alias;
+    if (alias == 0 || alias > limits_.topic_alias_maximum) {
+      protocol_violation(reason_code::topic_alias_invalid,
+                         "topic alias is 0 or above Topic Alias Maximum");
+      return;
+    }
+    if (!p.topic.empty()) {
+      topic_aliases_[alias].assign(p.topic);
+    } else {
+      auto i = topic_aliases_.find(alias);
+      if (i == topic_aliases_.end()) {
+        protocol_violation(reason_code::protocol_error, "unknown topic alias");
+        return;
+      }
+      topic = i->second;
+    }
+  } else if (topic.empty()) {
+    protocol_violation(reason_code::protocol_error, "empty topic without topic alias");
+    return;
+  }
+  if (p.qos_level == qos::exactly_once && qos2_in_.count(p.packet_id) > 0) {
+    // Duplicate before PUBREL: acknowledge again, never forward twice.
+    ++counters_.duplicate_qos2;
+    if (pending_acks_.empty()) {
+      pubrec rec;
+      rec.packet_id = p.packet_id;
+      write(rec);
+    } else {
+      pending_acks_.push_back({pending_acks_.back().seq, p.packet_id, p.qos_level});
+    }
+    return;
+  }
+  fx_.routes.push_back(std::make_shared<message>(message::from_publish(p, topic, client_id_, now)));
+  if (p.qos_level == qos::at_most_once)
+    return;
+  if (p.qos_level == qos::exactly_once)
+    qos2_in_.insert(p.packet_id);
+  ++inbound_unacked_;
+  pending_acks_.push_back({route_seq_, p.packet_id, p.qos_level});
+}
+
+uint64_t session_machine::commit_routes() noexcept {
+  return route_seq_++;
+}
+
+void session_machine::on_routed(uint64_t seq, time_point) {
+  while (!pending_acks_.empty() && pending_acks_.front().seq <= seq) {
+    auto a = pending_acks_.front();
+    pending_acks_.pop_front();
+    if (a.q == qos::at_least_once) {
+      puback ack;
+      ack.packet_id = a.packet_id;
+      write(ack);
+      if (inbound_unacked_ > 0)
+        --inbound_unacked_;
+    } else {
+      pubrec rec;
+      rec.packet_id = a.packet_id;
+      write(rec);
+    }
+  }
+}
+
+void session_machine::on_route_failed(uint64_t seq, reason_code rc, time_point now) {
+  if (pending_acks_.empty() || pending_acks_.front().seq > seq)
+    return;
+  if (version_ == protocol_version::v311) {
+    // 3.1.1 has no negative acknowledgement: close so the client resends.
+    pending_acks_.clear();
+    fx_.close = true;
+    fx_.close_reason = rc;
+    fx_.close_detail = "message could not be stored";
+    connection_gone(true, now);
+    return;
+  }
+  while (!pending_acks_.empty() && pending_acks_.front().seq <= seq) {
+    auto a = pending_acks_.front();
+    pending_acks_.pop_front();
+    if (inbound_unacked_ > 0)
+      --inbound_unacked_;
+    if (a.q == qos::at_least_once) {
+      puback ack;
+      ack.packet_id = a.packet_id;
+      ack.code = rc;
+      write(ack);
+    } else {
+      qos2_in_.erase(a.packet_id);
+      pubrec rec;
+      rec.packet_id = a.packet_id;
+      rec.code = rc;
+      write(rec);
+    }
+  }
+}
+
+void session_machine::handle(const puback& p, time_point now) {
+  auto i = inflight_ids_.find(p.packet_id);
+  if (i == inflight_ids_.end())
+    return; // unknown id: nothing to release (MQTT allows ignoring it)
+  auto e = inflight_.find(i->second);
+  if (e->second.state != inflight_entry::awaiting_puback)
+    return;
+  inflight_.erase(e);
+  inflight_ids_.erase(i);
+  pump(now);
+}
+
+void session_machine::handle(const pubrec& p, time_point now) {
+  auto i = inflight_ids_.find(p.packet_id);
+  if (i == inflight_ids_.end()) {
+    pubrel rel;
+    rel.packet_id = p.packet_id;
+    rel.code = reason_code::packet_identifier_not_found;
+    write(rel);
+    return;
+  }
+  auto e = inflight_.find(i->second);
+  if (e->second.state == inflight_entry::awaiting_puback)
+    return;
+  if (static_cast<uint8_t>(p.code) >= 0x80) {
+    // The client refused the message: the flow ends here (§4.3.3).
+    inflight_.erase(e);
+    inflight_ids_.erase(i);
+    pump(now);
+    return;
+  }
+  e->second.state = inflight_entry::awaiting_pubcomp;
+  e->second.qm.msg.reset(); // the message itself is no longer needed
+  pubrel rel;
+  rel.packet_id = p.packet_id;
+  write(rel);
+}
+
+void session_machine::handle(const pubrel& p, time_point) {
+  pubcomp comp;
+  comp.packet_id = p.packet_id;
+  if (qos2_in_.erase(p.packet_id) > 0) {
+    if (inbound_unacked_ > 0)
+      --inbound_unacked_;
+  } else {
+    comp.code = reason_code::packet_identifier_not_found;
+  }
+  write(comp);
+}
+
+void session_machine::handle(const pubcomp& p, time_point now) {
+  auto i = inflight_ids_.find(p.packet_id);
+  if (i == inflight_ids_.end())
+    return;
+  auto e = inflight_.find(i->second);
+  if (e->second.state != inflight_entry::awaiting_pubcomp)
+    return;
+  inflight_.erase(e);
+  inflight_ids_.erase(i);
+  pump(now);
+}
+
+void session_machine::handle(const subscribe& p, time_point) {
+  suback ack;
+  ack.packet_id = p.packet_id;
+  uint32_t sub_id = p.props.subscription_identifiers.empty()
+                      ? 0
+                      : p.props.subscription_identifiers.front();
+  for (auto& s : p.subscriptions) {
+    if (validate_topic_filter(s.filter)) {
+      ack.codes.push_back(version_ == protocol_version::v5 ? reason_code::topic_filter_invalid
+                                                          : reason_code::unspecified_error);
+      continue;
+    }
+    if (s.no_local && parse_shared(s.filter)) {
+      protocol_violation(reason_code::protocol_error,
+                         "No Local must not be set on a shared subscription");
+      return;
+    }
+    subscription_entry entry{s.max_qos, s.no_local, s.retain_as_published, s.handling, sub_id};
+    auto [it, inserted] = subs_.insert_or_assign(std::string{s.filter}, entry);
+    fx_.subscribes.push_back({it->first, entry, inserted});
+    ack.codes.push_back(static_cast<reason_code>(s.max_qos));
+  }
+  write(ack);
+}
+
+void session_machine::handle(const unsubscribe& p, time_point) {
+  unsuback ack;
+  ack.packet_id = p.packet_id;
+  for (auto f : p.filters) {
+    auto i = subs_.find(f);
+    if (i == subs_.end()) {
+      ack.codes.push_back(reason_code::no_subscription_existed);
+      continue;
+    }
+    fx_.unsubscribes.push_back(i->first);
+    subs_.erase(i);
+    ack.codes.push_back(reason_code::success);
+  }
+  write(ack);
+}
+
+void session_machine::handle(const disconnect& p, time_point now) {
+  if (version_ == protocol_version::v5 && p.props.session_expiry_interval) {
+    auto requested = *p.props.session_expiry_interval;
+    if (session_expiry_ == 0 && requested != 0) {
+      protocol_violation(reason_code::protocol_error,
+                         "Session Expiry set in DISCONNECT after 0 in CONNECT");
+      return;
+    }
+    session_expiry_ = std::min(requested, limits_.max_session_expiry);
+    persistent_ = session_expiry_ > 0;
+  }
+  fx_.close = true;
+  fx_.close_reason = p.code;
+  fx_.close_detail = "client sent DISCONNECT";
+  // Only Normal disconnection (0x00) deletes the will (MQTT 5.0 §3.1.2.5,
+  // §3.14.4); 0x04 and every error code keep it. 3.1.1 always deletes it.
+  bool keep_will = version_ == protocol_version::v5
+                   && p.code != reason_code::normal_disconnection;
+  connection_gone(keep_will, now);
+}
+
+// -- outbound -----------------------------------------------------------------
+
+void session_machine::set_writable(bool writable, time_point now) {
+  writable_ = writable;
+  if (writable)
+    pump(now);
+}
+
+bool session_machine::send_now(queued_message& qm, uint16_t packet_id, bool dup, time_point now) {
+  publish pub;
+  to_publish(*qm.msg, qm.q, qm.retain, now, scratch_props_, pub);
+  pub.dup = dup;
+  pub.packet_id = packet_id;
+  if (version_ == protocol_version::v5) {
+    pub.props.subscription_identifiers = qm.subscription_ids;
+  } else {
+    pub.props = properties{};
+  }
+  auto size = encoded_size(pub, version_);
+  if (client_max_packet_ != 0 && size > client_max_packet_) {
+    ++counters_.dropped_too_large;
+    return false;
+  }
+  auto old = out_.size();
+  out_.resize(old + size);
+  encode_to(pub, version_, out_.data() + old);
+  ++counters_.messages_out;
+  return true;
+}
+
+uint16_t session_machine::next_packet_id() {
+  do {
+    if (++last_packet_id_ == 0)
+      last_packet_id_ = 1;
+  } while (inflight_ids_.count(last_packet_id_) > 0);
+  return last_packet_id_;
+}
+
+void session_machine::enqueue(queued_message qm) {
+  auto limit = connected_ ? limits_.max_queued_online : limits_.max_queued_offline;
+  if (queue_.size() >= limit) {
+    // Overflow policy: drop the oldest, counted.
+    queue_.pop_front();
+    ++counters_.dropped_queue_full;
+  }
+  queue_.push_back(std::move(qm));
+}
+
+void session_machine::pump(time_point now) {
+  size_t window = std::min<size_t>(client_receive_max_, limits_.max_inflight);
+  while (connected_ && writable_ && !queue_.empty()) {
+    auto& front = queue_.front();
+    if (front.q == qos::at_most_once) {
+      if (!front.msg->expired(now))
+        send_now(front, 0, false, now);
+      else
+        ++counters_.dropped_expired;
+      queue_.pop_front();
+      continue;
+    }
+    if (inflight_.size() >= window)
+      break;
+    if (front.msg->expired(now)) {
+      ++counters_.dropped_expired;
+      queue_.pop_front();
+      continue;
+    }
+    auto id = next_packet_id();
+    if (send_now(front, id, false, now)) {
+      auto seq = ++send_seq_;
+      inflight_entry e{id,
+                       front.q == qos::at_least_once ? inflight_entry::awaiting_puback
+                                                     : inflight_entry::awaiting_pubrec,
+                       std::move(front)};
+      inflight_.emplace(seq, std::move(e));
+      inflight_ids_.emplace(id, seq);
+    }
+    queue_.pop_front();
+  }
+}
+
+void session_machine::on_deliver(const routed_message& d, time_point now) {
+  if (finished_)
+    return;
+  if (d.msg->expired(now)) {
+    ++counters_.dropped_expired;
+    return;
+  }
+  queued_message qm{d.msg, min_qos(d.msg->qos_level, d.max_qos), d.retain, d.subscription_ids};
+  if (!connected_) {
+    if (qm.q == qos::at_most_once) {
+      ++counters_.dropped_qos0_offline;
+      return;
+    }
+    enqueue(std::move(qm));
+    return;
+  }
+  if (qm.q == qos::at_most_once && queue_.empty() && writable_) {
+    send_now(qm, 0, false, now);
+    return;
+  }
+  enqueue(std::move(qm));
+  pump(now);
+}
+
+} // namespace amq::broker

@@ -1,0 +1,281 @@
+// The edge's TCP server: acceptor, I/O threads, shutdown. Design: amq/net/connection.hpp.
+#include "amq/net/server.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "server_state.hpp"
+#include "tcp_connection.hpp"
+
+namespace amq::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using detail::tcp_connection;
+
+namespace {
+
+std::atomic<uint64_t> next_connection_id{1};
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit: thousands of connections need thousands of fds.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+std::string to_peer_string(const tcp::endpoint& ep) {
+  auto addr = ep.address();
+  std::string host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
+  return host + ":" + std::to_string(ep.port());
+}
+
+} // namespace
+
+struct server::impl {
+  impl(server_options opts, accept_handler h) {
+    opts.io_threads = std::max<size_t>(opts.io_threads, 1);
+    opts.read_buffer_size = std::max<size_t>(opts.read_buffer_size, 1024);
+    state = std::make_shared<detail::server_state>(std::move(opts), std::move(h));
+  }
+
+  /// Declared first, destroyed last: owns the io_contexts the acceptor and timer live on.
+  std::shared_ptr<detail::server_state> state;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> retry_timer;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+  std::mutex lifecycle_mtx;
+  bool started = false;
+  bool stopped = false;
+  uint16_t bound_port = 0;
+  size_t next_context = 0; // acceptor thread only
+
+  std::error_code start();
+  void stop();
+  void do_accept();
+  void on_accepted(const boost::system::error_code& ec, tcp::socket socket);
+  void run_io_thread(asio::io_context& ctx);
+};
+
+std::error_code server::impl::start() {
+  std::lock_guard<std::mutex> guard{lifecycle_mtx};
+  if (started || stopped)
+    return std::make_error_code(std::errc::operation_not_permitted);
+  const auto& opts = state->opts;
+  raise_fd_limit();
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(opts.bind, ec);
+  if (ec)
+    return ec;
+  const size_t n_contexts = opts.model == io_model::context_per_thread ? opts.io_threads : 1;
+  // Concurrency hint 1 lets Asio skip some locking when one thread runs a context.
+  const int hint = n_contexts == opts.io_threads ? 1 : static_cast<int>(opts.io_threads);
+  for (size_t i = 0; i < n_contexts; ++i)
+    state->contexts.push_back(std::make_unique<asio::io_context>(hint));
+  auto& ctx0 = *state->contexts.front();
+  acceptor = std::make_unique<tcp::acceptor>(ctx0);
+  tcp::endpoint endpoint{address, opts.port};
+  auto fail = [&](const boost::system::error_code& e) -> std::error_code {
+    acceptor.reset();
+    state->contexts.clear();
+    return e;
+  };
+  if (acceptor->open(endpoint.protocol(), ec); ec)
+    return fail(ec);
+  if (acceptor->set_option(tcp::acceptor::reuse_address(true), ec); ec)
+    return fail(ec);
+  if (acceptor->bind(endpoint, ec); ec)
+    return fail(ec);
+  if (acceptor->listen(opts.listen_backlog, ec); ec)
+    return fail(ec);
+  bound_port = acceptor->local_endpoint(ec).port();
+  if (ec)
+    return fail(ec);
+  retry_timer = std::make_unique<asio::steady_timer>(ctx0);
+  for (auto& ctx : state->contexts)
+    guards.push_back(asio::make_work_guard(*ctx));
+  for (size_t i = 0; i < opts.io_threads; ++i) {
+    auto& ctx = *state->contexts[i % n_contexts];
+    threads.emplace_back([this, &ctx] { run_io_thread(ctx); });
+  }
+  asio::post(ctx0, [this] { do_accept(); });
+  started = true;
+  return {};
+}
+
+void server::impl::run_io_thread(asio::io_context& ctx) {
+  // The one read buffer of this thread (see connection.hpp: "Read batching and buffer ownership").
+  std::vector<uint8_t> read_buffer(state->opts.read_buffer_size);
+  detail::set_io_thread_read_buffer(&read_buffer);
+  for (;;) {
+    try {
+      ctx.run();
+      break;
+    } catch (const std::exception& e) {
+      // Receiver exceptions are caught per connection; this is a last line of defence.
+      std::fprintf(stderr, "amq.net: exception escaped an I/O handler: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "amq.net: unknown exception escaped an I/O handler\n");
+    }
+  }
+  detail::set_io_thread_read_buffer(nullptr);
+}
+
+void server::impl::do_accept() {
+  if (!acceptor || !acceptor->is_open())
+    return;
+  const auto& opts = state->opts;
+  auto& ctx = *state->contexts[next_context++ % state->contexts.size()];
+  auto handler = [this](const boost::system::error_code& ec, tcp::socket socket) {
+    on_accepted(ec, std::move(socket));
+  };
+  if (opts.model == io_model::context_per_thread)
+    acceptor->async_accept(ctx, handler);
+  else
+    acceptor->async_accept(asio::make_strand(ctx), handler);
+}
+
+void server::impl::on_accepted(const boost::system::error_code& ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor->is_open())
+    return;
+  if (ec) {
+    state->accept_errors.fetch_add(1, std::memory_order_relaxed);
+    // Out of descriptors or memory: the pending connection stays in the backlog; retry shortly
+    // instead of spinning on the error.
+    retry_timer->expires_after(std::chrono::milliseconds(50));
+    retry_timer->async_wait([this](const boost::system::error_code& e) {
+      if (!e)
+        do_accept();
+    });
+    return;
+  }
+  boost::system::error_code ignored;
+  const auto& opts = state->opts;
+  auto remote = socket.remote_endpoint(ignored);
+  if (ignored) { // the peer is already gone
+    do_accept();
+    return;
+  }
+  if (opts.tcp_nodelay)
+    socket.set_option(tcp::no_delay(true), ignored);
+  socket.non_blocking(true, ignored); // reads are read_some after async_wait: must not block
+  auto conn = std::make_shared<tcp_connection>(state, std::move(socket), next_connection_id++,
+                                               to_peer_string(remote));
+  {
+    std::lock_guard<std::mutex> guard{state->registry_mtx};
+    if (!state->stopping) {
+      state->registry.emplace(conn->id(), conn);
+      state->accepted.fetch_add(1, std::memory_order_relaxed);
+      state->open.fetch_add(1, std::memory_order_relaxed);
+      // Posted under the lock so that stop()'s abort is queued after it (the executor is FIFO).
+      asio::post(conn->executor(), [st = state, conn] {
+        if (conn->done())
+          return;
+        try {
+          st->on_accept(conn);
+        } catch (...) {
+          conn->abort();
+        }
+        conn->start();
+      });
+    } else {
+      conn->mark_released(); // never counted
+    }
+  }
+  do_accept();
+}
+
+void server::impl::stop() {
+  std::lock_guard<std::mutex> guard{lifecycle_mtx};
+  if (stopped)
+    return;
+  stopped = true;
+  if (!started)
+    return;
+  std::vector<std::weak_ptr<tcp_connection>> snapshot;
+  {
+    std::lock_guard<std::mutex> reg_guard{state->registry_mtx};
+    state->stopping = true;
+    snapshot.reserve(state->registry.size());
+    for (auto& [id, weak] : state->registry)
+      snapshot.push_back(weak);
+  }
+  asio::post(*state->contexts.front(), [this] {
+    boost::system::error_code ignored;
+    acceptor->close(ignored);
+    retry_timer->cancel();
+  });
+  for (auto& weak : snapshot)
+    if (auto conn = weak.lock())
+      conn->abort_with(error::server_stopped);
+  // With the guards gone, each run() returns once its aborted connections' handlers have run.
+  guards.clear();
+  for (auto& t : threads)
+    if (t.joinable())
+      t.join();
+  threads.clear();
+  // Handlers posted by other threads after a context's run() returned (e.g. a pause_reading that
+  // raced with the abort) would keep their connection, and so the context, alive in a cycle. Run
+  // them here: every connection is finished, so they only see done() and return.
+  for (auto& ctx : state->contexts) {
+    ctx->restart();
+    ctx->poll();
+  }
+  retry_timer.reset();
+  acceptor.reset();
+}
+
+// -- server ----------------------------------------------------------------------------------------
+
+server::server(server_options opts, accept_handler h)
+  : impl_(std::make_unique<impl>(std::move(opts), std::move(h))) {
+}
+
+server::~server() {
+  stop();
+}
+
+std::error_code server::start() {
+  return impl_->start();
+}
+
+uint16_t server::port() const {
+  return impl_->bound_port;
+}
+
+void server::stop() {
+  impl_->stop();
+}
+
+server::stats server::get_stats() const {
+  const auto& s = *impl_->state;
+  constexpr auto relaxed = std::memory_order_relaxed;
+  return {s.accepted.load(relaxed),
+          s.closed.load(relaxed),
+          s.bytes_in.load(relaxed),
+          s.bytes_out.load(relaxed),
+          s.reads.load(relaxed),
+          s.writes.load(relaxed),
+          s.aborted_queue_overflow.load(relaxed),
+          s.accept_errors.load(relaxed),
+          s.open.load(relaxed)};
+}
+
+const server_options& server::options() const {
+  return impl_->state->opts;
+}
+
+} // namespace amq::net

@@ -1,0 +1,64 @@
+#pragma once
+/// Private: state shared by the server and its connections. Connections hold it by `shared_ptr`, so
+/// the `io_context`s and counters outlive every connection even when the `server` object is gone.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "amq/net/server.hpp"
+
+namespace amq::net::detail {
+
+class tcp_connection;
+
+/// The read buffer of the calling I/O thread (set when the thread starts; see connection.hpp).
+std::vector<uint8_t>& io_thread_read_buffer() noexcept;
+
+/// Installs `buf` as the calling thread's read buffer.
+void set_io_thread_read_buffer(std::vector<uint8_t>* buf) noexcept;
+
+struct server_state {
+  server_state(server_options o, server::accept_handler h)
+    : opts(std::move(o)), on_accept(std::move(h)) {
+  }
+
+  const server_options opts;
+  const server::accept_handler on_accept;
+
+  /// One per I/O thread (context_per_thread) or exactly one (shared_context). Filled by `start`.
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
+
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> closed{0};
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> bytes_out{0};
+  std::atomic<uint64_t> reads{0};
+  std::atomic<uint64_t> writes{0};
+  std::atomic<uint64_t> aborted_queue_overflow{0};
+  std::atomic<uint64_t> accept_errors{0};
+  std::atomic<size_t> open{0};
+
+  /// Guards `stopping` and `registry`.
+  std::mutex registry_mtx;
+  bool stopping = false;
+  /// Open connections, for `stop()` to abort them.
+  std::unordered_map<uint64_t, std::weak_ptr<tcp_connection>> registry;
+
+  /// A connection is gone: unregisters it and counts it closed.
+  void release(uint64_t id) {
+    {
+      std::lock_guard<std::mutex> guard{registry_mtx};
+      registry.erase(id);
+    }
+    closed.fetch_add(1, std::memory_order_relaxed);
+    open.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
+
+} // namespace amq::net::detail

@@ -1,0 +1,222 @@
+#pragma once
+/// The broker's typed configuration: one struct per area, every field with its
+/// default. `load_config` (load.hpp) fills a `broker_config` from YAML, the
+/// environment and the command line; `spawn_xxx()` functions hand the part
+/// they need to each actor. Actors never read global settings.
+///
+/// The key path of every field is its member path (`limits.max_packet_size`):
+/// the option table (src/options.cpp) derives names from the members, so the
+/// YAML keys, environment names, `--set` keys and docs cannot drift apart.
+/// Ranges, env names and doc strings live in that table too; see
+/// docs/configuration.md for the generated reference.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace amq::config {
+
+// -- enums --------------------------------------------------------------------
+
+/// Severity threshold of the broker log.
+enum class log_level : uint8_t { trace, debug, info, warn, error, off };
+
+/// Line format of the broker log.
+enum class log_format : uint8_t { text, json };
+
+/// When a session outlives its connection.
+enum class persistence_rule : uint8_t {
+  /// Our session model (as TBMQ): MQTT 5 Clean Start 0 with Session Expiry 0
+  /// or absent is persistent, like MQTT 3.1.1 Clean Session 0.
+  seed,
+  /// MQTT 5.0 §3.1.2.11.2 to the letter: Session Expiry 0 ends the session
+  /// when the network connection closes.
+  strict,
+};
+
+/// How the broker stores a persistent session's offline messages.
+enum class client_type : uint8_t {
+  device,      ///< Bounded per-client queue (embedded store or Redis).
+  application, ///< Log-backed queue (embedded log or Kafka).
+};
+
+/// CONNECT field a client-type rule looks at.
+enum class match_field : uint8_t { username, client_id };
+
+/// How a client-type rule compares its pattern.
+enum class match_kind : uint8_t { prefix, regex, exact };
+
+/// What happens when a DEVICE session's persisted queue is full.
+enum class overflow_policy : uint8_t {
+  drop_oldest, ///< Evict the oldest queued message (counted).
+  drop_newest, ///< Refuse the new message for that subscriber (counted).
+};
+
+/// Where one storage role keeps its data.
+enum class storage_backend : uint8_t { embedded, redis, kafka, memory };
+
+/// Kafka producer `acks`.
+enum class kafka_acks : uint8_t { all, leader, none };
+
+std::string_view to_string(log_level x) noexcept;
+std::string_view to_string(log_format x) noexcept;
+std::string_view to_string(persistence_rule x) noexcept;
+std::string_view to_string(client_type x) noexcept;
+std::string_view to_string(match_field x) noexcept;
+std::string_view to_string(match_kind x) noexcept;
+std::string_view to_string(overflow_policy x) noexcept;
+std::string_view to_string(storage_backend x) noexcept;
+std::string_view to_string(kafka_acks x) noexcept;
+
+// -- sections -----------------------------------------------------------------
+
+/// One MQTT listener (plain TCP).
+struct listener_config {
+  bool enabled = true;
+  std::string bind = "0.0.0.0";
+  uint16_t port = 1883; ///< 0 picks a free port (tests).
+  bool operator==(const listener_config&) const = default;
+};
+
+/// All network listeners that accept MQTT clients.
+struct listeners_config {
+  listener_config mqtt;
+  bool operator==(const listeners_config&) const = default;
+};
+
+/// Admin REST API and Sessions page.
+struct admin_config {
+  bool enabled = true;
+  std::string bind = "127.0.0.1";
+  uint16_t port = 8083;
+  /// Local development only: serve the admin API without authentication.
+  bool auth_disabled = false;
+  /// Bearer token accepted by the admin API (empty: none).
+  std::string token;
+  /// Basic-auth credentials (both or neither).
+  std::string username;
+  std::string password;
+  bool operator==(const admin_config&) const = default;
+};
+
+/// Protocol limits, flow control and back-pressure.
+struct limits_config {
+  uint32_t max_packet_size = 1024 * 1024;
+  uint16_t receive_maximum = 1000;
+  uint16_t max_inflight_out = 1000;
+  uint32_t max_queued_messages = 1000;
+  uint16_t topic_alias_maximum = 10;
+  uint16_t max_keep_alive = 0;
+  uint32_t max_session_expiry_interval = UINT32_MAX;
+  uint16_t max_client_id_length = 1024;
+  uint16_t max_topic_levels = 200;
+  uint64_t write_buffer_high_watermark = 1024 * 1024;
+  uint64_t write_buffer_low_watermark = 512 * 1024;
+  bool operator==(const limits_config&) const = default;
+};
+
+/// Assigns a client type to a connecting client; the first matching rule wins.
+struct client_type_rule {
+  match_field field = match_field::client_id;
+  match_kind kind = match_kind::prefix;
+  std::string pattern;
+  client_type type = client_type::application;
+  bool operator==(const client_type_rule&) const = default;
+};
+
+/// Session persistence and client types.
+struct session_config {
+  config::persistence_rule persistence_rule = config::persistence_rule::seed;
+  uint32_t no_expiry_ttl = 604800;
+  client_type default_client_type = client_type::device;
+  std::vector<client_type_rule> client_type_rules;
+  uint32_t device_persisted_messages_limit = 10000;
+  uint32_t device_persisted_messages_ttl = 604800;
+  overflow_policy device_overflow_policy = overflow_policy::drop_oldest;
+  bool operator==(const session_config&) const = default;
+};
+
+/// Redis connection (DEVICE queues, sessions, retained when so configured).
+struct redis_config {
+  std::string host = "localhost";
+  uint16_t port = 6379;
+  std::string password;
+  uint32_t db = 0;
+  std::string key_prefix = "actormq:";
+  uint32_t connect_timeout_ms = 5000;
+  uint32_t wait_at_boot_ms = 30000;
+  bool operator==(const redis_config&) const = default;
+};
+
+/// Kafka producer/consumer settings (APPLICATION queues, session log).
+struct kafka_config {
+  std::string bootstrap_servers = "localhost:9092";
+  std::string topic_prefix = "actormq";
+  kafka_acks acks = kafka_acks::all;
+  bool idempotence = true;
+  /// Extra librdkafka properties, passed through unchanged.
+  std::map<std::string, std::string> properties;
+  bool operator==(const kafka_config&) const = default;
+};
+
+/// Storage backend per role, and backend connection settings.
+struct storage_config {
+  storage_backend sessions = storage_backend::embedded;
+  storage_backend device_queue = storage_backend::embedded;
+  storage_backend application_queue = storage_backend::embedded;
+  storage_backend retained = storage_backend::embedded;
+  std::string data_dir = "./data";
+  redis_config redis;
+  kafka_config kafka;
+  bool operator==(const storage_config&) const = default;
+};
+
+/// Cluster membership (CAF middleman).
+struct cluster_config {
+  /// Empty: the host name (filled in by `load_config`).
+  std::string node_name;
+  /// 0: no cluster listener (single node).
+  uint16_t port = 0;
+  /// Other nodes as "host:port".
+  std::vector<std::string> seeds;
+  bool operator==(const cluster_config&) const = default;
+};
+
+/// Thread pools.
+struct runtime_config {
+  uint32_t io_threads = 1;
+  /// 0: std::thread::hardware_concurrency() (filled in by `load_config`).
+  uint32_t worker_threads = 0;
+  bool operator==(const runtime_config&) const = default;
+};
+
+/// Broker log.
+struct log_config {
+  log_level level = log_level::info;
+  log_format format = log_format::text;
+  /// Empty: standard error.
+  std::string file;
+  bool operator==(const log_config&) const = default;
+};
+
+/// The whole configuration of one broker node.
+struct broker_config {
+  listeners_config listeners;
+  admin_config admin;
+  limits_config limits;
+  session_config session;
+  storage_config storage;
+  cluster_config cluster;
+  runtime_config runtime;
+  log_config log;
+  bool operator==(const broker_config&) const = default;
+};
+
+/// Checks every field's range and the rules that span fields. Returns one
+/// message per problem, each starting with the key path
+/// ("limits.max_packet_size: must be between 16 and 268435455, got 3").
+std::vector<std::string> validate(const broker_config& cfg);
+
+} // namespace amq::config

@@ -1,0 +1,406 @@
+/// THE option table. Every configuration key is declared here exactly once:
+/// its key path (taken from the member path by AMQ_KEY, so it cannot drift from
+/// the struct), its value codec (type, range), its TBMQ environment names and
+/// its doc string. YAML, environment, `--set`, `--print-config`, the example
+/// config and docs/configuration.md are all generated from this list.
+///
+/// To add a key: add the member (with its default) in broker_config.hpp, add
+/// one `add(...)` line here, then run `actormq_config_doc --write <repo>` to
+/// regenerate the docs and the example config (a test fails until you do).
+
+#include "amq/config/options.hpp"
+
+#include "option_codec.hpp"
+#include "value_codecs.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace amq::config {
+
+namespace {
+
+using detail::maybe_error;
+
+/// Expands to `"a.b", accessor-of-c.a.b`.
+#define AMQ_KEY(path) #path, [](auto& c) -> auto& { return c.path; }
+
+constexpr uint64_t kib = 1024;
+constexpr uint64_t mib = 1024 * kib;
+constexpr uint64_t gib = 1024 * mib;
+
+// -- format rules -----------------------------------------------------------------
+
+maybe_error non_empty(const std::string& s) {
+  if (s.empty())
+    return std::string{"must not be empty"};
+  return std::nullopt;
+}
+
+maybe_error host_port(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    return std::string{"expected host:port"};
+  uint64_t port = 0;
+  if (detail::parse_unsigned(s.substr(colon + 1), false, port) || port == 0 || port > 65535)
+    return std::string{"expected host:port with a port between 1 and 65535"};
+  return std::nullopt;
+}
+
+maybe_error kafka_topic_chars(const std::string& s) {
+  if (s.empty() || s.size() > 200)
+    return "must be 1 to 200 characters long, got " + std::to_string(s.size());
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+      return "may contain only letters, digits, '.', '_' and '-', got " + detail::quoted(s);
+  return std::nullopt;
+}
+
+// -- table building -----------------------------------------------------------------
+
+struct table_builder {
+  std::vector<option_descriptor> out;
+
+  template <class Access, class Codec>
+  option_descriptor& add(std::string_view key, Access access, Codec codec,
+                         std::vector<std::string> tbmq_env, std::string doc) {
+    option_descriptor d;
+    d.key = std::string{key};
+    d.type = codec.type_name();
+    d.range = codec.range();
+    d.tbmq_env = std::move(tbmq_env);
+    d.doc = std::move(doc);
+    d.codec = std::make_shared<detail::field_codec<Access, Codec>>(access, std::move(codec));
+    out.push_back(std::move(d));
+    return out.back();
+  }
+};
+
+template <class T>
+detail::uint_codec<T> uint_in(uint64_t lo, uint64_t hi) {
+  return detail::uint_codec<T>{lo, hi, false};
+}
+
+template <class T>
+detail::uint_codec<T> bytes_in(uint64_t lo, uint64_t hi) {
+  return detail::uint_codec<T>{lo, hi, true};
+}
+
+detail::string_codec any_string() {
+  return {};
+}
+
+detail::string_codec required_string() {
+  return {non_empty, "non-empty"};
+}
+
+// -- the table ----------------------------------------------------------------------
+
+std::vector<option_descriptor> make_options() {
+  table_builder t;
+  using detail::bool_codec;
+
+  // listeners
+  t.add(AMQ_KEY(listeners.mqtt.enabled), bool_codec{}, {"LISTENER_TCP_ENABLED"},
+        "Accept MQTT clients over plain TCP.")
+    .tbmq_default = "true";
+  t.add(AMQ_KEY(listeners.mqtt.bind), required_string(), {"LISTENER_TCP_BIND_ADDRESS"},
+        "Address the MQTT listener binds to; 0.0.0.0 means every IPv4 interface.")
+    .tbmq_default = "0.0.0.0";
+  t.add(AMQ_KEY(listeners.mqtt.port), uint_in<uint16_t>(0, 65535), {"LISTENER_TCP_BIND_PORT"},
+        "TCP port of the MQTT listener; 0 picks a free port (tests).")
+    .tbmq_default = "1883";
+
+  // admin
+  t.add(AMQ_KEY(admin.enabled), bool_codec{}, {}, "Serve the admin REST API and Sessions page.");
+  t.add(AMQ_KEY(admin.bind), required_string(), {"HTTP_BIND_ADDRESS"},
+        "Address the admin API binds to. Local only by default (TBMQ binds 0.0.0.0).")
+    .tbmq_default = "0.0.0.0";
+  t.add(AMQ_KEY(admin.port), uint_in<uint16_t>(0, 65535), {"HTTP_BIND_PORT"},
+        "TCP port of the admin API; 0 picks a free port (tests).")
+    .tbmq_default = "8083";
+  t.add(AMQ_KEY(admin.auth_disabled), bool_codec{}, {},
+        "Serve the admin API without authentication. For local development only.");
+  t.add(AMQ_KEY(admin.token), any_string(), {},
+        "Bearer token the admin API accepts (Authorization: Bearer <token>); empty: none.")
+    .secret = true;
+  t.add(AMQ_KEY(admin.username), any_string(), {},
+        "User name for HTTP basic authentication of the admin API; set together with "
+        "admin.password. Empty: no basic authentication.");
+  t.add(AMQ_KEY(admin.password), any_string(), {},
+        "Password for HTTP basic authentication of the admin API.")
+    .secret = true;
+
+  // limits
+  t.add(AMQ_KEY(limits.max_packet_size), bytes_in<uint32_t>(16, 268435455),
+        {"TCP_NETTY_MAX_PAYLOAD_SIZE"},
+        "Largest MQTT packet accepted, advertised as Maximum Packet Size in CONNACK (MQTT 5); a "
+        "larger packet closes the connection (reason 0x95). TBMQ defaults to 64 KiB; 1 MiB fits "
+        "telemetry batches and firmware chunks while bounding per-connection memory.")
+    .tbmq_default = "65536";
+  t.add(AMQ_KEY(limits.receive_maximum), uint_in<uint16_t>(1, 65535), {"MQTT_MAX_IN_FLIGHT_MSGS"},
+        "QoS 1/2 PUBLISH packets one client may have unacknowledged toward the broker, advertised "
+        "as Receive Maximum in CONNACK (MQTT 5); a client exceeding it is disconnected (0x93).")
+    .tbmq_default = "1000";
+  t.add(AMQ_KEY(limits.max_inflight_out), uint_in<uint16_t>(1, 65535),
+        {"MQTT_FLOW_CONTROL_MQTT_3X_RECEIVE_MAX"},
+        "QoS 1/2 messages the broker keeps unacknowledged toward one client. The window is the "
+        "smaller of this and the client's Receive Maximum; MQTT 3.1.1 clients send none, so this "
+        "is their window (as in TBMQ).")
+    .tbmq_default = "65535";
+  t.add(AMQ_KEY(limits.max_queued_messages), uint_in<uint32_t>(0, 10000000),
+        {"MQTT_FLOW_CONTROL_DELAYED_QUEUE_MAX_SIZE"},
+        "Messages queued for an online session beyond its in-flight window. When full, further "
+        "messages for that session are dropped and counted. 0: no queue.")
+    .tbmq_default = "1000";
+  t.add(AMQ_KEY(limits.topic_alias_maximum), uint_in<uint16_t>(0, 65535), {"MQTT_TOPIC_ALIAS_MAX"},
+        "Topic aliases a client may use toward the broker, advertised in CONNACK (MQTT 5); 0 "
+        "disables topic aliases.")
+    .tbmq_default = "10";
+  t.add(AMQ_KEY(limits.max_keep_alive), uint_in<uint16_t>(0, 65535),
+        {"MQTT_KEEP_ALIVE_MAX_KEEP_ALIVE_SEC"},
+        "Largest keep alive, in seconds, an MQTT 5 client may use; a larger request (or 0) is "
+        "lowered to this and returned as Server Keep Alive. 0: no cap.")
+    .tbmq_default = "600";
+  t.add(AMQ_KEY(limits.max_session_expiry_interval), uint_in<uint32_t>(0, 4294967295),
+        {"MQTT_CLIENT_SESSION_EXPIRY_MAX_EXPIRY_INTERVAL"},
+        "Cap, in seconds, on the Session Expiry Interval a client requests (MQTT 5); the granted "
+        "value is returned in CONNACK. 4294967295: no cap, a session may never expire (TBMQ "
+        "defaults to 604800, one week).")
+    .tbmq_default = "604800";
+  t.add(AMQ_KEY(limits.max_client_id_length), uint_in<uint16_t>(23, 65535), {},
+        "Longest client identifier accepted, in bytes; a longer one gets CONNACK 0x85. MQTT "
+        "requires servers to accept at least 23.");
+  t.add(AMQ_KEY(limits.max_topic_levels), uint_in<uint16_t>(0, 65535),
+        {"MQTT_TOPIC_MAX_SEGMENTS_COUNT"},
+        "Most '/'-separated levels in a topic name or filter; deeper ones are rejected. 0: no "
+        "limit. 200 is Mosquitto's fixed limit.")
+    .tbmq_default = "0";
+  t.add(AMQ_KEY(limits.write_buffer_high_watermark), bytes_in<uint64_t>(1 * kib, 1 * gib),
+        {"NETTY_WRITE_BUFFER_HIGH_WATER_MARK"},
+        "Bytes waiting to be written on one connection above which the broker stops writing to "
+        "it (back-pressure) until it drains below the low watermark.");
+  t.add(AMQ_KEY(limits.write_buffer_low_watermark), bytes_in<uint64_t>(0, 1 * gib),
+        {"NETTY_WRITE_BUFFER_LOW_WATER_MARK"},
+        "Bytes waiting to be written below which a back-pressured connection is written to "
+        "again; must be below the high watermark.");
+
+  // session
+  t.add(AMQ_KEY(session.persistence_rule), detail::persistence_rule_codec(), {},
+        "Which sessions outlive their connection. seed: MQTT 5 Clean Start 0 with Session Expiry "
+        "0 or absent is persistent, like MQTT 3.1.1 Clean Session 0 (our session model, as "
+        "TBMQ). strict: MQTT 5.0 section 3.1.2.11.2 to the letter, expiry 0 ends the session at "
+        "disconnect.");
+  t.add(AMQ_KEY(session.no_expiry_ttl), uint_in<uint32_t>(0, 4294967295),
+        {"MQTT_CLIENT_SESSION_EXPIRY_TTL"},
+        "Seconds after disconnect at which a persistent session without an expiry interval "
+        "(MQTT 3.1.1 Clean Session 0, or expiry 0 under the seed rule) is removed. 0: never.")
+    .tbmq_default = "604800";
+  t.add(AMQ_KEY(session.default_client_type), detail::client_type_codec(), {},
+        "Client type when no client-type rule matches. device: bounded per-client queue; "
+        "application: log-backed queue for high-volume consumers.");
+  t.add(AMQ_KEY(session.client_type_rules), detail::client_type_rules_codec{}, {},
+        "Ordered rules choosing a connecting client's type; the first match wins. Each rule has "
+        "field (username or client_id), kind (prefix, regex or exact), pattern and type (device "
+        "or application). In the environment or --set, write the list in YAML flow style.")
+    .example = "client_type_rules:\n"
+               "  - {field: username, kind: prefix, pattern: \"app-\", type: application}\n"
+               "  - {field: client_id, kind: regex, pattern: \"^backend-[0-9]+$\", "
+               "type: application}";
+  t.add(AMQ_KEY(session.device_persisted_messages_limit), uint_in<uint32_t>(1, 100000000),
+        {"MQTT_PERSISTENT_SESSION_DEVICE_PERSISTED_MESSAGES_LIMIT"},
+        "Most messages stored for one persistent DEVICE session while it is offline or behind; "
+        "see session.device_overflow_policy.")
+    .tbmq_default = "10000";
+  t.add(AMQ_KEY(session.device_persisted_messages_ttl), uint_in<uint32_t>(0, 4294967295),
+        {"MQTT_PERSISTENT_SESSION_DEVICE_PERSISTED_MESSAGES_TTL"},
+        "Seconds a stored DEVICE message without a Message Expiry Interval is kept. 0: until "
+        "delivered or evicted.")
+    .tbmq_default = "604800";
+  t.add(AMQ_KEY(session.device_overflow_policy), detail::overflow_policy_codec(), {},
+        "What a full DEVICE queue does with a new message. drop_oldest: evict the oldest queued "
+        "message; drop_newest: refuse the new one. Both are counted per session.");
+
+  // storage
+  t.add(AMQ_KEY(storage.sessions), detail::storage_backend_codec(), {},
+        "Backend for session state and subscriptions. --storage sets all four roles.");
+  t.add(AMQ_KEY(storage.device_queue), detail::storage_backend_codec(), {},
+        "Backend for the offline queues of DEVICE sessions.");
+  t.add(AMQ_KEY(storage.application_queue), detail::storage_backend_codec(), {},
+        "Backend for the offline queues of APPLICATION sessions.");
+  t.add(AMQ_KEY(storage.retained), detail::storage_backend_codec(), {},
+        "Backend for retained messages.");
+  t.add(AMQ_KEY(storage.data_dir), required_string(), {},
+        "Directory of the embedded store, created if missing.");
+  t.add(AMQ_KEY(storage.redis.host), any_string(), {"REDIS_HOST"}, "Redis host name or address.")
+    .tbmq_default = "localhost";
+  t.add(AMQ_KEY(storage.redis.port), uint_in<uint16_t>(1, 65535), {"REDIS_PORT"}, "Redis port.")
+    .tbmq_default = "6379";
+  auto& redis_password = t.add(AMQ_KEY(storage.redis.password), any_string(), {"REDIS_PASSWORD"},
+                               "Redis password (AUTH); empty: none.");
+  redis_password.secret = true;
+  redis_password.tbmq_default = "";
+  t.add(AMQ_KEY(storage.redis.db), uint_in<uint32_t>(0, 65535), {"REDIS_DB"},
+        "Redis database index (SELECT).")
+    .tbmq_default = "0";
+  t.add(AMQ_KEY(storage.redis.key_prefix), any_string(), {"CACHE_PREFIX"},
+        "Prefix of every Redis key the broker writes, so that brokers can share one Redis.")
+    .tbmq_default = "";
+  t.add(AMQ_KEY(storage.redis.connect_timeout_ms), uint_in<uint32_t>(1, 600000),
+        {"REDIS_CLIENT_CONNECT_TIMEOUT"}, "Timeout of one Redis connection attempt, in ms.")
+    .tbmq_default = "30000";
+  t.add(AMQ_KEY(storage.redis.wait_at_boot_ms), uint_in<uint32_t>(0, 3600000), {},
+        "How long the broker keeps retrying to reach Redis at start-up before it gives up, in "
+        "ms. 0: fail at once.");
+  t.add(AMQ_KEY(storage.kafka.bootstrap_servers), any_string(), {"TB_KAFKA_SERVERS"},
+        "Kafka bootstrap servers, comma-separated host:port.")
+    .tbmq_default = "localhost:9092";
+  t.add(AMQ_KEY(storage.kafka.topic_prefix),
+        detail::string_codec{kafka_topic_chars, "[A-Za-z0-9._-]"}, {},
+        "First part of every topic name the broker creates (actormq.msg.app.<client>, ...); "
+        "TBMQ uses tbmq.");
+  t.add(AMQ_KEY(storage.kafka.acks), detail::kafka_acks_codec(),
+        {"TB_KAFKA_DEFAULT_PRODUCER_ACKS"},
+        "Producer acks: all waits for every in-sync replica (durable; TBMQ defaults to 1), 1 for "
+        "the leader only, 0 for none. -1 means all.")
+    .tbmq_default = "1";
+  t.add(AMQ_KEY(storage.kafka.idempotence), bool_codec{}, {},
+        "Idempotent producer (enable.idempotence): no duplicates or reordering on retries. "
+        "Requires acks = all.");
+  t.add(AMQ_KEY(storage.kafka.properties), detail::string_map_codec{}, {},
+        "Extra librdkafka properties, passed through unchanged (security.protocol, sasl.*, "
+        "linger.ms, ...). In the environment or --set: key=value pairs separated by ';'.")
+    .example = "properties:\n"
+               "  security.protocol: SASL_SSL\n"
+               "  linger.ms: \"5\"";
+
+  // cluster
+  t.add(AMQ_KEY(cluster.node_name), any_string(), {"TB_SERVICE_ID"},
+        "Name of this node in the cluster and in logs; empty: the host name. Keep it stable "
+        "across restarts.")
+    .tbmq_default = "";
+  t.add(AMQ_KEY(cluster.port), uint_in<uint16_t>(0, 65535), {},
+        "Port other nodes connect to (CAF middleman); 0: no cluster listener (single node).");
+  t.add(AMQ_KEY(cluster.seeds),
+        detail::string_list_codec{host_port, "list of host:port", ""}, {},
+        "Nodes to join at start-up. In the environment or --set: comma-separated.")
+    .example = "seeds: [\"node-a:4242\", \"node-b:4242\"]";
+
+  // runtime
+  t.add(AMQ_KEY(runtime.io_threads), uint_in<uint32_t>(1, 256), {},
+        "Threads that run network I/O (accept, read, write).");
+  t.add(AMQ_KEY(runtime.worker_threads), uint_in<uint32_t>(0, 4096), {},
+        "Threads that run actors (CAF scheduler); 0: one per hardware thread.");
+
+  // log
+  t.add(AMQ_KEY(log.level), detail::log_level_codec(), {},
+        "Lowest severity written to the log.");
+  t.add(AMQ_KEY(log.format), detail::log_format_codec(), {},
+        "text: one human-readable line per event; json: one JSON object per line.");
+  t.add(AMQ_KEY(log.file), any_string(), {},
+        "File the log is appended to, created with its directory if missing; empty: standard "
+        "error.");
+  return std::move(t.out);
+}
+
+#undef AMQ_KEY
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+} // namespace
+
+std::string option_descriptor::generic_env() const {
+  std::string out = "ACTORMQ_";
+  for (char c : key) {
+    if (c == '.')
+      out += "__";
+    else
+      out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+std::vector<std::string> option_descriptor::env_names() const {
+  auto out = tbmq_env;
+  out.push_back(generic_env());
+  return out;
+}
+
+const std::vector<option_descriptor>& options() {
+  static const auto table = make_options();
+  return table;
+}
+
+const std::vector<section_descriptor>& sections() {
+  static const std::vector<section_descriptor> table{
+    {"listeners", "Network listeners that accept MQTT clients."},
+    {"admin", "Admin REST API and Sessions page."},
+    {"limits", "Protocol limits, flow control and back-pressure."},
+    {"session", "Session persistence and client types (DEVICE / APPLICATION)."},
+    {"storage", "Storage backend per role, and backend connection settings."},
+    {"cluster", "Cluster membership."},
+    {"runtime", "Thread pools."},
+    {"log", "Broker log."},
+  };
+  return table;
+}
+
+const option_descriptor* find_option(std::string_view key) {
+  for (const auto& opt : options())
+    if (opt.key == key)
+      return &opt;
+  return nullptr;
+}
+
+std::optional<std::string> set_option(broker_config& cfg, std::string_view key,
+                                      std::string_view text) {
+  const auto* opt = find_option(key);
+  if (opt == nullptr) {
+    auto msg = std::string{key} + ": unknown key";
+    if (auto hint = closest_key(key); !hint.empty())
+      msg += " (did you mean " + hint + "?)";
+    return msg;
+  }
+  if (auto err = opt->codec->from_text(cfg, text))
+    return opt->key + ": " + *err;
+  return std::nullopt;
+}
+
+std::string option_text(const broker_config& cfg, const option_descriptor& opt) {
+  return opt.codec->to_text(cfg);
+}
+
+std::string closest_key(std::string_view key) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, key.size() / 4) + 1;
+  auto consider = [&](std::string_view candidate) {
+    auto d = edit_distance(key, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = std::string{candidate};
+    }
+  };
+  for (const auto& opt : options()) {
+    // Sections and sub-sections ("storage", "storage.redis") are candidates too.
+    for (auto dot = opt.key.find('.'); dot != std::string::npos; dot = opt.key.find('.', dot + 1))
+      consider(std::string_view{opt.key}.substr(0, dot));
+    consider(opt.key);
+  }
+  return best;
+}
+
+} // namespace amq::config

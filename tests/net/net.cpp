@@ -1,0 +1,662 @@
+// The network edge (actors/amq/net) over real loopback sockets on port 0. Clients are plain
+// blocking POSIX sockets; every wait is on a condition variable or poll() with a finite timeout.
+#define CAF_SUITE net
+#include <caf/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "amq/net/server.hpp"
+
+using namespace amq::net;
+using namespace std::chrono_literals;
+using bytes = std::vector<uint8_t>;
+
+namespace {
+
+constexpr auto timeout = 20s;
+
+// -- a blocking loopback client ------------------------------------------------------------------
+
+class client {
+public:
+  enum class end { done, eof, error, timeout };
+
+  explicit client(uint16_t port, int rcvbuf = 0) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+
+  ~client() {
+    close();
+  }
+
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  bool ok() const {
+    return ok_;
+  }
+
+  bool write_all(const void* data, size_t n) {
+    auto p = static_cast<const uint8_t*>(data);
+    while (n > 0) {
+      auto k = ::send(fd_, p, n, MSG_NOSIGNAL);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k <= 0)
+        return false;
+      p += k;
+      n -= static_cast<size_t>(k);
+    }
+    return true;
+  }
+
+  bool write_all(std::string_view s) {
+    return write_all(s.data(), s.size());
+  }
+
+  /// Writes without blocking until the kernel refuses (EAGAIN) or `limit` bytes went out.
+  size_t fill(size_t limit) {
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+    std::vector<uint8_t> chunk(64 * 1024, 'x');
+    size_t total = 0;
+    while (total < limit) {
+      auto k = ::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+      if (k <= 0)
+        break;
+      total += static_cast<size_t>(k);
+    }
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+    return total;
+  }
+
+  /// Reads until `n` bytes arrived, EOF, an error or the timeout; calls `sink` for every piece.
+  template <class Sink>
+  end read(size_t n, Sink&& sink, std::chrono::milliseconds limit = timeout) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    std::vector<uint8_t> buf(256 * 1024);
+    size_t got = 0;
+    while (got < n) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        return end::timeout;
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0)
+        continue;
+      auto k = ::recv(fd_, buf.data(), std::min(buf.size(), n - got), 0);
+      if (k == 0)
+        return end::eof;
+      if (k < 0) {
+        if (errno == EINTR || errno == EAGAIN)
+          continue;
+        last_errno_ = errno;
+        return end::error;
+      }
+      sink(buf.data(), static_cast<size_t>(k));
+      got += static_cast<size_t>(k);
+    }
+    return end::done;
+  }
+
+  /// Reads exactly `n` bytes (or fewer on EOF/error/timeout).
+  bytes read_exact(size_t n) {
+    bytes out;
+    read(n, [&](const uint8_t* p, size_t k) { out.insert(out.end(), p, p + k); });
+    return out;
+  }
+
+  /// Reads until EOF/error; `count` gets the number of bytes.
+  end read_to_end(size_t& count, std::chrono::milliseconds limit = timeout) {
+    count = 0;
+    return read(SIZE_MAX, [&](const uint8_t*, size_t k) { count += k; }, limit);
+  }
+
+  /// Closes with SO_LINGER 0: the server sees ECONNRESET.
+  void reset() {
+    linger lg{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close();
+  }
+
+  void close() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+  }
+
+  int last_errno() const {
+    return last_errno_;
+  }
+
+  /// Our side's port: the server's `connection::peer()` ends with it.
+  uint16_t local_port() const {
+    sockaddr_in addr{};
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    return ntohs(addr.sin_port);
+  }
+
+private:
+  int fd_ = -1;
+  bool ok_ = false;
+  int last_errno_ = 0;
+};
+
+// -- a recording receiver ------------------------------------------------------------------------
+
+struct recorder : connection_receiver {
+  std::mutex mtx;
+  std::condition_variable cv;
+  bytes data;
+  size_t data_calls = 0;
+  int closed = 0;
+  std::error_code reason;
+  int writable = 0;
+
+  bool echo = false;
+  bool pause_on_data = false;
+  bool throw_on_data = false;
+
+  void on_data(const connection_ptr& c, std::span<const uint8_t> in) override {
+    if (throw_on_data)
+      throw std::runtime_error("receiver failure");
+    if (echo)
+      c->send(bytes(in.begin(), in.end()));
+    if (pause_on_data)
+      c->pause_reading();
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      data.insert(data.end(), in.begin(), in.end());
+      ++data_calls;
+    }
+    cv.notify_all();
+  }
+
+  void on_closed(const connection_ptr&, std::error_code ec) override {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      ++closed;
+      reason = ec;
+    }
+    cv.notify_all();
+  }
+
+  void on_writable(const connection_ptr&) override {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      ++writable;
+    }
+    cv.notify_all();
+  }
+
+  /// Waits until `pred(*this)` holds (under the lock); false on timeout.
+  template <class Pred>
+  bool wait(Pred pred, std::chrono::milliseconds limit = timeout) {
+    std::unique_lock<std::mutex> lock{mtx};
+    return cv.wait_for(lock, limit, [&] { return pred(*this); });
+  }
+
+  size_t size() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return data.size();
+  }
+};
+
+using recorder_ptr = std::shared_ptr<recorder>;
+
+// -- fixture -------------------------------------------------------------------------------------
+
+struct accepted {
+  connection_ptr conn;
+  recorder_ptr rec;
+};
+
+struct fixture {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<accepted> conns;
+  /// Configures each new connection's recorder; set before `start`.
+  std::function<void(recorder&)> configure = [](recorder&) {};
+  bool set_receiver_on_accept = true;
+  std::unique_ptr<server> srv;
+
+  server_options default_options() {
+    server_options opts;
+    opts.bind = "127.0.0.1";
+    opts.port = 0;
+    return opts;
+  }
+
+  void start(server_options opts) {
+    srv = std::make_unique<server>(opts, [this](const connection_ptr& c) {
+      auto rec = std::make_shared<recorder>();
+      configure(*rec);
+      if (set_receiver_on_accept)
+        c->set_receiver(rec);
+      {
+        std::lock_guard<std::mutex> guard{mtx};
+        conns.push_back({c, rec});
+      }
+      cv.notify_all();
+    });
+    auto err = srv->start();
+    CAF_REQUIRE(!err);
+    CAF_REQUIRE_NOT_EQUAL(srv->port(), 0);
+  }
+
+  void start() {
+    start(default_options());
+  }
+
+  /// Waits for the `i`-th accepted connection.
+  accepted wait_conn(size_t i = 0) {
+    std::unique_lock<std::mutex> lock{mtx};
+    bool ok = cv.wait_for(lock, timeout, [&] { return conns.size() > i; });
+    CAF_REQUIRE(ok);
+    return conns[i];
+  }
+
+  ~fixture() {
+    if (srv)
+      srv->stop();
+  }
+};
+
+/// Chunk `index` of a stream whose 32-bit little-endian words count up from 0.
+bytes counting_chunk(size_t offset, size_t n) {
+  bytes out(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto k = offset + i;
+    out[i] = static_cast<uint8_t>((k / 4) >> (8 * (k % 4)));
+  }
+  return out;
+}
+
+/// Checks arriving bytes against `counting_chunk`.
+struct counting_checker {
+  size_t offset = 0;
+  size_t mismatches = 0;
+  void operator()(const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i, ++offset)
+      if (p[i] != static_cast<uint8_t>((offset / 4) >> (8 * (offset % 4))))
+        ++mismatches;
+  }
+};
+
+size_t rss_kib() {
+  std::ifstream in{"/proc/self/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stoul(line.substr(6));
+  return 0;
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(net_tests, fixture)
+
+CAF_TEST(echo round trip) {
+  configure = [](recorder& r) { r.echo = true; };
+  start();
+  client cl{srv->port()};
+  CAF_REQUIRE(cl.ok());
+  CAF_REQUIRE(cl.write_all("hello edge"));
+  auto echoed = cl.read_exact(10);
+  CAF_CHECK_EQUAL(std::string(echoed.begin(), echoed.end()), "hello edge");
+  auto [conn, rec] = wait_conn();
+  CAF_CHECK_NOT_EQUAL(conn->id(), 0u);
+  CAF_CHECK_EQUAL(conn->peer().rfind("127.0.0.1:", 0), 0u);
+  auto st = srv->get_stats();
+  CAF_CHECK_EQUAL(st.accepted, 1u);
+  CAF_CHECK_EQUAL(st.open, 1u);
+  CAF_CHECK_EQUAL(st.bytes_in, 10u);
+  CAF_CHECK(rec->wait([](recorder&) { return true; }));
+}
+
+CAF_TEST(echo round trip with a shared context and strands) {
+  configure = [](recorder& r) { r.echo = true; };
+  auto opts = default_options();
+  opts.model = io_model::shared_context;
+  opts.io_threads = 2;
+  start(opts);
+  std::vector<std::unique_ptr<client>> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(std::make_unique<client>(srv->port()));
+    CAF_REQUIRE(clients.back()->ok());
+  }
+  for (int i = 0; i < 8; ++i) {
+    auto msg = "client " + std::to_string(i);
+    CAF_REQUIRE(clients[i]->write_all(msg));
+    auto echoed = clients[i]->read_exact(msg.size());
+    CAF_CHECK_EQUAL(std::string(echoed.begin(), echoed.end()), msg);
+  }
+}
+
+CAF_TEST(a receiver set later from another thread starts reading) {
+  set_receiver_on_accept = false;
+  start();
+  client cl{srv->port()};
+  CAF_REQUIRE(cl.write_all("early bytes"));
+  auto [conn, rec] = wait_conn();
+  std::thread setter([c = conn, r = rec] { c->set_receiver(r); });
+  setter.join();
+  CAF_CHECK(rec->wait([](recorder& r) { return r.data.size() == 11; }));
+  CAF_CHECK_EQUAL(std::string(rec->data.begin(), rec->data.end()), "early bytes");
+}
+
+CAF_TEST(many small sends from several threads are coalesced into few writes) {
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  constexpr uint32_t threads = 4;
+  constexpr uint32_t per_thread = 5000;
+  std::vector<std::thread> producers;
+  for (uint32_t t = 0; t < threads; ++t)
+    producers.emplace_back([c = conn, t] {
+      for (uint32_t seq = 0; seq < per_thread; ++seq) {
+        bytes msg(8);
+        std::memcpy(msg.data(), &t, 4);
+        std::memcpy(msg.data() + 4, &seq, 4);
+        c->send(std::move(msg));
+      }
+    });
+  for (auto& p : producers)
+    p.join();
+  std::vector<uint32_t> next(threads, 0);
+  size_t out_of_order = 0;
+  bytes partial;
+  auto end = cl.read(size_t{threads} * per_thread * 8, [&](const uint8_t* p, size_t n) {
+    partial.insert(partial.end(), p, p + n);
+    size_t i = 0;
+    for (; i + 8 <= partial.size(); i += 8) {
+      uint32_t t, seq;
+      std::memcpy(&t, partial.data() + i, 4);
+      std::memcpy(&seq, partial.data() + i + 4, 4);
+      if (t >= threads || seq != next[t]++)
+        ++out_of_order;
+    }
+    partial.erase(partial.begin(), partial.begin() + static_cast<ptrdiff_t>(i));
+  });
+  CAF_CHECK(end == client::end::done);
+  CAF_CHECK_EQUAL(out_of_order, 0u);
+  for (uint32_t t = 0; t < threads; ++t)
+    CAF_CHECK_EQUAL(next[t], per_thread);
+  auto st = srv->get_stats();
+  CAF_MESSAGE("sends: " << threads * per_thread << ", gather writes: " << st.writes);
+  CAF_CHECK_LESS(st.writes, threads * per_thread / 10);
+  CAF_CHECK_EQUAL(st.bytes_out, uint64_t{threads} * per_thread * 8);
+}
+
+CAF_TEST(a large transfer to a slow reader applies back-pressure and loses nothing) {
+  auto opts = default_options();
+  opts.write_high_watermark = 1 << 20;
+  start(opts);
+  client cl{srv->port(), 64 * 1024};
+  auto [conn, rec] = wait_conn();
+  constexpr size_t total = 50 << 20;
+  constexpr size_t chunk = 64 << 10;
+  size_t sent = 0;
+  int writable_seen = 0;
+  // Phase 1: the client reads nothing; the queue grows past the watermark.
+  bool refused = false;
+  while (sent < total && !refused) {
+    refused = !conn->send(counting_chunk(sent, chunk));
+    sent += chunk;
+  }
+  CAF_REQUIRE(refused);
+  CAF_CHECK_GREATER(conn->queued_bytes(), opts.write_high_watermark);
+  CAF_CHECK_LESS(sent, total);
+  CAF_MESSAGE("send refused after " << sent << " bytes, queued " << conn->queued_bytes());
+  // Phase 2: the client drains; the producer follows on_writable.
+  counting_checker check;
+  client::end end = client::end::timeout;
+  std::thread reader([&] { end = cl.read(total, std::ref(check)); });
+  int rounds = 0;
+  while (sent < total) {
+    bool ok = rec->wait([&](recorder& r) { return r.writable > writable_seen; });
+    CAF_REQUIRE(ok);
+    ++rounds;
+    writable_seen = rec->writable;
+    CAF_CHECK_LESS_OR_EQUAL(conn->queued_bytes(), opts.write_high_watermark / 2 + chunk);
+    bool more = true;
+    while (sent < total && more) {
+      more = conn->send(counting_chunk(sent, chunk));
+      sent += chunk;
+    }
+  }
+  reader.join();
+  CAF_CHECK(end == client::end::done);
+  CAF_CHECK_EQUAL(check.offset, total);
+  CAF_CHECK_EQUAL(check.mismatches, 0u);
+  CAF_CHECK_GREATER(rounds, 1);
+  auto st = srv->get_stats();
+  CAF_CHECK_EQUAL(st.bytes_out, total);
+  CAF_CHECK_EQUAL(st.aborted_queue_overflow, 0u);
+  CAF_MESSAGE("on_writable rounds: " << rounds << ", gather writes: " << st.writes);
+}
+
+CAF_TEST(a queue above max_write_queue aborts the connection and is counted) {
+  auto opts = default_options();
+  opts.write_high_watermark = 64 << 10;
+  opts.max_write_queue = 4 << 20;
+  start(opts);
+  client cl{srv->port(), 64 * 1024};
+  auto [conn, rec] = wait_conn();
+  // 64 MiB into a 4 MiB cap while the client reads nothing (sends after the abort are dropped).
+  for (int i = 0; i < 1024; ++i)
+    conn->send(bytes(64 << 10, 'q'));
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.closed == 1; }));
+  CAF_CHECK_EQUAL(rec->reason, std::error_code{error::write_queue_overflow});
+  CAF_CHECK_EQUAL(srv->get_stats().aborted_queue_overflow, 1u);
+  CAF_CHECK(!conn->send(bytes(1, 'x')));
+}
+
+CAF_TEST(paused reading stops the client and resumed reading delivers everything) {
+  configure = [](recorder& r) { r.pause_on_data = true; };
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  CAF_REQUIRE(cl.write_all("a"));
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.data_calls == 1; }));
+  // Paused from inside on_data: the kernel buffers fill and the client's writes stop.
+  size_t filled = 1 + cl.fill(512 << 20);
+  CAF_CHECK_LESS(filled, size_t{512} << 20);
+  CAF_MESSAGE("client could write " << filled << " bytes while the server was paused");
+  CAF_CHECK_EQUAL(rec->size(), 1u);
+  // Resume from this (non-I/O) thread; keep resuming as each on_data pauses again.
+  {
+    std::lock_guard<std::mutex> guard{rec->mtx};
+    rec->pause_on_data = false;
+  }
+  conn->resume_reading();
+  CAF_CHECK(rec->wait([&](recorder& r) { return r.data.size() == filled; }));
+  CAF_CHECK_EQUAL(rec->size(), filled);
+}
+
+CAF_TEST(close flushes queued bytes before closing) {
+  start();
+  client cl{srv->port(), 64 * 1024};
+  auto [conn, rec] = wait_conn();
+  constexpr size_t total = 16 << 20;
+  for (size_t off = 0; off < total; off += 64 << 10)
+    conn->send(counting_chunk(off, 64 << 10));
+  CAF_CHECK_GREATER(conn->queued_bytes(), 0u);
+  conn->close();
+  CAF_CHECK(!conn->send(bytes(1, 'x'))); // send after close: dropped
+  counting_checker check;
+  auto end = cl.read(SIZE_MAX, std::ref(check));
+  CAF_CHECK(end == client::end::eof);
+  CAF_CHECK_EQUAL(check.offset, total);
+  CAF_CHECK_EQUAL(check.mismatches, 0u);
+  cl.close(); // the server's lingering close sees our EOF
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.closed == 1; }));
+  CAF_CHECK_EQUAL(rec->reason, std::error_code{});
+  CAF_CHECK_EQUAL(srv->get_stats().open, 0u);
+}
+
+CAF_TEST(abort drops queued bytes and resets the connection) {
+  start();
+  client cl{srv->port(), 64 * 1024};
+  auto [conn, rec] = wait_conn();
+  constexpr size_t total = 32 << 20;
+  for (size_t off = 0; off < total; off += 64 << 10)
+    conn->send(counting_chunk(off, 64 << 10));
+  conn->abort();
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.closed == 1; }));
+  CAF_CHECK_EQUAL(rec->reason, std::error_code{error::aborted});
+  CAF_CHECK_EQUAL(conn->queued_bytes(), 0u);
+  CAF_CHECK(!conn->send(bytes(1, 'x')));
+  size_t got = 0;
+  auto end = cl.read_to_end(got);
+  CAF_CHECK(end != client::end::timeout);
+  CAF_CHECK_LESS(got, total);
+  CAF_MESSAGE("client got " << got << " of " << total << " bytes before the reset, errno "
+                            << cl.last_errno());
+}
+
+CAF_TEST(peer close fires on_closed exactly once) {
+  auto opts = default_options();
+  opts.io_threads = 2;
+  start(opts);
+  client a{srv->port()};
+  client b{srv->port()};
+  auto first = wait_conn(0);
+  auto second = wait_conn(1);
+  // With two I/O threads accept order need not be connect order: match by port.
+  auto a_suffix = ":" + std::to_string(a.local_port());
+  bool first_is_a = first.conn->peer().ends_with(a_suffix);
+  auto graceful = first_is_a ? first : second;
+  auto reset = first_is_a ? second : first;
+  CAF_REQUIRE(graceful.conn->peer().ends_with(a_suffix));
+  a.close();
+  b.reset();
+  CAF_REQUIRE(graceful.rec->wait([](recorder& r) { return r.closed > 0; }));
+  CAF_REQUIRE(reset.rec->wait([](recorder& r) { return r.closed > 0; }));
+  CAF_CHECK_EQUAL(graceful.rec->reason, std::error_code{error::peer_closed});
+  CAF_CHECK(reset.rec->reason == std::errc::connection_reset);
+  CAF_MESSAGE("reset reason: " << reset.rec->reason.message());
+  CAF_CHECK(!graceful.conn->send(bytes(1, 'x')));
+  srv->stop();
+  CAF_CHECK_EQUAL(graceful.rec->closed, 1);
+  CAF_CHECK_EQUAL(reset.rec->closed, 1);
+  CAF_CHECK_EQUAL(srv->get_stats().closed, 2u);
+}
+
+CAF_TEST(a throwing receiver aborts its connection only) {
+  configure = [](recorder& r) { r.throw_on_data = true; };
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  CAF_REQUIRE(cl.write_all("x"));
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.closed == 1; }));
+  CAF_CHECK_EQUAL(rec->reason, std::error_code{error::receiver_failed});
+  // The server still serves others.
+  client other{srv->port()};
+  CAF_CHECK(other.ok());
+  CAF_CHECK(wait_conn(1).conn != nullptr);
+}
+
+CAF_TEST(stop aborts open connections and handles outlive the server) {
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  srv->stop();
+  CAF_CHECK_EQUAL(rec->closed, 1);
+  CAF_CHECK_EQUAL(rec->reason, std::error_code{error::server_stopped});
+  srv->stop(); // idempotent
+  srv.reset();
+  CAF_CHECK(!conn->send(bytes(1, 'x')));
+  conn->pause_reading();
+  conn->resume_reading();
+  conn->close();
+  conn->abort();
+  CAF_CHECK_EQUAL(rec->closed, 1);
+  size_t got = 0;
+  CAF_CHECK(cl.read_to_end(got) != client::end::timeout);
+}
+
+CAF_TEST(start reports an address in use) {
+  start();
+  auto opts = default_options();
+  opts.port = srv->port();
+  server second{opts, [](const connection_ptr&) {}};
+  auto err = second.start();
+  CAF_CHECK(err == std::errc::address_in_use);
+  CAF_MESSAGE("second bind: " << err.message());
+}
+
+CAF_TEST(two thousand concurrent connections) {
+  configure = [](recorder& r) { r.echo = true; };
+  auto opts = default_options();
+  opts.io_threads = 2;
+  constexpr size_t n = 2000;
+  conns.reserve(n);
+  start(opts);
+  const size_t rss_before = rss_kib();
+  std::vector<std::unique_ptr<client>> clients;
+  clients.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    clients.push_back(std::make_unique<client>(srv->port()));
+    CAF_REQUIRE(clients.back()->ok());
+  }
+  wait_conn(n - 1);
+  size_t echoed = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t tag = static_cast<uint32_t>(i);
+    clients[i]->write_all(&tag, 4);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    auto back = clients[i]->read_exact(4);
+    uint32_t tag = 0;
+    if (back.size() == 4)
+      std::memcpy(&tag, back.data(), 4);
+    echoed += tag == i ? 1 : 0;
+  }
+  CAF_CHECK_EQUAL(echoed, n);
+  auto st = srv->get_stats();
+  CAF_CHECK_EQUAL(st.open, n);
+  CAF_CHECK_EQUAL(st.accepted, n);
+  // User-space memory per idle connection: the connection, its socket's reactor entry, its pending
+  // wait, plus this test's recorder (~250 B) and bookkeeping. Kernel socket buffers are not in RSS.
+  const size_t rss_after = rss_kib();
+  const double per_conn = static_cast<double>(rss_after - rss_before) * 1024.0 / n;
+  CAF_MESSAGE("RSS " << rss_before << " KiB -> " << rss_after << " KiB: " << per_conn
+                     << " bytes per idle connection (server + test receiver)");
+  CAF_CHECK_LESS(per_conn, 3072.0);
+  clients.clear();
+  bool all_closed = true;
+  for (auto& a : conns)
+    all_closed = all_closed && a.rec->wait([](recorder& r) { return r.closed == 1; });
+  CAF_CHECK(all_closed);
+  st = srv->get_stats();
+  CAF_CHECK_EQUAL(st.open, 0u);
+  CAF_CHECK_EQUAL(st.closed, n);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
