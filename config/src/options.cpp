@@ -150,8 +150,11 @@ std::vector<option_descriptor> make_options() {
     .tbmq_default = "65535";
   t.add(AMQ_KEY(limits.max_queued_messages), uint_in<uint32_t>(0, 10000000),
         {"MQTT_FLOW_CONTROL_DELAYED_QUEUE_MAX_SIZE"},
-        "Messages queued for an online session beyond its in-flight window. When full, further "
-        "messages for that session are dropped and counted. 0: no queue.")
+        "Messages queued for an online session beyond its in-flight window. Publishers are "
+        "paced long before it fills (flow control at 1/8 of it, at most 1000 messages); it is "
+        "the safety net for many publishers at once. When full, the oldest message is dropped "
+        "and counted. Messages are shared, so this costs per slow subscriber about the "
+        "per-message overhead (~150 bytes) times the depth, not the payload.")
     .tbmq_default = "1000";
   t.add(AMQ_KEY(limits.topic_alias_maximum), uint_in<uint16_t>(0, 65535), {"MQTT_TOPIC_ALIAS_MAX"},
         "Topic aliases a client may use toward the broker, advertised in CONNACK (MQTT 5); 0 "

@@ -9,13 +9,16 @@
 // - Protocol name other than "MQTT", or level other than 4/5 (MQTT 3.1's
 //   "MQIsdp"/3 included) is 0x84 Unsupported Protocol Version, so the broker
 //   can answer CONNACK 0x84 (5.0) or return code 0x01 (3.x) (§3.1.2.1-2).
-// - Connect flags: reserved bit 0 set, Will QoS 3, Will QoS or Will Retain
-//   without the Will Flag are 0x81 (§3.1.2.3, §3.1.2.6, [MQTT-3.1.2-11/13]).
+// - Connect flags: reserved bit 0 set and Will QoS 3 are 0x81 (§3.1.2.3,
+//   §3.1.2.6); Will QoS or Will Retain without the Will Flag parse but are
+//   not allowed: 0x82 in 5.0 [MQTT-3.1.2-11/13], 0x81 in 3.1.1.
 // - 3.1.1 only: Password Flag without User Name Flag is 0x81 [MQTT-3.1.2-22].
 // - Will topic with a wildcard or empty: 0x90 (5.0) / 0x81 (3.1.1).
 // - Authentication Data without Authentication Method: 0x82 (§3.1.2.11.10).
-// - An empty client id is decoded as is: whether to accept it (3.1.1 needs
-//   Clean Session) is the broker's decision, answered with a CONNACK.
+// - 3.1.1: an empty client id with Clean Session 0 is 0x85 Client Identifier
+//   not valid [MQTT-3.1.3-8]; the broker answers CONNACK return code 0x02.
+//   Otherwise an empty client id is decoded as is (5.0 allows it; the broker
+//   assigns an identifier).
 #include "codec.hpp"
 
 namespace amq::protocol {
@@ -62,10 +65,11 @@ result<connect> decode_connect(const frame& f) {
   bool has_will = (flags & flag_will) != 0;
   if (will_qos == 3)
     return detail::malformed("CONNECT: will QoS 3");
+  // [MQTT-3.1.2-11/13]: the packet parses, the flags are not allowed.
   if (!has_will && will_qos != 0)
-    return detail::malformed("CONNECT: will QoS set without will flag");
+    return detail::protocol_violation(v, "CONNECT: will QoS set without will flag");
   if (!has_will && (flags & flag_will_retain) != 0)
-    return detail::malformed("CONNECT: will retain set without will flag");
+    return detail::protocol_violation(v, "CONNECT: will retain set without will flag");
   bool has_user = (flags & flag_username) != 0;
   bool has_password = (flags & flag_password) != 0;
   if (v == protocol_version::v311 && has_password && !has_user)
@@ -82,6 +86,9 @@ result<connect> decode_connect(const frame& f) {
   }
   if (!r.utf8(p.client_id))
     return detail::read_error(r, "CONNECT: client identifier truncated");
+  if (v == protocol_version::v311 && p.client_id.empty() && !p.clean_start)
+    return decode_error{reason_code::client_identifier_not_valid,
+                        "CONNECT: empty client identifier without clean session"};
   if (has_will) {
     will_message w;
     w.qos_level = static_cast<qos>(will_qos);

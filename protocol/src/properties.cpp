@@ -7,6 +7,10 @@
 // a block is checked in one pass without allocation; only user properties and
 // subscription identifiers go to vectors.
 //
+// Placement (table 2-4): an identifier not valid for the packet type is 0x81
+// Malformed Packet (§2.2.2.2), as is an unknown identifier. Repeating a
+// property that may not repeat is 0x82 Protocol Error.
+//
 // Value rules enforced while decoding (all 0x82 Protocol Error unless noted):
 // - payload_format_indicator, request_problem_information,
 //   request_response_information, maximum_qos, retain_available,
@@ -408,7 +412,9 @@ bool read_properties(reader& r, property_context c, properties& out) {
     }
     auto id = static_cast<property_id>(raw_id);
     if ((table[raw_id].contexts & bit(c)) == 0) {
-      r.fail(reason_code::protocol_error, "property not allowed in this packet");
+      // §2.2.2.2: "A Control Packet which contains an Identifier which is not
+      // valid for its packet type ... is a Malformed Packet."
+      r.fail(reason_code::malformed_packet, "property not allowed in this packet");
       return false;
     }
     uint64_t mask = uint64_t{1} << raw_id;

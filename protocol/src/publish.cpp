@@ -13,8 +13,10 @@ result<publish> decode_publish(const frame& f, protocol_version v) {
   if (q == 3)
     return detail::malformed("PUBLISH: QoS 3 in fixed header");
   bool dup = (flags & 0x08) != 0;
+  // [MQTT-3.3.1-2]; an invalid fixed header flag combination is Malformed
+  // (§2.1.3), as in Mosquitto.
   if (dup && q == 0)
-    return detail::protocol_violation(v, "PUBLISH: DUP flag set with QoS 0");
+    return detail::malformed("PUBLISH: DUP flag set with QoS 0");
   publish p;
   p.dup = dup;
   p.qos_level = static_cast<qos>(q);

@@ -648,7 +648,9 @@ CAF_TEST(two thousand concurrent connections) {
   const double per_conn = static_cast<double>(rss_after - rss_before) * 1024.0 / n;
   CAF_MESSAGE("RSS " << rss_before << " KiB -> " << rss_after << " KiB: " << per_conn
                      << " bytes per idle connection (server + test receiver)");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) // shadow memory, quarantine
   CAF_CHECK_LESS(per_conn, 3072.0);
+#endif
   clients.clear();
   bool all_closed = true;
   for (auto& a : conns)

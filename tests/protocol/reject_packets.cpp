@@ -61,7 +61,10 @@ bytes connect_with_flags(uint8_t level, uint8_t flags) {
     append(body, "\x00\x01u"sv); // user name "u"
   if (flags & 0x40)
     append(body, "\x00\x01s"sv); // password "s"
-  bytes wire{0x10, static_cast<uint8_t>(body.size())};
+  bytes wire;
+  wire.reserve(body.size() + 2);
+  wire.push_back(0x10);
+  wire.push_back(static_cast<uint8_t>(body.size()));
   wire.insert(wire.end(), body.begin(), body.end());
   return wire;
 }

@@ -46,7 +46,9 @@ bytes with_props(uint8_t header, const bytes& before, const bytes& props,
   put_varint(body, static_cast<uint32_t>(props.size()));
   body.insert(body.end(), props.begin(), props.end());
   body.insert(body.end(), after.begin(), after.end());
-  bytes wire{header};
+  bytes wire;
+  wire.reserve(body.size() + 5);
+  wire.push_back(header);
   put_varint(wire, static_cast<uint32_t>(body.size()));
   wire.insert(wire.end(), body.begin(), body.end());
   return wire;

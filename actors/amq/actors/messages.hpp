@@ -24,6 +24,8 @@
 /// // (online_atom, session_id, bool)            for shared-group balancing
 /// // (route_atom, route_batch)  → sender gets (routed_atom, seq)
 /// // (remove_atom, session_id)                  session is gone
+/// // (progress_atom, session_id, int64_t)        deliveries the session has taken off its
+/// //                                            backlog (see router.hpp, flow control)
 ///
 /// /// REGISTRY actor: client id → session actor; takeover (amq/actors/registry.hpp).
 /// // (connect_atom, connection_ptr, connect_frame_ptr, edge_link_ptr)
@@ -62,6 +64,7 @@ using remove_atom = caf::atom_constant<caf::atom("remove")>;
 using connect_atom = caf::atom_constant<caf::atom("connect")>;
 using count_atom = caf::atom_constant<caf::atom("count")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
 /// A CONNECT packet with the bytes it views (decoded once, at the edge).
 struct connect_frame {

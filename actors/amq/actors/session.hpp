@@ -15,6 +15,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <deque>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,7 @@ struct session_state {
 
   void attach(net::connection_ptr conn, const connect_frame_ptr& cf, edge_link_ptr link);
   void bytes(uint64_t conn_id, byte_chunk& chunk);
+  void process(uint64_t conn_id, byte_chunk& chunk);
   void closed(uint64_t conn_id);
   void writable(uint64_t conn_id, bool value);
   void deliver(delivery_batch& batch);
@@ -43,6 +45,7 @@ struct session_state {
   /// Carries out the machine's effects after every input.
   void after_input();
   void detach();
+  void report_drops(bool force);
 
   caf::event_based_actor* self;
   broker::session_id id = 0;
@@ -51,6 +54,18 @@ struct session_state {
   net::connection_ptr conn;
   edge_link_ptr link;
   bool flush_pending = false;
+  /// Route batches sent and not yet acknowledged by the router. While one is
+  /// outstanding, further bytes wait in `stash` and are not reported
+  /// consumed, so the edge stops reading: a publisher is paced by the router,
+  /// which defers its ack while a target session's backlog is too long.
+  uint32_t outstanding_routes = 0;
+  std::deque<std::pair<uint64_t, byte_chunk>> stash;
+  /// Flow control (router.hpp): deliveries taken off the backlog, as last
+  /// reported to the router.
+  int64_t progress_reported = 0;
+  /// Drops already reported in the log (reported at most once a second).
+  uint64_t drops_logged = 0;
+  clock::time_point drops_logged_at{};
   std::optional<clock::time_point> timer_at;
 };
 

@@ -130,6 +130,14 @@ public:
   const session_counters& counters() const noexcept { return counters_; }
   uint32_t session_expiry() const noexcept { return session_expiry_; }
 
+  /// Deliveries taken off this session's backlog: every `on_deliver` call
+  /// minus what waits in the queue while connected. The router compares it
+  /// with what it sent to pace publishers (flow control). While offline the
+  /// queue does not count: it has its own limit and overflow policy.
+  int64_t progress() const noexcept {
+    return static_cast<int64_t>(deliveries_) - (connected_ ? static_cast<int64_t>(queue_.size()) : 0);
+  }
+
 private:
   struct inflight_entry {
     enum state_t : uint8_t { awaiting_puback, awaiting_pubrec, awaiting_pubcomp };
@@ -213,6 +221,7 @@ private:
   std::deque<pending_ack> pending_acks_;
 
   session_counters counters_;
+  uint64_t deliveries_ = 0;
   std::vector<uint8_t> out_;
   effects fx_;
   std::vector<protocol::string_pair> scratch_props_;

@@ -10,8 +10,8 @@
 /// one `boost::asio::io_context` per I/O thread and hands accepted sockets to the contexts round-robin
 /// (`io_model::context_per_thread`), so all of a connection's handlers run on one thread with no strand
 /// and no lock on the I/O side. (The alternative, one shared context driven by all threads with a
-/// strand per connection, is kept as `io_model::shared_context` for measurement; see
-/// `tests/bench/net_echo_bench.cpp` and server.hpp for the figures that decided the default.)
+/// strand per connection, is kept as `io_model::shared_context` for measurement; `io_model` in
+/// server.hpp has the figures from `tests/bench/net_echo_bench.cpp` that decided the default.)
 /// The receiver's callbacks (`on_data`, `on_writable`, `on_closed`) run on that I/O thread and are
 /// never concurrent for one connection. `send`, `close`, `abort`, `pause_reading`, `resume_reading`
 /// and `set_receiver` may be called from any thread (CAF workers): they take the connection's small

@@ -15,10 +15,20 @@
 namespace amq::net {
 
 /// How connections are spread over the I/O threads.
+///
+/// Measured with `tests/bench/net_echo_bench` (100 pipelined echo connections, 64-byte messages,
+/// load generator in the same process) on the 2-core VM while other builds ran (load average
+/// 7-12; the process got 33-87 % of one core). With 2 I/O threads, context_per_thread echoed more
+/// than shared_context in the first 5 paired runs (9.59M vs 3.06M, 5.96M vs 4.03M, 5.62M vs 4.33M
+/// msg/s with 16 KiB batches; 383k vs 240k, 255k vs 231k with 512-byte batches), one short
+/// 20-connection run went the other way (6.0M vs 12.5M), and per CPU-second the two were within
+/// noise in the last 4 runs (about 9-12M messages per CPU-second each). So the
+/// measurement says "not worse"; the default rests on structure: a connection's handlers never
+/// hop threads (no strand dispatch, warm caches), the threads share no scheduler lock or epoll
+/// set, and the per-thread read buffer needs no care. The cost: no work stealing, so a busy
+/// connection delays the others on its thread. Re-measure on a quiet machine before revisiting.
 enum class io_model {
-  /// One `io_context` per I/O thread; connections assigned round-robin. The default: no strand,
-  /// no shared scheduler lock, one epoll set per thread (measured: see the bench summary in
-  /// server.cpp).
+  /// One `io_context` per I/O thread; connections assigned round-robin. The default.
   context_per_thread,
   /// One `io_context` run by all I/O threads, a strand per connection. Kept for measurement.
   shared_context,

@@ -35,7 +35,7 @@ broker_node::~broker_node() {
 }
 
 std::error_code broker_node::start() {
-  router_ = spawn_router(sys_);
+  router_ = spawn_router(sys_, limits_);
   registry_ = spawn_registry(sys_, limits_, router_);
   net::server_options opts;
   opts.bind = cfg_.listeners.mqtt.bind;

@@ -4,13 +4,15 @@
 
 #include <caf/actor_system.hpp>
 
+#include <algorithm>
+
 namespace amq::actors {
 
 using namespace protocol;
 
 void router_state::subscribe(broker::session_id sid, caf::actor session,
                              broker::subscribe_request& req) {
-  sessions[sid] = session;
+  sessions[sid].handle = session;
   broker::subscription_options opts;
   opts.max_qos = static_cast<uint8_t>(req.options.max_qos);
   opts.no_local = req.options.no_local;
@@ -34,8 +36,10 @@ void router_state::subscribe(broker::session_id sid, caf::actor session,
                      rm.subscription_ids.push_back(req.options.subscription_id);
                    batch.items.push_back(std::move(rm));
                  });
-  if (!batch.items.empty())
+  if (!batch.items.empty()) {
+    sessions[sid].sent += static_cast<int64_t>(batch.items.size());
     self->send(session, deliver_atom::value, std::move(batch));
+  }
 }
 
 void router_state::unsubscribe(broker::session_id sid, const std::string& filter) {
@@ -43,12 +47,30 @@ void router_state::unsubscribe(broker::session_id sid, const std::string& filter
 }
 
 void router_state::remove(broker::session_id sid) {
-  sessions.erase(sid);
+  auto i = sessions.find(sid);
+  if (i != sessions.end()) {
+    for (auto& [publisher, seq] : i->second.deferred)
+      self->send(publisher, routed_atom::value, seq);
+    sessions.erase(i);
+  }
   tree.forget_session(sid);
 }
 
+void router_state::progress(broker::session_id sid, int64_t value) {
+  auto i = sessions.find(sid);
+  if (i == sessions.end())
+    return;
+  auto& e = i->second;
+  e.progress = value;
+  if (!e.deferred.empty() && e.backlog() < flow_low) {
+    for (auto& [publisher, seq] : e.deferred)
+      self->send(publisher, routed_atom::value, seq);
+    e.deferred.clear();
+  }
+}
+
 void router_state::route(route_batch& batch) {
-  auto now = message::clock::now();
+  congested_target = nullptr;
   std::optional<broker::session_id> publisher;
   if (batch.publisher != 0)
     publisher = batch.publisher;
@@ -75,7 +97,6 @@ void router_state::route(route_batch& batch) {
       out[d.session].items.push_back(std::move(rm));
     }
   }
-  (void) now;
   for (auto& [sid, db] : out) {
     if (db.items.empty())
       continue;
@@ -84,16 +105,22 @@ void router_state::route(route_batch& batch) {
       db.items.clear();
       continue;
     }
+    auto& e = i->second;
     counters.delivered += db.items.size();
-    self->send(i->second, deliver_atom::value, std::move(db));
+    e.sent += static_cast<int64_t>(db.items.size());
+    if (e.backlog() > flow_high && (!congested_target || e.backlog() > congested_target->backlog()))
+      congested_target = &e;
+    self->send(e.handle, deliver_atom::value, std::move(db));
     db.items = {};
   }
   if (out.size() > 4096)
     out.clear();
 }
 
-caf::behavior router_behavior(router_actor_type* self) {
+caf::behavior router_behavior(router_actor_type* self, int64_t flow_high) {
   auto& st = self->state;
+  st.flow_high = flow_high;
+  st.flow_low = flow_high / 2;
   return {
     [&st](subscribe_atom, broker::session_id sid, caf::actor& session,
           broker::subscribe_request& req) { st.subscribe(sid, std::move(session), req); },
@@ -104,18 +131,26 @@ caf::behavior router_behavior(router_actor_type* self) {
     [&st](route_atom, route_batch& batch) {
       st.route(batch);
       auto sender = caf::actor_cast<caf::actor>(st.self->current_sender());
-      if (sender)
+      if (!sender)
+        return;
+      if (st.congested_target)
+        st.congested_target->deferred.emplace_back(std::move(sender), batch.seq);
+      else
         st.self->send(sender, routed_atom::value, batch.seq);
     },
     [&st](remove_atom, broker::session_id sid) { st.remove(sid); },
+    [&st](progress_atom, broker::session_id sid, int64_t value) { st.progress(sid, value); },
     [&st](count_atom) {
       return std::make_tuple(st.tree.size(), st.retained.size(), st.counters.routed);
     },
   };
 }
 
-caf::actor spawn_router(caf::actor_system& sys) {
-  return sys.spawn(router_behavior);
+caf::actor spawn_router(caf::actor_system& sys, const broker::session_limits& limits) {
+  // The backlog at which publishers are paced: well below the queue limit,
+  // so that the batches already on their way fit in the queue.
+  auto high = std::clamp<int64_t>(static_cast<int64_t>(limits.max_queued_online) / 8, 16, 1000);
+  return sys.spawn(router_behavior, high);
 }
 
 } // namespace amq::actors

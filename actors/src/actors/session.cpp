@@ -47,6 +47,16 @@ void session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
 void session_state::bytes(uint64_t conn_id, byte_chunk& chunk) {
   if (!conn || conn->id() != conn_id)
     return; // from a connection that was taken over
+  if (outstanding_routes > 0 || !stash.empty()) {
+    stash.emplace_back(conn_id, std::move(chunk));
+    return;
+  }
+  process(conn_id, chunk);
+}
+
+void session_state::process(uint64_t conn_id, byte_chunk& chunk) {
+  if (!conn || conn->id() != conn_id)
+    return;
   machine.on_bytes(chunk.data, clock::now());
   link->consumed(conn, chunk.data.size());
   after_input();
@@ -77,8 +87,15 @@ void session_state::deliver(delivery_batch& batch) {
 }
 
 void session_state::routed(uint64_t seq) {
+  if (outstanding_routes > 0)
+    --outstanding_routes;
   machine.on_routed(seq, clock::now());
   after_input();
+  while (outstanding_routes == 0 && !stash.empty()) {
+    auto [conn_id, chunk] = std::move(stash.front());
+    stash.pop_front();
+    process(conn_id, chunk);
+  }
 }
 
 void session_state::kick(reason_code rc) {
@@ -105,9 +122,25 @@ void session_state::flush() {
     machine.set_writable(false, clock::now());
 }
 
+void session_state::report_drops(bool force) {
+  auto& c = machine.counters();
+  auto total = c.dropped_queue_full + c.dropped_expired + c.dropped_too_large;
+  if (total == drops_logged)
+    return;
+  auto now = clock::now();
+  if (!force && now - drops_logged_at < std::chrono::seconds{1})
+    return;
+  AMQ_LOG_WARN("session {} dropped {} messages (queue full {}, expired {}, too large {})",
+               machine.client_id(), total - drops_logged, c.dropped_queue_full,
+               c.dropped_expired, c.dropped_too_large);
+  drops_logged = total;
+  drops_logged_at = now;
+}
+
 void session_state::detach() {
   if (!conn)
     return;
+  stash.clear();
   conn.reset();
   link.reset();
   self->send(router, online_atom::value, id, false);
@@ -125,6 +158,7 @@ void session_state::after_input() {
     batch.publisher = id;
     batch.messages = std::move(fx.routes);
     self->send(router, route_atom::value, std::move(batch));
+    ++outstanding_routes;
   }
   if (fx.close && conn) {
     flush();
@@ -135,11 +169,21 @@ void session_state::after_input() {
     detach();
   }
   fx.clear();
+  report_drops(false);
+  // Flow control: tell the router how far this session got through what it
+  // was sent — every 256 deliveries, and whenever the queue runs empty.
+  auto progress = machine.progress();
+  if (progress != progress_reported
+      && (progress - progress_reported >= 256 || machine.queued_count() == 0)) {
+    progress_reported = progress;
+    self->send(router, progress_atom::value, id, progress);
+  }
   if (!machine.output().empty() && conn && !flush_pending) {
     flush_pending = true;
     self->send(self, flush_atom::value);
   }
   if (machine.finished()) {
+    report_drops(true);
     AMQ_LOG_DEBUG("session {} ended", machine.client_id());
     self->send(router, remove_atom::value, id);
     self->quit();

@@ -638,6 +638,7 @@ void session_machine::pump(time_point now) {
 }
 
 void session_machine::on_deliver(const routed_message& d, time_point now) {
+  ++deliveries_;
   if (finished_)
     return;
   if (d.msg->expired(now)) {

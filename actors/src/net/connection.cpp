@@ -58,8 +58,12 @@ bool would_block(const boost::system::error_code& ec) {
 
 } // namespace
 
-std::vector<uint8_t>& io_thread_read_buffer() noexcept {
-  return *tl_read_buffer;
+std::vector<uint8_t>& io_thread_read_buffer(size_t size) {
+  if (tl_read_buffer != nullptr)
+    return *tl_read_buffer;
+  thread_local std::vector<uint8_t> fallback;
+  fallback.resize(size);
+  return fallback;
 }
 
 void set_io_thread_read_buffer(std::vector<uint8_t>* buf) noexcept {
@@ -227,7 +231,7 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
   }
   if (paused_ || phase_.load() != phase::open)
     return;
-  auto& buf = io_thread_read_buffer();
+  auto& buf = io_thread_read_buffer(state_->opts.read_buffer_size);
   const connection_ptr me = shared_from_this();
   for (int i = 0; i < max_reads_per_wakeup; ++i) {
     boost::system::error_code rec;
@@ -250,7 +254,7 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
 }
 
 void tcp_connection::discard_input() {
-  auto& buf = io_thread_read_buffer();
+  auto& buf = io_thread_read_buffer(state_->opts.read_buffer_size);
   for (int i = 0; i < 16; ++i) {
     boost::system::error_code rec;
     socket_.read_some(asio::buffer(buf), rec);

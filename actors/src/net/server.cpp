@@ -86,7 +86,12 @@ std::error_code server::impl::start() {
   for (size_t i = 0; i < n_contexts; ++i)
     state->contexts.push_back(std::make_unique<asio::io_context>(hint));
   auto& ctx0 = *state->contexts.front();
-  acceptor = std::make_unique<tcp::acceptor>(ctx0);
+  // With a shared context the accept handler, the retry timer and stop()'s close could run on
+  // different threads: serialize them on a strand.
+  asio::any_io_executor accept_ex = ctx0.get_executor();
+  if (opts.model == io_model::shared_context)
+    accept_ex = asio::make_strand(ctx0);
+  acceptor = std::make_unique<tcp::acceptor>(accept_ex);
   tcp::endpoint endpoint{address, opts.port};
   auto fail = [&](const boost::system::error_code& e) -> std::error_code {
     acceptor.reset();
@@ -104,14 +109,14 @@ std::error_code server::impl::start() {
   bound_port = acceptor->local_endpoint(ec).port();
   if (ec)
     return fail(ec);
-  retry_timer = std::make_unique<asio::steady_timer>(ctx0);
+  retry_timer = std::make_unique<asio::steady_timer>(accept_ex);
   for (auto& ctx : state->contexts)
     guards.push_back(asio::make_work_guard(*ctx));
   for (size_t i = 0; i < opts.io_threads; ++i) {
     auto& ctx = *state->contexts[i % n_contexts];
     threads.emplace_back([this, &ctx] { run_io_thread(ctx); });
   }
-  asio::post(ctx0, [this] { do_accept(); });
+  asio::post(accept_ex, [this] { do_accept(); });
   started = true;
   return {};
 }
@@ -213,7 +218,7 @@ void server::impl::stop() {
     for (auto& [id, weak] : state->registry)
       snapshot.push_back(weak);
   }
-  asio::post(*state->contexts.front(), [this] {
+  asio::post(acceptor->get_executor(), [this] {
     boost::system::error_code ignored;
     acceptor->close(ignored);
     retry_timer->cancel();

@@ -17,8 +17,9 @@ namespace amq::net::detail {
 
 class tcp_connection;
 
-/// The read buffer of the calling I/O thread (set when the thread starts; see connection.hpp).
-std::vector<uint8_t>& io_thread_read_buffer() noexcept;
+/// The read buffer of the calling I/O thread (set when the thread starts; see connection.hpp). On
+/// any other thread (only `stop()` draining leftover handlers) a thread-local fallback of `size`.
+std::vector<uint8_t>& io_thread_read_buffer(size_t size);
 
 /// Installs `buf` as the calling thread's read buffer.
 void set_io_thread_read_buffer(std::vector<uint8_t>* buf) noexcept;

@@ -106,7 +106,7 @@ struct limits_config {
   uint32_t max_packet_size = 1024 * 1024;
   uint16_t receive_maximum = 1000;
   uint16_t max_inflight_out = 1000;
-  uint32_t max_queued_messages = 1000;
+  uint32_t max_queued_messages = 100000;
   uint16_t topic_alias_maximum = 10;
   uint16_t max_keep_alive = 0;
   uint32_t max_session_expiry_interval = UINT32_MAX;

@@ -35,18 +35,21 @@ std::string to_string(const packet& p);
 //
 // Reason codes in decode errors:
 // - 0x81 Malformed Packet: the bytes cannot be parsed (truncation, trailing
-//   bytes, bad fixed header flags, QoS 3 in PUBLISH, bad UTF-8, bad lengths,
-//   unknown property identifier, reserved bits in CONNECT/SUBSCRIBE).
-// - 0x82 Protocol Error (5.0): parseable but not allowed (packet id 0, DUP
-//   with QoS 0, duplicate or misplaced property, invalid property value,
+//   bytes, bad fixed header flags incl. DUP with QoS 0 and QoS 3 in PUBLISH
+//   (§2.1.3), bad UTF-8, bad lengths, unknown property identifier or one not
+//   valid for the packet type (§2.2.2.2), reserved bits in CONNECT/SUBSCRIBE).
+// - 0x82 Protocol Error (5.0): parseable but not allowed (packet id 0,
+//   Will QoS/Retain without Will Flag, duplicate property, invalid property value,
 //   reason code not defined for the packet type, empty SUBSCRIBE/UNSUBSCRIBE,
 //   SUBSCRIBE Maximum QoS 3 or Retain Handling 3 (§3.8.3.1), No Local on a
 //   shared subscription, empty topic without Topic Alias, Topic Alias 0).
 // - 0x90 Topic Name invalid (5.0): wildcard in a PUBLISH or will topic name.
 // - 0x84 Unsupported Protocol Version: CONNECT with a name other than
 //   "MQTT" or a level other than 4/5 (for either version).
+// - 0x85 Client Identifier not valid: 3.1.1 CONNECT with an empty client id
+//   and Clean Session 0 [MQTT-3.1.3-8].
 // - MQTT 3.1.1 has no reason codes and closes the connection on every
-//   violation; its decode errors are always 0x81, except 0x84 above and AUTH
+//   violation; its decode errors are always 0x81, except 0x84/0x85 above and AUTH
 //   (type 15, reserved in 3.1.1), which is 0x82.
 // Messages name the packet and the rule ("PUBLISH: packet identifier is 0").
 

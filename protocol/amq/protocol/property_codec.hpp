@@ -12,7 +12,8 @@ namespace amq::protocol {
 
 /// Decodes a property block at the reader's position into `out` (which must
 /// be empty) and advances past it. Validates, in this order per property:
-/// known identifier (else 0x81), allowed in `ctx` (table 2-4, else 0x82),
+/// known identifier (else 0x81), allowed in `ctx` (table 2-4, else 0x81 per
+/// §2.2.2.2),
 /// not repeated unless `may_repeat` (else 0x82), value fits inside the block
 /// (else 0x81), UTF-8 of strings (else 0x81), and the value rules of the spec
 /// (0x82, see properties.cpp).

@@ -11,7 +11,7 @@ namespace amq::protocol {
 /// nothing. `topic` may be empty in 5.0 when a Topic Alias is set.
 ///
 /// The decoder checks what needs no session state: QoS 3 (0x81), DUP with
-/// QoS 0 (0x82), packet id 0 for QoS > 0 (0x82), wildcards in the topic
+/// QoS 0 (0x81, §2.1.3), packet id 0 for QoS > 0 (0x82), wildcards in the topic
 /// (0x90), empty topic without Topic Alias (0x82), Topic Alias 0 (0x82).
 /// Left to the session: Topic Alias above the negotiated maximum (0x94),
 /// alias lookup, Subscription Identifier sent by a client (0x82), payload
