@@ -77,7 +77,7 @@ if [[ "${AMQ_SKIP_FUZZ:-0}" != 1 ]]; then
   if [[ -n "${AMQ_FUZZ_RUNS:-}" ]]; then
     fuzz_cfg+=("-DAMQ_FUZZ_RUNS=$AMQ_FUZZ_RUNS" "-DAMQ_FUZZ_FRAMER_RUNS=$AMQ_FUZZ_RUNS")
   else # back to the defaults of tests/fuzz/CMakeLists.txt, whatever an earlier run set
-    fuzz_cfg+=(-UAMQ_FUZZ_RUNS -UAMQ_FUZZ_FRAMER_RUNS -UAMQ_FUZZ_MAX_TIME)
+    fuzz_cfg+=(-UAMQ_FUZZ_RUNS -UAMQ_FUZZ_FRAMER_RUNS -UAMQ_FUZZ_MAX_TIME -UAMQ_FUZZ_FRAMER_MAX_TIME)
   fi
   if cmake -S . -B build-fuzz -G Ninja "${fuzz_cfg[@]}" \
      && cmake --build build-fuzz --target amq_fuzz_all -j "$jobs" -- -k 0; then

@@ -87,7 +87,7 @@ P += [
     ("puback-v5-code", 4, 0, u16(2) + bytes([0x10])),
     ("puback-v5-props", 4, 0, u16(3) + bytes([0x80]) + props(b"\x1f" + s("no"))),
     ("pubrec-short", 5, 0, u16(4)),
-    ("pubrec-v5-code", 5, 0, u16(5) + bytes([0x92])),
+    ("pubrec-v5-code", 5, 0, u16(5) + bytes([0x91])),  # Packet Identifier in use
     ("pubrel-short", 6, 2, u16(6)),
     ("pubrel-v5-code", 6, 2, u16(7) + bytes([0x92]) + props()),
     ("pubcomp-short", 7, 0, u16(8)),

@@ -1,0 +1,145 @@
+#pragma once
+/// The durable state of persistent sessions, and the interface every
+/// storage backend implements.
+///
+/// What is stored (see docs/sessions.md, "Where state lives"):
+/// - a `session_record` per persistent session: its subscriptions, its
+///   session expiry, when it disconnected, its inbound QoS 2 packet ids;
+/// - a queue per persistent session: every QoS 1/2 message routed to it,
+///   keyed by a per-session sequence number, kept until the client has
+///   acknowledged it (PUBACK, or PUBCOMP) — so queued AND in-flight
+///   messages survive a crash. Outbound packet ids are derived from the
+///   sequence number (`packet_id_for`), so they need not be stored: after a
+///   restart a message is resent with the same id and DUP=1;
+/// - retained messages by topic.
+///
+/// Every mutation goes through `apply(batch)`, which is atomic and, when it
+/// returns success, durable (synced): the broker acknowledges a PUBLISH only
+/// after the batch holding it was applied. Backends are used from one
+/// thread at a time (the storage actor's), so they need no locking.
+
+#include "amq/protocol/message.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace amq::storage {
+
+/// One subscription as stored (mirrors MQTT 5.0 subscription options).
+struct stored_subscription {
+  std::string filter;
+  uint8_t max_qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint8_t retain_handling = 0;
+  uint32_t subscription_id = 0;
+  friend bool operator==(const stored_subscription&, const stored_subscription&) = default;
+};
+
+/// A persistent session's state apart from its message queue.
+struct session_record {
+  std::string client_id;
+  uint8_t protocol_version = 5;     ///< 4 = 3.1.1, 5 = 5.0
+  uint8_t client_type = 0;          ///< 0 = DEVICE, 1 = APPLICATION
+  uint32_t session_expiry = 0;      ///< seconds; UINT32_MAX = never
+  int64_t disconnected_at_ms = 0;   ///< wall clock (ms since epoch); 0 = was connected
+  std::vector<stored_subscription> subscriptions;
+  std::vector<uint16_t> qos2_in;    ///< inbound QoS 2 ids between PUBREC and PUBREL
+  friend bool operator==(const session_record&, const session_record&) = default;
+};
+
+/// One message in a persistent session's queue.
+struct queued_entry {
+  uint64_t seq = 0;                 ///< per session, strictly increasing
+  protocol::message_ptr msg;
+  uint8_t qos = 1;                  ///< effective QoS for this session (1 or 2)
+  bool retain = false;              ///< RETAIN flag to send
+  std::vector<uint32_t> subscription_ids;
+};
+
+/// Outbound packet id of queue entry `seq`: 1..65535, cycling.
+constexpr uint16_t packet_id_for(uint64_t seq) noexcept {
+  return static_cast<uint16_t>(seq % 65535 + 1);
+}
+
+/// A retained message as stored (the message carries its topic).
+struct retained_entry {
+  protocol::message_ptr msg;
+};
+
+/// One atomic, durable set of mutations. Order inside a batch: sessions
+/// erased, sessions put, queue entries appended, queue entries erased,
+/// retained put, retained erased.
+struct write_batch {
+  /// Removes the session record and its whole queue.
+  std::vector<std::string> erase_sessions;
+  /// Inserts or replaces session records.
+  std::vector<session_record> put_sessions;
+  /// Appends queue entries: (client id, entry).
+  std::vector<std::pair<std::string, queued_entry>> append;
+  /// Removes single queue entries: (client id, seq).
+  std::vector<std::pair<std::string, uint64_t>> erase_entries;
+  /// Inserts or replaces retained messages (by `msg->topic`).
+  std::vector<protocol::message_ptr> put_retained;
+  /// Removes retained messages by topic.
+  std::vector<std::string> erase_retained;
+
+  bool empty() const noexcept {
+    return erase_sessions.empty() && put_sessions.empty() && append.empty()
+           && erase_entries.empty() && put_retained.empty() && erase_retained.empty();
+  }
+  void clear() {
+    erase_sessions.clear();
+    put_sessions.clear();
+    append.clear();
+    erase_entries.clear();
+    put_retained.clear();
+    erase_retained.clear();
+  }
+  /// Moves everything from `other` to the end of this batch.
+  void merge(write_batch&& other);
+};
+
+/// The interface of a storage backend (embedded RocksDB, memory; Redis and
+/// Kafka per role later). Errors are reported, never thrown.
+class store {
+public:
+  virtual ~store() = default;
+
+  /// Human-readable backend name for logs ("rocksdb:/var/lib/actormq").
+  virtual std::string describe() const = 0;
+
+  /// Applies `b` atomically and durably.
+  virtual std::error_code apply(const write_batch& b) = 0;
+
+  /// Calls `f` for every stored session record.
+  virtual std::error_code for_each_session(const std::function<void(session_record&&)>& f) = 0;
+
+  /// Calls `f` for the queue entries of `client_id` in sequence order,
+  /// starting at `from_seq`, at most `limit` entries (0 = all).
+  virtual std::error_code
+  read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
+             const std::function<void(queued_entry&&)>& f) = 0;
+
+  /// Highest sequence number ever stored for `client_id` (0 if none), so
+  /// that a restarted session continues the sequence.
+  virtual std::error_code last_seq(const std::string& client_id, uint64_t& out) = 0;
+
+  /// Calls `f` for every retained message.
+  virtual std::error_code for_each_retained(const std::function<void(protocol::message_ptr&&)>& f) = 0;
+};
+
+/// Opens (creating if needed) the embedded RocksDB store under `dir`.
+/// `sync` false trades durability for speed (documented option; default true).
+std::unique_ptr<store> open_rocksdb_store(const std::string& dir, bool sync, std::error_code& err,
+                                          std::string& detail);
+
+/// A non-durable store for tests and `storage.*: memory`.
+std::unique_ptr<store> make_memory_store();
+
+} // namespace amq::storage
