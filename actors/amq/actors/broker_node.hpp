@@ -6,6 +6,7 @@
 #include "amq/broker/session_types.hpp"
 #include "amq/config/broker_config.hpp"
 #include "amq/net/server.hpp"
+#include "amq/storage/store.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -38,9 +39,21 @@ public:
   net::server::stats edge_stats() const;
 
 private:
+  struct restored_session {
+    storage::session_record record;
+    std::vector<storage::queued_entry> entries;
+    uint64_t last_seq = 0;
+  };
+
+  /// Opens the configured store, loads what survives a restart, spawns the
+  /// storage actor. Leaves `storage_` null for the memory backend.
+  std::error_code open_storage(std::vector<protocol::message_ptr>& retained,
+                               std::vector<restored_session>& sessions);
+
   caf::actor_system& sys_;
   config::broker_config cfg_;
   broker::session_limits limits_;
+  caf::actor storage_;
   caf::actor router_;
   caf::actor registry_;
   std::unique_ptr<net::server> server_;

@@ -16,6 +16,8 @@
 /// // (kick_atom, reason_code)                   administrative disconnect / shutdown
 /// // (tick_atom)                                timer (keep-alive, will delay, expiry)
 /// // (shutdown_atom)                            server shutdown: DISCONNECT 0x8B, close, quit
+/// // (restore_atom, session_record, std::vector<queued_entry>, uint64_t last_seq)
+/// //                                            state loaded from storage at boot
 /// // (flush_atom)                               write what the last messages produced
 ///
 /// /// ROUTER actor: topic tree, shared groups, retained messages (amq/actors/router.hpp).
@@ -27,15 +29,27 @@
 /// // (progress_atom, session_id, int64_t)        deliveries the session has taken off its
 /// //                                            backlog (see router.hpp, flow control)
 ///
+/// // (register_atom, session_id, caf::actor, std::string client_id, bool persistent,
+/// //  uint64_t last_seq)                       a session's identity and persistence
+/// // (restore_atom, std::vector<message_ptr>)  retained messages loaded at boot
+/// // (persisted_atom, uint64_t token, bool ok)  the storage committed a batch
+///
+/// /// STORAGE actor: applies write batches with group commit (amq/actors/storage_actor.hpp).
+/// // (persist_atom, storage::write_batch, uint64_t token)  token != 0: reply persisted_atom
+/// // (commit_atom)                              self: apply everything pending
+///
 /// /// REGISTRY actor: client id → session actor; takeover (amq/actors/registry.hpp).
 /// // (connect_atom, connection_ptr, connect_frame_ptr, edge_link_ptr)
 /// // (kick_atom, std::string client_id, reason_code)
 /// // (count_atom) → size_t sessions
 /// // (shutdown_atom) → bool, once every session actor has ended
+/// // (restore_atom, session_record, std::vector<queued_entry>, uint64_t last_seq)
+/// //                                            a persistent session loaded at boot
 
 #include "amq/broker/session_types.hpp"
 #include "amq/net/connection.hpp"
 #include "amq/protocol/packets/connect.hpp"
+#include "amq/storage/store.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
@@ -65,6 +79,11 @@ using connect_atom = caf::atom_constant<caf::atom("connect")>;
 using count_atom = caf::atom_constant<caf::atom("count")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
+using persist_atom = caf::atom_constant<caf::atom("persist")>;
+using persisted_atom = caf::atom_constant<caf::atom("persisted")>;
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 /// A CONNECT packet with the bytes it views (decoded once, at the edge).
 struct connect_frame {
@@ -106,3 +125,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::route_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::delivery_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::broker::subscribe_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::protocol::reason_code)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::storage::write_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::storage::session_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<amq::storage::queued_entry>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<amq::protocol::message_ptr>)

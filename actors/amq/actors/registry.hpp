@@ -40,6 +40,7 @@ struct registry_state {
   caf::event_based_actor* self;
   broker::session_limits limits;
   caf::actor router;
+  caf::actor storage; ///< null: nothing is persisted
   std::unordered_map<std::string, entry> sessions;
   /// Every live session actor (also those replaced in `sessions`).
   std::unordered_map<caf::actor_addr, std::pair<std::string, caf::actor>> by_addr;
@@ -52,9 +53,9 @@ struct registry_state {
 using registry_actor_type = caf::stateful_actor<registry_state>;
 
 caf::behavior registry_behavior(registry_actor_type* self, broker::session_limits limits,
-                                caf::actor router);
+                                caf::actor router, caf::actor storage);
 
 caf::actor spawn_registry(caf::actor_system& sys, const broker::session_limits& limits,
-                          caf::actor router);
+                          caf::actor router, caf::actor storage);
 
 } // namespace amq::actors

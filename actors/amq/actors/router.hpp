@@ -18,6 +18,13 @@
 /// previous one, and stops reading its socket meanwhile, so a slow
 /// subscriber slows its publishers instead of losing acknowledged messages
 /// or growing memory without bound.
+///
+/// Durability: QoS 1/2 deliveries to persistent sessions get a per-session
+/// queue position and are written to the storage actor in one batch per
+/// route batch (with retained-message changes); the deliveries to those
+/// sessions and the publisher's ack are released only when the storage
+/// actor reports the batch committed (synced). Everything else is delivered
+/// at once.
 
 #include "amq/actors/messages.hpp"
 #include "amq/broker/retained_store.hpp"
@@ -35,10 +42,13 @@ struct router_counters {
   uint64_t routed = 0;
   uint64_t delivered = 0;
   uint64_t no_subscribers = 0;
+  uint64_t storage_failures = 0;
 };
 
 struct router_state {
   static inline const char* name = "router";
+
+  struct session_entry;
 
   explicit router_state(caf::event_based_actor* self) : self(self) {}
 
@@ -47,6 +57,14 @@ struct router_state {
   void route(route_batch& batch);
   void remove(broker::session_id sid);
   void progress(broker::session_id sid, int64_t value);
+  void register_session(broker::session_id sid, caf::actor handle, std::string client_id,
+                        bool persistent, uint64_t last_seq);
+  /// Assigns queue positions to the QoS 1/2 deliveries in `db` and adds
+  /// them to `wb`; false if there were none.
+  bool persist_deliveries(session_entry& e, delivery_batch& db);
+  void persisted(uint64_t token, bool ok);
+  void ack(const caf::actor& publisher, uint64_t seq, broker::session_id congested);
+  broker::session_id congested_target_sid() const;
 
   caf::event_based_actor* self;
   broker::topic_tree tree;
@@ -55,6 +73,9 @@ struct router_state {
     caf::actor handle;
     int64_t sent = 0;     ///< deliveries sent to the session
     int64_t progress = 0; ///< last progress it reported
+    std::string client_id;
+    bool persistent = false; ///< QoS 1/2 deliveries go through storage
+    uint64_t next_seq = 0;   ///< last durable queue position assigned
     std::vector<std::pair<caf::actor, uint64_t>> deferred; ///< (publisher, seq)
     int64_t backlog() const noexcept { return sent - progress; }
   };
@@ -64,16 +85,31 @@ struct router_state {
   std::vector<broker::delivery> matches;
   std::unordered_map<broker::session_id, delivery_batch> out;
   router_counters counters;
+  /// Durability (see the header comment): the storage actor, the batch
+  /// being built, and the route batches waiting for their commit.
+  caf::actor storage;
+  storage::write_batch wb;
+  struct pending_commit {
+    caf::actor publisher;
+    uint64_t seq = 0;
+    broker::session_id congested = 0;
+    std::vector<std::pair<broker::session_id, delivery_batch>> held;
+  };
+  std::unordered_map<uint64_t, pending_commit> commits;
+  uint64_t next_token = 0;
+  uint64_t pending_token = 0; ///< set by route(): its commit token, or 0
   /// Set by route(): a target of the current batch above `flow_high`.
   session_entry* congested_target = nullptr;
 };
 
 using router_actor_type = caf::stateful_actor<router_state>;
 
-caf::behavior router_behavior(router_actor_type* self, int64_t flow_high);
+caf::behavior router_behavior(router_actor_type* self, int64_t flow_high, caf::actor storage);
 
 /// Spawns the router; flow-control thresholds derive from the sessions'
 /// online queue limit.
-caf::actor spawn_router(caf::actor_system& sys, const broker::session_limits& limits);
+/// `storage` may be null (memory-only broker): nothing is persisted.
+caf::actor spawn_router(caf::actor_system& sys, const broker::session_limits& limits,
+                        caf::actor storage);
 
 } // namespace amq::actors

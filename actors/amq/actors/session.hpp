@@ -29,7 +29,7 @@ struct session_state {
   explicit session_state(caf::event_based_actor* self) : self(self) {}
 
   void init(broker::session_id id, std::string client_id, broker::session_limits limits,
-            caf::actor router);
+            caf::actor router, caf::actor storage);
 
   void attach(net::connection_ptr conn, const connect_frame_ptr& cf, edge_link_ptr link);
   void bytes(uint64_t conn_id, byte_chunk& chunk);
@@ -38,6 +38,13 @@ struct session_state {
   void writable(uint64_t conn_id, bool value);
   void deliver(delivery_batch& batch);
   void routed(uint64_t seq);
+  void route_failed(uint64_t seq);
+  void restore(storage::session_record& rec, std::vector<storage::queued_entry>& entries,
+               uint64_t last_seq);
+  /// Writes what changed in the session's durable state (fire and forget:
+  /// the storage actor applies it in order, before later batches).
+  void persist_effects(broker::effects& fx);
+  storage::session_record make_record() const;
   void kick(protocol::reason_code rc);
   void tick();
   void flush();
@@ -51,6 +58,10 @@ struct session_state {
   broker::session_id id = 0;
   broker::session_machine machine{std::string{}, broker::session_limits{}};
   caf::actor router;
+  caf::actor storage; ///< null: nothing is persisted
+  bool stored = false; ///< a session record exists in storage
+  bool registered_persistent = false;
+  bool registered = false;
   net::connection_ptr conn;
   edge_link_ptr link;
   bool flush_pending = false;
@@ -75,6 +86,7 @@ caf::behavior session_behavior(session_actor_type* self);
 
 /// Spawns a session actor for `client_id`.
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
-                         const broker::session_limits& limits, caf::actor router);
+                         const broker::session_limits& limits, caf::actor router,
+                         caf::actor storage);
 
 } // namespace amq::actors

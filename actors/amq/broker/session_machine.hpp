@@ -89,6 +89,15 @@ public:
   /// Timer tick: keep-alive, will delay, session expiry.
   void on_timer(time_point now);
 
+  /// Restores a persistent session after a restart: offline, with its
+  /// subscriptions and its durable queue (sent with DUP=1 on reconnect, as
+  /// they may have been in flight). `expires_at` is when it ends unless the
+  /// client returns (nullopt: never).
+  void restore(protocol::protocol_version v, uint32_t session_expiry,
+               std::optional<time_point> expires_at,
+               std::vector<std::pair<std::string, subscription_entry>> subs,
+               std::deque<queued_message> queue);
+
   /// Administrative disconnect (0x98) or server shutdown (0x8B).
   void on_server_disconnect(protocol::reason_code rc, time_point now);
 
@@ -176,6 +185,7 @@ private:
   void pump(time_point now);
   uint16_t next_packet_id();
   void enqueue(queued_message qm);
+  void entry_done(const queued_message& qm);
   void publish_will(time_point now);
   void flush_acks(time_point now);
   uint32_t effective_expiry(const protocol::connect& c) const;

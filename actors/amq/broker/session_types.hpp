@@ -43,6 +43,9 @@ struct session_limits {
 /// subscription(s).
 struct routed_message {
   protocol::message_ptr msg;
+  /// Position in the session's durable queue (0: not persisted). Its
+  /// outbound packet id is `storage::packet_id_for(seq)`.
+  uint64_t seq = 0;
   protocol::qos max_qos = protocol::qos::at_most_once; ///< granted QoS of the subscription
   bool retain = false;                 ///< RETAIN flag to send (already decided by the router)
   std::vector<uint32_t> subscription_ids;
@@ -51,6 +54,8 @@ struct routed_message {
 /// A message waiting for routed_message (queued or in flight).
 struct queued_message {
   protocol::message_ptr msg;
+  uint64_t seq = 0; ///< durable queue position, 0 = not persisted
+  bool dup = false; ///< may have been sent before (restored after a restart)
   protocol::qos q = protocol::qos::at_most_once; ///< effective QoS
   bool retain = false;
   std::vector<uint32_t> subscription_ids;
@@ -77,6 +82,7 @@ struct subscribe_request {
   std::string filter;
   subscription_entry options;
   bool is_new = true; ///< for Retain Handling 1
+  bool restored = false; ///< re-registered after a restart: no retained delivery
 };
 
 /// Effects produced by one input, carried out by the actor.
@@ -86,6 +92,14 @@ struct effects {
   std::vector<protocol::message_ptr> routes;
   std::vector<subscribe_request> subscribes;
   std::vector<std::string> unsubscribes;
+  /// Durable queue entries that are done (acknowledged, dropped, expired).
+  std::vector<uint64_t> done_seqs;
+  /// The session's durable record (subscriptions, expiry, connected state)
+  /// changed.
+  bool record_changed = false;
+  /// The session's state was discarded (Clean Start 1 over an existing
+  /// session): its stored queue and record go too.
+  bool state_reset = false;
   /// Close the connection after writing the output.
   bool close = false;
   /// Reason logged for the close / disconnect.
@@ -93,12 +107,16 @@ struct effects {
   std::string close_detail;
 
   bool empty() const noexcept {
-    return routes.empty() && subscribes.empty() && unsubscribes.empty() && !close;
+    return routes.empty() && subscribes.empty() && unsubscribes.empty() && done_seqs.empty()
+           && !record_changed && !state_reset && !close;
   }
   void clear() {
     routes.clear();
     subscribes.clear();
     unsubscribes.clear();
+    done_seqs.clear();
+    record_changed = false;
+    state_reset = false;
     close = false;
     close_reason = protocol::reason_code::success;
     close_detail.clear();

@@ -3,10 +3,13 @@
 #include "amq/actors/edge_link.hpp"
 #include "amq/actors/registry.hpp"
 #include "amq/actors/router.hpp"
+#include "amq/actors/storage_actor.hpp"
 #include "amq/log.hpp"
 
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+
+#include <filesystem>
 
 namespace amq::actors {
 
@@ -34,9 +37,66 @@ broker_node::~broker_node() {
   stop();
 }
 
+std::error_code broker_node::open_storage(std::vector<protocol::message_ptr>& retained,
+                                          std::vector<restored_session>& sessions) {
+  using config::storage_backend;
+  auto& sc = cfg_.storage;
+  for (auto b : {sc.sessions, sc.device_queue, sc.application_queue, sc.retained}) {
+    if (b == storage_backend::redis || b == storage_backend::kafka) {
+      AMQ_LOG_ERROR("broker cannot start: storage backend {} is not available yet "
+                    "(only embedded and memory are)",
+                    config::to_string(b));
+      return std::make_error_code(std::errc::not_supported);
+    }
+  }
+  if (sc.sessions == storage_backend::memory) {
+    AMQ_LOG_WARN("broker keeps sessions in memory only: persistent sessions do not survive "
+                 "a restart (storage.sessions: memory)");
+    return {};
+  }
+  std::error_code err;
+  std::string detail;
+  std::filesystem::create_directories(sc.data_dir, err);
+  if (err) {
+    AMQ_LOG_ERROR("broker cannot create data directory {}: {}", sc.data_dir, err.message());
+    return err;
+  }
+  auto store = storage::open_rocksdb_store(sc.data_dir, true, err, detail);
+  if (!store) {
+    AMQ_LOG_ERROR("broker cannot open its store: {}", detail.empty() ? err.message() : detail);
+    return err ? err : std::make_error_code(std::errc::io_error);
+  }
+  // Load everything before the storage actor owns the store (one thread at
+  // a time uses it).
+  store->for_each_retained([&](protocol::message_ptr&& m) { retained.push_back(std::move(m)); });
+  std::vector<storage::session_record> records;
+  store->for_each_session([&](storage::session_record&& r) { records.push_back(std::move(r)); });
+  for (auto& r : records) {
+    restored_session rs;
+    store->read_queue(r.client_id, 0, 0,
+                      [&](storage::queued_entry&& e) { rs.entries.push_back(std::move(e)); });
+    store->last_seq(r.client_id, rs.last_seq);
+    rs.record = std::move(r);
+    sessions.push_back(std::move(rs));
+  }
+  AMQ_LOG_INFO("broker opened {}: {} persistent sessions, {} retained messages",
+               store->describe(), sessions.size(), retained.size());
+  storage_ = spawn_storage(sys_, std::shared_ptr<storage::store>{std::move(store)});
+  return {};
+}
+
 std::error_code broker_node::start() {
-  router_ = spawn_router(sys_, limits_);
-  registry_ = spawn_registry(sys_, limits_, router_);
+  std::vector<protocol::message_ptr> retained;
+  std::vector<restored_session> restored;
+  if (auto err = open_storage(retained, restored))
+    return err;
+  router_ = spawn_router(sys_, limits_, storage_);
+  registry_ = spawn_registry(sys_, limits_, router_, storage_);
+  if (!retained.empty())
+    caf::anon_send(router_, restore_atom::value, std::move(retained));
+  for (auto& rs : restored)
+    caf::anon_send(registry_, restore_atom::value, std::move(rs.record), std::move(rs.entries),
+                   rs.last_seq);
   net::server_options opts;
   opts.bind = cfg_.listeners.mqtt.bind;
   opts.port = cfg_.listeners.mqtt.port;
@@ -85,6 +145,8 @@ void broker_node::stop() {
     caf::anon_send_exit(registry_, caf::exit_reason::user_shutdown);
   if (router_)
     caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
+  if (storage_)
+    caf::anon_send_exit(storage_, caf::exit_reason::user_shutdown);
 }
 
 } // namespace amq::actors

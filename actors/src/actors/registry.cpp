@@ -30,7 +30,7 @@ void refuse(const net::connection_ptr& conn, protocol_version v, reason_code rc)
 
 caf::actor registry_state::spawn_for(const std::string& client_id) {
   auto sid = next_id++;
-  auto session = spawn_session(self->system(), sid, client_id, limits, router);
+  auto session = spawn_session(self->system(), sid, client_id, limits, router, storage);
   self->monitor(session);
   sessions[client_id] = entry{session, sid};
   by_addr[session.address()] = {client_id, session};
@@ -83,10 +83,11 @@ void registry_state::attach(const std::string& client_id, net::connection_ptr co
 }
 
 caf::behavior registry_behavior(registry_actor_type* self, broker::session_limits limits,
-                                caf::actor router) {
+                                caf::actor router, caf::actor storage) {
   auto& st = self->state;
   st.limits = limits;
   st.router = std::move(router);
+  st.storage = std::move(storage);
   self->set_down_handler([&st](caf::down_msg& dm) {
     auto i = st.by_addr.find(dm.source);
     if (i == st.by_addr.end())
@@ -112,6 +113,12 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
       return true;
     },
     [&st](count_atom) { return st.sessions.size(); },
+    [&st](restore_atom, storage::session_record& rec, std::vector<storage::queued_entry>& entries,
+          uint64_t last_seq) {
+      auto client_id = rec.client_id;
+      auto session = st.spawn_for(client_id);
+      st.self->send(session, restore_atom::value, std::move(rec), std::move(entries), last_seq);
+    },
     [&st](shutdown_atom) -> caf::result<bool> {
       if (st.by_addr.empty())
         return true;
@@ -124,8 +131,8 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
 }
 
 caf::actor spawn_registry(caf::actor_system& sys, const broker::session_limits& limits,
-                          caf::actor router) {
-  return sys.spawn(registry_behavior, limits, router);
+                          caf::actor router, caf::actor storage) {
+  return sys.spawn(registry_behavior, limits, router, storage);
 }
 
 } // namespace amq::actors

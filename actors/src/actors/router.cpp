@@ -22,11 +22,11 @@ void router_state::subscribe(broker::session_id sid, caf::actor session,
   bool is_new = tree.subscribe(sid, req.filter, opts);
   // Retained messages on subscribe (§3.3.1.3): never for shared subscriptions.
   auto handling = req.options.handling;
-  if (parse_shared(req.filter) || handling == retain_handling::do_not_send
+  if (req.restored || parse_shared(req.filter) || handling == retain_handling::do_not_send
       || (handling == retain_handling::send_if_new_subscription && !is_new))
     return;
   delivery_batch batch;
-  retained.match(req.filter, message::clock::now(),
+  retained.match(req.filter, self->clock().now(),
                  [&](std::string_view, const message_ptr& msg, auto) {
                    broker::routed_message rm;
                    rm.msg = msg;
@@ -56,6 +56,74 @@ void router_state::remove(broker::session_id sid) {
   tree.forget_session(sid);
 }
 
+bool router_state::persist_deliveries(session_entry& e, delivery_batch& db) {
+  bool any = false;
+  for (auto& rm : db.items) {
+    auto q = std::min(static_cast<uint8_t>(rm.msg->qos_level), static_cast<uint8_t>(rm.max_qos));
+    if (q == 0)
+      continue;
+    rm.seq = ++e.next_seq;
+    storage::queued_entry qe;
+    qe.seq = rm.seq;
+    qe.msg = rm.msg;
+    qe.qos = q;
+    qe.retain = rm.retain;
+    qe.subscription_ids = rm.subscription_ids;
+    wb.append.emplace_back(e.client_id, std::move(qe));
+    any = true;
+  }
+  return any;
+}
+
+broker::session_id router_state::congested_target_sid() const {
+  for (auto& [sid, e] : sessions)
+    if (&e == congested_target)
+      return sid;
+  return 0;
+}
+
+void router_state::ack(const caf::actor& publisher, uint64_t seq, broker::session_id congested) {
+  if (!publisher)
+    return;
+  if (congested != 0) {
+    if (auto i = sessions.find(congested); i != sessions.end()) {
+      i->second.deferred.emplace_back(publisher, seq);
+      return;
+    }
+  }
+  self->send(publisher, routed_atom::value, seq);
+}
+
+void router_state::persisted(uint64_t token, bool ok) {
+  auto i = commits.find(token);
+  if (i == commits.end())
+    return;
+  auto pc = std::move(i->second);
+  commits.erase(i);
+  if (!ok) {
+    ++counters.storage_failures;
+    // Nothing stored: the persistent sessions do not get the messages and
+    // the publisher is refused (5.0: reason code; 3.1.1: disconnected, so
+    // it resends), never acknowledged and then lost.
+    if (pc.publisher)
+      self->send(pc.publisher, routed_atom::value, pc.seq, false);
+    return;
+  }
+  for (auto& [sid, db] : pc.held)
+    if (auto j = sessions.find(sid); j != sessions.end())
+      self->send(j->second.handle, deliver_atom::value, std::move(db));
+  ack(pc.publisher, pc.seq, pc.congested);
+}
+
+void router_state::register_session(broker::session_id sid, caf::actor handle,
+                                    std::string client_id, bool persistent, uint64_t last_seq) {
+  auto& e = sessions[sid];
+  e.handle = std::move(handle);
+  e.client_id = std::move(client_id);
+  e.persistent = persistent;
+  e.next_seq = std::max(e.next_seq, last_seq);
+}
+
 void router_state::progress(broker::session_id sid, int64_t value) {
   auto i = sessions.find(sid);
   if (i == sessions.end())
@@ -74,13 +142,18 @@ void router_state::route(route_batch& batch) {
   std::optional<broker::session_id> publisher;
   if (batch.publisher != 0)
     publisher = batch.publisher;
+  wb.clear();
   for (auto& msg : batch.messages) {
     ++counters.routed;
     if (msg->retain) {
-      if (msg->payload.empty())
-        retained.erase(msg->topic);
-      else
+      if (msg->payload.empty()) {
+        if (retained.erase(msg->topic) && storage)
+          wb.erase_retained.push_back(msg->topic);
+      } else {
         retained.set(msg->topic, msg, msg->expires_at.value_or(decltype(retained)::never));
+        if (storage)
+          wb.put_retained.push_back(msg);
+      }
     }
     tree.match(msg->topic, publisher, matches);
     if (matches.empty()) {
@@ -97,6 +170,7 @@ void router_state::route(route_batch& batch) {
       out[d.session].items.push_back(std::move(rm));
     }
   }
+  pending_commit held;
   for (auto& [sid, db] : out) {
     if (db.items.empty())
       continue;
@@ -110,15 +184,31 @@ void router_state::route(route_batch& batch) {
     e.sent += static_cast<int64_t>(db.items.size());
     if (e.backlog() > flow_high && (!congested_target || e.backlog() > congested_target->backlog()))
       congested_target = &e;
-    self->send(e.handle, deliver_atom::value, std::move(db));
+    if (e.persistent && storage && persist_deliveries(e, db)) {
+      // Durability rule: a persistent session gets its QoS 1/2 messages
+      // only once they are stored, and the publisher's ack waits too.
+      held.held.emplace_back(sid, std::move(db));
+    } else {
+      self->send(e.handle, deliver_atom::value, std::move(db));
+    }
     db.items = {};
+  }
+  if (storage && !wb.empty()) {
+    held.congested = congested_target ? congested_target_sid() : 0;
+    pending_token = ++next_token;
+    commits.emplace(pending_token, std::move(held));
+    self->send(storage, persist_atom::value, std::move(wb), pending_token);
+    wb = {};
+  } else {
+    pending_token = 0;
   }
   if (out.size() > 4096)
     out.clear();
 }
 
-caf::behavior router_behavior(router_actor_type* self, int64_t flow_high) {
+caf::behavior router_behavior(router_actor_type* self, int64_t flow_high, caf::actor storage) {
   auto& st = self->state;
+  st.storage = std::move(storage);
   st.flow_high = flow_high;
   st.flow_low = flow_high / 2;
   return {
@@ -131,12 +221,22 @@ caf::behavior router_behavior(router_actor_type* self, int64_t flow_high) {
     [&st](route_atom, route_batch& batch) {
       st.route(batch);
       auto sender = caf::actor_cast<caf::actor>(st.self->current_sender());
-      if (!sender)
+      if (st.pending_token != 0) {
+        auto& pc = st.commits[st.pending_token];
+        pc.publisher = std::move(sender);
+        pc.seq = batch.seq;
         return;
-      if (st.congested_target)
-        st.congested_target->deferred.emplace_back(std::move(sender), batch.seq);
-      else
-        st.self->send(sender, routed_atom::value, batch.seq);
+      }
+      st.ack(sender, batch.seq, st.congested_target ? st.congested_target_sid() : 0);
+    },
+    [&st](persisted_atom, uint64_t token, bool ok) { st.persisted(token, ok); },
+    [&st](register_atom, broker::session_id sid, caf::actor& handle, std::string& client_id,
+          bool persistent, uint64_t last_seq) {
+      st.register_session(sid, std::move(handle), std::move(client_id), persistent, last_seq);
+    },
+    [&st](restore_atom, std::vector<message_ptr>& msgs) {
+      for (auto& m : msgs)
+        st.retained.set(m->topic, m, m->expires_at.value_or(decltype(st.retained)::never));
     },
     [&st](remove_atom, broker::session_id sid) { st.remove(sid); },
     [&st](progress_atom, broker::session_id sid, int64_t value) { st.progress(sid, value); },
@@ -146,11 +246,12 @@ caf::behavior router_behavior(router_actor_type* self, int64_t flow_high) {
   };
 }
 
-caf::actor spawn_router(caf::actor_system& sys, const broker::session_limits& limits) {
+caf::actor spawn_router(caf::actor_system& sys, const broker::session_limits& limits,
+                        caf::actor storage) {
   // The backlog at which publishers are paced: well below the queue limit,
   // so that the batches already on their way fit in the queue.
   auto high = std::clamp<int64_t>(static_cast<int64_t>(limits.max_queued_online) / 8, 16, 1000);
-  return sys.spawn(router_behavior, high);
+  return sys.spawn(router_behavior, high, std::move(storage));
 }
 
 } // namespace amq::actors

@@ -9,8 +9,20 @@ namespace amq::actors {
 
 using namespace protocol;
 
+namespace {
+
+/// The session's time source: the actor clock, which is steady_clock::now()
+/// in production and the deterministic clock under CAF's test coordinator
+/// (keep-alive and expiry timers are then driven by `advance_time`).
+session_state::clock::time_point now_of(caf::local_actor* self) {
+  return self->clock().now();
+}
+
+} // namespace
+
 void session_state::init(broker::session_id sid, std::string client_id,
-                         broker::session_limits limits, caf::actor r) {
+                         broker::session_limits limits, caf::actor r, caf::actor st) {
+  storage = std::move(st);
   id = sid;
   machine = broker::session_machine{std::move(client_id), limits};
   router = std::move(r);
@@ -18,7 +30,7 @@ void session_state::init(broker::session_id sid, std::string client_id,
 
 void session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
                            edge_link_ptr l) {
-  auto now = clock::now();
+  auto now = now_of(self);
   if (conn) {
     AMQ_LOG_INFO("session {} taken over: closing connection from {}", machine.client_id(),
                  conn->peer());
@@ -38,6 +50,12 @@ void session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
                p.clean_start ? 1 : 0, p.keep_alive,
                machine.persistent() ? "persistent" : "clean");
   self->send(router, online_atom::value, id, true);
+  if (!registered || registered_persistent != machine.persistent()) {
+    registered = true;
+    registered_persistent = machine.persistent();
+    self->send(router, register_atom::value, id, caf::actor{self}, machine.client_id(),
+               registered_persistent, uint64_t{0});
+  }
   if (!early.empty())
     machine.on_bytes(early, now);
   after_input();
@@ -57,7 +75,7 @@ void session_state::bytes(uint64_t conn_id, byte_chunk& chunk) {
 void session_state::process(uint64_t conn_id, byte_chunk& chunk) {
   if (!conn || conn->id() != conn_id)
     return;
-  machine.on_bytes(chunk.data, clock::now());
+  machine.on_bytes(chunk.data, now_of(self));
   link->consumed(conn, chunk.data.size());
   after_input();
 }
@@ -67,7 +85,7 @@ void session_state::closed(uint64_t conn_id) {
     return;
   AMQ_LOG_INFO("client {} disconnected: connection from {} closed by peer", machine.client_id(),
                conn->peer());
-  machine.on_connection_closed(clock::now());
+  machine.on_connection_closed(now_of(self));
   detach();
   after_input();
 }
@@ -75,12 +93,12 @@ void session_state::closed(uint64_t conn_id) {
 void session_state::writable(uint64_t conn_id, bool value) {
   if (!conn || conn->id() != conn_id)
     return;
-  machine.set_writable(value, clock::now());
+  machine.set_writable(value, now_of(self));
   after_input();
 }
 
 void session_state::deliver(delivery_batch& batch) {
-  auto now = clock::now();
+  auto now = now_of(self);
   for (auto& d : batch.items)
     machine.on_deliver(d, now);
   after_input();
@@ -89,7 +107,7 @@ void session_state::deliver(delivery_batch& batch) {
 void session_state::routed(uint64_t seq) {
   if (outstanding_routes > 0)
     --outstanding_routes;
-  machine.on_routed(seq, clock::now());
+  machine.on_routed(seq, now_of(self));
   after_input();
   while (outstanding_routes == 0 && !stash.empty()) {
     auto [conn_id, chunk] = std::move(stash.front());
@@ -98,14 +116,108 @@ void session_state::routed(uint64_t seq) {
   }
 }
 
+void session_state::route_failed(uint64_t seq) {
+  if (outstanding_routes > 0)
+    --outstanding_routes;
+  AMQ_LOG_WARN("session {} could not store a published message: refusing it",
+               machine.client_id());
+  machine.on_route_failed(seq, reason_code::implementation_specific_error, clock::now());
+  after_input();
+  while (outstanding_routes == 0 && !stash.empty()) {
+    auto [conn_id, chunk] = std::move(stash.front());
+    stash.pop_front();
+    process(conn_id, chunk);
+  }
+}
+
+void session_state::restore(storage::session_record& rec,
+                            std::vector<storage::queued_entry>& entries, uint64_t last_seq) {
+  auto now = clock::now();
+  std::optional<clock::time_point> expires_at;
+  if (rec.session_expiry != UINT32_MAX) {
+    auto wall_now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    auto gone_at = rec.disconnected_at_ms != 0 ? rec.disconnected_at_ms : wall_now;
+    auto left_ms = static_cast<int64_t>(rec.session_expiry) * 1000 - (wall_now - gone_at);
+    expires_at = now + std::chrono::milliseconds{std::max<int64_t>(left_ms, 0)};
+  }
+  std::vector<std::pair<std::string, broker::subscription_entry>> subs;
+  for (auto& s : rec.subscriptions) {
+    broker::subscription_entry e;
+    e.max_qos = static_cast<qos>(s.max_qos);
+    e.no_local = s.no_local;
+    e.retain_as_published = s.retain_as_published;
+    e.handling = static_cast<retain_handling>(s.retain_handling);
+    e.subscription_id = s.subscription_id;
+    subs.emplace_back(std::move(s.filter), e);
+  }
+  std::deque<broker::queued_message> queue;
+  for (auto& qe : entries) {
+    broker::queued_message qm;
+    qm.msg = std::move(qe.msg);
+    qm.seq = qe.seq;
+    qm.q = static_cast<qos>(qe.qos);
+    qm.retain = qe.retain;
+    qm.subscription_ids = std::move(qe.subscription_ids);
+    queue.push_back(std::move(qm));
+  }
+  auto version = rec.protocol_version == 4 ? protocol_version::v311 : protocol_version::v5;
+  machine.restore(version, rec.session_expiry, expires_at, std::move(subs), std::move(queue));
+  stored = true;
+  registered = true;
+  registered_persistent = true;
+  self->send(router, register_atom::value, id, caf::actor{self}, machine.client_id(), true,
+             last_seq);
+  AMQ_LOG_DEBUG("session {} restored: {} subscriptions, {} queued messages",
+                machine.client_id(), rec.subscriptions.size(), entries.size());
+  after_input();
+}
+
+storage::session_record session_state::make_record() const {
+  storage::session_record rec;
+  rec.client_id = machine.client_id();
+  rec.protocol_version = static_cast<uint8_t>(machine.version());
+  rec.session_expiry = machine.session_expiry();
+  if (!machine.connected())
+    rec.disconnected_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  for (auto& [filter, e] : machine.subscriptions())
+    rec.subscriptions.push_back(storage::stored_subscription{
+      filter, static_cast<uint8_t>(e.max_qos), e.no_local, e.retain_as_published,
+      static_cast<uint8_t>(e.handling), e.subscription_id});
+  return rec;
+}
+
+void session_state::persist_effects(broker::effects& fx) {
+  if (!storage)
+    return;
+  storage::write_batch wb;
+  auto& cid = machine.client_id();
+  if ((fx.state_reset || machine.finished() || !machine.persistent()) && stored) {
+    wb.erase_sessions.push_back(cid);
+    stored = false;
+  }
+  if (machine.persistent() && !machine.finished() && (fx.record_changed || fx.state_reset)) {
+    wb.put_sessions.push_back(make_record());
+    stored = true;
+  }
+  if (stored)
+    for (auto seq : fx.done_seqs)
+      wb.erase_entries.emplace_back(cid, seq);
+  if (!wb.empty())
+    self->send(storage, persist_atom::value, std::move(wb), uint64_t{0});
+}
+
 void session_state::kick(reason_code rc) {
-  machine.on_server_disconnect(rc, clock::now());
+  machine.on_server_disconnect(rc, now_of(self));
   after_input();
 }
 
 void session_state::tick() {
   timer_at.reset();
-  machine.on_timer(clock::now());
+  machine.on_timer(now_of(self));
   after_input();
 }
 
@@ -119,7 +231,7 @@ void session_state::flush() {
   std::vector<uint8_t> bytes;
   bytes.swap(out);
   if (!conn->send(std::move(bytes)))
-    machine.set_writable(false, clock::now());
+    machine.set_writable(false, now_of(self));
 }
 
 void session_state::report_drops(bool force) {
@@ -127,7 +239,7 @@ void session_state::report_drops(bool force) {
   auto total = c.dropped_queue_full + c.dropped_expired + c.dropped_too_large;
   if (total == drops_logged)
     return;
-  auto now = clock::now();
+  auto now = now_of(self);
   if (!force && now - drops_logged_at < std::chrono::seconds{1})
     return;
   AMQ_LOG_WARN("session {} dropped {} messages (queue full {}, expired {}, too large {})",
@@ -168,6 +280,7 @@ void session_state::after_input() {
     conn->close();
     detach();
   }
+  persist_effects(fx);
   fx.clear();
   report_drops(false);
   // Flow control: tell the router how far this session got through what it
@@ -191,7 +304,7 @@ void session_state::after_input() {
   }
   if (auto deadline = machine.next_deadline(); deadline && (!timer_at || *deadline < *timer_at)) {
     timer_at = deadline;
-    auto delay = *deadline - clock::now();
+    auto delay = *deadline - now_of(self);
     if (delay < clock::duration::zero())
       delay = clock::duration::zero();
     self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(delay)
@@ -215,6 +328,9 @@ caf::behavior session_behavior(session_actor_type* self) {
     [&st](writable_atom, uint64_t conn_id, bool v) { st.writable(conn_id, v); },
     [&st](deliver_atom, delivery_batch& batch) { st.deliver(batch); },
     [&st](routed_atom, uint64_t seq) { st.routed(seq); },
+    [&st](routed_atom, uint64_t seq, bool) { st.route_failed(seq); },
+    [&st](restore_atom, storage::session_record& rec, std::vector<storage::queued_entry>& entries,
+          uint64_t last_seq) { st.restore(rec, entries, last_seq); },
     [&st](kick_atom, reason_code rc) { st.kick(rc); },
     [&st](tick_atom) { st.tick(); },
     [&st](shutdown_atom) {
@@ -226,9 +342,10 @@ caf::behavior session_behavior(session_actor_type* self) {
 }
 
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
-                         const broker::session_limits& limits, caf::actor router) {
+                         const broker::session_limits& limits, caf::actor router,
+                         caf::actor storage) {
   return sys.spawn([=](session_actor_type* self) mutable {
-    self->state.init(id, std::move(client_id), limits, router);
+    self->state.init(id, std::move(client_id), limits, router, storage);
     return session_behavior(self);
   });
 }

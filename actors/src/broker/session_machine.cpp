@@ -1,6 +1,7 @@
 #include "amq/broker/session_machine.hpp"
 
 #include "amq/protocol/topic.hpp"
+#include "amq/storage/store.hpp"
 
 #include <algorithm>
 
@@ -107,6 +108,7 @@ bool session_machine::on_connect(const connect& c, time_point now) {
   connected_ = true;
   existed_ = true;
   last_rx_ = now;
+  fx_.record_changed = true;
   // Resend everything in flight, in order, with DUP (§4.4).
   for (auto i = inflight_.begin(); i != inflight_.end();) {
     auto& e = i->second;
@@ -117,6 +119,7 @@ bool session_machine::on_connect(const connect& c, time_point now) {
     } else if (!send_now(e.qm, e.packet_id, true, now)) {
       // Too large for this connection's Maximum Packet Size: discarded "as
       // if it had completed sending" (§3.1.2.25), so it frees its slot.
+      entry_done(e.qm);
       inflight_ids_.erase(e.packet_id);
       i = inflight_.erase(i);
       continue;
@@ -130,6 +133,7 @@ bool session_machine::on_connect(const connect& c, time_point now) {
 void session_machine::connection_gone(bool publish_will_now, time_point now) {
   if (!connected_)
     return;
+  fx_.record_changed = true;
   connected_ = false;
   writable_ = true;
   pending_acks_.clear();
@@ -221,6 +225,7 @@ void session_machine::end_session(time_point now) {
 }
 
 void session_machine::reset_state() {
+  fx_.state_reset = true;
   for (auto& [filter, entry] : subs_)
     fx_.unsubscribes.push_back(filter);
   subs_.clear();
@@ -439,6 +444,7 @@ void session_machine::handle(const puback& p, time_point now) {
   auto e = inflight_.find(i->second);
   if (e->second.state != inflight_entry::awaiting_puback)
     return;
+  entry_done(e->second.qm);
   inflight_.erase(e);
   inflight_ids_.erase(i);
   pump(now);
@@ -458,6 +464,7 @@ void session_machine::handle(const pubrec& p, time_point now) {
     return;
   if (static_cast<uint8_t>(p.code) >= 0x80) {
     // The client refused the message: the flow ends here (§4.3.3).
+    entry_done(e->second.qm);
     inflight_.erase(e);
     inflight_ids_.erase(i);
     pump(now);
@@ -489,6 +496,7 @@ void session_machine::handle(const pubcomp& p, time_point now) {
   auto e = inflight_.find(i->second);
   if (e->second.state != inflight_entry::awaiting_pubcomp)
     return;
+  entry_done(e->second.qm);
   inflight_.erase(e);
   inflight_ids_.erase(i);
   pump(now);
@@ -516,6 +524,7 @@ void session_machine::handle(const subscribe& p, time_point) {
     fx_.subscribes.push_back({it->first, entry, inserted});
     ack.codes.push_back(static_cast<reason_code>(s.max_qos));
   }
+  fx_.record_changed = true;
   write(ack);
 }
 
@@ -532,6 +541,7 @@ void session_machine::handle(const unsubscribe& p, time_point) {
     subs_.erase(i);
     ack.codes.push_back(reason_code::success);
   }
+  fx_.record_changed = true;
   write(ack);
 }
 
@@ -598,6 +608,7 @@ void session_machine::enqueue(queued_message qm) {
   auto limit = connected_ ? limits_.max_queued_online : limits_.max_queued_offline;
   if (queue_.size() >= limit) {
     // Overflow policy: drop the oldest, counted.
+    entry_done(queue_.front());
     queue_.pop_front();
     ++counters_.dropped_queue_full;
   }
@@ -620,11 +631,22 @@ void session_machine::pump(time_point now) {
       break;
     if (front.msg->expired(now)) {
       ++counters_.dropped_expired;
+      entry_done(front);
       queue_.pop_front();
       continue;
     }
-    auto id = next_packet_id();
-    if (send_now(front, id, false, now)) {
+    // A durable entry's packet id is derived from its sequence number, so it
+    // is the same after a restart. If that id is still in flight (an old
+    // message is stuck), wait for it.
+    uint16_t id;
+    if (front.seq != 0) {
+      id = storage::packet_id_for(front.seq);
+      if (inflight_ids_.count(id) > 0)
+        break;
+    } else {
+      id = next_packet_id();
+    }
+    if (send_now(front, id, front.dup, now)) {
       auto seq = ++send_seq_;
       inflight_entry e{id,
                        front.q == qos::at_least_once ? inflight_entry::awaiting_puback
@@ -632,6 +654,8 @@ void session_machine::pump(time_point now) {
                        std::move(front)};
       inflight_.emplace(seq, std::move(e));
       inflight_ids_.emplace(id, seq);
+    } else {
+      entry_done(front);
     }
     queue_.pop_front();
   }
@@ -645,7 +669,8 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
     ++counters_.dropped_expired;
     return;
   }
-  queued_message qm{d.msg, min_qos(d.msg->qos_level, d.max_qos), d.retain, d.subscription_ids};
+  queued_message qm{d.msg, d.seq, false, min_qos(d.msg->qos_level, d.max_qos), d.retain,
+                    d.subscription_ids};
   if (!connected_) {
     if (qm.q == qos::at_most_once) {
       ++counters_.dropped_qos0_offline;
@@ -660,6 +685,37 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
   }
   enqueue(std::move(qm));
   pump(now);
+}
+
+} // namespace amq::broker
+
+namespace amq::broker {
+
+void session_machine::entry_done(const queued_message& qm) {
+  if (qm.seq != 0)
+    fx_.done_seqs.push_back(qm.seq);
+}
+
+void session_machine::restore(protocol_version v, uint32_t session_expiry,
+                              std::optional<time_point> expires_at,
+                              std::vector<std::pair<std::string, subscription_entry>> subs,
+                              std::deque<queued_message> queue) {
+  version_ = v;
+  session_expiry_ = session_expiry;
+  persistent_ = true;
+  existed_ = true;
+  connected_ = false;
+  expires_at_ = expires_at;
+  subs_.clear();
+  for (auto& [filter, entry] : subs) {
+    auto [it, inserted] = subs_.insert_or_assign(std::move(filter), entry);
+    subscribe_request req{it->first, entry, true, true};
+    fx_.subscribes.push_back(std::move(req));
+  }
+  queue_ = std::move(queue);
+  for (auto& qm : queue_)
+    qm.dup = true;
+  deliveries_ = 0;
 }
 
 } // namespace amq::broker

@@ -19,13 +19,16 @@
 /// thread at a time (the storage actor's), so they need no locking.
 
 #include "amq/protocol/message.hpp"
+#include "amq/storage/error.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace amq::storage {
@@ -132,10 +135,51 @@ public:
 
   /// Calls `f` for every retained message.
   virtual std::error_code for_each_retained(const std::function<void(protocol::message_ptr&&)>& f) = 0;
+
+  // -- corrupt records and diagnostics (added with the RocksDB backend) -----
+
+  /// Receives every stored record that fails to decode: what it is
+  /// ("session", "queue entry", "retained"), its key (printable), why.
+  using corrupt_handler =
+    std::function<void(std::string_view what, std::string_view key, std::error_code why)>;
+
+  /// Sets the handler for corrupt records. The readers (`for_each_session`,
+  /// `read_queue`, `for_each_retained`) skip a record that fails to decode,
+  /// count it, report it here and carry on: one bad record never stops a
+  /// restart. They return an error only when the backend itself fails.
+  void on_corrupt(corrupt_handler h) {
+    on_corrupt_ = std::move(h);
+  }
+
+  /// Number of corrupt records skipped since the store was opened.
+  uint64_t corrupt_records() const noexcept {
+    return corrupt_records_;
+  }
+
+  /// Backend detail of the last failed operation ("IO error: No space left
+  /// on device"), for logs; empty if none.
+  virtual std::string last_error() const {
+    return {};
+  }
+
+protected:
+  void report_corrupt(std::string_view what, std::string_view key, std::error_code why) {
+    ++corrupt_records_;
+    if (on_corrupt_)
+      on_corrupt_(what, key, why);
+  }
+
+private:
+  corrupt_handler on_corrupt_;
+  uint64_t corrupt_records_ = 0;
 };
 
 /// Opens (creating if needed) the embedded RocksDB store under `dir`.
 /// `sync` false trades durability for speed (documented option; default true).
+/// On failure returns nullptr, sets `err` (`error::locked` when another
+/// process holds the directory) and `detail` to a sentence for the operator
+/// ("data directory ./data is locked by another actormq process ...").
+/// Key and record layout: docs/storage-format.md.
 std::unique_ptr<store> open_rocksdb_store(const std::string& dir, bool sync, std::error_code& err,
                                           std::string& detail);
 

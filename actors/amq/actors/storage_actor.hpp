@@ -1,0 +1,53 @@
+#pragma once
+/// The STORAGE actor: owns a `storage::store` and applies write batches
+/// with group commit. It runs detached (its own thread), because a synced
+/// RocksDB write blocks for an fsync and must never block a scheduler
+/// thread.
+///
+/// Group commit: every `(persist_atom, batch, token)` is merged into one
+/// pending batch; the first one also sends the actor a `commit_atom`, which
+/// queues behind everything already in the mailbox. So one fsync covers all
+/// batches that arrived while the previous commit ran. After the commit,
+/// every sender that asked (token != 0) gets `(persisted_atom, token, ok)`,
+/// in the order they asked.
+
+#include "amq/actors/messages.hpp"
+#include "amq/storage/store.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <memory>
+
+namespace amq::actors {
+
+struct storage_counters {
+  uint64_t commits = 0;
+  uint64_t batches = 0;
+  uint64_t errors = 0;
+};
+
+struct storage_state {
+  static inline const char* name = "storage";
+
+  explicit storage_state(caf::event_based_actor* self) : self(self) {}
+
+  void persist(storage::write_batch& b, uint64_t token);
+  void commit();
+
+  caf::event_based_actor* self;
+  std::shared_ptr<storage::store> store;
+  storage::write_batch pending;
+  std::vector<std::pair<caf::actor, uint64_t>> waiting;
+  bool commit_scheduled = false;
+  storage_counters counters;
+};
+
+using storage_actor_type = caf::stateful_actor<storage_state>;
+
+caf::behavior storage_behavior(storage_actor_type* self, std::shared_ptr<storage::store> store);
+
+/// Spawns the storage actor on its own thread.
+caf::actor spawn_storage(caf::actor_system& sys, std::shared_ptr<storage::store> store);
+
+} // namespace amq::actors

@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# actormq benchmark suite: actormq vs Mosquitto vs the null broker, one command.
+#
+#   bench/run.sh [--quick] [--repeat N] [--brokers "actormq actormq2 mosquitto limit"]
+#                [--no-build] [--rev GIT_REV] [--out FILE]
+#
+# What it does (details and how to read the output: docs/performance.md):
+#   1. builds actormq in Release (build-release/), and mqtt-load + limit-broker from
+#      ../shared/bench/*.cpp into a scratch directory (their source never enters this repo);
+#   2. for every scenario, runs every broker one after the other on loopback: a fresh broker
+#      process per run, started on a fixed port, polled until it listens (with a deadline),
+#      loaded by mqtt-load --broker-pid, and stopped by the PID this script started (never by
+#      name);
+#   3. writes bench/results/<date>.md: the table, the machine, and the raw RESULT lines.
+#
+# Brokers:
+#   actormq   actormq pinned to CPU $BROKER_CPU, one worker thread + one I/O thread
+#   actormq2  actormq NOT pinned (may use both cores, default worker threads); the tool is
+#             still pinned to $TOOL_CPU, so the two share that core
+#   mosquitto Debian's mosquitto, pinned to $BROKER_CPU (config: see mosquitto_conf below)
+#   limit     ../shared/bench/limit-broker (the "null broker" ceiling), pinned to $BROKER_CPU
+# mqtt-load always runs pinned to $TOOL_CPU.
+#
+# --rev GIT_REV benchmarks a committed revision instead of the working tree: it is exported with
+# `git archive` into the scratch directory and built there (the repo is not touched). Use it when
+# the working tree is in the middle of someone's edits.
+#
+# Environment: AMQ_SHARED_BENCH (default <repo>/../shared/bench), BROKER_CPU (0), TOOL_CPU (1),
+# DURATION (10; 3 with --quick), HOLD (idle-connection hold, 20 s; 5 with --quick),
+# CONNS (idle connections, 10000), PORT_BASE (18871: actormq, +1 mosquitto, +2 limit),
+# MOSQUITTO (mosquitto binary), SCRATCH (default ${TMPDIR:-/tmp}/actormq-bench-$UID).
+set -u -o pipefail
+
+REPO=$(git -C "$(dirname "$0")" rev-parse --show-toplevel 2>/dev/null) || REPO=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${AMQ_SHARED_BENCH:-$REPO/../shared/bench}
+SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/actormq-bench-$UID}
+BROKER_CPU=${BROKER_CPU:-0}
+TOOL_CPU=${TOOL_CPU:-1}
+PORT_BASE=${PORT_BASE:-18871}
+MOSQUITTO=${MOSQUITTO:-mosquitto}
+CONNS=${CONNS:-10000}
+QUICK=0
+REPEAT=1
+BUILD=1
+BROKERS="actormq actormq2 mosquitto limit"
+OUTFILE=
+REV=
+
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --repeat) REPEAT=${2:?--repeat needs N}; shift ;;
+    --brokers) BROKERS=${2:?--brokers needs a list}; shift ;;
+    --no-build) BUILD=0 ;;
+    --rev) REV=${2:?--rev needs a git revision}; shift ;;
+    --out) OUTFILE=${2:?--out needs a file}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 1 ;;
+  esac
+  shift
+done
+case $REPEAT in ''|*[!0-9]*|0) echo "run.sh: --repeat needs a positive integer" >&2; exit 1 ;; esac
+if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-3}; HOLD=${HOLD:-5}; else DURATION=${DURATION:-10}; HOLD=${HOLD:-20}; fi
+
+log() { echo "[$(date +%T)] $*" >&2; }
+die() { log "ERROR: $*"; exit 2; }
+
+[ -f "$SHARED/mqtt-load.cpp" ] && [ -f "$SHARED/limit-broker.cpp" ] ||
+  die "cannot find mqtt-load.cpp / limit-broker.cpp in $SHARED (set AMQ_SHARED_BENCH)"
+for b in $BROKERS; do
+  case $b in actormq|actormq2|mosquitto|limit) ;; *) die "unknown broker '$b'" ;; esac
+done
+command -v taskset >/dev/null || die "taskset not found (util-linux)"
+command -v ss >/dev/null || die "ss not found (iproute2)"
+case " $BROKERS " in *" mosquitto "*) command -v "$MOSQUITTO" >/dev/null || die "mosquitto not found" ;; esac
+
+mkdir -p "$SCRATCH" || die "cannot create $SCRATCH"
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
+RUNDIR=$SCRATCH/$RUN_ID
+mkdir -p "$RUNDIR"
+RESULTS=$RUNDIR/results.txt
+: >"$RESULTS"
+log "scratch: $RUNDIR"
+
+# ---- build ---------------------------------------------------------------------------------
+SRC=$REPO
+if [ -n "$REV" ]; then
+  REV_SHA=$(git -C "$REPO" rev-parse --verify --short "$REV^{commit}") || die "unknown revision $REV"
+  SRC=$SCRATCH/src-$REV_SHA
+  if [ ! -f "$SRC/CMakeLists.txt" ]; then
+    log "exporting $REV ($REV_SHA) to $SRC"
+    mkdir -p "$SRC" && git -C "$REPO" archive "$REV_SHA" | tar -x -C "$SRC" || die "git archive failed"
+  fi
+fi
+AMQ_BIN=$SRC/build-release/actors/actormq
+if [ "$BUILD" = 1 ]; then
+  log "building actormq (Release) in $SRC/build-release"
+  (cd "$SRC" && cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DAMQ_BUILD_TESTS=OFF >"$RUNDIR/build.log" 2>&1 &&
+    cmake --build build-release -j2 --target actormq >>"$RUNDIR/build.log" 2>&1) ||
+    { tail -30 "$RUNDIR/build.log" >&2; die "actormq build failed (log: $RUNDIR/build.log)"; }
+fi
+[ -x "$AMQ_BIN" ] || AMQ_BIN=$(find "$SRC/build-release" -type f -name actormq -perm -u+x 2>/dev/null | head -1)
+case " $BROKERS " in *" actormq"*) [ -x "$AMQ_BIN" ] || die "actormq binary not found under $SRC/build-release/" ;; esac
+BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$SRC/build-release/CMakeCache.txt" 2>/dev/null)
+
+for tool in mqtt-load limit-broker; do
+  if [ ! -x "$SCRATCH/$tool" ] || [ "$SHARED/$tool.cpp" -nt "$SCRATCH/$tool" ]; then
+    log "building $tool from $SHARED/$tool.cpp"
+    g++ -O2 -std=c++17 "$SHARED/$tool.cpp" -o "$SCRATCH/$tool" -lpthread || die "$tool build failed"
+  fi
+done
+LOAD=$SCRATCH/mqtt-load
+LIMIT=$SCRATCH/limit-broker
+
+# ---- broker configs ------------------------------------------------------------------------
+# Mosquitto: the shared baseline's config (../shared/bench/run-baseline.sh): no persistence
+# (actormq runs with --storage memory), a queue of 1,000,000 so that Mosquitto does not drop
+# acknowledged QoS 1 messages within a run (with 100,000 it did, see the shared README), and
+# Mosquitto's default in-flight window (20). TCP_NODELAY: actormq sets it on every socket
+# (its edge batches writes itself). Mosquitto writes one packet per write(), so Nagle helps its
+# throughput at max rate but adds ~40 ms stalls at low rates. To give Mosquitto its better
+# setting in each row, max-rate runs use its default (Nagle on) and fixed-rate latency runs
+# use `set_tcp_nodelay true`. MOSQ_NODELAY=0|1 forces one setting for every run.
+mosquitto_conf() { # $1 port, $2 nodelay(0|1) -> path
+  local f=$RUNDIR/mosquitto-$2.conf
+  {
+    echo "listener $1 127.0.0.1"
+    echo "allow_anonymous true"
+    echo "max_queued_messages 1000000"
+    echo "persistence false"
+    echo "log_dest stderr"
+    echo "log_type error"
+    echo "log_type warning"
+    echo "connection_messages false"
+    [ "$2" = 1 ] && echo "set_tcp_nodelay true"
+  } >"$f"
+  echo "$f"
+}
+
+port_of() {
+  case $1 in actormq|actormq2) echo "$PORT_BASE" ;; mosquitto) echo $((PORT_BASE + 1)) ;; limit) echo $((PORT_BASE + 2)) ;; esac
+}
+listening() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q LISTEN; }
+
+BPID=
+BNAME=
+BPORT=
+BLOG=
+START_DEADLINE=${START_DEADLINE:-20}
+STOP_DEADLINE=${STOP_DEADLINE:-15}
+HARD_NOFILE=$(ulimit -Hn)
+[ "$HARD_NOFILE" = unlimited ] && HARD_NOFILE=1048576
+
+start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns 1 on failure
+  BNAME=$1
+  BPORT=$(port_of "$1")
+  BLOG=$RUNDIR/$1-$2-r$3.log
+  if listening "$BPORT"; then
+    echo "EVENT broker=$1 case=$2 run=$3 event=port_busy port=$BPORT" >>"$RESULTS"
+    log "port $BPORT is already in use; not starting $1"
+    return 1
+  fi
+  case $1 in
+    actormq)
+      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
+        --storage memory --log-level warn --set admin.enabled=false \
+        --set runtime.worker_threads=1 --set runtime.io_threads=1) >"$BLOG" 2>&1 &
+      ;;
+    actormq2)
+      (ulimit -n "$HARD_NOFILE"; exec "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
+        --storage memory --log-level warn --set admin.enabled=false) >"$BLOG" 2>&1 &
+      ;;
+    mosquitto)
+      local conf
+      conf=$(mosquitto_conf "$BPORT" "$4")
+      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$MOSQUITTO" -c "$conf") >"$BLOG" 2>&1 &
+      ;;
+    limit)
+      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$LIMIT" --port "$BPORT") >"$BLOG" 2>&1 &
+      ;;
+  esac
+  BPID=$!
+  local t0=$SECONDS
+  until listening "$BPORT"; do
+    if ! kill -0 "$BPID" 2>/dev/null; then
+      wait "$BPID"; local rc=$?
+      echo "EVENT broker=$1 case=$2 run=$3 event=start_failed rc=$rc log=$BLOG" >>"$RESULTS"
+      log "$1 exited during start-up (rc $rc); log: $BLOG"
+      BPID=
+      return 1
+    fi
+    if [ $((SECONDS - t0)) -ge "$START_DEADLINE" ]; then
+      echo "EVENT broker=$1 case=$2 run=$3 event=start_timeout log=$BLOG" >>"$RESULTS"
+      log "$1 did not listen on $BPORT within ${START_DEADLINE}s"
+      stop_broker "$2" "$3"
+      return 1
+    fi
+    sleep 0.1
+  done
+  # Make sure the listener is the process we started (the PID execs taskset -> broker).
+  if ! ss -ltnpH "sport = :$BPORT" 2>/dev/null | grep -q "pid=$BPID,"; then
+    echo "EVENT broker=$1 case=$2 run=$3 event=foreign_listener port=$BPORT" >>"$RESULTS"
+    log "port $BPORT listens, but not as PID $BPID"
+    stop_broker "$2" "$3"
+    return 1
+  fi
+  sleep 1 # settle, so the 'before' RSS is the idle footprint
+}
+
+stop_broker() { # $1 label, $2 run
+  [ -n "$BPID" ] || return 0
+  if ! kill -0 "$BPID" 2>/dev/null; then
+    wait "$BPID" 2>/dev/null; local rc=$?
+    echo "EVENT broker=$BNAME case=$1 run=$2 event=died_during_run rc=$rc log=$BLOG" >>"$RESULTS"
+    log "!! $BNAME (PID $BPID) died during the run, rc $rc; log: $BLOG"
+    BPID=
+    return
+  fi
+  kill -TERM "$BPID" 2>/dev/null
+  local t0=$SECONDS
+  while kill -0 "$BPID" 2>/dev/null; do
+    # a zombie child still answers kill -0; check its state
+    [ "$(awk '{print $3}' "/proc/$BPID/stat" 2>/dev/null)" = Z ] && break
+    if [ $((SECONDS - t0)) -ge "$STOP_DEADLINE" ]; then
+      echo "EVENT broker=$BNAME case=$1 run=$2 event=hang_on_sigterm after_s=$STOP_DEADLINE log=$BLOG" >>"$RESULTS"
+      log "!! $BNAME (PID $BPID) ignored SIGTERM for ${STOP_DEADLINE}s; SIGKILL"
+      kill -KILL "$BPID" 2>/dev/null
+      break
+    fi
+    sleep 0.1
+  done
+  wait "$BPID" 2>/dev/null; local rc=$?
+  case $rc in 0|143) ;; *) echo "EVENT broker=$BNAME case=$1 run=$2 event=exit_status rc=$rc log=$BLOG" >>"$RESULTS" ;; esac
+  BPID=
+  t0=$SECONDS
+  while listening "$BPORT" && [ $((SECONDS - t0)) -lt 5 ]; do sleep 0.1; done
+}
+cleanup() { stop_broker cleanup 0; }
+trap cleanup EXIT
+trap 'log interrupted; exit 130' INT TERM
+
+# ---- scenarios -----------------------------------------------------------------------------
+COMMON="--size 64 --inflight 100"
+# label | mode (max|fixed|conn) | mqtt-load arguments
+SCENARIOS_FULL="
+fanin_q0|max|--scenario fanin --clients 8 --qos 0 --rate 0
+fanin_q1|max|--scenario fanin --clients 8 --qos 1 --rate 0
+fanout_q0|max|--scenario fanout --clients 50 --qos 0 --rate 0
+fanout_q1|max|--scenario fanout --clients 50 --qos 1 --rate 0
+p2p_q0|max|--scenario p2p --clients 100 --qos 0 --rate 0
+p2p_q1|max|--scenario p2p --clients 100 --qos 1 --rate 0
+fanin_q0_5k|fixed|--scenario fanin --clients 8 --qos 0 --rate 5000
+fanin_q1_5k|fixed|--scenario fanin --clients 8 --qos 1 --rate 5000
+fanout_q0_5k|fixed|--scenario fanout --clients 50 --qos 0 --rate 100
+fanout_q1_5k|fixed|--scenario fanout --clients 50 --qos 1 --rate 100
+p2p_q0_5k|fixed|--scenario p2p --clients 100 --qos 0 --rate 5000
+p2p_q1_5k|fixed|--scenario p2p --clients 100 --qos 1 --rate 5000
+conn|conn|--scenario conn --clients $CONNS --keepalive 10
+"
+SCENARIOS_QUICK="
+fanin_q1|max|--scenario fanin --clients 8 --qos 1 --rate 0
+fanout_q0|max|--scenario fanout --clients 50 --qos 0 --rate 0
+p2p_q1|max|--scenario p2p --clients 100 --qos 1 --rate 0
+fanin_q1_5k|fixed|--scenario fanin --clients 8 --qos 1 --rate 5000
+conn|conn|--scenario conn --clients $CONNS --keepalive 10
+"
+if [ "$QUICK" = 1 ]; then SCENARIOS=$SCENARIOS_QUICK; else SCENARIOS=$SCENARIOS_FULL; fi
+
+one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
+  local b=$1 label=$2 mode=$3 r=$4 args=$5 nodelay=0 dur=$DURATION
+  case ${MOSQ_NODELAY:-auto} in auto) [ "$mode" = fixed ] && nodelay=1 ;; 1) nodelay=1 ;; esac
+  [ "$mode" = conn ] && dur=$HOLD
+  start_broker "$b" "$label" "$r" "$nodelay" || return 0
+  local load
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  log "run $r/$REPEAT  $label  $b (PID $BPID, port $BPORT, loadavg $load)"
+  # shellcheck disable=SC2086
+  timeout -k 5 $((dur + 150)) taskset -c "$TOOL_CPU" "$LOAD" --port "$BPORT" --broker-pid "$BPID" --quiet \
+    $COMMON $args --duration "$dur" --id-prefix "amqb-" >"$RUNDIR/load-$b-$label-r$r.txt" 2>&1
+  local rc=$?
+  local line
+  line=$(grep -m1 '^RESULT ' "$RUNDIR/load-$b-$label-r$r.txt")
+  if [ -n "$line" ]; then
+    echo "RESULT broker=$b run=$r case=$label mode=$mode loadavg=$load mosq_nodelay=$([ "$b" = mosquitto ] && echo "$nodelay" || echo -) ${line#RESULT }" >>"$RESULTS"
+  else
+    echo "EVENT broker=$b case=$label run=$r event=no_result tool_rc=$rc out=$RUNDIR/load-$b-$label-r$r.txt" >>"$RESULTS"
+    log "!! no RESULT line from mqtt-load (rc $rc)"
+  fi
+  [ "$rc" = 0 ] || echo "EVENT broker=$b case=$label run=$r event=tool_exit rc=$rc out=$RUNDIR/load-$b-$label-r$r.txt" >>"$RESULTS"
+  stop_broker "$label" "$r"
+  # broker-side drop / error lines (actormq logs dropped messages at warn level)
+  local drops
+  drops=$(grep -ciE 'drop|error|fatal|abort' "$BLOG" 2>/dev/null)
+  [ "${drops:-0}" -gt 0 ] && echo "EVENT broker=$b case=$label run=$r event=log_lines count=$drops first=\"$(grep -m1 -iE 'drop|error|fatal|abort' "$BLOG" | tr '"' "'" | cut -c1-200)\" log=$BLOG" >>"$RESULTS"
+  return 0
+}
+
+{
+  echo "run_id=$RUN_ID"
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "nproc=$(nproc)"
+  echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+  echo "kernel=$(uname -r)"
+  echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "build_type=${BUILD_TYPE:-unknown}"
+  if [ -n "$REV" ]; then
+    echo "actormq_commit=$REV_SHA (exported with git archive, clean)"
+  else
+    echo "actormq_commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- . ':!bench' ':!docs' 2>/dev/null || echo ' + uncommitted changes (working tree)')"
+  fi
+  echo "mosquitto=$("$MOSQUITTO" -h 2>/dev/null | sed -n 's/^mosquitto version //p' | head -1)"
+  echo "gxx=$(g++ -dumpfullversion 2>/dev/null)"
+  echo "broker_cpu=$BROKER_CPU"
+  echo "tool_cpu=$TOOL_CPU"
+  echo "duration=$DURATION"
+  echo "hold=$HOLD"
+  echo "conns=$CONNS"
+  echo "repeat=$REPEAT"
+  echo "quick=$QUICK"
+  echo "brokers=$BROKERS"
+  echo "mosq_nodelay=${MOSQ_NODELAY:-auto}"
+  echo "shared=$(cd "$SHARED" && pwd)"
+} >"$RUNDIR/meta.txt"
+
+for r in $(seq "$REPEAT"); do
+  while IFS='|' read -r label mode args; do
+    [ -n "$label" ] || continue
+    for b in $BROKERS; do one "$b" "$label" "$mode" "$r" "$args"; done
+  done <<<"$SCENARIOS"
+done
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RUNDIR/meta.txt"
+
+if [ -z "$OUTFILE" ]; then
+  mkdir -p "$REPO/bench/results"
+  OUTFILE=$REPO/bench/results/$(date -u +%F).md
+  [ -e "$OUTFILE" ] && OUTFILE=$REPO/bench/results/$(date -u +%F-%H%M).md
+fi
+python3 "$REPO/bench/report.py" "$RUNDIR/meta.txt" "$RESULTS" >"$OUTFILE" || die "report failed"
+log "raw results: $RESULTS"
+log "report: $OUTFILE"

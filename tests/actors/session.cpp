@@ -1,0 +1,365 @@
+#define CAF_SUITE actors_session
+#include <caf/test/unit_test.hpp>
+
+// The SESSION actor (amq/actors/session.hpp) end to end under CAF's test
+// coordinator: a fake connection, a real edge_link, and a stand-in router
+// that records what the session sends it (the test answers route batches
+// itself). Covers CONNACK, SUBSCRIBE, acknowledge-after-routing, output
+// batching (one `send` per flush), keep-alive and write back-pressure.
+
+#include "actor_fixture.hpp"
+
+using namespace amq;
+using namespace amq::actors;
+using namespace amq::test;
+using namespace std::chrono_literals;
+using protocol::qos;
+using protocol::reason_code;
+
+namespace {
+
+/// What a session sent to the router.
+struct router_box {
+  std::vector<broker::subscribe_request> subscribes;
+  std::vector<std::string> unsubscribes;
+  std::vector<route_batch> routes;
+  std::vector<std::pair<broker::session_id, bool>> online;
+  std::vector<broker::session_id> removes;
+  std::vector<int64_t> progress;
+  caf::actor subscriber; ///< the handle passed with the last subscribe
+};
+
+caf::behavior fake_router(caf::event_based_actor* self, std::shared_ptr<router_box> box) {
+  self->set_default_handler(caf::drop);
+  return {
+    [box](subscribe_atom, broker::session_id, caf::actor& who, broker::subscribe_request& req) {
+      box->subscriber = who;
+      box->subscribes.push_back(std::move(req));
+    },
+    [box](unsubscribe_atom, broker::session_id, std::string& f) {
+      box->unsubscribes.push_back(std::move(f));
+    },
+    [box](route_atom, route_batch& b) { box->routes.push_back(std::move(b)); },
+    [box](online_atom, broker::session_id sid, bool on) { box->online.emplace_back(sid, on); },
+    [box](remove_atom, broker::session_id sid) { box->removes.push_back(sid); },
+    [box](progress_atom, broker::session_id, int64_t n) { box->progress.push_back(n); },
+  };
+}
+
+struct fixture : actor_fixture {
+  std::shared_ptr<router_box> rbox = std::make_shared<router_box>();
+  caf::actor router;
+  caf::actor session;
+  client c;
+
+  fixture() {
+    router = sys.spawn(fake_router, rbox);
+    sched.run();
+  }
+
+  session_state& st() {
+    return deref<session_actor_type>(session).state;
+  }
+
+  /// A session actor for "dev-1" with a client of version `v` attached.
+  protocol::connack open(protocol_version v, connect_options o = {}) {
+    session = spawn_session(sys, 42, "dev-1", limits, router, caf::actor{});
+    c = make_client("dev-1", v, caf::actor{});
+    auto cf = make_connect_frame(c.connect_packet(o));
+    caf::anon_send(session, attach_atom::value, net::connection_ptr{c.conn}, cf, c.link);
+    settle();
+    auto ps = c.conn->take();
+    CAF_REQUIRE_EQUAL(ps.size(), 1u);
+    auto acks = only<protocol::connack>(ps);
+    CAF_REQUIRE_EQUAL(acks.size(), 1u);
+    return acks[0];
+  }
+
+  /// A delivery of `topic` as the router would send it.
+  static broker::routed_message delivery(std::string topic, std::string payload,
+                                         qos q = qos::at_least_once) {
+    broker::routed_message rm;
+    rm.msg = make_message(std::move(topic), std::move(payload), q);
+    rm.max_qos = q;
+    return rm;
+  }
+
+  void deliver(std::vector<broker::routed_message> items) {
+    delivery_batch b;
+    b.items = std::move(items);
+    caf::anon_send(session, deliver_atom::value, std::move(b));
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(session_tests, fixture)
+
+CAF_TEST(CONNECT is answered with CONNACK and the router learns the session is online) {
+  for (auto v : {v311, v5}) {
+    CAF_MESSAGE("MQTT " << (v == v5 ? "5.0" : "3.1.1"));
+    rbox->online.clear();
+    auto ack = open(v);
+    CAF_CHECK_EQUAL(code(ack.code), 0);
+    CAF_CHECK(!ack.session_present);
+    CAF_CHECK(st().machine.connected());
+    CAF_CHECK_EQUAL(rbox->online.size(), 1u);
+    CAF_CHECK_EQUAL(rbox->online.front().first, 42u);
+    CAF_CHECK(rbox->online.front().second);
+    // edge_link::bind resumed reading; one send for the CONNACK.
+    CAF_CHECK_GREATER_OR_EQUAL(c.conn->resumes, 1);
+    CAF_CHECK_EQUAL(c.conn->send_calls, 1);
+    CAF_CHECK(!c.conn->is_closed());
+  }
+}
+
+CAF_TEST(SUBSCRIBE reaches the router and is answered with SUBACK) {
+  open(v5);
+  c.subscribe("cmd/dev-1/#", qos::exactly_once, 7);
+  settle();
+  CAF_MESSAGE("DEBUG connected " << st().machine.connected() << " stash " << st().stash.size() << " outstanding " << st().outstanding_routes << " reading " << c.conn->reading << " pauses " << c.conn->pauses);
+  CAF_MESSAGE("DEBUG sends " << c.conn->sends.size() << " routes " << rbox->routes.size() << " online " << rbox->online.size() << " subs " << st().machine.subscriptions().size() << " closed " << c.conn->is_closed());
+  CAF_REQUIRE_EQUAL(rbox->subscribes.size(), 1u);
+  CAF_CHECK_EQUAL(rbox->subscribes[0].filter, "cmd/dev-1/#");
+  CAF_CHECK_EQUAL(level(rbox->subscribes[0].options.max_qos), 2);
+  CAF_CHECK_EQUAL(rbox->subscribes[0].options.subscription_id, 7u);
+  CAF_CHECK(rbox->subscriber == session);
+  auto acks = only<protocol::suback>(c.conn->take());
+  CAF_REQUIRE_EQUAL(acks.size(), 1u);
+  CAF_REQUIRE_EQUAL(acks[0].codes.size(), 1u);
+  CAF_CHECK_EQUAL(code(acks[0].codes[0]), 2);
+  CAF_CHECK_EQUAL(st().machine.subscriptions().size(), 1u);
+}
+
+CAF_TEST(a QoS 1 PUBLISH is acknowledged only after the router accepted its batch) {
+  for (auto v : {v311, v5}) {
+    CAF_MESSAGE("MQTT " << (v == v5 ? "5.0" : "3.1.1"));
+    rbox->routes.clear();
+    open(v);
+    c.publish("data/1", qos::at_least_once, "a"); // packet id 1
+    settle();
+    CAF_REQUIRE_EQUAL(rbox->routes.size(), 1u);
+    auto& b = rbox->routes[0];
+    CAF_CHECK_EQUAL(b.publisher, 42u);
+    CAF_REQUIRE_EQUAL(b.messages.size(), 1u);
+    CAF_CHECK_EQUAL(b.messages[0]->topic, "data/1");
+    CAF_CHECK_EQUAL(b.messages[0]->payload, "a");
+    CAF_CHECK(c.conn->take().empty()); // no PUBACK yet
+    // While the batch is outstanding, further input waits (the publisher is
+    // paced by the router): a second PUBLISH is not routed yet.
+    c.publish("data/2", qos::at_least_once, "b"); // packet id 2
+    settle();
+    CAF_CHECK_EQUAL(rbox->routes.size(), 1u);
+    caf::anon_send(session, routed_atom::value, b.seq);
+    settle();
+    // PUBACK 1 now; the stashed PUBLISH was processed and routed.
+    auto acks = only<protocol::puback>(c.conn->take());
+    CAF_REQUIRE_EQUAL(acks.size(), 1u);
+    CAF_CHECK_EQUAL(acks[0].packet_id, 1u);
+    CAF_REQUIRE_EQUAL(rbox->routes.size(), 2u);
+    CAF_CHECK_EQUAL(rbox->routes[1].messages[0]->payload, "b");
+    caf::anon_send(session, routed_atom::value, rbox->routes[1].seq);
+    settle();
+    acks = only<protocol::puback>(c.conn->take());
+    CAF_REQUIRE_EQUAL(acks.size(), 1u);
+    CAF_CHECK_EQUAL(acks[0].packet_id, 2u);
+  }
+}
+
+CAF_TEST(all PUBLISHes of one read go to the router as one batch with acks in order) {
+  open(v5);
+  std::vector<uint8_t> buf;
+  for (uint16_t i = 1; i <= 3; ++i) {
+    protocol::publish p;
+    p.topic = "t";
+    p.qos_level = i == 2 ? qos::exactly_once : qos::at_least_once;
+    p.packet_id = i;
+    p.payload = "x";
+    protocol::encode(p, v5, buf);
+  }
+  c.send_bytes(buf);
+  settle();
+  CAF_REQUIRE_EQUAL(rbox->routes.size(), 1u);
+  CAF_CHECK_EQUAL(rbox->routes[0].messages.size(), 3u);
+  caf::anon_send(session, routed_atom::value, rbox->routes[0].seq);
+  settle();
+  // PUBACK 1, PUBREC 2, PUBACK 3, in one write.
+  auto ps = c.conn->take();
+  CAF_CHECK_EQUAL(c.conn->send_calls, 2); // CONNACK, then the acks
+  CAF_REQUIRE_EQUAL(ps.size(), 3u);
+  CAF_CHECK(std::holds_alternative<protocol::puback>(ps[0]));
+  CAF_CHECK(std::holds_alternative<protocol::pubrec>(ps[1]));
+  CAF_CHECK(std::holds_alternative<protocol::puback>(ps[2]));
+}
+
+CAF_TEST(several delivery batches are written with ONE send) {
+  open(v5);
+  auto before = c.conn->send_calls;
+  deliver({delivery("a", "1")});
+  deliver({delivery("b", "2"), delivery("c", "3")});
+  deliver({delivery("d", "4", qos::at_most_once)});
+  settle();
+  CAF_CHECK_EQUAL(c.conn->send_calls, before + 1);
+  auto pubs = only<protocol::publish>(c.conn->take());
+  CAF_REQUIRE_EQUAL(pubs.size(), 4u);
+  CAF_CHECK_EQUAL(pubs[0].topic, "a");
+  CAF_CHECK_EQUAL(pubs[1].topic, "b");
+  CAF_CHECK_EQUAL(pubs[2].topic, "c");
+  CAF_CHECK_EQUAL(pubs[3].topic, "d");
+  CAF_CHECK_EQUAL(level(pubs[0].qos_level), 1);
+  CAF_CHECK_EQUAL(level(pubs[3].qos_level), 0);
+  // Distinct packet ids for the QoS 1 ones.
+  CAF_CHECK_NOT_EQUAL(pubs[0].packet_id, pubs[1].packet_id);
+  CAF_CHECK_NOT_EQUAL(pubs[1].packet_id, pubs[2].packet_id);
+  // The session reported its progress to the router (flow control).
+  CAF_REQUIRE(!rbox->progress.empty());
+  CAF_CHECK_EQUAL(rbox->progress.back(), 4);
+}
+
+CAF_TEST(a delivery of QoS 1 waits for PUBACK and is resent with DUP on reconnect) {
+  open(v5, connect_options{false, 3600});
+  deliver({delivery("a", "1")});
+  settle();
+  auto pubs = only<protocol::publish>(c.conn->take());
+  CAF_REQUIRE_EQUAL(pubs.size(), 1u);
+  CAF_CHECK_EQUAL(st().machine.inflight_count(), 1u);
+  auto id = pubs[0].packet_id;
+  // The connection drops before PUBACK; the session stays (persistent).
+  peer_close(c);
+  settle();
+  CAF_CHECK(!st().machine.connected());
+  CAF_CHECK(rbox->removes.empty());
+  CAF_REQUIRE(!rbox->online.empty());
+  CAF_CHECK(!rbox->online.back().second);
+  auto c2 = reconnect(c, caf::actor{});
+  auto cf = make_connect_frame(c2.connect_packet(connect_options{false, 3600}));
+  caf::anon_send(session, attach_atom::value, net::connection_ptr{c2.conn}, cf, c2.link);
+  settle();
+  auto ps = c2.conn->take();
+  CAF_REQUIRE_EQUAL(ps.size(), 2u);
+  CAF_CHECK(std::get<protocol::connack>(ps[0]).session_present);
+  auto& again = std::get<protocol::publish>(ps[1]);
+  CAF_CHECK(again.dup);
+  CAF_CHECK_EQUAL(again.packet_id, id);
+  c2.ack<protocol::puback>(id);
+  settle();
+  CAF_CHECK_EQUAL(st().machine.inflight_count(), 0u);
+}
+
+CAF_TEST(keep alive timeout sends DISCONNECT 0x8D and closes the connection) {
+  open(v5, connect_options{true, std::nullopt, 10});
+  // Traffic within 1.5 x keep alive keeps the connection.
+  advance_time(10s);
+  sched.run();
+  protocol::pingreq ping;
+  c.send(ping);
+  settle();
+  CAF_CHECK_EQUAL(only<protocol::pingresp>(c.conn->take()).size(), 1u);
+  advance_time(10s); // 20s, 10s since the PINGREQ
+  settle();
+  CAF_CHECK(!c.conn->is_closed());
+  advance_time(5s + 2ms); // 15s since the PINGREQ
+  settle();
+  auto ds = only<protocol::disconnect>(c.conn->take());
+  CAF_REQUIRE_EQUAL(ds.size(), 1u);
+  CAF_CHECK_EQUAL(code(ds[0].code), 0x8D);
+  CAF_CHECK(c.conn->closed);
+  // A clean session ends with its connection: removed from the router.
+  CAF_CHECK_EQUAL(rbox->removes, (std::vector<broker::session_id>{42}));
+}
+
+CAF_TEST(keep alive timeout closes a 3.1.1 connection without DISCONNECT) {
+  open(v311, connect_options{true, std::nullopt, 4});
+  advance_time(6s + 2ms);
+  settle();
+  CAF_CHECK(c.conn->take().empty());
+  CAF_CHECK(c.conn->closed);
+}
+
+CAF_TEST(deliveries are queued while the connection is not writable) {
+  open(v5);
+  c.conn->send_result = false; // the write queue is above its high watermark
+  deliver({delivery("a", "1")});
+  settle();
+  CAF_CHECK_EQUAL(only<protocol::publish>(c.conn->take()).size(), 1u);
+  auto calls = c.conn->send_calls;
+  deliver({delivery("b", "2")});
+  deliver({delivery("c", "3", qos::at_most_once)});
+  settle();
+  CAF_CHECK_EQUAL(c.conn->send_calls, calls); // nothing written
+  CAF_CHECK_EQUAL(st().machine.queued_count(), 2u);
+  // The queue drained: everything queued goes out, in order, in one send.
+  c.conn->send_result = true;
+  caf::anon_send(session, writable_atom::value, c.conn->id(), true);
+  settle();
+  CAF_CHECK_EQUAL(c.conn->send_calls, calls + 1);
+  auto pubs = only<protocol::publish>(c.conn->take());
+  CAF_REQUIRE_EQUAL(pubs.size(), 2u);
+  CAF_CHECK_EQUAL(pubs[0].topic, "b");
+  CAF_CHECK_EQUAL(pubs[1].topic, "c");
+  CAF_CHECK_EQUAL(st().machine.queued_count(), 0u);
+}
+
+CAF_TEST(the edge_link reports writability to the session) {
+  open(v5);
+  c.conn->send_result = false;
+  deliver({delivery("a", "1")});
+  settle();
+  deliver({delivery("b", "2")});
+  settle();
+  CAF_CHECK_EQUAL(st().machine.queued_count(), 1u);
+  c.conn->send_result = true;
+  c.link->on_writable(c.conn); // what the connection calls below its watermark
+  settle();
+  CAF_CHECK_EQUAL(only<protocol::publish>(c.conn->take()).size(), 2u);
+}
+
+CAF_TEST(bytes from a connection that was replaced are ignored) {
+  open(v5, connect_options{false, 3600});
+  auto old = c;
+  auto c2 = reconnect(c, caf::actor{});
+  auto cf = make_connect_frame(c2.connect_packet(connect_options{false, 3600}));
+  caf::anon_send(session, attach_atom::value, net::connection_ptr{c2.conn}, cf, c2.link);
+  settle();
+  // The old connection got DISCONNECT 0x8E and was closed.
+  auto ds = only<protocol::disconnect>(old.conn->take());
+  CAF_REQUIRE_EQUAL(ds.size(), 1u);
+  CAF_CHECK_EQUAL(code(ds[0].code), 0x8E);
+  CAF_CHECK(old.conn->closed);
+  // Late bytes from the old connection: not processed.
+  std::vector<uint8_t> buf;
+  protocol::subscribe s;
+  s.packet_id = 9;
+  protocol::subscription sub;
+  sub.filter = "late/#";
+  s.subscriptions.push_back(sub);
+  protocol::encode(s, v5, buf);
+  caf::anon_send(session, bytes_atom::value, old.conn->id(), byte_chunk{buf});
+  settle();
+  CAF_CHECK(rbox->subscribes.empty());
+  CAF_CHECK(st().machine.connected());
+  CAF_CHECK_EQUAL(only<protocol::connack>(c2.conn->take()).size(), 1u);
+}
+
+CAF_TEST(shutdown sends DISCONNECT 0x8B closes and ends the actor) {
+  open(v5, connect_options{false, 3600});
+  caf::anon_send(session, shutdown_atom::value);
+  settle();
+  auto ds = only<protocol::disconnect>(c.conn->take());
+  CAF_REQUIRE_EQUAL(ds.size(), 1u);
+  CAF_CHECK_EQUAL(code(ds[0].code), 0x8B);
+  CAF_CHECK(c.conn->closed);
+  CAF_CHECK(deref<session_actor_type>(session).getf(caf::abstract_actor::is_terminated_flag));
+}
+
+CAF_TEST(DISCONNECT from a clean session ends it and removes it from the router) {
+  open(v311);
+  c.subscribe("x", qos::at_least_once);
+  c.disconnect();
+  settle();
+  CAF_CHECK(c.conn->closed);
+  CAF_CHECK_EQUAL(rbox->removes, (std::vector<broker::session_id>{42}));
+  CAF_CHECK(deref<session_actor_type>(session).getf(caf::abstract_actor::is_terminated_flag));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
