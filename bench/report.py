@@ -76,7 +76,8 @@ def rate_cell(r):
     lost = int(num(r, "lost"))
     rate = fmt_int(num(r, "rate"))
     if lost > 0:
-        return f"**LOSS** {rate} (lost {fmt_int(lost)}; sent {fmt_int(num(r, 'sent'))})"
+        return (f"**LOSS** {rate} (lost {fmt_int(lost)}: gaps {fmt_int(num(r, 'gaps'))}, "
+                f"tail {fmt_int(num(r, 'tail'))}; sent {fmt_int(num(r, 'sent'))})")
     return f"{rate} (lost 0)"
 
 

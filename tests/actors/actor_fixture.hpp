@@ -345,6 +345,18 @@ struct actor_fixture : test_coordinator_fixture<caf::actor_system_config> {
     return c;
   }
 
+  /// Ends `actors` and breaks the connection <-> edge_link <-> session
+  /// reference cycles, so that the actor system can shut down. Call from
+  /// the suite fixture's destructor.
+  void stop_actors(const std::vector<caf::actor>& actors) {
+    for (auto& a : actors)
+      if (a)
+        caf::anon_send_exit(a, caf::exit_reason::kill);
+    sched.run();
+    for (auto& c : conns)
+      c->receiver.reset();
+  }
+
   /// The peer closes the connection (EOF): the edge reports it.
   void peer_close(client& c) {
     c.conn->closed = true;

@@ -28,6 +28,14 @@ struct fixture : actor_fixture {
     sched.run();
   }
 
+  ~fixture() {
+    std::vector<caf::actor> all{registry, router};
+    if (!terminated(registry))
+      for (auto& [addr, e] : reg().by_addr)
+        all.push_back(e.second);
+    stop_actors(all);
+  }
+
   registry_state& reg() {
     return deref<registry_actor_type>(registry).state;
   }

@@ -11,6 +11,7 @@
 #include "amq/actors/edge_link.hpp"
 #include "amq/actors/messages.hpp"
 #include "amq/broker/session_machine.hpp"
+#include "amq/config/client_classifier.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -29,9 +30,12 @@ struct session_state {
   explicit session_state(caf::event_based_actor* self) : self(self) {}
 
   void init(broker::session_id id, std::string client_id, broker::session_limits limits,
-            caf::actor router, caf::actor storage);
+            caf::actor router, caf::actor storage,
+            std::shared_ptr<const config::client_classifier> classifier);
 
-  void attach(net::connection_ptr conn, const connect_frame_ptr& cf, edge_link_ptr link);
+  /// False if the session ended instead (a clean session taken over): the
+  /// registry then attaches the connection to a fresh session.
+  bool attach(net::connection_ptr conn, const connect_frame_ptr& cf, edge_link_ptr link);
   void bytes(uint64_t conn_id, byte_chunk& chunk);
   void process(uint64_t conn_id, byte_chunk& chunk);
   void closed(uint64_t conn_id);
@@ -59,6 +63,9 @@ struct session_state {
   broker::session_machine machine{std::string{}, broker::session_limits{}};
   caf::actor router;
   caf::actor storage; ///< null: nothing is persisted
+  std::shared_ptr<const config::client_classifier> classifier;
+  /// DEVICE or APPLICATION, assigned at each CONNECT by the configured rules.
+  config::client_type type = config::client_type::device;
   bool stored = false; ///< a session record exists in storage
   bool registered_persistent = false;
   bool registered = false;
@@ -87,6 +94,7 @@ caf::behavior session_behavior(session_actor_type* self);
 /// Spawns a session actor for `client_id`.
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
                          const broker::session_limits& limits, caf::actor router,
-                         caf::actor storage);
+                         caf::actor storage,
+                         std::shared_ptr<const config::client_classifier> classifier = nullptr);
 
 } // namespace amq::actors

@@ -91,7 +91,8 @@ std::error_code broker_node::start() {
   if (auto err = open_storage(retained, restored))
     return err;
   router_ = spawn_router(sys_, limits_, storage_);
-  registry_ = spawn_registry(sys_, limits_, router_, storage_);
+  registry_ = spawn_registry(sys_, limits_, router_, storage_,
+                             std::make_shared<config::client_classifier>(cfg_.session));
   if (!retained.empty())
     caf::anon_send(router_, restore_atom::value, std::move(retained));
   for (auto& rs : restored)

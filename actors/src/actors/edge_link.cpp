@@ -27,6 +27,16 @@ void edge_link::refuse(const net::connection_ptr& conn, uint8_t level, reason_co
     std::vector<uint8_t> out;
     encode(ack, protocol_version::v5, out);
     conn->send(std::move(out));
+  } else if (level == 4 && rc != reason_code::malformed_packet
+             && rc != reason_code::protocol_error) {
+    // 3.1.1 refusals with a CONNACK return code (§3.2.2.3), e.g. 0x02 for an
+    // empty client id with Clean Session 0 [MQTT-3.1.3-8]; a malformed
+    // CONNECT is just closed (§4.8).
+    connack ack;
+    ack.code = rc;
+    std::vector<uint8_t> out;
+    encode(ack, protocol_version::v311, out);
+    conn->send(std::move(out));
   } else if (level == 3 || level == 4) {
     if (rc == reason_code::unsupported_protocol_version) {
       conn->send(std::vector<uint8_t>{0x20, 0x02, 0x00, 0x01});
@@ -60,7 +70,12 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
     }
     return;
   }
-  // Before CONNECT: the first packet must be CONNECT (§3.1).
+  // Before CONNECT: the first packet must be CONNECT (§3.1). Its first byte
+  // already tells: do not wait for the rest of a packet that cannot be one.
+  if (framer_.buffered() == 0 && !bytes.empty() && (bytes[0] >> 4) != 1) {
+    refuse(conn, 0, reason_code::protocol_error, "first packet is not CONNECT");
+    return;
+  }
   connect_frame_ptr cf;
   std::vector<uint8_t> rest;
   bool stop = false;

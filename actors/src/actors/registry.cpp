@@ -30,7 +30,8 @@ void refuse(const net::connection_ptr& conn, protocol_version v, reason_code rc)
 
 caf::actor registry_state::spawn_for(const std::string& client_id) {
   auto sid = next_id++;
-  auto session = spawn_session(self->system(), sid, client_id, limits, router, storage);
+  auto session = spawn_session(self->system(), sid, client_id, limits, router, storage,
+                               classifier);
   self->monitor(session);
   sessions[client_id] = entry{session, sid};
   by_addr[session.address()] = {client_id, session};
@@ -83,8 +84,10 @@ void registry_state::attach(const std::string& client_id, net::connection_ptr co
 }
 
 caf::behavior registry_behavior(registry_actor_type* self, broker::session_limits limits,
-                                caf::actor router, caf::actor storage) {
+                                caf::actor router, caf::actor storage,
+                                std::shared_ptr<const config::client_classifier> classifier) {
   auto& st = self->state;
+  st.classifier = std::move(classifier);
   st.limits = limits;
   st.router = std::move(router);
   st.storage = std::move(storage);
@@ -131,8 +134,9 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
 }
 
 caf::actor spawn_registry(caf::actor_system& sys, const broker::session_limits& limits,
-                          caf::actor router, caf::actor storage) {
-  return sys.spawn(registry_behavior, limits, router, storage);
+                          caf::actor router, caf::actor storage,
+                          std::shared_ptr<const config::client_classifier> classifier) {
+  return sys.spawn(registry_behavior, limits, router, storage, std::move(classifier));
 }
 
 } // namespace amq::actors

@@ -21,14 +21,16 @@ session_state::clock::time_point now_of(caf::local_actor* self) {
 } // namespace
 
 void session_state::init(broker::session_id sid, std::string client_id,
-                         broker::session_limits limits, caf::actor r, caf::actor st) {
+                         broker::session_limits limits, caf::actor r, caf::actor st,
+                         std::shared_ptr<const config::client_classifier> cls) {
   storage = std::move(st);
+  classifier = std::move(cls);
   id = sid;
   machine = broker::session_machine{std::move(client_id), limits};
   router = std::move(r);
 }
 
-void session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
+bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
                            edge_link_ptr l) {
   auto now = now_of(self);
   if (conn) {
@@ -36,17 +38,24 @@ void session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
                  conn->peer());
     machine.on_takeover(now);
     after_input();
+    // A session that does not outlive its connection ended with it (and
+    // quit): the new connection must not be bound to it.
+    if (machine.finished())
+      return false;
   }
   conn = std::move(c);
   link = std::move(l);
   auto early = link->bind(conn, self);
   auto& p = cf->packet;
+  if (classifier)
+    type = classifier->classify(machine.client_id(), p.username);
   if (!machine.on_connect(p, now)) {
     after_input();
-    return;
+    return true;
   }
-  AMQ_LOG_INFO("client {} connected from {} (MQTT {}, clean start {}, keep alive {}s, {})",
+  AMQ_LOG_INFO("client {} connected from {} (MQTT {}, {}, clean start {}, keep alive {}s, {})",
                machine.client_id(), conn->peer(), p.version == protocol_version::v5 ? "5.0" : "3.1.1",
+               type == config::client_type::application ? "APPLICATION" : "DEVICE",
                p.clean_start ? 1 : 0, p.keep_alive,
                machine.persistent() ? "persistent" : "clean");
   self->send(router, online_atom::value, id, true);
@@ -60,6 +69,7 @@ void session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
     machine.on_bytes(early, now);
   after_input();
   flush(); // CONNACK goes out at once
+  return true;
 }
 
 void session_state::bytes(uint64_t conn_id, byte_chunk& chunk) {
@@ -163,6 +173,7 @@ void session_state::restore(storage::session_record& rec,
     queue.push_back(std::move(qm));
   }
   auto version = rec.protocol_version == 4 ? protocol_version::v311 : protocol_version::v5;
+  type = rec.client_type == 1 ? config::client_type::application : config::client_type::device;
   machine.restore(version, rec.session_expiry, expires_at, std::move(subs), std::move(queue));
   stored = true;
   registered = true;
@@ -178,6 +189,7 @@ storage::session_record session_state::make_record() const {
   storage::session_record rec;
   rec.client_id = machine.client_id();
   rec.protocol_version = static_cast<uint8_t>(machine.version());
+  rec.client_type = type == config::client_type::application ? 1 : 0;
   rec.session_expiry = machine.session_expiry();
   if (!machine.connected())
     rec.disconnected_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -320,8 +332,7 @@ caf::behavior session_behavior(session_actor_type* self) {
           edge_link_ptr& link) -> bool {
       if (st.machine.finished())
         return false; // the registry spawns a fresh session
-      st.attach(std::move(conn), cf, std::move(link));
-      return true;
+      return st.attach(std::move(conn), cf, std::move(link));
     },
     [&st](bytes_atom, uint64_t conn_id, byte_chunk& chunk) { st.bytes(conn_id, chunk); },
     [&st](closed_atom, uint64_t conn_id) { st.closed(conn_id); },
@@ -343,9 +354,10 @@ caf::behavior session_behavior(session_actor_type* self) {
 
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
                          const broker::session_limits& limits, caf::actor router,
-                         caf::actor storage) {
+                         caf::actor storage,
+                         std::shared_ptr<const config::client_classifier> classifier) {
   return sys.spawn([=](session_actor_type* self) mutable {
-    self->state.init(id, std::move(client_id), limits, router, storage);
+    self->state.init(id, std::move(client_id), limits, router, storage, classifier);
     return session_behavior(self);
   });
 }

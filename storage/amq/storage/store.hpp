@@ -104,7 +104,11 @@ struct write_batch {
     put_retained.clear();
     erase_retained.clear();
   }
-  /// Moves everything from `other` to the end of this batch.
+  /// Moves everything from `other` to the end of this batch, so that
+  /// applying the result equals applying this batch, then `other` (for
+  /// group commit). Mutations of this batch that `other` overrides despite
+  /// the fixed order above (an append to a session `other` erases, a
+  /// retained put `other` erases, ...) are dropped.
   void merge(write_batch&& other);
 };
 
