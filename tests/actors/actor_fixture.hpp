@@ -122,7 +122,7 @@ public:
     auto saved = taken;
     taken = 0;
     auto out = take();
-    taken = std::max(saved, taken);
+    taken = saved;
     return out;
   }
 

@@ -340,8 +340,9 @@ def test_stuck_reader_does_not_stall_other_subscribers(broker, clients, qos):
     stuck.close()
 
 
-@pytest.mark.broker_args(*SLOW_ARGS)
-def test_slow_reader_gets_everything_once_it_reads_again(broker, clients):
+@pytest.mark.parametrize("args", [(), SLOW_ARGS], ids=["default", "small_buffers"])
+def test_slow_reader_gets_everything_once_it_reads_again(broker_factory, clients, args):
+    broker = broker_factory(*args)
     # The same buffers filling up, but the subscriber resumes reading: flow
     # control must not lose or reorder QoS 1 messages (§4.6).
     topic = uid("slow")

@@ -51,7 +51,8 @@ struct session_state {
   storage::session_record make_record() const;
   void kick(protocol::reason_code rc);
   void tick();
-  void flush();
+  /// Writes the collected output; `force` ignores output holds (closing).
+  void flush(bool force = false);
 
   /// Carries out the machine's effects after every input.
   void after_input();
@@ -67,6 +68,9 @@ struct session_state {
   /// DEVICE or APPLICATION, assigned at each CONNECT by the configured rules.
   config::client_type type = config::client_type::device;
   bool stored = false; ///< a session record exists in storage
+  /// Record writes the output waits for: a SUBACK is sent only once the
+  /// subscription it confirms is stored (a crash must not lose it).
+  uint32_t output_holds = 0;
   bool registered_persistent = false;
   bool registered = false;
   net::connection_ptr conn;

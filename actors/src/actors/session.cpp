@@ -218,8 +218,15 @@ void session_state::persist_effects(broker::effects& fx) {
   if (stored)
     for (auto seq : fx.done_seqs)
       wb.erase_entries.emplace_back(cid, seq);
-  if (!wb.empty())
+  if (wb.empty())
+    return;
+  if (stored && !fx.subscribes.empty()) {
+    // Hold the output (with its SUBACK) until the subscriptions are stored.
+    ++output_holds;
+    self->send(storage, persist_atom::value, std::move(wb), uint64_t{1});
+  } else {
     self->send(storage, persist_atom::value, std::move(wb), uint64_t{0});
+  }
 }
 
 void session_state::kick(reason_code rc) {
@@ -233,8 +240,10 @@ void session_state::tick() {
   after_input();
 }
 
-void session_state::flush() {
+void session_state::flush(bool force) {
   flush_pending = false;
+  if (output_holds > 0 && !force)
+    return; // flushed when the storage confirms
   auto& out = machine.output();
   if (!conn || out.empty()) {
     out.clear();
@@ -265,6 +274,7 @@ void session_state::detach() {
   if (!conn)
     return;
   stash.clear();
+  machine.output().clear(); // never to be sent on a later connection
   conn.reset();
   link.reset();
   self->send(router, online_atom::value, id, false);
@@ -285,7 +295,7 @@ void session_state::after_input() {
     ++outstanding_routes;
   }
   if (fx.close && conn) {
-    flush();
+    flush(true);
     AMQ_LOG_INFO("client {} disconnected: {} ({}){}", machine.client_id(),
                  to_string(fx.close_reason), static_cast<int>(fx.close_reason),
                  fx.close_detail.empty() ? std::string{} : ": " + fx.close_detail);
@@ -344,6 +354,12 @@ caf::behavior session_behavior(session_actor_type* self) {
           uint64_t last_seq) { st.restore(rec, entries, last_seq); },
     [&st](kick_atom, reason_code rc) { st.kick(rc); },
     [&st](tick_atom) { st.tick(); },
+    [&st](persisted_atom, uint64_t, bool ok) {
+      if (!ok)
+        AMQ_LOG_WARN("session {} could not store its subscriptions", st.machine.client_id());
+      if (st.output_holds > 0 && --st.output_holds == 0)
+        st.flush();
+    },
     [&st](shutdown_atom) {
       st.kick(reason_code::server_shutting_down);
       st.self->quit();
