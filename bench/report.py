@@ -86,7 +86,7 @@ def lat_cell(r):
         return "—"
     if tool_bound(r):
         return "tool-bound"
-    return f"{fmt_us(num(r, 'p50_us'))} / {fmt_us(num(r, 'p99_us'))}"
+    return f"{fmt_us(num(r, 'p50_us'))} · {fmt_us(num(r, 'p99_us'))}"
 
 
 def ratio(a, b):
@@ -168,7 +168,7 @@ def main():
     P(f"- **Build**: actormq {meta.get('actormq_commit')}, CMAKE_BUILD_TYPE={meta.get('build_type')}; "
       f"mosquitto {meta.get('mosquitto')}; mqtt-load and limit-broker from `{meta.get('shared')}` (g++ -O2).")
     P(f"- **Load**: MQTT 3.1.1, 64-byte payloads, `--inflight 100`, {meta.get('duration')} s of publishing per run, "
-      f"fresh broker process per run, {repeat} run(s) per cell (shown `run 1 / run 2 / …`). "
+      f"fresh broker process per run, {repeat} run(s) per cell (shown `run 1 / run 2 / …`; within one run, `·` separates p50 from p99). "
       f"Mosquitto TCP_NODELAY: `{meta.get('mosq_nodelay')}` (auto = Nagle on at max rate, "
       f"`set_tcp_nodelay true` at fixed rate).")
     P("- **Rules**: a rate is *received* messages/s (deliveries/s for fan-out); `lost` is expected − unique "
@@ -192,7 +192,7 @@ def main():
         if "actormq" in brokers and "limit" in brokers:
             rat.append(("actormq", "limit", "actormq/limit", frac))
         hdr += [x[2] for x in rat]
-        hdr += [f"p50 / p99 {BROKER_NAMES[b]}" for b in brokers]
+        hdr += [f"p50 · p99 {BROKER_NAMES[b]}" for b in brokers]
         P("| " + " | ".join(hdr) + " |")
         P("|" + "---|" + "---:|" * (len(hdr) - 1))
         for c in thr_cases:
@@ -254,7 +254,7 @@ def main():
                 row.append(joined(runs, lambda run: eff_ratio(get(c, "actormq", run), get(c, "limit", run))))
             P("| " + " | ".join(row) + " |")
         P()
-        P("### CPU and memory (broker CPU % / tool CPU % / broker RSS after setup → end, MB)")
+        P("### CPU and memory (broker CPU % · tool CPU % · broker RSS after setup → end, MB)")
         P()
         P("| scenario | " + " | ".join(BROKER_NAMES[b] for b in brokers) + " |")
         P("|---|" + "---:|" * len(brokers))
@@ -265,7 +265,7 @@ def main():
                     r = get(c, b, run)
                     if r is None:
                         return "—"
-                    return (f"{num(r, 'broker_cpu_pct'):.0f}% / {num(r, 'tool_cpu_pct'):.0f}% / "
+                    return (f"{num(r, 'broker_cpu_pct'):.0f}% · {num(r, 'tool_cpu_pct'):.0f}% · "
                             f"{num(r, 'broker_rss_kb_start') / 1024:.1f} → {num(r, 'broker_rss_kb_end') / 1024:.1f}")
                 row.append(joined(runs, cpu))
             P("| " + " | ".join(row) + " |")

@@ -102,7 +102,8 @@ std::vector<option_descriptor> make_options() {
 
   // listeners
   t.add(AMQ_KEY(listeners.mqtt.enabled), bool_codec{}, {"LISTENER_TCP_ENABLED"},
-        "Accept MQTT clients over plain TCP.")
+        "Accept MQTT clients over plain TCP. It is the only listener so far, so false makes "
+        "the broker refuse to start.")
     .tbmq_default = "true";
   t.add(AMQ_KEY(listeners.mqtt.bind), required_string(), {"LISTENER_TCP_BIND_ADDRESS"},
         "Address the MQTT listener binds to; 0.0.0.0 means every IPv4 interface.")
@@ -186,7 +187,8 @@ std::vector<option_descriptor> make_options() {
   t.add(AMQ_KEY(limits.write_buffer_low_watermark), bytes_in<uint64_t>(0, 1 * gib),
         {"NETTY_WRITE_BUFFER_LOW_WATER_MARK"},
         "Bytes waiting to be written below which a back-pressured connection is written to "
-        "again; must be below the high watermark.");
+        "again; must be below the high watermark. Not used yet: the edge resumes at half the "
+        "high watermark.");
 
   // session
   t.add(AMQ_KEY(session.persistence_rule), detail::persistence_rule_codec(), {},
@@ -351,11 +353,15 @@ const std::vector<option_descriptor>& options() {
 const std::vector<section_descriptor>& sections() {
   static const std::vector<section_descriptor> table{
     {"listeners", "Network listeners that accept MQTT clients."},
-    {"admin", "Admin REST API and Sessions page."},
+    {"admin", "Admin REST API and Sessions page. Not served yet: the admin API is issue 6; "
+                "these keys are accepted and validated so that configurations stay stable."},
     {"limits", "Protocol limits, flow control and back-pressure."},
     {"session", "Session persistence and client types (DEVICE / APPLICATION)."},
-    {"storage", "Storage backend per role, and backend connection settings."},
-    {"cluster", "Cluster membership."},
+    {"storage", "Storage backend per role, and backend connection settings. Implemented today: "
+                  "embedded (RocksDB under data_dir, the default) and memory; redis and kafka "
+                  "are accepted by the parser but the broker refuses to start with them until "
+                  "their backends land (issue 4), and the redis/kafka sub-sections are unused."},
+    {"cluster", "Cluster membership. Not used yet: actormq runs as a single node for now."},
     {"runtime", "Thread pools."},
     {"log", "Broker log."},
   };

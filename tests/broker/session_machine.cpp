@@ -1425,4 +1425,117 @@ CAF_TEST(bytes split across reads are framed) {
   }
 }
 
+CAF_TEST(offline queue overflow with drop newest refuses the new message) {
+  limits.max_queued_offline = 2;
+  limits.offline_drop_newest = true;
+  make(v5);
+  open(persistent_connect());
+  close();
+  deliver("m1", qos::at_least_once);
+  deliver("m2", qos::at_least_once);
+  deliver("m3", qos::at_least_once);
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 1u);
+  open(persistent_connect());
+  CAF_CHECK_EQUAL(next<publish>().payload, "m1");
+  CAF_CHECK_EQUAL(next<publish>().payload, "m2");
+  CAF_CHECK(quiet());
+}
+
+CAF_TEST(offline messages without expiry are kept at most the offline ttl) {
+  limits.offline_message_ttl = std::chrono::seconds{10};
+  make(v5);
+  open(persistent_connect());
+  close();
+  deliver("old", qos::at_least_once);
+  advance(8000ms);
+  deliver("new", qos::at_least_once);
+  advance(3000ms); // "old" is 11 s old, "new" 3 s
+  open(persistent_connect());
+  CAF_CHECK_EQUAL(next<publish>().payload, "new");
+  CAF_CHECK(quiet());
+  CAF_CHECK_EQUAL(m().counters().dropped_expired, 1u);
+}
+
+CAF_TEST(durable queue entries are reported done when acknowledged or dropped) {
+  make(v5);
+  open(persistent_connect());
+  take_fx();
+  auto d1 = msg("t/1", "a", qos::at_least_once);
+  d1.seq = 7;
+  auto d2 = msg("t/1", "b", qos::exactly_once);
+  d2.seq = 8;
+  m().on_deliver(d1, now);
+  m().on_deliver(d2, now);
+  auto p1 = next<publish>();
+  auto p2 = next<publish>();
+  // Packet ids of durable entries derive from their sequence numbers.
+  CAF_CHECK_EQUAL(p1.packet_id, 8u);
+  CAF_CHECK_EQUAL(p2.packet_id, 9u);
+  send_ack<puback>(p1.packet_id);
+  CAF_CHECK_EQUAL(take_fx().done_seqs, std::vector<uint64_t>{7});
+  send_ack<pubrec>(p2.packet_id);
+  next<pubrel>();
+  CAF_CHECK(take_fx().done_seqs.empty()); // not done before PUBCOMP
+  send_ack<pubcomp>(p2.packet_id);
+  CAF_CHECK_EQUAL(take_fx().done_seqs, std::vector<uint64_t>{8});
+}
+
+CAF_TEST(restored queue is resent with dup after reconnect) {
+  make(v5);
+  std::deque<queued_message> q;
+  auto r = msg("t/1", "kept", qos::at_least_once);
+  q.push_back(queued_message{r.msg, 41, false, qos::at_least_once, false, {}});
+  m().restore(v5, 3600, now + 3600s, {{"t/#", subscription_entry{qos::at_least_once}}},
+              std::move(q));
+  auto e = take_fx();
+  CAF_REQUIRE_EQUAL(e.subscribes.size(), 1u);
+  CAF_CHECK(e.subscribes[0].restored);
+  CAF_CHECK(!m().connected());
+  auto ack = open(persistent_connect());
+  CAF_CHECK(ack.session_present);
+  auto p = next<publish>();
+  CAF_CHECK(p.dup);
+  CAF_CHECK_EQUAL(p.payload, "kept");
+  CAF_CHECK_EQUAL(p.packet_id, 42u);
+}
+
+CAF_TEST(topic level limit rejects deep topics and filters) {
+  limits.max_topic_levels = 3;
+  make(v5);
+  open(conn(true));
+  subscribe s;
+  s.packet_id = 1;
+  subscription ok;
+  ok.filter = "a/b/c";
+  subscription deep;
+  deep.filter = "a/b/c/d";
+  s.subscriptions = {ok, deep};
+  send(s);
+  auto ack = next<suback>();
+  CAF_REQUIRE_EQUAL(ack.codes.size(), 2u);
+  CAF_CHECK_EQUAL(code(ack.codes[0]), 0x00);
+  CAF_CHECK_EQUAL(code(ack.codes[1]), 0x8F);
+  send(pub("a/b/c/d", qos::at_most_once, 0));
+  CAF_CHECK_EQUAL(code(next<disconnect>().code), 0x90);
+  CAF_CHECK(take_fx().close);
+}
+
+CAF_TEST(max keep alive caps only larger or zero requests in mqtt 5) {
+  limits.server_keep_alive = 60;
+  make(v5);
+  auto a1 = open(conn(true, std::nullopt, 30));
+  CAF_CHECK(!a1.props.server_keep_alive.has_value());
+  make(v5);
+  auto a2 = open(conn(true, std::nullopt, 0));
+  CAF_CHECK_EQUAL(a2.props.server_keep_alive.value_or(0), 60u);
+}
+
+CAF_TEST(no expiry ttl replaces never) {
+  limits.no_expiry_ttl = 600;
+  make(v5);
+  auto ack = open(conn(false)); // seed rule: Clean Start 0, no expiry → "never"
+  CAF_CHECK_EQUAL(ack.props.session_expiry_interval.value_or(0), 600u);
+  CAF_CHECK_EQUAL(m().session_expiry(), 600u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -360,7 +360,9 @@ def test_slow_reader_gets_everything_once_it_reads_again(broker_factory, clients
         try:
             p = slow.next_publish(timeout=max(0.1, deadline - time.monotonic()))
         except TimeoutError:
-            raise AssertionError(f"slow reader got {len(got)} of {n}, last {got[-3:]}") from None
+            raise AssertionError(f"slow reader got {len(got)} of {n}, last {got[-3:]}; "
+                                 f"publisher acked {len(pub.published)}, other {slow.other[:3]} "
+                                 f"paho inflight {pub.c._inflight_messages} out {len(pub.c._out_messages)}") from None
         got.append(int(p.payload[:6]))
     assert got == list(range(n))
     pub.wait_published(infos, timeout=10)

@@ -33,8 +33,20 @@ struct session_limits {
   size_t max_queued_online = 10000;         ///< queue beyond in-flight while connected
   size_t max_queued_offline = 10000;        ///< persistent session queue while offline
   uint16_t topic_alias_maximum = 10;        ///< inbound aliases we accept
-  uint16_t server_keep_alive = 0;           ///< 0: accept the client's value
+  /// Longest keep alive accepted (5.0: a larger or 0 value is replaced by
+  /// this one and announced as Server Keep Alive). 0: accept any.
+  uint16_t server_keep_alive = 0;
   uint32_t max_session_expiry = UINT32_MAX; ///< cap on Session Expiry Interval
+  /// Expiry used instead of "never" (3.1.1 Clean Session 0, 5.0 0xFFFFFFFF,
+  /// the seed's Clean Start 0 + expiry 0); 0 = never expire.
+  uint32_t no_expiry_ttl = 0;
+  /// Offline queue overflow: drop the newest (true) or the oldest (false).
+  bool offline_drop_newest = false;
+  /// Longest an offline-queued message without Message Expiry is kept
+  /// (0: until delivered or evicted).
+  std::chrono::seconds offline_message_ttl{0};
+  uint16_t max_topic_levels = 0; ///< 0: no limit
+  uint16_t max_client_id_length = 65535;
   persistence_rule rule = persistence_rule::seed;
   std::chrono::milliseconds connect_timeout{10'000};
 };
@@ -59,6 +71,8 @@ struct queued_message {
   protocol::qos q = protocol::qos::at_most_once; ///< effective QoS
   bool retain = false;
   std::vector<uint32_t> subscription_ids;
+  /// Queued offline with a TTL (session.device_persisted_messages_ttl).
+  std::optional<std::chrono::steady_clock::time_point> ttl_deadline;
 };
 
 /// A subscription as the session remembers it.

@@ -23,6 +23,11 @@ broker::session_limits make_session_limits(const config::broker_config& cfg) {
   l.topic_alias_maximum = cfg.limits.topic_alias_maximum;
   l.server_keep_alive = cfg.limits.max_keep_alive;
   l.max_session_expiry = cfg.limits.max_session_expiry_interval;
+  l.no_expiry_ttl = cfg.session.no_expiry_ttl;
+  l.offline_drop_newest = cfg.session.device_overflow_policy == config::overflow_policy::drop_newest;
+  l.offline_message_ttl = std::chrono::seconds{cfg.session.device_persisted_messages_ttl};
+  l.max_topic_levels = cfg.limits.max_topic_levels;
+  l.max_client_id_length = cfg.limits.max_client_id_length;
   l.rule = cfg.session.persistence_rule == config::persistence_rule::strict
              ? broker::persistence_rule::strict
              : broker::persistence_rule::seed;
@@ -86,6 +91,11 @@ std::error_code broker_node::open_storage(std::vector<protocol::message_ptr>& re
 }
 
 std::error_code broker_node::start() {
+  if (!cfg_.listeners.mqtt.enabled) {
+    AMQ_LOG_ERROR("broker cannot start: listeners.mqtt.enabled is false and there is no other "
+                  "listener");
+    return std::make_error_code(std::errc::invalid_argument);
+  }
   std::vector<protocol::message_ptr> retained;
   std::vector<restored_session> restored;
   if (auto err = open_storage(retained, restored))

@@ -55,6 +55,12 @@ void registry_state::connect(net::connection_ptr conn, connect_frame_ptr cf,
                   static_cast<unsigned long long>(next_assigned++));
     client_id = buf;
   }
+  if (client_id.size() > limits.max_client_id_length) {
+    AMQ_LOG_INFO("connection {} refused: client id of {} bytes is longer than {}", conn->peer(),
+                 client_id.size(), limits.max_client_id_length);
+    refuse(conn, p.version, reason_code::client_identifier_not_valid);
+    return;
+  }
   attach(client_id, std::move(conn), std::move(cf), std::move(link), 0);
 }
 

@@ -34,8 +34,22 @@ uint32_t session_machine::effective_expiry(const connect& c) const {
     if (requested == 0 && !c.clean_start && limits_.rule == persistence_rule::seed)
       requested = never;
   }
+  if (requested == never && limits_.no_expiry_ttl != 0)
+    requested = limits_.no_expiry_ttl;
   return std::min(requested, limits_.max_session_expiry);
 }
+
+namespace {
+
+size_t topic_levels(std::string_view t) {
+  return static_cast<size_t>(std::count(t.begin(), t.end(), '/')) + 1;
+}
+
+bool expired_in_queue(const queued_message& qm, session_machine::time_point now) {
+  return qm.msg->expired(now) || (qm.ttl_deadline && now >= *qm.ttl_deadline);
+}
+
+} // namespace
 
 bool session_machine::on_connect(const connect& c, time_point now) {
   version_ = c.version;
@@ -81,7 +95,13 @@ bool session_machine::on_connect(const connect& c, time_point now) {
     auto msg = std::make_shared<message>(message::from_publish(p, w.topic, client_id_, now));
     will_ = will_state{std::move(msg), w.props.will_delay_interval.value_or(0)};
   }
-  keep_alive_ = limits_.server_keep_alive != 0 ? limits_.server_keep_alive : c.keep_alive;
+  keep_alive_ = c.keep_alive;
+  bool keep_alive_capped = false;
+  if (limits_.server_keep_alive != 0 && c.version == protocol_version::v5
+      && (c.keep_alive == 0 || c.keep_alive > limits_.server_keep_alive)) {
+    keep_alive_ = limits_.server_keep_alive;
+    keep_alive_capped = true;
+  }
   client_receive_max_ = c.props.receive_maximum.value_or(65535);
   client_max_packet_ = c.props.maximum_packet_size.value_or(0);
   request_problem_info_ = c.props.request_problem_information.value_or(1) != 0;
@@ -94,8 +114,8 @@ bool session_machine::on_connect(const connect& c, time_point now) {
     p.maximum_packet_size = limits_.max_packet_size;
     if (limits_.topic_alias_maximum > 0)
       p.topic_alias_maximum = limits_.topic_alias_maximum;
-    if (limits_.server_keep_alive != 0)
-      p.server_keep_alive = limits_.server_keep_alive;
+    if (keep_alive_capped)
+      p.server_keep_alive = keep_alive_;
     // §3.2.2.3.2: tell the client whenever the server uses another value,
     // including the seed rule's "Clean Start 0 + expiry 0 is persistent".
     auto requested = c.props.session_expiry_interval.value_or(0);
@@ -362,6 +382,10 @@ void session_machine::handle(publish& p, time_point now) {
     protocol_violation(reason_code::protocol_error, "empty topic without topic alias");
     return;
   }
+  if (limits_.max_topic_levels != 0 && topic_levels(topic) > limits_.max_topic_levels) {
+    protocol_violation(reason_code::topic_name_invalid, "topic has more levels than allowed");
+    return;
+  }
   if (p.qos_level == qos::exactly_once && qos2_in_.count(p.packet_id) > 0) {
     // Duplicate before PUBREL: acknowledge again, never forward twice.
     ++counters_.duplicate_qos2;
@@ -509,7 +533,8 @@ void session_machine::handle(const subscribe& p, time_point) {
                       ? 0
                       : p.props.subscription_identifiers.front();
   for (auto& s : p.subscriptions) {
-    if (validate_topic_filter(s.filter)) {
+    if (validate_topic_filter(s.filter)
+        || (limits_.max_topic_levels != 0 && topic_levels(s.filter) > limits_.max_topic_levels)) {
       ack.codes.push_back(version_ == protocol_version::v5 ? reason_code::topic_filter_invalid
                                                           : reason_code::unspecified_error);
       continue;
@@ -607,10 +632,16 @@ uint16_t session_machine::next_packet_id() {
 void session_machine::enqueue(queued_message qm) {
   auto limit = connected_ ? limits_.max_queued_online : limits_.max_queued_offline;
   if (queue_.size() >= limit) {
+    ++counters_.dropped_queue_full;
+    if (queue_.empty() || (!connected_ && limits_.offline_drop_newest)) {
+      entry_done(qm);
+      return;
+    }
     // Overflow policy: drop the oldest, counted.
     entry_done(queue_.front());
     queue_.pop_front();
-    ++counters_.dropped_queue_full;
+    queue_.push_back(std::move(qm));
+    return;
   }
   queue_.push_back(std::move(qm));
 }
@@ -629,7 +660,7 @@ void session_machine::pump(time_point now) {
     }
     if (inflight_.size() >= window)
       break;
-    if (front.msg->expired(now)) {
+    if (expired_in_queue(front, now)) {
       ++counters_.dropped_expired;
       entry_done(front);
       queue_.pop_front();
@@ -676,6 +707,8 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
       ++counters_.dropped_qos0_offline;
       return;
     }
+    if (limits_.offline_message_ttl.count() > 0 && !d.msg->expires_at)
+      qm.ttl_deadline = now + limits_.offline_message_ttl;
     enqueue(std::move(qm));
     return;
   }
