@@ -17,7 +17,7 @@ packages=(
   libboost-dev libboost-system-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
   libbenchmark-dev
   # services and clients used by tests
-  redis-server mosquitto mosquitto-clients python3 python3-paho-mqtt
+  redis-server mosquitto mosquitto-clients python3 python3-paho-mqtt python3-pytest
   default-jre-headless maven             # Kafka broker from Maven Central (scripts/fetch-kafka.sh)
 )
 

@@ -461,4 +461,43 @@ CAF_TEST(the edge_link path: CONNECT bytes and early bytes reach the session) {
   CAF_CHECK(std::holds_alternative<protocol::suback>(ps[1]));
 }
 
+CAF_TEST(an offline persistent subscriber does not stall its publishers) {
+  // Flow control (router.hpp): the router paces a publisher by the backlog
+  // of its targets, but an offline session's queue has its own limit and
+  // must not hold publishers back. A small online queue limit makes the
+  // router's high mark 16.
+  limits.max_queued_online = 128;
+  router = spawn_router(sys, limits, caf::actor{});
+  registry = spawn_registry(sys, limits, router, caf::actor{});
+  sched.run();
+  auto sub = make("sub", v5);
+  connect(sub, persistent);
+  sub.subscribe("t", qos::at_least_once);
+  settle();
+  peer_close(sub);
+  settle();
+  auto p = publisher();
+  for (int i = 0; i < 60; ++i) {
+    p.publish("t", qos::at_least_once, std::to_string(i));
+    settle();
+  }
+  // Every PUBLISH was acknowledged.
+  CAF_CHECK_EQUAL(only<protocol::puback>(p.conn->all()).size(), 60u);
+  // ... and the subscriber gets all of them when it returns.
+  auto sub2 = reconnect(sub, registry);
+  connect(sub2, persistent);
+  strings expected;
+  for (int i = 0; i < 60; ++i)
+    expected.push_back(std::to_string(i));
+  strings got;
+  for (int round = 0; round < 10 && got.size() < expected.size(); ++round) {
+    auto ps = sub2.conn->take();
+    for (auto& x : only<protocol::publish>(ps))
+      got.emplace_back(x.payload);
+    ack_all(sub2, ps);
+    settle();
+  }
+  CAF_CHECK_EQUAL(got, expected);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -325,9 +325,13 @@ class Closed(Exception):
 class RawClient:
     """One TCP connection speaking hand-written MQTT; every read has a deadline."""
 
-    def __init__(self, host, port, version=V5, timeout=5.0):
+    def __init__(self, host, port, version=V5, timeout=5.0, rcvbuf=None):
         self.version = version
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:  # before connect, so the TCP window matches it
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.eof = False

@@ -29,8 +29,12 @@ struct registry_state {
   explicit registry_state(caf::event_based_actor* self) : self(self) {}
 
   void connect(net::connection_ptr conn, connect_frame_ptr cf, edge_link_ptr link);
+  /// Attaches the connection to the client's session. `refused`: the
+  /// session that just refused it or is gone (retry); a newer session for
+  /// the id (from a concurrent retry) is used, else a fresh one is spawned.
   void attach(const std::string& client_id, net::connection_ptr conn, connect_frame_ptr cf,
-              edge_link_ptr link, int attempt);
+              edge_link_ptr link, int attempt,
+              caf::actor refused = {});
   caf::actor spawn_for(const std::string& client_id);
 
   struct entry {

@@ -71,6 +71,9 @@ std::error_code broker_node::open_storage(std::vector<protocol::message_ptr>& re
     AMQ_LOG_ERROR("broker cannot open its store: {}", detail.empty() ? err.message() : detail);
     return err ? err : std::make_error_code(std::errc::io_error);
   }
+  store->on_corrupt([](std::string_view what, std::string_view key, std::error_code why) {
+    AMQ_LOG_ERROR("storage skipped a corrupt {} record (key {}): {}", what, key, why.message());
+  });
   // Load everything before the storage actor owns the store (one thread at
   // a time uses it).
   store->for_each_retained([&](protocol::message_ptr&& m) { retained.push_back(std::move(m)); });

@@ -65,9 +65,13 @@ void registry_state::connect(net::connection_ptr conn, connect_frame_ptr cf,
 }
 
 void registry_state::attach(const std::string& client_id, net::connection_ptr conn,
-                            connect_frame_ptr cf, edge_link_ptr link, int attempt) {
+                            connect_frame_ptr cf, edge_link_ptr link, int attempt,
+                            caf::actor refused) {
+  // On a retry, another CONNECT for this id may already have replaced the
+  // refusing session (two takeovers of an ending clean session): use that
+  // one, so that the CONNECTs stay serialized and one connection survives.
   caf::actor session;
-  if (auto i = sessions.find(client_id); i != sessions.end() && attempt == 0)
+  if (auto i = sessions.find(client_id); i != sessions.end() && i->second.session != refused)
     session = i->second.session;
   else
     session = spawn_for(client_id);
@@ -76,11 +80,11 @@ void registry_state::attach(const std::string& client_id, net::connection_ptr co
     .then(
       [=, this](bool accepted) {
         if (!accepted)
-          attach(client_id, conn, cf, link, attempt + 1);
+          attach(client_id, conn, cf, link, attempt + 1, session);
       },
       [=, this](caf::error& err) {
         if (attempt < 2) {
-          attach(client_id, conn, cf, link, attempt + 1);
+          attach(client_id, conn, cf, link, attempt + 1, session);
           return;
         }
         AMQ_LOG_WARN("client {} refused: no session could take the connection ({})", client_id,

@@ -306,10 +306,14 @@ void session_state::after_input() {
   fx.clear();
   report_drops(false);
   // Flow control: tell the router how far this session got through what it
-  // was sent — every 256 deliveries, and whenever the queue runs empty.
+  // was sent — every 256 deliveries, whenever the queue runs empty, and on
+  // every input while offline (the offline queue has its own limit and must
+  // not hold publishers back: with a router high mark below 256 they would
+  // otherwise wait until the client returns).
   auto progress = machine.progress();
   if (progress != progress_reported
-      && (progress - progress_reported >= 256 || machine.queued_count() == 0)) {
+      && (progress - progress_reported >= 256 || machine.queued_count() == 0
+          || !machine.connected())) {
     progress_reported = progress;
     self->send(router, progress_atom::value, id, progress);
   }
