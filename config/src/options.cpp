@@ -56,6 +56,22 @@ maybe_error kafka_topic_chars(const std::string& s) {
   return std::nullopt;
 }
 
+/// MQTT topic filter syntax (§4.7): non-empty, no NUL, '+' and '#' fill a
+/// whole level and '#' is the last one.
+maybe_error topic_filter_syntax(const std::string& s) {
+  if (s.empty() || s.find('\0') != std::string::npos)
+    return std::string{"expected a non-empty MQTT topic filter"};
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool level_start = i == 0 || s[i - 1] == '/';
+    bool level_end = i + 1 == s.size() || s[i + 1] == '/';
+    if ((s[i] == '+' || s[i] == '#') && !(level_start && level_end))
+      return "wildcard must fill a whole topic level, got " + detail::quoted(s);
+    if (s[i] == '#' && i + 1 != s.size())
+      return "'#' must be the last topic level, got " + detail::quoted(s);
+  }
+  return std::nullopt;
+}
+
 // -- table building -----------------------------------------------------------------
 
 struct table_builder {
@@ -226,6 +242,15 @@ std::vector<option_descriptor> make_options() {
         "What a full DEVICE queue does with a new message. drop_oldest: evict the oldest queued "
         "message; drop_newest: refuse the new one. Both are counted per session.");
 
+  // acl
+  t.add(AMQ_KEY(acl.deny_subscribe),
+        detail::string_list_codec{topic_filter_syntax, "list of topic filters", ""}, {},
+        "Topic filters no client may subscribe to: a SUBSCRIBE for a filter one of these "
+        "matches (the requested filter read as a topic name; the filter of a $share "
+        "subscription without its prefix) gets return code 0x80, in MQTT 3.1.1 and 5.0 alike. "
+        "In the environment or --set: comma-separated.")
+    .example = "deny_subscribe: [\"test/nosubscribe\", \"private/#\"]";
+
   // storage
   t.add(AMQ_KEY(storage.sessions), detail::storage_backend_codec(), {},
         "Backend for session state and subscriptions. --storage sets all four roles.");
@@ -357,6 +382,8 @@ const std::vector<section_descriptor>& sections() {
                 "these keys are accepted and validated so that configurations stay stable."},
     {"limits", "Protocol limits, flow control and back-pressure."},
     {"session", "Session persistence and client types (DEVICE / APPLICATION)."},
+    {"acl", "Authorization. Minimal for now: a list of topic filters the broker refuses to "
+            "subscribe anyone to; everything else is allowed."},
     {"storage", "Storage backend per role, and backend connection settings. Implemented today: "
                   "embedded (RocksDB under data_dir, the default) and memory; redis and kafka "
                   "are accepted by the parser but the broker refuses to start with them until "

@@ -111,8 +111,8 @@ public:
         out.push_back(std::move(*res));
         return true;
       });
-      CAF_CHECK(!err);
-      CAF_CHECK_EQUAL(fr.buffered(), 0u); // a send ends on a packet boundary
+      if (err || fr.buffered() != 0) // a send holds whole packets
+        CAF_FAIL("a send does not end on a packet boundary");
     }
     return out;
   }

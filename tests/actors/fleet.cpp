@@ -13,6 +13,8 @@
 
 #include "actor_fixture.hpp"
 
+#include "amq/log.hpp"
+
 #include <chrono>
 #include <unordered_set>
 
@@ -67,6 +69,8 @@ struct fixture : actor_fixture {
   uint64_t rng = 0x9E3779B97F4A7C15ull;
 
   fixture() {
+    // 10,000 connects and disconnects: log only warnings and errors.
+    amq::log::get().set_level(spdlog::level::warn);
     router = spawn_router(sys, limits, caf::actor{});
     registry = spawn_registry(sys, limits, router, caf::actor{});
     sched.run();

@@ -209,6 +209,38 @@ CAF_TEST(two simultaneous connects leave exactly one connection attached) {
   }
 }
 
+CAF_TEST(two simultaneous takeovers of a clean session leave one connection and one session) {
+  // Both CONNECTs go to the clean session, which ends on the first takeover:
+  // both attaches are retried, and the second must not get a session of its
+  // own beside the first.
+  for (auto v : {v311, v5}) {
+    auto id = std::string{"two-"} + (v == v5 ? "5" : "3");
+    CAF_MESSAGE(id);
+    auto c = make(id, v);
+    connect(c, clean);
+    auto a = reconnect(c, registry);
+    auto b = reconnect(c, registry);
+    send_connect(a, clean);
+    send_connect(b, clean);
+    settle();
+    CAF_CHECK(c.conn->closed);
+    CAF_REQUIRE_EQUAL(a.conn->is_closed() + b.conn->is_closed(), 1);
+    auto& live = a.conn->is_closed() ? b : a;
+    // Exactly one live session actor for the id.
+    size_t live_sessions = 0;
+    for (auto& [addr, e] : reg().by_addr)
+      if (e.first == id && !terminated(e.second))
+        ++live_sessions;
+    CAF_CHECK_EQUAL(live_sessions, 1u);
+    live.subscribe("t/" + id, qos::at_least_once);
+    settle();
+    auto p = publisher();
+    p.publish("t/" + id, qos::at_least_once, "once");
+    settle();
+    CAF_CHECK_EQUAL(received(live), (strings{"once"}));
+  }
+}
+
 CAF_TEST(simultaneous reconnects of a persistent session lose no state) {
   auto c = make("dev-p", v5);
   connect(c, persistent);

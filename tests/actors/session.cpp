@@ -352,6 +352,24 @@ CAF_TEST(bytes from a connection that was replaced are ignored) {
   CAF_CHECK_EQUAL(only<protocol::connack>(c2.conn->take()).size(), 1u);
 }
 
+CAF_TEST(a failed write to a connection that is going away does not stall the next one) {
+  open(v5, connect_options{false, 3600});
+  // The peer is gone but the edge has not reported it yet: sends fail.
+  c.conn->closed = true;
+  c.conn->close_notified = true;
+  auto c2 = reconnect(c, caf::actor{});
+  auto cf = make_connect_frame(c2.connect_packet(connect_options{false, 3600}));
+  // Takeover: the DISCONNECT 0x8E to the old connection cannot be written.
+  caf::anon_send(session, attach_atom::value, net::connection_ptr{c2.conn}, cf, c2.link);
+  settle();
+  CAF_CHECK_EQUAL(only<protocol::connack>(c2.conn->take()).size(), 1u);
+  deliver({delivery("a", "1"), delivery("b", "2", qos::at_most_once)});
+  settle();
+  auto pubs = only<protocol::publish>(c2.conn->take());
+  CAF_CHECK_EQUAL(pubs.size(), 2u);
+  CAF_CHECK_EQUAL(st().machine.queued_count(), 0u);
+}
+
 CAF_TEST(shutdown sends DISCONNECT 0x8B closes and ends the actor) {
   open(v5, connect_options{false, 3600});
   caf::anon_send(session, shutdown_atom::value);

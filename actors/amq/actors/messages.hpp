@@ -84,6 +84,7 @@ using persisted_atom = caf::atom_constant<caf::atom("persisted")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
+using slow_atom = caf::atom_constant<caf::atom("slow")>;
 
 /// A CONNECT packet with the bytes it views (decoded once, at the edge).
 struct connect_frame {

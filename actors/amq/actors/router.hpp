@@ -19,6 +19,14 @@
 /// subscriber slows its publishers instead of losing acknowledged messages
 /// or growing memory without bound.
 ///
+/// Slow consumers: a session whose backlog keeps a publisher waiting for
+/// longer than `slow_after` (e.g. a client that stopped reading) is marked
+/// slow: the waiting acks are released and publishers no longer wait for
+/// it, so it cannot stall the other subscribers of its topics. Its own
+/// queue then takes the overflow (bounded by `limits.max_queued_messages`,
+/// oldest dropped and counted). It is unmarked once its backlog falls below
+/// `flow_low` again.
+///
 /// Durability: QoS 1/2 deliveries to persistent sessions get a per-session
 /// queue position and are written to the storage actor in one batch per
 /// route batch (with retained-message changes); the deliveries to those
@@ -43,6 +51,7 @@ struct router_counters {
   uint64_t delivered = 0;
   uint64_t no_subscribers = 0;
   uint64_t storage_failures = 0;
+  uint64_t slow_consumers = 0;
 };
 
 struct router_state {
@@ -64,6 +73,8 @@ struct router_state {
   bool persist_deliveries(session_entry& e, delivery_batch& db);
   void persisted(uint64_t token, bool ok);
   void ack(const caf::actor& publisher, uint64_t seq, broker::session_id congested);
+  void defer(broker::session_id sid, session_entry& e, caf::actor publisher, uint64_t seq);
+  void slow_check(broker::session_id sid, uint64_t deferral);
   broker::session_id congested_target_sid() const;
 
   caf::event_based_actor* self;
@@ -77,11 +88,14 @@ struct router_state {
     bool persistent = false; ///< QoS 1/2 deliveries go through storage
     uint64_t next_seq = 0;   ///< last durable queue position assigned
     std::vector<std::pair<caf::actor, uint64_t>> deferred; ///< (publisher, seq)
+    bool slow = false;       ///< publishers no longer wait for it
+    uint64_t deferral = 0;   ///< increments each time `deferred` fills from empty
     int64_t backlog() const noexcept { return sent - progress; }
   };
   std::unordered_map<broker::session_id, session_entry> sessions;
   int64_t flow_high = 2000;
   int64_t flow_low = 1000;
+  std::chrono::milliseconds slow_after{500};
   std::vector<broker::delivery> matches;
   std::unordered_map<broker::session_id, delivery_batch> out;
   router_counters counters;

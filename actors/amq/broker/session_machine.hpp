@@ -208,6 +208,10 @@ private:
   uint32_t client_max_packet_ = 0; ///< 0 = no limit
   bool request_problem_info_ = true;
   std::unordered_map<uint16_t, std::string> topic_aliases_;
+  /// Outbound (server to client) topic aliases, 5.0 §3.3.2.3.4: at most the
+  /// client's Topic Alias Maximum (absent or 0: none, [MQTT-3.1.2-27]).
+  uint16_t client_topic_alias_max_ = 0;
+  std::map<std::string, uint16_t, std::less<>> out_aliases_;
   uint32_t inbound_unacked_ = 0; ///< QoS 1/2 publishes not yet fully acked
 
   // session-scoped

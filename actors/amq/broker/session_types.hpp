@@ -48,6 +48,8 @@ struct session_limits {
   uint16_t max_topic_levels = 0; ///< 0: no limit
   uint16_t max_client_id_length = 65535;
   persistence_rule rule = persistence_rule::seed;
+  /// Topic filters refused in SUBSCRIBE (acl.deny_subscribe).
+  std::vector<std::string> deny_subscribe;
   std::chrono::milliseconds connect_timeout{10'000};
 };
 

@@ -1,5 +1,6 @@
 #include "amq/actors/router.hpp"
 
+#include "amq/log.hpp"
 #include "amq/protocol/topic.hpp"
 
 #include <caf/actor_system.hpp>
@@ -87,11 +88,38 @@ void router_state::ack(const caf::actor& publisher, uint64_t seq, broker::sessio
     return;
   if (congested != 0) {
     if (auto i = sessions.find(congested); i != sessions.end()) {
-      i->second.deferred.emplace_back(publisher, seq);
+      defer(congested, i->second, publisher, seq);
       return;
     }
   }
   self->send(publisher, routed_atom::value, seq);
+}
+
+void router_state::defer(broker::session_id sid, session_entry& e, caf::actor publisher,
+                         uint64_t seq) {
+  if (e.deferred.empty()) {
+    ++e.deferral;
+    self->delayed_send(self, slow_after, slow_atom::value, sid, e.deferral);
+  }
+  e.deferred.emplace_back(std::move(publisher), seq);
+}
+
+void router_state::slow_check(broker::session_id sid, uint64_t deferral) {
+  auto i = sessions.find(sid);
+  if (i == sessions.end())
+    return;
+  auto& e = i->second;
+  if (e.deferral != deferral || e.deferred.empty())
+    return; // drained in time
+  e.slow = true;
+  AMQ_LOG_WARN("router marks session {} a slow consumer: backlog {} after {} ms; publishers "
+               "no longer wait for it",
+               e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog(),
+               slow_after.count());
+  ++counters.slow_consumers;
+  for (auto& [publisher, s] : e.deferred)
+    self->send(publisher, routed_atom::value, s);
+  e.deferred.clear();
 }
 
 void router_state::persisted(uint64_t token, bool ok) {
@@ -130,6 +158,11 @@ void router_state::progress(broker::session_id sid, int64_t value) {
     return;
   auto& e = i->second;
   e.progress = value;
+  if (e.slow && e.backlog() < flow_low) {
+    e.slow = false;
+    AMQ_LOG_INFO("router: session {} caught up (backlog {}); publishers are paced by it again",
+                 e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog());
+  }
   if (!e.deferred.empty() && e.backlog() < flow_low) {
     for (auto& [publisher, seq] : e.deferred)
       self->send(publisher, routed_atom::value, seq);
@@ -182,7 +215,8 @@ void router_state::route(route_batch& batch) {
     auto& e = i->second;
     counters.delivered += db.items.size();
     e.sent += static_cast<int64_t>(db.items.size());
-    if (e.backlog() > flow_high && (!congested_target || e.backlog() > congested_target->backlog()))
+    if (!e.slow && e.backlog() > flow_high
+        && (!congested_target || e.backlog() > congested_target->backlog()))
       congested_target = &e;
     if (e.persistent && storage && persist_deliveries(e, db)) {
       // Durability rule: a persistent session gets its QoS 1/2 messages
@@ -230,6 +264,7 @@ caf::behavior router_behavior(router_actor_type* self, int64_t flow_high, caf::a
       st.ack(sender, batch.seq, st.congested_target ? st.congested_target_sid() : 0);
     },
     [&st](persisted_atom, uint64_t token, bool ok) { st.persisted(token, ok); },
+    [&st](slow_atom, broker::session_id sid, uint64_t deferral) { st.slow_check(sid, deferral); },
     [&st](register_atom, broker::session_id sid, caf::actor& handle, std::string& client_id,
           bool persistent, uint64_t last_seq) {
       st.register_session(sid, std::move(handle), std::move(client_id), persistent, last_seq);

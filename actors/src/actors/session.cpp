@@ -131,7 +131,7 @@ void session_state::route_failed(uint64_t seq) {
     --outstanding_routes;
   AMQ_LOG_WARN("session {} could not store a published message: refusing it",
                machine.client_id());
-  machine.on_route_failed(seq, reason_code::implementation_specific_error, clock::now());
+  machine.on_route_failed(seq, reason_code::implementation_specific_error, now_of(self));
   after_input();
   while (outstanding_routes == 0 && !stash.empty()) {
     auto [conn_id, chunk] = std::move(stash.front());
@@ -142,7 +142,7 @@ void session_state::route_failed(uint64_t seq) {
 
 void session_state::restore(storage::session_record& rec,
                             std::vector<storage::queued_entry>& entries, uint64_t last_seq) {
-  auto now = clock::now();
+  auto now = now_of(self);
   std::optional<clock::time_point> expires_at;
   if (rec.session_expiry != UINT32_MAX) {
     auto wall_now = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -251,7 +251,11 @@ void session_state::flush(bool force) {
   }
   std::vector<uint8_t> bytes;
   bytes.swap(out);
-  if (!conn->send(std::move(bytes)))
+  // A failed send to a connection the machine already let go of (the final
+  // flush before closing on takeover, DISCONNECT or timeout: the connection
+  // may be closed already) says nothing about the next connection; marking
+  // the machine unwritable would stall every delivery on it.
+  if (!conn->send(std::move(bytes)) && machine.connected())
     machine.set_writable(false, now_of(self));
 }
 

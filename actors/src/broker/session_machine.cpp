@@ -49,6 +49,17 @@ bool expired_in_queue(const queued_message& qm, session_machine::time_point now)
   return qm.msg->expired(now) || (qm.ttl_deadline && now >= *qm.ttl_deadline);
 }
 
+/// acl.deny_subscribe: refused when a deny entry matches the requested filter
+/// read as a topic name (for $share/group/f, the filter f).
+bool subscribe_denied(const std::vector<std::string>& deny, std::string_view filter) {
+  if (auto shared = parse_shared(filter))
+    filter = shared->filter;
+  for (const auto& d : deny)
+    if (d == filter || topic_matches(d, filter))
+      return true;
+  return false;
+}
+
 } // namespace
 
 bool session_machine::on_connect(const connect& c, time_point now) {
@@ -106,6 +117,9 @@ bool session_machine::on_connect(const connect& c, time_point now) {
   client_max_packet_ = c.props.maximum_packet_size.value_or(0);
   request_problem_info_ = c.props.request_problem_information.value_or(1) != 0;
   topic_aliases_.clear();
+  out_aliases_.clear();
+  client_topic_alias_max_ =
+      c.version == protocol_version::v5 ? c.props.topic_alias_maximum.value_or(0) : 0;
   inbound_unacked_ = 0;
   pending_acks_.clear();
   if (version_ == protocol_version::v5) {
@@ -544,6 +558,11 @@ void session_machine::handle(const subscribe& p, time_point) {
                          "No Local must not be set on a shared subscription");
       return;
     }
+    if (!limits_.deny_subscribe.empty() && subscribe_denied(limits_.deny_subscribe, s.filter)) {
+      // 0x80 in both versions (5.0 allows it when the reason is not revealed).
+      ack.codes.push_back(reason_code::unspecified_error);
+      continue;
+    }
     subscription_entry entry{s.max_qos, s.no_local, s.retain_as_published, s.handling, sub_id};
     auto [it, inserted] = subs_.insert_or_assign(std::string{s.filter}, entry);
     fx_.subscribes.push_back({it->first, entry, inserted});
@@ -604,16 +623,31 @@ bool session_machine::send_now(queued_message& qm, uint16_t packet_id, bool dup,
   to_publish(*qm.msg, qm.q, qm.retain, now, scratch_props_, pub);
   pub.dup = dup;
   pub.packet_id = packet_id;
+  // Outbound topic alias (5.0 §3.3.2.3.4): the first PUBLISH on a topic
+  // carries the name and a new alias, later ones only the alias, while the
+  // client's Topic Alias Maximum leaves room. Mappings last one connection.
+  uint16_t new_alias = 0;
   if (version_ == protocol_version::v5) {
     pub.props.subscription_identifiers = qm.subscription_ids;
+    if (client_topic_alias_max_ > 0 && !pub.topic.empty()) {
+      if (auto a = out_aliases_.find(pub.topic); a != out_aliases_.end()) {
+        pub.props.topic_alias = a->second;
+        pub.topic = {};
+      } else if (out_aliases_.size() < client_topic_alias_max_) {
+        new_alias = static_cast<uint16_t>(out_aliases_.size() + 1);
+        pub.props.topic_alias = new_alias;
+      }
+    }
   } else {
     pub.props = properties{};
   }
   auto size = encoded_size(pub, version_);
   if (client_max_packet_ != 0 && size > client_max_packet_) {
     ++counters_.dropped_too_large;
-    return false;
+    return false; // not sent: a new alias is not established either
   }
+  if (new_alias != 0)
+    out_aliases_.emplace(std::string(pub.topic), new_alias);
   auto old = out_.size();
   out_.resize(old + size);
   encode_to(pub, version_, out_.data() + old);

@@ -138,6 +138,13 @@ struct session_config {
   bool operator==(const session_config&) const = default;
 };
 
+/// Authorization. Minimal for now: topic filters no client may subscribe to.
+struct acl_config {
+  /// A SUBSCRIBE for a filter that one of these matches is refused (0x80).
+  std::vector<std::string> deny_subscribe;
+  bool operator==(const acl_config&) const = default;
+};
+
 /// Redis connection (DEVICE queues, sessions, retained when so configured).
 struct redis_config {
   std::string host = "localhost";
@@ -207,6 +214,7 @@ struct broker_config {
   admin_config admin;
   limits_config limits;
   session_config session;
+  acl_config acl;
   storage_config storage;
   cluster_config cluster;
   runtime_config runtime;
