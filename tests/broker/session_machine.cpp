@@ -1023,6 +1023,93 @@ CAF_TEST(v5 inbound topic aliases) {
 
 // -- subscribe / unsubscribe ---------------------------------------------------
 
+CAF_TEST(v5 outbound topic aliases) {
+  // §3.3.2.3.4: with the client's Topic Alias Maximum the server may send a
+  // topic it has sent before as its alias alone; never more aliases than
+  // allowed (MQTT-3.1.2-26), none without the property (MQTT-3.1.2-27), and
+  // the mappings end with the network connection.
+  make(v5);
+  auto c = conn(false, 3600);
+  c.props.topic_alias_maximum = 1;
+  open(c);
+  sm->on_deliver(msg("a/1", "p1", qos::at_most_once), now);
+  sm->on_deliver(msg("a/1", "p2", qos::at_least_once), now);
+  sm->on_deliver(msg("b/2", "p3", qos::at_most_once), now);
+  auto p1 = next<publish>();
+  CAF_CHECK_EQUAL(p1.topic, "a/1");
+  CAF_CHECK_EQUAL(p1.props.topic_alias.value_or(0), 1u);
+  auto p2 = next<publish>();
+  CAF_CHECK_EQUAL(p2.topic, "");
+  CAF_CHECK_EQUAL(p2.props.topic_alias.value_or(0), 1u);
+  auto p3 = next<publish>(); // no room for a second alias
+  CAF_CHECK_EQUAL(p3.topic, "b/2");
+  CAF_CHECK(!p3.props.topic_alias);
+  CAF_CHECK(quiet());
+  // A new connection starts without aliases: the resend names its topic.
+  close();
+  open(c);
+  auto again = next<publish>();
+  CAF_CHECK(again.dup);
+  CAF_CHECK_EQUAL(again.payload, "p2");
+  CAF_CHECK_EQUAL(again.topic, "a/1");
+  CAF_CHECK_EQUAL(again.props.topic_alias.value_or(0), 1u);
+  CAF_CHECK(quiet());
+  send_ack<puback>(again.packet_id);
+  // Without Topic Alias Maximum: no aliases at all.
+  close();
+  open(conn(false, 3600));
+  sm->on_deliver(msg("a/1", "p4", qos::at_most_once), now);
+  sm->on_deliver(msg("a/1", "p5", qos::at_most_once), now);
+  for (auto payload : {"p4", "p5"}) {
+    auto p = next<publish>();
+    CAF_CHECK_EQUAL(p.payload, payload);
+    CAF_CHECK_EQUAL(p.topic, "a/1");
+    CAF_CHECK(!p.props.topic_alias);
+  }
+  CAF_CHECK(quiet());
+}
+
+CAF_TEST(v5 a publish too large to send establishes no topic alias) {
+  make(v5);
+  auto c = conn(true);
+  c.props.topic_alias_maximum = 2;
+  c.props.maximum_packet_size = 64;
+  open(c);
+  sm->on_deliver(msg("a/1", std::string(100, 'x'), qos::at_most_once), now);
+  sm->on_deliver(msg("a/1", "small", qos::at_most_once), now);
+  auto p = next<publish>();
+  CAF_CHECK_EQUAL(p.payload, "small");
+  CAF_CHECK_EQUAL(p.topic, "a/1");
+  CAF_CHECK_EQUAL(p.props.topic_alias.value_or(0), 1u);
+  CAF_CHECK(quiet());
+}
+
+CAF_TEST(subscriptions matched by acl deny_subscribe get 0x80) {
+  limits.deny_subscribe = {"test/nosubscribe", "private/#"};
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    open(conn(true));
+    subscribe s;
+    s.packet_id = 3;
+    s.subscriptions = {subscription{"test/nosubscribe", qos::exactly_once},
+                       subscription{"private/a/+", qos::at_least_once},
+                       subscription{"$share/g/private/x", qos::at_most_once},
+                       subscription{"test/+", qos::at_least_once}};
+    send(s);
+    auto ack = next<suback>();
+    CAF_REQUIRE_EQUAL(ack.codes.size(), 4u);
+    CAF_CHECK_EQUAL(code(ack.codes[0]), 0x80);
+    CAF_CHECK_EQUAL(code(ack.codes[1]), 0x80);
+    CAF_CHECK_EQUAL(code(ack.codes[2]), 0x80);
+    CAF_CHECK_EQUAL(code(ack.codes[3]), 1);
+    auto e = take_fx();
+    CAF_REQUIRE_EQUAL(e.subscribes.size(), 1u);
+    CAF_CHECK_EQUAL(e.subscribes[0].filter, "test/+");
+    CAF_CHECK_EQUAL(m().subscriptions().size(), 1u);
+  }
+}
+
 CAF_TEST(subscribe return codes and effects) {
   for (auto v : both_versions) {
     CAF_MESSAGE(name(v));

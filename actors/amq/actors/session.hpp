@@ -81,7 +81,7 @@ struct session_state {
   /// consumed, so the edge stops reading: a publisher is paced by the router,
   /// which defers its ack while a target session's backlog is too long.
   uint32_t outstanding_routes = 0;
-  std::deque<std::pair<uint64_t, byte_chunk>> stash;
+  broker::lazy_deque<std::pair<uint64_t, byte_chunk>> stash;
   /// Flow control (router.hpp): deliveries taken off the backlog, as last
   /// reported to the router.
   int64_t progress_reported = 0;

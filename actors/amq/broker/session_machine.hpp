@@ -32,6 +32,7 @@
 /// message was in (for persistent offline subscribers that means: stored),
 /// and always in the order the PUBLISH packets arrived (MQTT 5.0 §4.6).
 
+#include "amq/broker/lazy_deque.hpp"
 #include "amq/broker/session_types.hpp"
 #include "amq/protocol/framer.hpp"
 #include "amq/protocol/message.hpp"
@@ -227,12 +228,12 @@ private:
   std::unordered_map<uint16_t, uint64_t> inflight_ids_;
   uint64_t send_seq_ = 0;
   uint16_t last_packet_id_ = 0;
-  std::deque<queued_message> queue_;
+  lazy_deque<queued_message> queue_;
   std::unordered_set<uint16_t> qos2_in_;
 
   // route bookkeeping
   uint64_t route_seq_ = 0; ///< seq of the batch being filled
-  std::deque<pending_ack> pending_acks_;
+  lazy_deque<pending_ack> pending_acks_;
 
   session_counters counters_;
   uint64_t deliveries_ = 0;
