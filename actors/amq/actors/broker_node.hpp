@@ -54,6 +54,7 @@ private:
   config::broker_config cfg_;
   broker::session_limits limits_;
   caf::actor storage_;
+  caf::actor watchdog_; ///< closes connections that send no CONNECT in time
   caf::actor router_;
   caf::actor registry_;
   std::unique_ptr<net::server> server_;

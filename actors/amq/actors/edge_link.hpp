@@ -36,6 +36,9 @@ public:
   /// Returns bytes that arrived after the CONNECT before the bind.
   std::vector<uint8_t> bind(const net::connection_ptr& conn, caf::actor session);
 
+  /// True once a CONNECT was decoded (or the connection was refused).
+  bool connect_seen();
+
   /// Called by the session actor after processing a chunk of `n` bytes.
   void consumed(const net::connection_ptr& conn, size_t n);
 

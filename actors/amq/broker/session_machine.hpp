@@ -177,7 +177,10 @@ private:
   void write(const Packet& p) {
     protocol::encode(p, version_, out_);
   }
-  void protocol_violation(protocol::reason_code rc, std::string_view why);
+  /// Closes the connection for a protocol error; in 5.0 a DISCONNECT with
+  /// `rc` goes first unless `send_disconnect` is false.
+  void protocol_violation(protocol::reason_code rc, std::string_view why,
+                          bool send_disconnect = true);
   void close_connection(bool publish_will, time_point now);
   void connection_gone(bool publish_will, time_point now);
   void end_session(time_point now);

@@ -120,9 +120,27 @@ std::error_code broker_node::start() {
   auto registry = registry_;
   auto max_packet = cfg_.limits.max_packet_size;
   auto& sys = sys_;
-  server_ = std::make_unique<net::server>(opts, [&sys, registry, max_packet](
-                                                  const net::connection_ptr& conn) {
-    conn->set_receiver(std::make_shared<edge_link>(sys, registry, max_packet, 1 << 20));
+  // CONNECT timeout (MQTT 3.1.4: a server SHOULD close a connection that
+  // sends no CONNECT in reasonable time): a watchdog checks every new
+  // connection once, `limits.connect_timeout` after the accept.
+  watchdog_ = sys_.spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {
+      [](tick_atom, const net::connection_ptr& conn, const edge_link_ptr& link) {
+        if (!link->connect_seen()) {
+          AMQ_LOG_INFO("connection {} closed: no CONNECT within the connect timeout",
+                       conn->peer());
+          conn->abort();
+        }
+      },
+    };
+  });
+  auto watchdog = watchdog_;
+  auto connect_timeout = limits_.connect_timeout;
+  server_ = std::make_unique<net::server>(opts, [&sys, registry, max_packet, watchdog,
+                                                 connect_timeout](const net::connection_ptr& conn) {
+    auto link = std::make_shared<edge_link>(sys, registry, max_packet, 1 << 20);
+    conn->set_receiver(link);
+    caf::delayed_anon_send(watchdog, connect_timeout, tick_atom::value, conn, link);
   });
   if (auto err = server_->start()) {
     AMQ_LOG_ERROR("broker cannot listen on {}:{}: {}", opts.bind, opts.port, err.message());
@@ -160,6 +178,8 @@ void broker_node::stop() {
     caf::anon_send_exit(registry_, caf::exit_reason::user_shutdown);
   if (router_)
     caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
+  if (watchdog_)
+    caf::anon_send_exit(watchdog_, caf::exit_reason::user_shutdown);
   if (storage_)
     caf::anon_send_exit(storage_, caf::exit_reason::user_shutdown);
 }

@@ -163,6 +163,11 @@ std::vector<uint8_t> edge_link::bind(const net::connection_ptr& conn, caf::actor
   return early;
 }
 
+bool edge_link::connect_seen() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return connect_seen_ || closed_;
+}
+
 void edge_link::consumed(const net::connection_ptr& conn, size_t n) {
   auto left = unconsumed_.fetch_sub(n) - n;
   if (left <= max_unconsumed_ / 2 && paused_.load() && paused_.exchange(false))
