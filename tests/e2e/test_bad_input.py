@@ -92,9 +92,11 @@ def test_garbage_before_connect_closes(broker, bystander):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_second_connect_closes(broker, bystander, version):
+    # [MQTT-3.1.0-2] close; no DISCONNECT in 5.0 either: §4.13.1 wants one for
+    # errors in packets other than CONNECT (see session_machine.cpp).
     c = connected(broker, version)
     c.send(mqtt_raw.connect(uid("again"), version))
-    assert_rejected(c, version, 0x82)
+    assert c.expect_close() == []
     bystander.check()
 
 
