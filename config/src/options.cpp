@@ -191,6 +191,10 @@ std::vector<option_descriptor> make_options() {
   t.add(AMQ_KEY(limits.max_client_id_length), uint_in<uint16_t>(23, 65535), {},
         "Longest client identifier accepted, in bytes; a longer one gets CONNACK 0x85. MQTT "
         "requires servers to accept at least 23.");
+  t.add(AMQ_KEY(limits.connect_timeout_ms), uint_in<uint32_t>(100, 3600000), {},
+        "Milliseconds a new connection may take to send its CONNECT; after that it is closed "
+        "(logged). MQTT 3.1.4 says a server SHOULD close a connection without CONNECT in a "
+        "reasonable time.");
   t.add(AMQ_KEY(limits.max_topic_levels), uint_in<uint16_t>(0, 65535),
         {"MQTT_TOPIC_MAX_SEGMENTS_COUNT"},
         "Most '/'-separated levels in a topic name or filter; deeper ones are rejected. 0: no "

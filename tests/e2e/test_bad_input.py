@@ -90,6 +90,17 @@ def test_garbage_before_connect_closes(broker, bystander):
     bystander.check()
 
 
+@pytest.mark.broker_args("--set", "limits.connect_timeout_ms=500")
+def test_connection_without_connect_is_closed_after_the_connect_timeout(broker, bystander):
+    # MQTT 3.1.4: a server SHOULD close a connection that sends no CONNECT in a
+    # reasonable time. A client that opens a socket and stays silent must not
+    # hold it for ever.
+    c = raw(broker, V5)
+    assert c.expect_close(timeout=5) == []
+    assert "no CONNECT within the connect timeout" in broker.log()
+    bystander.check()
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_second_connect_closes(broker, bystander, version):
     # [MQTT-3.1.0-2] close; no DISCONNECT in 5.0 either: §4.13.1 wants one for

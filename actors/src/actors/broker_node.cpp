@@ -28,6 +28,7 @@ broker::session_limits make_session_limits(const config::broker_config& cfg) {
   l.offline_message_ttl = std::chrono::seconds{cfg.session.device_persisted_messages_ttl};
   l.max_topic_levels = cfg.limits.max_topic_levels;
   l.max_client_id_length = cfg.limits.max_client_id_length;
+  l.connect_timeout = std::chrono::milliseconds{cfg.limits.connect_timeout_ms};
   l.deny_subscribe = cfg.acl.deny_subscribe;
   l.rule = cfg.session.persistence_rule == config::persistence_rule::strict
              ? broker::persistence_rule::strict

@@ -114,6 +114,7 @@ struct limits_config {
   uint16_t max_topic_levels = 200;
   uint64_t write_buffer_high_watermark = 1024 * 1024;
   uint64_t write_buffer_low_watermark = 512 * 1024;
+  uint32_t connect_timeout_ms = 10000;
   bool operator==(const limits_config&) const = default;
 };
 
