@@ -234,9 +234,16 @@ std::vector<option_descriptor> make_options() {
                "type: application}";
   t.add(AMQ_KEY(session.device_persisted_messages_limit), uint_in<uint32_t>(1, 100000000),
         {"MQTT_PERSISTENT_SESSION_DEVICE_PERSISTED_MESSAGES_LIMIT"},
-        "Most messages stored for one persistent DEVICE session while it is offline or behind; "
+        "Most messages stored for one persistent DEVICE session in Redis while it is offline "
+        "(storage.device_queue: redis; see session.offline_queue_limit for the embedded store); "
         "see session.device_overflow_policy.")
     .tbmq_default = "10000";
+  t.add(AMQ_KEY(session.offline_queue_limit), uint_in<uint32_t>(1, 100000000), {},
+        "Messages queued per offline persistent session when its queue lives in the embedded "
+        "store (the default) or in memory; device_persisted_messages_limit applies to DEVICE "
+        "queues in Redis. The queue is also held in memory while the session is offline (about "
+        "150 bytes plus the payload per message); on overflow session.device_overflow_policy "
+        "decides, counted.");
   t.add(AMQ_KEY(session.device_persisted_messages_ttl), uint_in<uint32_t>(0, 4294967295),
         {"MQTT_PERSISTENT_SESSION_DEVICE_PERSISTED_MESSAGES_TTL"},
         "Seconds a stored DEVICE message without a Message Expiry Interval is kept. 0: until "

@@ -19,7 +19,9 @@ broker::session_limits make_session_limits(const config::broker_config& cfg) {
   l.receive_maximum = cfg.limits.receive_maximum;
   l.max_inflight = cfg.limits.max_inflight_out;
   l.max_queued_online = cfg.limits.max_queued_messages;
-  l.max_queued_offline = cfg.session.device_persisted_messages_limit;
+  l.max_queued_offline = cfg.storage.device_queue == config::storage_backend::redis
+                           ? cfg.session.device_persisted_messages_limit
+                           : cfg.session.offline_queue_limit;
   l.topic_alias_maximum = cfg.limits.topic_alias_maximum;
   l.server_keep_alive = cfg.limits.max_keep_alive;
   l.max_session_expiry = cfg.limits.max_session_expiry_interval;
