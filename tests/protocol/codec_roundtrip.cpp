@@ -11,6 +11,7 @@
 #include "amq/protocol/packet.hpp"
 #include "amq/protocol/property_codec.hpp"
 #include "amq/test/bytes.hpp"
+#include "codec_check.hpp"
 
 #include <string>
 #include <type_traits>
@@ -171,39 +172,6 @@ std::vector<properties> single_properties(property_context ctx) {
   return out;
 }
 
-template <class T>
-result<T> decode_typed(const frame& f, protocol_version v) {
-  if constexpr (std::is_same_v<T, connect>)
-    return decode_connect(f);
-  else if constexpr (std::is_same_v<T, connack>)
-    return decode_connack(f, v);
-  else if constexpr (std::is_same_v<T, publish>)
-    return decode_publish(f, v);
-  else if constexpr (std::is_same_v<T, puback>)
-    return decode_puback(f, v);
-  else if constexpr (std::is_same_v<T, pubrec>)
-    return decode_pubrec(f, v);
-  else if constexpr (std::is_same_v<T, pubrel>)
-    return decode_pubrel(f, v);
-  else if constexpr (std::is_same_v<T, pubcomp>)
-    return decode_pubcomp(f, v);
-  else if constexpr (std::is_same_v<T, subscribe>)
-    return decode_subscribe(f, v);
-  else if constexpr (std::is_same_v<T, suback>)
-    return decode_suback(f, v);
-  else if constexpr (std::is_same_v<T, unsubscribe>)
-    return decode_unsubscribe(f, v);
-  else if constexpr (std::is_same_v<T, unsuback>)
-    return decode_unsuback(f, v);
-  else if constexpr (std::is_same_v<T, pingreq>)
-    return decode_pingreq(f);
-  else if constexpr (std::is_same_v<T, pingresp>)
-    return decode_pingresp(f);
-  else if constexpr (std::is_same_v<T, disconnect>)
-    return decode_disconnect(f, v);
-  else
-    return decode_auth(f, v);
-}
 
 /// Encodes `p`, frames the bytes with the framer, decodes them with the
 /// typed and the generic decoder, and compares. Returns the wire bytes.
@@ -221,7 +189,7 @@ bytes roundtrip(const T& p, protocol_version v) {
   auto err = fr.feed(wire, [&](const frame& f) {
     ++frames;
     CAF_CHECK_EQUAL(f.wire_size(), wire.size());
-    auto typed = decode_typed<T>(f, v);
+    auto typed = amq::test::decode_as<T>(f, v);
     if (!typed) {
       CAF_FAIL("decode failed: " << typed.error().message << " for "
                                   << to_string(p) << ": " << hex(wire));
