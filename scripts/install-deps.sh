@@ -19,7 +19,14 @@ packages=(
   # services and clients used by tests
   redis-server mosquitto mosquitto-clients python3 python3-paho-mqtt python3-pytest
   default-jre-headless maven             # Kafka broker from Maven Central (scripts/fetch-kafka.sh)
+  chromium                               # Sessions page test (tests/browser; Node.js + npm come with the machine)
 )
+
+# Node.js + npm for tests/browser: the machine's own if it has them (this kind
+# of machine ships Node.js 20 with npm), else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
