@@ -177,6 +177,7 @@
   function fmtNum(v) { return typeof v === 'number' ? v.toLocaleString('en-US') : (v ?? dash); }
 
   function fmtDuration(s) {
+    if (s === null) return 'never expires'; // the API's null: 0xFFFFFFFF
     if (typeof s !== 'number') return dash;
     if (s >= NEVER_EXPIRES) return 'never expires';
     if (s < 120) return s + ' s';
@@ -314,7 +315,8 @@
     el.prev.disabled = state.page === 0;
     el.next.disabled = !state.nextCursor;
     el.pageInfo.textContent = 'Page ' + (state.page + 1) +
-      (items.length ? ' · ' + items.length + (items.length === 1 ? ' session' : ' sessions') : '');
+      (items.length ? ' · ' + items.length + (items.length === 1 ? ' session' : ' sessions') : '') +
+      (typeof body.matching === 'number' ? ' · ' + fmtNum(body.matching) + ' matching' : '');
     el.updated.textContent = 'updated ' + fmtTime(Date.now());
 
     const key = JSON.stringify(items) + '|' + state.selected;
@@ -465,7 +467,10 @@
     el.detailFields.replaceChildren(frag);
 
     const subs = Array.isArray(d.subscriptions) ? d.subscriptions : [];
-    el.detailSubCount.textContent = '(' + subs.length + ')';
+    const unknown = d.subscriptions_known === false;
+    el.detailSubCount.textContent = unknown
+      ? '(' + fmtNum(d.subscription_count) + ', the session did not answer with its list)'
+      : '(' + subs.length + ')';
     const rows = document.createDocumentFragment();
     for (const s of subs) {
       rows.append(h('tr', { 'data-testid': 'detail-sub-row', 'data-filter': String(s.filter ?? '') },
@@ -479,7 +484,8 @@
             ? dash : s.subscription_id)));
     }
     if (!subs.length)
-      rows.append(h('tr', null, h('td', { colspan: 6, class: 'muted' }, 'No subscriptions.')));
+      rows.append(h('tr', null, h('td', { colspan: 6, class: 'muted' },
+                                  unknown ? 'Subscriptions unavailable right now.' : 'No subscriptions.')));
     el.detailSubs.replaceChildren(rows);
   }
 
