@@ -319,12 +319,15 @@
       (typeof body.matching === 'number' ? ' · ' + fmtNum(body.matching) + ' matching' : '');
     el.updated.textContent = 'updated ' + fmtTime(Date.now());
 
-    const key = JSON.stringify(items) + '|' + state.selected;
+    const key = JSON.stringify(items) + '|' + state.selected + '|' + state.nextCursor;
     if (key === state.rowsKey) return; // unchanged: keep the DOM (focus, selection)
     state.rowsKey = key;
     const frag = document.createDocumentFragment();
     for (const s of items) frag.append(row(s));
     el.rows.replaceChildren(frag);
+    el.empty.textContent = state.nextCursor
+      ? 'No match among the sessions examined so far: Next continues the search.'
+      : 'No sessions match.';
     el.empty.hidden = items.length > 0;
   }
 
