@@ -1,0 +1,742 @@
+// The offline queues of persistent APPLICATION sessions in Kafka.
+//
+// One topic per client, 1 partition: `<prefix>.msg.app.<mapped id>`
+// (kafka_app_topic). Record key = sequence number (u64 big-endian), value =
+// the queue-entry record (record_codec, docs/storage-format.md). With one
+// partition and one producer per node, offsets and sequence numbers grow
+// together.
+//
+// Read position = the committed offset of partition 0 in the consumer
+// group `opts.group_id`. Per client the store keeps, in memory, an index of
+// the records at or above that offset it has seen (produced or read):
+//
+//   committed          indexed_to
+//   |  offset -> (seq, acked)  |  records not read yet (after a restart)
+//
+// `erase_entries` (the client's PUBACK / PUBCOMP, or a message the session
+// dropped) marks an entry acked. The committed offset moves up to the first
+// unacked entry, never past an entry not acknowledged; acked entries above
+// it are listed in the commit's metadata ("v1 last=<seq> acked=<ranges>"),
+// so that a restart skips them instead of resending them. The metadata is
+// capped (Kafka's offset.metadata.max.bytes is 4096); acked entries that do
+// not fit are resent after a restart (QoS 1: a duplicate with DUP=1).
+//
+// `apply` order: erased sessions (topic deleted; erased and put again in
+// the same batch: the topic is kept and its read position moved to its end),
+// put sessions (APPLICATION: topic created if missing; a session that
+// became DEVICE: topic deleted), appends (produced, then flushed: apply
+// returns only when every record has its delivery report), acks (index, then
+// one synchronous offset commit for every changed client). A failed commit is
+// retried with the next batch and does not fail the batch (the entries are
+// acknowledged by the client already; a crash before the retry resends them).
+// If any record of a batch fails, the batch fails and the records of that
+// batch that did reach Kafka are marked acked (the router did not deliver
+// them and refused the publisher: they must not come back later).
+#include "amq/storage/kafka_store.hpp"
+#include "kafka_client.hpp"
+#include "record_codec.hpp"
+#include "validate.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace amq::storage {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr size_t max_metadata = 3500; // below Kafka's 4096-byte default
+
+void put_be64(std::string& out, uint64_t x) {
+  for (int i = 7; i >= 0; --i)
+    out.push_back(static_cast<char>(static_cast<uint8_t>(x >> (8 * i))));
+}
+
+bool get_be64(const void* p, size_t n, uint64_t& x) {
+  if (p == nullptr || n != 8)
+    return false;
+  auto b = static_cast<const uint8_t*>(p);
+  x = 0;
+  for (size_t i = 0; i < 8; ++i)
+    x = (x << 8) | b[i];
+  return true;
+}
+
+struct indexed {
+  uint64_t seq = 0;
+  bool acked = false;
+};
+
+struct client_state {
+  std::string topic;
+  bool loaded = false;
+  int64_t committed = 0;  ///< next offset to read (Kafka's committed offset)
+  int64_t indexed_to = 0; ///< every record in [committed, indexed_to) is indexed
+  int64_t known_end = 0;  ///< no record at or after this offset is known
+  std::map<int64_t, indexed> by_offset;
+  std::map<uint64_t, int64_t> by_seq;
+  std::set<uint64_t> acked_unindexed; ///< acked before being indexed (metadata)
+  uint64_t floor_seq = 0;             ///< highest seq below the committed offset
+  uint64_t last_seq = 0;
+  bool last_seq_known = false;
+  bool dirty = false; ///< commit needed
+};
+
+/// "v1 last=<seq> acked=a-b,c": parsed leniently (garbage = nothing acked).
+void parse_metadata(std::string_view md, uint64_t& last, std::set<uint64_t>& acked) {
+  if (!md.starts_with("v1 "))
+    return;
+  auto num = [](std::string_view s, size_t& i, uint64_t& out) {
+    size_t start = i;
+    out = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+      out = out * 10 + static_cast<uint64_t>(s[i++] - '0');
+    return i > start;
+  };
+  if (auto p = md.find("last="); p != std::string_view::npos) {
+    size_t i = p + 5;
+    num(md, i, last);
+  }
+  auto p = md.find("acked=");
+  if (p == std::string_view::npos)
+    return;
+  size_t i = p + 6;
+  while (i < md.size()) {
+    uint64_t a = 0;
+    uint64_t b = 0;
+    if (!num(md, i, a))
+      return;
+    b = a;
+    if (i < md.size() && md[i] == '-') {
+      ++i;
+      if (!num(md, i, b) || b < a || b - a > 1'000'000)
+        return;
+    }
+    for (auto x = a; x <= b; ++x)
+      acked.insert(x);
+    if (i < md.size() && md[i] == ',')
+      ++i;
+    else
+      return;
+  }
+}
+
+std::string make_metadata(const client_state& st) {
+  std::vector<uint64_t> seqs;
+  for (auto& [off, e] : st.by_offset)
+    if (e.acked)
+      seqs.push_back(e.seq);
+  seqs.insert(seqs.end(), st.acked_unindexed.begin(), st.acked_unindexed.end());
+  std::sort(seqs.begin(), seqs.end());
+  std::string out = "v1 last=" + std::to_string(st.last_seq) + " acked=";
+  size_t base = out.size();
+  for (size_t i = 0; i < seqs.size();) {
+    size_t j = i;
+    while (j + 1 < seqs.size() && seqs[j + 1] == seqs[j] + 1)
+      ++j;
+    std::string part = std::to_string(seqs[i]);
+    if (j > i)
+      part += "-" + std::to_string(seqs[j]);
+    if (out.size() + part.size() + 1 > max_metadata)
+      break; // the rest is resent after a restart
+    if (out.size() > base)
+      out.push_back(',');
+    out += part;
+    i = j + 1;
+  }
+  return out;
+}
+
+class kafka_queue_store final : public store {
+public:
+  explicit kafka_queue_store(kafka_options opts) : opts_(std::move(opts)) {
+    pev_.owner = this;
+    pev_.on_delivery = &kafka_queue_store::delivered;
+  }
+
+  bool open(std::string& detail) {
+    producer_ = kafka::make_handle(opts_, false, pev_, detail);
+    if (!producer_)
+      return false;
+    consumer_ = kafka::make_handle(opts_, true, cev_, detail);
+    if (!consumer_)
+      return false;
+    std::string why;
+    if (!kafka::wait_reachable(producer_.get(), std::chrono::milliseconds{opts_.wait_at_boot_ms},
+                               opts_.request_timeout_ms, why)) {
+      detail = "Kafka at " + opts_.bootstrap_servers + " is unreachable (" + why + ")";
+      if (opts_.wait_at_boot_ms > 0)
+        detail += " after waiting " + std::to_string(opts_.wait_at_boot_ms) + " ms";
+      return false;
+    }
+    if (!kafka::list_topics(producer_.get(), app_prefix(), opts_.request_timeout_ms, topics_,
+                            detail))
+      return false;
+    return true;
+  }
+
+  std::string describe() const override {
+    return "kafka:" + opts_.bootstrap_servers + " (APPLICATION queues, topics " + app_prefix()
+           + "*)";
+  }
+
+  std::string last_error() const override {
+    return last_error_;
+  }
+
+  std::error_code apply(const write_batch& b) override {
+    if (auto err = detail::validate(b)) {
+      last_error_ = "batch rejected: client id empty or containing U+0000, or null message";
+      return err;
+    }
+    std::error_code result;
+    auto fail = [&](std::string why) {
+      last_error_ = std::move(why);
+      result = error::backend_failure;
+    };
+    std::string why;
+    // -- sessions erased, sessions put ----------------------------------------
+    std::unordered_set<std::string_view> put_app;
+    for (auto& r : b.put_sessions)
+      if (r.client_type == 1)
+        put_app.insert(r.client_id);
+    std::vector<std::string> to_delete;
+    for (auto& c : b.erase_sessions) {
+      if (put_app.count(c) > 0) {
+        if (topics_.count(topic_of(c)) > 0 && !reset(c, why))
+          fail(why);
+        continue;
+      }
+      if (erased_.size() > 10000)
+        erased_.clear();
+      erased_.insert(c);
+      if (topics_.erase(topic_of(c)) > 0)
+        to_delete.push_back(topic_of(c));
+      clients_.erase(c);
+    }
+    for (auto& r : b.put_sessions) {
+      if (r.client_type == 1) {
+        erased_.erase(r.client_id);
+        if (topics_.count(topic_of(r.client_id)) == 0 && !create(r.client_id, why))
+          fail(why);
+      } else if (topics_.erase(topic_of(r.client_id)) > 0) {
+        // APPLICATION -> DEVICE: the Kafka queue goes (as TBMQ does).
+        to_delete.push_back(topic_of(r.client_id));
+        clients_.erase(r.client_id);
+      }
+    }
+    to_delete.insert(to_delete.end(), delete_later_.begin(), delete_later_.end());
+    delete_later_.clear();
+    if (!to_delete.empty()
+        && !kafka::delete_topics(producer_.get(), to_delete, opts_.request_timeout_ms, why)) {
+      // Retried with the next batch; the sessions are gone either way.
+      last_error_ = why;
+      for (auto& t : to_delete)
+        if (topics_.count(t) == 0)
+          delete_later_.insert(t);
+    }
+    // -- appends ----------------------------------------------------------------
+    if (!b.append.empty()) {
+      if (auto err = produce(b))
+        result = err;
+    }
+    // -- acks --------------------------------------------------------------------
+    for (auto& [c, seq] : b.erase_entries)
+      ack(c, seq);
+    commit();
+    return result;
+  }
+
+  std::error_code for_each_session(const std::function<void(session_record&&)>&) override {
+    return {}; // session records live in the primary store
+  }
+
+  std::error_code read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
+                             const std::function<void(queued_entry&&)>& f) override {
+    if (!detail::valid_client_id(client_id))
+      return error::invalid_argument;
+    auto topic = topic_of(client_id);
+    if (topics_.count(topic) == 0)
+      return {};
+    auto& st = state(client_id);
+    std::string why;
+    if (!load(st, why))
+      return failed(why);
+    // Start at the first indexed entry with seq >= from_seq, unless records
+    // before it are not indexed yet.
+    int64_t start = st.indexed_to;
+    if (auto i = st.by_seq.lower_bound(from_seq); i != st.by_seq.end() && i->second < start)
+      start = i->second;
+    start = std::max(start, st.committed);
+    if (start >= st.known_end) {
+      int64_t low = 0;
+      int64_t high = 0;
+      if (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high, why))
+        return failed(why);
+      st.known_end = std::max(st.known_end, high);
+      if (start >= st.known_end)
+        return {};
+    }
+    if (!seek(st.topic, start, why))
+      return failed(why);
+    auto now = codec::clocks::now();
+    size_t n = 0;
+    auto deadline = std::chrono::steady_clock::now()
+                    + std::chrono::milliseconds{opts_.request_timeout_ms};
+    while (position_ < st.known_end && (limit == 0 || n < limit)) {
+      kafka::message_ptr m{rd_kafka_consumer_poll(consumer_.get(), 100)};
+      if (!m) {
+        if (std::chrono::steady_clock::now() > deadline)
+          return failed("reading " + st.topic + " at offset " + std::to_string(position_)
+                        + ": no record from Kafka in time");
+        continue;
+      }
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        continue;
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        auto e = m->err;
+        assigned_.clear(); // re-seek next time
+        return failed("reading " + st.topic + ": " + kafka::describe(e));
+      }
+      if (m->rkt == nullptr || st.topic != rd_kafka_topic_name(m->rkt) || m->offset < position_)
+        continue; // left over from an earlier assignment
+      deadline = std::chrono::steady_clock::now()
+                 + std::chrono::milliseconds{opts_.request_timeout_ms};
+      bool contiguous = position_ <= st.indexed_to;
+      position_ = m->offset + 1;
+      uint64_t seq = 0;
+      queued_entry e;
+      std::error_code bad;
+      if (!get_be64(m->key, m->key_len, seq))
+        bad = error::bad_key;
+      else
+        bad = codec::decode(std::string_view{static_cast<const char*>(m->payload), m->len}, e,
+                            now);
+      if (!bad && e.seq != seq)
+        bad = error::invalid_value;
+      if (bad) {
+        report_corrupt("queue entry", st.topic + "@" + std::to_string(m->offset), bad);
+        index(st, m->offset, seq, true, contiguous);
+        continue;
+      }
+      bool acked = st.acked_unindexed.erase(seq) > 0;
+      if (auto i = st.by_offset.find(m->offset); i != st.by_offset.end())
+        acked = acked || i->second.acked;
+      index(st, m->offset, seq, acked, contiguous);
+      if (!acked && seq >= from_seq && m->offset >= st.committed) {
+        f(std::move(e));
+        ++n;
+      }
+    }
+    return {};
+  }
+
+  std::error_code last_seq(const std::string& client_id, uint64_t& out) override {
+    out = 0;
+    if (!detail::valid_client_id(client_id))
+      return error::invalid_argument;
+    auto topic = topic_of(client_id);
+    if (topics_.count(topic) == 0)
+      return {};
+    auto& st = state(client_id);
+    std::string why;
+    if (!load(st, why))
+      return failed(why);
+    if (!st.last_seq_known) {
+      int64_t low = 0;
+      int64_t high = 0;
+      if (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high, why))
+        return failed(why);
+      st.known_end = std::max(st.known_end, high);
+      if (high > low) {
+        if (!seek(st.topic, high - 1, why))
+          return failed(why);
+        auto deadline = std::chrono::steady_clock::now()
+                        + std::chrono::milliseconds{opts_.request_timeout_ms};
+        for (;;) {
+          kafka::message_ptr m{rd_kafka_consumer_poll(consumer_.get(), 100)};
+          if (std::chrono::steady_clock::now() > deadline)
+            return failed("reading the last record of " + st.topic + ": no record in time");
+          if (!m || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            continue;
+          if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            auto e = m->err;
+            assigned_.clear();
+            return failed("reading " + st.topic + ": " + kafka::describe(e));
+          }
+          if (m->rkt == nullptr || st.topic != rd_kafka_topic_name(m->rkt)
+              || m->offset < high - 1)
+            continue;
+          position_ = m->offset + 1;
+          uint64_t seq = 0;
+          if (get_be64(m->key, m->key_len, seq))
+            st.last_seq = std::max(st.last_seq, seq);
+          else
+            report_corrupt("queue entry key", st.topic + "@" + std::to_string(m->offset),
+                           error::bad_key);
+          break;
+        }
+      }
+      st.last_seq_known = true;
+    }
+    out = st.last_seq;
+    return {};
+  }
+
+  std::error_code
+  for_each_retained(const std::function<void(protocol::message_ptr&&)>&) override {
+    return {};
+  }
+
+private:
+  std::string app_prefix() const {
+    return opts_.topic_prefix + ".msg.app.";
+  }
+
+  std::string topic_of(std::string_view client) const {
+    return kafka_app_topic(opts_.topic_prefix, client);
+  }
+
+  std::error_code failed(std::string why) {
+    last_error_ = std::move(why);
+    return error::backend_failure;
+  }
+
+  client_state& state(const std::string& client) {
+    auto& st = clients_[client];
+    if (st.topic.empty())
+      st.topic = topic_of(client);
+    return st;
+  }
+
+  /// Committed offset and its metadata, watermarks: once per client.
+  bool load(client_state& st, std::string& why) {
+    if (st.loaded)
+      return true;
+    int64_t low = 0;
+    int64_t high = 0;
+    if (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high, why))
+      return false;
+    kafka::tpl_ptr tpl{rd_kafka_topic_partition_list_new(1)};
+    rd_kafka_topic_partition_list_add(tpl.get(), st.topic.c_str(), 0);
+    auto err = rd_kafka_committed(consumer_.get(), tpl.get(),
+                                  static_cast<int>(opts_.request_timeout_ms));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      err = tpl->elems[0].err;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      why = "cannot read the committed offset of " + st.topic + ": " + kafka::describe(err);
+      return false;
+    }
+    auto& p = tpl->elems[0];
+    int64_t off = p.offset;
+    if (off < low || off > high) // none yet, below retention, or stale
+      off = low;
+    uint64_t last = 0;
+    std::set<uint64_t> acked;
+    if (p.metadata != nullptr && p.metadata_size > 0 && high > off)
+      parse_metadata({static_cast<const char*>(p.metadata), p.metadata_size}, last, acked);
+    st.committed = off;
+    st.indexed_to = off;
+    st.known_end = high;
+    st.last_seq = std::max(st.last_seq, last);
+    for (auto s : acked)
+      if (st.by_seq.count(s) == 0)
+        st.acked_unindexed.insert(s);
+    st.loaded = true;
+    return true;
+  }
+
+  /// A session's topic, created if missing, its read position at its end
+  /// (a topic left over from an earlier session with this id is skipped).
+  bool create(const std::string& client, std::string& why) {
+    auto topic = topic_of(client);
+    std::vector<kafka::new_topic> nt{{topic, {}}};
+    if (opts_.app_retention_ms != 0)
+      nt[0].configs.emplace_back("retention.ms", std::to_string(opts_.app_retention_ms));
+    if (!kafka::create_topics(producer_.get(), nt, opts_.replication_factor,
+                              opts_.request_timeout_ms, why))
+      return false;
+    delete_later_.erase(topic);
+    topics_.insert(topic);
+    clients_.erase(client);
+    return reset(client, why);
+  }
+
+  /// Forgets everything below the end of the client's topic.
+  bool reset(const std::string& client, std::string& why) {
+    auto& st = state(client);
+    int64_t low = 0;
+    int64_t high = 0;
+    // A topic just created may not have a leader yet: retry briefly.
+    auto deadline = std::chrono::steady_clock::now()
+                    + std::chrono::milliseconds{opts_.request_timeout_ms};
+    while (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high,
+                              why)) {
+      if (std::chrono::steady_clock::now() > deadline)
+        return false;
+      std::this_thread::sleep_for(50ms);
+    }
+    auto last = st.last_seq;
+    st = client_state{};
+    st.topic = topic_of(client);
+    st.loaded = true;
+    st.committed = high;
+    st.indexed_to = high;
+    st.known_end = high;
+    st.last_seq = last;
+    st.dirty = true;
+    return true;
+  }
+
+  /// Adds the record at `offset` to the index.
+  void index(client_state& st, int64_t offset, uint64_t seq, bool acked, bool contiguous) {
+    if (offset >= st.committed) {
+      auto& e = st.by_offset[offset];
+      e.seq = seq;
+      e.acked = e.acked || acked;
+      st.by_seq[seq] = offset;
+      if (e.acked)
+        st.dirty = true;
+    }
+    if (contiguous)
+      st.indexed_to = std::max(st.indexed_to, offset + 1);
+    while (st.by_offset.count(st.indexed_to) > 0)
+      ++st.indexed_to;
+    st.known_end = std::max(st.known_end, offset + 1);
+    st.last_seq = std::max(st.last_seq, seq);
+  }
+
+  void ack(const std::string& client, uint64_t seq) {
+    if (topics_.count(topic_of(client)) == 0)
+      return;
+    auto& st = state(client);
+    std::string why;
+    if (!load(st, why)) {
+      last_error_ = why; // lost: resent after a restart
+      return;
+    }
+    if (auto j = st.by_seq.find(seq); j != st.by_seq.end()) {
+      st.by_offset[j->second].acked = true;
+      st.dirty = true;
+    } else if (seq > st.floor_seq && st.acked_unindexed.size() < 100000) {
+      st.acked_unindexed.insert(seq);
+      st.dirty = true;
+    }
+  }
+
+  /// Moves the committed offsets of changed clients, one commit request.
+  void commit() {
+    kafka::tpl_ptr tpl{rd_kafka_topic_partition_list_new(8)};
+    std::vector<client_state*> states;
+    for (auto& [c, st] : clients_) {
+      if (!st.dirty || !st.loaded)
+        continue;
+      while (!st.by_offset.empty()) {
+        auto it = st.by_offset.begin();
+        if (!it->second.acked || (it->first != st.committed && it->first >= st.indexed_to))
+          break;
+        st.committed = it->first + 1;
+        st.floor_seq = std::max(st.floor_seq, it->second.seq);
+        st.by_seq.erase(it->second.seq);
+        st.by_offset.erase(it);
+      }
+      if (st.by_offset.empty() && st.indexed_to > st.committed)
+        st.committed = st.indexed_to;
+      std::erase_if(st.acked_unindexed, [&](uint64_t s) { return s <= st.floor_seq; });
+      auto md = make_metadata(st);
+      auto p = rd_kafka_topic_partition_list_add(tpl.get(), st.topic.c_str(), 0);
+      p->offset = st.committed;
+      p->metadata = std::malloc(md.size());
+      std::memcpy(p->metadata, md.data(), md.size());
+      p->metadata_size = md.size();
+      states.push_back(&st);
+    }
+    if (tpl->cnt == 0)
+      return;
+    auto err = rd_kafka_commit(consumer_.get(), tpl.get(), 0);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      last_error_ = "offset commit failed (retried with the next batch): " + kafka::describe(err);
+      return;
+    }
+    for (int i = 0; i < tpl->cnt; ++i) {
+      auto& p = tpl->elems[i];
+      if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        last_error_ = std::string{"offset commit of "} + p.topic + " failed: "
+                      + kafka::describe(p.err);
+        continue;
+      }
+      states[static_cast<size_t>(i)]->dirty = false;
+    }
+  }
+
+  /// Assigns the consumer to partition 0 of `topic` at `offset`, unless it
+  /// is there already.
+  bool seek(const std::string& topic, int64_t offset, std::string& why) {
+    if (assigned_ == topic && position_ == offset)
+      return true;
+    kafka::tpl_ptr tpl{rd_kafka_topic_partition_list_new(1)};
+    rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), 0)->offset = offset;
+    auto err = rd_kafka_assign(consumer_.get(), tpl.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      assigned_.clear();
+      why = "cannot read " + topic + ": " + kafka::describe(err);
+      return false;
+    }
+    assigned_ = topic;
+    position_ = offset;
+    return true;
+  }
+
+  /// Produces the batch's appends; waits for every delivery report.
+  std::error_code produce(const write_batch& b) {
+    std::string why;
+    auto now = codec::clocks::now();
+    deliveries_.clear();
+    deliveries_.reserve(b.append.size());
+    std::string key;
+    std::string value;
+    bool failed_early = false;
+    for (auto& [c, e] : b.append) {
+      if (erased_.count(c) > 0)
+        continue; // appended after its session was erased: nobody reads it
+      auto topic = topic_of(c);
+      if (topics_.count(topic) == 0 && !create(c, why)) {
+        last_error_ = why;
+        failed_early = true;
+        break;
+      }
+      auto& st = state(c);
+      if (!st.loaded && !load(st, why)) {
+        last_error_ = why;
+        failed_early = true;
+        break;
+      }
+      key.clear();
+      put_be64(key, e.seq);
+      value.clear();
+      codec::encode(e, value, now);
+      deliveries_.push_back({c, e.seq});
+      auto idx = deliveries_.size() - 1;
+      for (;;) {
+        auto err = rd_kafka_producev(
+          producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+          RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(idx))), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+          rd_kafka_poll(producer_.get(), 10);
+          continue;
+        }
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          deliveries_[idx].err = err;
+          deliveries_[idx].done = true;
+        }
+        break;
+      }
+    }
+    // Every report, or a definite failure: message.timeout.ms bounds the wait.
+    auto flush_ms = static_cast<int>(opts_.delivery_timeout_ms) + 5000;
+    if (rd_kafka_flush(producer_.get(), flush_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      rd_kafka_flush(producer_.get(), 1000);
+    }
+    bool ok = !failed_early;
+    for (auto& d : deliveries_) {
+      if (!d.done) {
+        d.err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        d.done = true;
+      }
+      if (d.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (ok)
+          last_error_ = "producing to " + topic_of(d.client) + " failed: " + kafka::describe(d.err);
+        ok = false;
+      }
+    }
+    for (auto& d : deliveries_) {
+      if (d.err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        continue;
+      auto& st = state(d.client);
+      // Stored, but a failed batch was not delivered: skip it for good.
+      index(st, d.offset, d.seq, !ok, d.offset == st.indexed_to);
+      st.last_seq_known = st.last_seq_known || d.offset + 1 >= st.known_end;
+    }
+    deliveries_.clear();
+    if (auto fatal = fatal_error(); !fatal.empty()) {
+      last_error_ = fatal;
+      recreate_producer();
+      ok = false;
+    }
+    return ok ? std::error_code{} : std::error_code{error::backend_failure};
+  }
+
+  std::string fatal_error() {
+    char buf[512];
+    auto err = rd_kafka_fatal_error(producer_.get(), buf, sizeof buf);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      return {};
+    return std::string{"Kafka producer fatal error: "} + buf;
+  }
+
+  void recreate_producer() {
+    std::string why;
+    auto p = kafka::make_handle(opts_, false, pev_, why);
+    if (p)
+      producer_ = std::move(p);
+  }
+
+  static void delivered(const rd_kafka_message_t* m, void* owner) {
+    auto self = static_cast<kafka_queue_store*>(owner);
+    auto idx = static_cast<size_t>(reinterpret_cast<uintptr_t>(m->_private));
+    if (self == nullptr || idx >= self->deliveries_.size())
+      return;
+    auto& d = self->deliveries_[idx];
+    d.done = true;
+    d.err = m->err;
+    d.offset = m->offset;
+  }
+
+  struct delivery {
+    std::string client;
+    uint64_t seq = 0;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int64_t offset = -1;
+    bool done = false;
+  };
+
+  kafka_options opts_;
+  kafka::handle_events pev_;
+  kafka::handle_events cev_;
+  kafka::handle_ptr producer_;
+  kafka::handle_ptr consumer_;
+  std::set<std::string> topics_;        ///< queue topics known to exist
+  std::set<std::string> delete_later_;  ///< deletions to retry
+  std::unordered_set<std::string> erased_; ///< sessions erased (appends dropped)
+  std::unordered_map<std::string, client_state> clients_;
+  std::vector<delivery> deliveries_;
+  std::string assigned_; ///< topic the consumer reads
+  int64_t position_ = -1;
+  std::string last_error_;
+};
+
+} // namespace
+
+std::unique_ptr<store> open_kafka_queue_store(const kafka_options& opts, std::error_code& err,
+                                              std::string& detail) {
+  err.clear();
+  detail.clear();
+  auto s = std::make_unique<kafka_queue_store>(opts);
+  if (!s->open(detail)) {
+    err = error::backend_failure;
+    return nullptr;
+  }
+  return s;
+}
+
+} // namespace amq::storage

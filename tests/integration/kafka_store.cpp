@@ -1,0 +1,339 @@
+// The Kafka backends (storage/src/kafka_*.cpp) against the real Kafka that
+// scripts/services.sh starts. Every test uses its own topic prefix and
+// consumer group (amq::test::unique_name), so runs never see each other.
+
+#define CAF_SUITE integration_kafka_store
+#include <caf/test/unit_test.hpp>
+
+#include "amq/storage/kafka_store.hpp"
+#include "amq/test/services.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace amq;
+using namespace amq::storage;
+
+namespace {
+
+std::string bootstrap() {
+  std::string why;
+  auto b = test::kafka_bootstrap_from_env(why);
+  if (!b)
+    CAF_FAIL(why);
+  return *b;
+}
+
+kafka_options options(const std::string& name) {
+  kafka_options o;
+  o.bootstrap_servers = bootstrap();
+  // Topic prefixes: [A-Za-z0-9._-] only.
+  o.topic_prefix = test::unique_name(name);
+  o.group_id = o.topic_prefix + ".node.test";
+  o.replication_factor = 1;
+  o.request_timeout_ms = 15000;
+  return o;
+}
+
+std::unique_ptr<store> open_queue(const kafka_options& o) {
+  std::error_code err;
+  std::string detail;
+  auto s = open_kafka_queue_store(o, err, detail);
+  if (!s)
+    CAF_FAIL("cannot open the Kafka queue store: " << detail);
+  return s;
+}
+
+session_record app_session(const std::string& id, uint8_t type = 1) {
+  session_record r;
+  r.client_id = id;
+  r.client_type = type;
+  r.session_expiry = 3600;
+  r.subscriptions.push_back({"a/#", 1, false, false, 0, 0});
+  return r;
+}
+
+queued_entry entry(uint64_t seq) {
+  auto m = std::make_shared<protocol::message>();
+  m->topic = "a/" + std::to_string(seq);
+  m->payload = "payload " + std::to_string(seq);
+  m->qos_level = protocol::qos::at_least_once;
+  queued_entry e;
+  e.seq = seq;
+  e.msg = std::move(m);
+  e.qos = 1;
+  return e;
+}
+
+void append(store& s, const std::string& id, uint64_t from, uint64_t to) {
+  write_batch b;
+  for (auto seq = from; seq <= to; ++seq)
+    b.append.emplace_back(id, entry(seq));
+  auto err = s.apply(b);
+  if (err)
+    CAF_FAIL("append failed: " << err.message() << ": " << s.last_error());
+}
+
+void ack(store& s, const std::string& id, std::vector<uint64_t> seqs) {
+  write_batch b;
+  for (auto seq : seqs)
+    b.erase_entries.emplace_back(id, seq);
+  auto err = s.apply(b);
+  if (err)
+    CAF_FAIL("ack failed: " << err.message() << ": " << s.last_error());
+  CAF_CHECK_EQUAL(s.last_error(), ""); // the offset commit went through
+}
+
+std::vector<uint64_t> read_all(store& s, const std::string& id, uint64_t from = 0,
+                               size_t limit = 0) {
+  std::vector<uint64_t> out;
+  auto err = s.read_queue(id, from, limit, [&](queued_entry&& e) {
+    CAF_CHECK_EQUAL(e.msg->topic, "a/" + std::to_string(e.seq));
+    CAF_CHECK_EQUAL(e.msg->payload, "payload " + std::to_string(e.seq));
+    out.push_back(e.seq);
+  });
+  if (err)
+    CAF_FAIL("read_queue failed: " << err.message() << ": " << s.last_error());
+  return out;
+}
+
+std::vector<uint64_t> range(uint64_t from, uint64_t to) {
+  std::vector<uint64_t> out;
+  for (auto x = from; x <= to; ++x)
+    out.push_back(x);
+  return out;
+}
+
+/// The topics of the cluster that start with `prefix`.
+std::set<std::string> topics_with(const std::string& prefix) {
+  char errstr[256];
+  auto conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap().c_str(), errstr, sizeof errstr);
+  auto rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  CAF_REQUIRE(rk != nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  std::set<std::string> out;
+  if (rd_kafka_metadata(rk, 1, nullptr, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < md->topic_cnt; ++i)
+      if (std::string_view{md->topics[i].topic}.starts_with(prefix))
+        out.emplace(md->topics[i].topic);
+    rd_kafka_metadata_destroy(md);
+  } else {
+    CAF_FAIL("metadata request failed");
+  }
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+/// The committed offset of partition 0 of `topic` in `group` (negative:
+/// none).
+int64_t committed(const std::string& group, const std::string& topic) {
+  char errstr[256];
+  auto conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap().c_str(), errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "group.id", group.c_str(), errstr, sizeof errstr);
+  auto rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  CAF_REQUIRE(rk != nullptr);
+  auto tpl = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(tpl, topic.c_str(), 0);
+  auto err = rd_kafka_committed(rk, tpl, 10000);
+  CAF_REQUIRE_EQUAL(err, RD_KAFKA_RESP_ERR_NO_ERROR);
+  auto off = tpl->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(tpl);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return off;
+}
+
+} // namespace
+
+CAF_TEST(topic names map client ids reversibly) {
+  CAF_CHECK_EQUAL(kafka_app_topic("actormq", "dev-1"), "actormq.msg.app.dev-1");
+  CAF_CHECK_EQUAL(kafka_topic_component("p", "a.b_c/d e"), "a_2eb_5fc_2fd_20e");
+  CAF_CHECK_EQUAL(kafka_topic_component("p", "ü"), "_c3_bc");
+  for (std::string id : {"a.b_c/d e", "ü", "x", "_h0", "A-z09"}) {
+    std::string back;
+    CAF_CHECK(kafka_topic_component_decode(kafka_topic_component("p", id), back));
+    CAF_CHECK_EQUAL(back, id);
+  }
+  // Too long: cut, with a hash suffix; within Kafka's 249 characters.
+  std::string long_id(300, 'x');
+  auto t = kafka_app_topic("actormq", long_id);
+  CAF_CHECK_EQUAL(t.size(), 249u);
+  CAF_CHECK_NOT_EQUAL(t, kafka_app_topic("actormq", long_id + "y"));
+  std::string back;
+  CAF_CHECK(!kafka_topic_component_decode(kafka_topic_component("actormq", long_id), back));
+  // Escapes are never cut in half.
+  std::string slashes(200, '/');
+  auto c = kafka_topic_component("actormq", slashes);
+  CAF_CHECK_EQUAL(c.substr(0, 3), "_2f");
+  CAF_CHECK_LESS_OR_EQUAL(kafka_app_topic("actormq", slashes).size(), 249u);
+}
+
+CAF_TEST(unreachable kafka fails to open with a clear message) {
+  kafka_options o;
+  o.bootstrap_servers = "127.0.0.1:1";
+  o.request_timeout_ms = 1000;
+  o.wait_at_boot_ms = 0;
+  std::error_code err;
+  std::string detail;
+  auto s = open_kafka_queue_store(o, err, detail);
+  CAF_CHECK(s == nullptr);
+  CAF_CHECK(err);
+  CAF_MESSAGE("detail: " << detail);
+  CAF_CHECK(detail.find("Kafka at 127.0.0.1:1 is unreachable") != std::string::npos);
+}
+
+CAF_TEST(the queue keeps order and resumes from the committed offset) {
+  auto o = options("amq-kq-order");
+  auto id = std::string{"app/1"};
+  {
+    auto s = open_queue(o);
+    write_batch b;
+    b.put_sessions.push_back(app_session(id));
+    CAF_REQUIRE(!s->apply(b));
+    CAF_CHECK_EQUAL(topics_with(o.topic_prefix + ".msg.app."),
+                    std::set<std::string>{kafka_app_topic(o.topic_prefix, id)});
+    append(*s, id, 1, 40);
+    append(*s, id, 41, 100);
+    CAF_CHECK_EQUAL(read_all(*s, id), range(1, 100));
+    // Pages: from a sequence number, bounded.
+    CAF_CHECK_EQUAL(read_all(*s, id, 1, 10), range(1, 10));
+    CAF_CHECK_EQUAL(read_all(*s, id, 11, 10), range(11, 20));
+    CAF_CHECK_EQUAL(read_all(*s, id, 95, 10), range(95, 100));
+    uint64_t last = 0;
+    CAF_CHECK(!s->last_seq(id, last));
+    CAF_CHECK_EQUAL(last, 100u);
+    ack(*s, id, range(1, 30));
+    CAF_CHECK_EQUAL(committed(o.group_id, kafka_app_topic(o.topic_prefix, id)), 30);
+    CAF_CHECK_EQUAL(read_all(*s, id), range(31, 100));
+  }
+  // A new instance (a restarted broker) resumes at the committed offset.
+  auto s = open_queue(o);
+  CAF_CHECK_EQUAL(read_all(*s, id), range(31, 100));
+  uint64_t last = 0;
+  CAF_CHECK(!s->last_seq(id, last));
+  CAF_CHECK_EQUAL(last, 100u);
+  append(*s, id, 101, 105);
+  ack(*s, id, range(31, 60));
+  CAF_CHECK_EQUAL(read_all(*s, id), range(61, 105));
+}
+
+CAF_TEST(the offset is not committed before the ack) {
+  auto o = options("amq-kq-noack");
+  auto id = std::string{"app2"};
+  auto topic = kafka_app_topic(o.topic_prefix, id);
+  {
+    auto s = open_queue(o);
+    write_batch b;
+    b.put_sessions.push_back(app_session(id));
+    CAF_REQUIRE(!s->apply(b));
+    append(*s, id, 1, 20);
+    CAF_CHECK_EQUAL(read_all(*s, id), range(1, 20)); // read (delivered), not acked
+    CAF_CHECK_EQUAL(committed(o.group_id, topic), 0);
+    // Acked out of order: the offset stays before the first unacked entry.
+    ack(*s, id, {2, 3, 5});
+    CAF_CHECK_EQUAL(committed(o.group_id, topic), 0);
+    ack(*s, id, {1});
+    CAF_CHECK_EQUAL(committed(o.group_id, topic), 3);
+  }
+  // After a restart: 4 and 6..20 come back (5 was acked: skipped through the
+  // commit metadata), nothing acknowledged comes back.
+  auto s = open_queue(o);
+  auto expected = range(6, 20);
+  expected.insert(expected.begin(), 4);
+  CAF_CHECK_EQUAL(read_all(*s, id), expected);
+  ack(*s, id, {4});
+  CAF_CHECK_EQUAL(committed(o.group_id, topic), 5);
+}
+
+CAF_TEST(topics exist only for persistent APPLICATION sessions and go with them) {
+  auto o = options("amq-kq-topics");
+  auto s = open_queue(o);
+  auto prefix = o.topic_prefix + ".msg.app.";
+  // A DEVICE record creates no topic.
+  {
+    write_batch b;
+    b.put_sessions.push_back(app_session("dev", 0));
+    CAF_REQUIRE(!s->apply(b));
+  }
+  CAF_CHECK(topics_with(prefix).empty());
+  // Two APPLICATION sessions; one erased (cleared / expired): its topic goes.
+  {
+    write_batch b;
+    b.put_sessions.push_back(app_session("keep"));
+    b.put_sessions.push_back(app_session("gone"));
+    CAF_REQUIRE(!s->apply(b));
+  }
+  append(*s, "gone", 1, 3);
+  append(*s, "keep", 1, 3);
+  CAF_CHECK_EQUAL(topics_with(prefix).size(), 2u);
+  {
+    write_batch b;
+    b.erase_sessions.push_back("gone");
+    CAF_REQUIRE(!s->apply(b));
+  }
+  CAF_CHECK_EQUAL(topics_with(prefix), std::set<std::string>{kafka_app_topic(o.topic_prefix, "keep")});
+  CAF_CHECK(read_all(*s, "gone").empty());
+  // Cleared and created again in one batch (clean start with an expiry):
+  // the topic stays, its old entries are gone.
+  {
+    write_batch b;
+    b.erase_sessions.push_back("keep");
+    b.put_sessions.push_back(app_session("keep"));
+    CAF_REQUIRE(!s->apply(b));
+  }
+  CAF_CHECK(read_all(*s, "keep").empty());
+  append(*s, "keep", 4, 5);
+  CAF_CHECK_EQUAL(read_all(*s, "keep"), range(4, 5));
+  // APPLICATION -> DEVICE: the Kafka queue goes.
+  {
+    write_batch b;
+    b.put_sessions.push_back(app_session("keep", 0));
+    CAF_REQUIRE(!s->apply(b));
+  }
+  CAF_CHECK(topics_with(prefix).empty());
+}
+
+CAF_TEST(sessions and subscriptions are rebuilt from the compacted topics) {
+  auto o = options("amq-ks-rebuild");
+  std::error_code err;
+  std::string detail;
+  {
+    auto s = open_kafka_session_store(o, err, detail);
+    if (!s)
+      CAF_FAIL(detail);
+    CAF_CHECK_EQUAL(topics_with(o.topic_prefix + ".client."),
+                    (std::set<std::string>{o.topic_prefix + ".client.session",
+                                           o.topic_prefix + ".client.subscriptions"}));
+    write_batch b;
+    for (auto id : {"a", "b", "c"})
+      b.put_sessions.push_back(app_session(id));
+    CAF_REQUIRE(!s->apply(b));
+    write_batch b2;
+    b2.erase_sessions.push_back("b");
+    auto c = app_session("c", 0);
+    c.subscriptions.push_back({"x/+", 2, true, true, 2, 7});
+    c.disconnected_at_ms = 1700000000000;
+    b2.put_sessions.push_back(c);
+    CAF_REQUIRE(!s->apply(b2));
+  }
+  auto s = open_kafka_session_store(o, err, detail);
+  if (!s)
+    CAF_FAIL(detail);
+  std::vector<session_record> got;
+  CAF_REQUIRE(!s->for_each_session([&](session_record&& r) { got.push_back(std::move(r)); }));
+  CAF_REQUIRE_EQUAL(got.size(), 2u);
+  CAF_CHECK_EQUAL(got[0].client_id, "a");
+  CAF_CHECK(got[0] == app_session("a"));
+  auto c = app_session("c", 0);
+  c.subscriptions.push_back({"x/+", 2, true, true, 2, 7});
+  c.disconnected_at_ms = 1700000000000;
+  CAF_CHECK(got[1] == c);
+  CAF_CHECK_EQUAL(s->corrupt_records(), 0u);
+}
