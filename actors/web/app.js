@@ -2,9 +2,9 @@
 // Talks to the admin REST API of the broker that serves it (docs/admin-api.md).
 //
 // Safety: client ids, addresses and topic filters come from MQTT clients, so
-// every value reaches the DOM through textContent / setAttribute, never
-// innerHTML. The page's own origin is the only one it talks to (CSP in
-// index.html).
+// every value reaches the DOM through textContent / setAttribute, never as
+// markup (tests/web/assets.cpp greps for the HTML-parsing APIs). The page's
+// own origin is the only one it talks to (CSP in index.html).
 'use strict';
 
 (() => {
