@@ -118,7 +118,11 @@ class Broker {
       let gone = false;
       this.exited.then(() => { gone = true; });
       const deadline = Date.now() + TIMEOUT;
+      let portTaken = false;
       while (!gone && Date.now() < deadline) {
+        // The broker runs on without the admin server when its port is taken
+        // (another process grabbed the free port in between): retry.
+        if (/admin API cannot listen/.test(this.log())) { portTaken = true; break; }
         if (await canConnect(this.mqttPort)) {
           try {
             const r = await this.api('GET', '/api/v1/status');
@@ -126,6 +130,11 @@ class Broker {
           } catch { /* admin server not up yet */ }
         }
         await pause(25);
+      }
+      if (portTaken) {
+        this.proc.kill('SIGKILL');
+        await this.exited;
+        continue;
       }
       if (!gone) {
         this.proc.kill('SIGKILL');
