@@ -23,6 +23,7 @@
 #include "validate.hpp"
 
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 namespace amq::storage {
@@ -74,10 +75,31 @@ public:
       last_error_ = "batch rejected: client id empty or containing U+0000";
       return err;
     }
-    if (b.erase_sessions.empty() && b.put_sessions.empty())
+    if (b.erase_sessions.empty() && b.put_sessions.empty() && retry_.empty())
       return {};
     deliveries_.clear();
     bool ok = true;
+    // What a failed batch did not replicate goes first (older state).
+    auto retry = std::move(retry_);
+    retry_.clear();
+    for (auto& [c, r] : retry) {
+      if (!r) {
+        ok = ok && produce(session_topic_, c, nullptr);
+        ok = ok && produce(subs_topic_, c, nullptr);
+        continue;
+      }
+      std::string buf;
+      session_record head = *r;
+      head.subscriptions.clear();
+      codec::encode(head, buf);
+      ok = ok && produce(session_topic_, c, &buf);
+      session_record subs;
+      subs.client_id = c;
+      subs.subscriptions = r->subscriptions;
+      buf.clear();
+      codec::encode(subs, buf);
+      ok = ok && produce(subs_topic_, c, &buf);
+    }
     for (auto& c : b.erase_sessions) {
       ok = ok && produce(session_topic_, c, nullptr);
       ok = ok && produce(subs_topic_, c, nullptr);
@@ -117,7 +139,15 @@ public:
     }
     deliveries_.clear();
     if (!ok) {
-      subs_.clear(); // unsure what Kafka holds: write every set again
+      // Unsure what Kafka holds: the batch's sessions are written again
+      // with the next batch, and every subscription set too.
+      for (auto& [c, r] : retry)
+        retry_.emplace(c, std::move(r));
+      for (auto& c : b.erase_sessions)
+        retry_[c] = std::nullopt;
+      for (auto& r : b.put_sessions)
+        retry_[r.client_id] = r;
+      subs_.clear();
       char fatal[256];
       if (rd_kafka_fatal_error(producer_.get(), fatal, sizeof fatal)
           != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -290,11 +320,80 @@ private:
   kafka::handle_ptr producer_;
   /// The subscription set last written per client (to skip unchanged ones).
   std::unordered_map<std::string, std::vector<stored_subscription>> subs_;
+  /// Sessions a failed batch did not replicate (nullopt: erased).
+  std::map<std::string, std::optional<session_record>> retry_;
   std::vector<delivery> deliveries_;
   std::string last_error_;
 };
 
+/// A store whose session records are also replicated to a session log,
+/// from which they are read back at boot.
+class replicated_store final : public store {
+public:
+  replicated_store(std::unique_ptr<store> inner, std::unique_ptr<store> log)
+    : inner_(std::move(inner)), log_(std::move(log)) {
+    auto forward = [this](std::string_view what, std::string_view key, std::error_code why) {
+      report_corrupt(what, key, why);
+    };
+    inner_->on_corrupt(forward);
+    log_->on_corrupt(forward);
+  }
+
+  std::string describe() const override {
+    return inner_->describe() + " + sessions replicated to " + log_->describe();
+  }
+
+  std::string last_error() const override {
+    return last_error_;
+  }
+
+  std::error_code apply(const write_batch& b) override {
+    // Local first (durable before anything else knows), then the log.
+    auto err = inner_->apply(b);
+    if (err)
+      last_error_ = inner_->last_error();
+    if (auto e = log_->apply(b)) {
+      if (!err) {
+        err = e;
+        last_error_ = log_->last_error();
+      }
+    }
+    return err;
+  }
+
+  std::error_code for_each_session(const std::function<void(session_record&&)>& f) override {
+    auto err = log_->for_each_session(f);
+    if (err)
+      last_error_ = log_->last_error();
+    return err;
+  }
+
+  std::error_code read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
+                             const std::function<void(queued_entry&&)>& f) override {
+    return inner_->read_queue(client_id, from_seq, limit, f);
+  }
+
+  std::error_code last_seq(const std::string& client_id, uint64_t& out) override {
+    return inner_->last_seq(client_id, out);
+  }
+
+  std::error_code
+  for_each_retained(const std::function<void(protocol::message_ptr&&)>& f) override {
+    return inner_->for_each_retained(f);
+  }
+
+private:
+  std::unique_ptr<store> inner_;
+  std::unique_ptr<store> log_;
+  std::string last_error_;
+};
+
 } // namespace
+
+std::unique_ptr<store> make_replicated_store(std::unique_ptr<store> inner,
+                                             std::unique_ptr<store> log) {
+  return std::make_unique<replicated_store>(std::move(inner), std::move(log));
+}
 
 std::unique_ptr<store> open_kafka_session_store(const kafka_options& opts, std::error_code& err,
                                                 std::string& detail) {

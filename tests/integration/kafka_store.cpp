@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace amq;
@@ -130,6 +131,20 @@ std::set<std::string> topics_with(const std::string& prefix) {
   return out;
 }
 
+/// `topics_with(prefix)` once it equals `expected`, or its last value after
+/// 15 s: Kafka's metadata is eventually consistent (a broker may answer
+/// from a cache that does not show a topic created or deleted a moment ago).
+std::set<std::string> topics_eventually(const std::string& prefix,
+                                        const std::set<std::string>& expected) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{15};
+  for (;;) {
+    auto got = topics_with(prefix);
+    if (got == expected || std::chrono::steady_clock::now() > deadline)
+      return got;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+}
+
 /// The committed offset of partition 0 of `topic` in `group` (negative:
 /// none).
 int64_t committed(const std::string& group, const std::string& topic) {
@@ -197,8 +212,8 @@ CAF_TEST(the queue keeps order and resumes from the committed offset) {
     write_batch b;
     b.put_sessions.push_back(app_session(id));
     CAF_REQUIRE(!s->apply(b));
-    CAF_CHECK_EQUAL(topics_with(o.topic_prefix + ".msg.app."),
-                    std::set<std::string>{kafka_app_topic(o.topic_prefix, id)});
+    std::set<std::string> expected{kafka_app_topic(o.topic_prefix, id)};
+    CAF_CHECK_EQUAL(topics_eventually(o.topic_prefix + ".msg.app.", expected), expected);
     append(*s, id, 1, 40);
     append(*s, id, 41, 100);
     CAF_CHECK_EQUAL(read_all(*s, id), range(1, 100));
@@ -262,7 +277,7 @@ CAF_TEST(topics exist only for persistent APPLICATION sessions and go with them)
     b.put_sessions.push_back(app_session("dev", 0));
     CAF_REQUIRE(!s->apply(b));
   }
-  CAF_CHECK(topics_with(prefix).empty());
+  CAF_CHECK(topics_eventually(prefix, {}).empty());
   // Two APPLICATION sessions; one erased (cleared / expired): its topic goes.
   {
     write_batch b;
@@ -272,13 +287,16 @@ CAF_TEST(topics exist only for persistent APPLICATION sessions and go with them)
   }
   append(*s, "gone", 1, 3);
   append(*s, "keep", 1, 3);
-  CAF_CHECK_EQUAL(topics_with(prefix).size(), 2u);
+  std::set<std::string> both{kafka_app_topic(o.topic_prefix, "keep"),
+                             kafka_app_topic(o.topic_prefix, "gone")};
+  CAF_CHECK_EQUAL(topics_eventually(prefix, both), both);
   {
     write_batch b;
     b.erase_sessions.push_back("gone");
     CAF_REQUIRE(!s->apply(b));
   }
-  CAF_CHECK_EQUAL(topics_with(prefix), std::set<std::string>{kafka_app_topic(o.topic_prefix, "keep")});
+  std::set<std::string> kept{kafka_app_topic(o.topic_prefix, "keep")};
+  CAF_CHECK_EQUAL(topics_eventually(prefix, kept), kept);
   CAF_CHECK(read_all(*s, "gone").empty());
   // Cleared and created again in one batch (clean start with an expiry):
   // the topic stays, its old entries are gone.
@@ -297,7 +315,7 @@ CAF_TEST(topics exist only for persistent APPLICATION sessions and go with them)
     b.put_sessions.push_back(app_session("keep", 0));
     CAF_REQUIRE(!s->apply(b));
   }
-  CAF_CHECK(topics_with(prefix).empty());
+  CAF_CHECK(topics_eventually(prefix, {}).empty());
 }
 
 CAF_TEST(sessions and subscriptions are rebuilt from the compacted topics) {
@@ -308,9 +326,9 @@ CAF_TEST(sessions and subscriptions are rebuilt from the compacted topics) {
     auto s = open_kafka_session_store(o, err, detail);
     if (!s)
       CAF_FAIL(detail);
-    CAF_CHECK_EQUAL(topics_with(o.topic_prefix + ".client."),
-                    (std::set<std::string>{o.topic_prefix + ".client.session",
-                                           o.topic_prefix + ".client.subscriptions"}));
+    std::set<std::string> expected{o.topic_prefix + ".client.session",
+                                   o.topic_prefix + ".client.subscriptions"};
+    CAF_CHECK_EQUAL(topics_eventually(o.topic_prefix + ".client.", expected), expected);
     write_batch b;
     for (auto id : {"a", "b", "c"})
       b.put_sessions.push_back(app_session(id));

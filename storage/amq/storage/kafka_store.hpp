@@ -95,4 +95,12 @@ std::unique_ptr<store> open_kafka_queue_store(const kafka_options& opts, std::er
 std::unique_ptr<store> open_kafka_session_store(const kafka_options& opts, std::error_code& err,
                                                 std::string& detail);
 
+/// `inner` with its session records also replicated to `log` (an
+/// `open_kafka_session_store`): `apply` applies to `inner`, then to `log`
+/// (the first error is returned; the log retries what it missed with the
+/// next batch); `for_each_session` reads `log`; everything else is
+/// `inner`'s. For `storage.sessions: kafka`.
+std::unique_ptr<store> make_replicated_store(std::unique_ptr<store> inner,
+                                             std::unique_ptr<store> log);
+
 } // namespace amq::storage
