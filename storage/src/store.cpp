@@ -63,6 +63,11 @@ const std::error_category& error_category() noexcept {
   return instance;
 }
 
+std::error_code store::queue_stats(const std::string& client_id, queue_info& out) {
+  out = {};
+  return read_queue(client_id, 0, 0, [&](queued_entry&&) { ++out.depth; });
+}
+
 // Applying the merged batch must equal applying `*this`, then `other`. The
 // fixed order inside a batch (erase sessions, put sessions, append, erase
 // entries, put retained, erase retained) would otherwise let a mutation of

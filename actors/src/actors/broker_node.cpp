@@ -4,6 +4,7 @@
 #include "amq/actors/registry.hpp"
 #include "amq/actors/router.hpp"
 #include "amq/actors/storage_actor.hpp"
+#include "amq/actors/store_factory.hpp"
 #include "amq/log.hpp"
 
 #include <caf/scoped_actor.hpp>
@@ -50,14 +51,6 @@ std::error_code broker_node::open_storage(std::vector<protocol::message_ptr>& re
                                           std::vector<restored_session>& sessions) {
   using config::storage_backend;
   auto& sc = cfg_.storage;
-  for (auto b : {sc.sessions, sc.device_queue, sc.application_queue, sc.retained}) {
-    if (b == storage_backend::redis || b == storage_backend::kafka) {
-      AMQ_LOG_ERROR("broker cannot start: storage backend {} is not available yet "
-                    "(only embedded and memory are)",
-                    config::to_string(b));
-      return std::make_error_code(std::errc::not_supported);
-    }
-  }
   if (sc.sessions == storage_backend::memory) {
     AMQ_LOG_WARN("broker keeps sessions in memory only: persistent sessions do not survive "
                  "a restart (storage.sessions: memory)");
@@ -65,12 +58,7 @@ std::error_code broker_node::open_storage(std::vector<protocol::message_ptr>& re
   }
   std::error_code err;
   std::string detail;
-  std::filesystem::create_directories(sc.data_dir, err);
-  if (err) {
-    AMQ_LOG_ERROR("broker cannot create data directory {}: {}", sc.data_dir, err.message());
-    return err;
-  }
-  auto store = storage::open_rocksdb_store(sc.data_dir, true, err, detail);
+  auto store = open_store(cfg_, err, detail);
   if (!store) {
     AMQ_LOG_ERROR("broker cannot open its store: {}", detail.empty() ? err.message() : detail);
     return err ? err : std::make_error_code(std::errc::io_error);

@@ -112,6 +112,12 @@ struct write_batch {
   void merge(write_batch&& other);
 };
 
+/// Depth and overflow counter of one client's queue (admin API).
+struct queue_info {
+  uint64_t depth = 0;   ///< entries stored (queued and in flight)
+  uint64_t dropped = 0; ///< entries the backend dropped on overflow (Redis)
+};
+
 /// The interface of a storage backend (embedded RocksDB, memory; Redis and
 /// Kafka per role later). Errors are reported, never thrown.
 class store {
@@ -136,6 +142,19 @@ public:
   /// Highest sequence number ever stored for `client_id` (0 if none), so
   /// that a restarted session continues the sequence.
   virtual std::error_code last_seq(const std::string& client_id, uint64_t& out) = 0;
+
+  /// Depth and dropped counter of `client_id`'s queue. The default counts
+  /// the entries with `read_queue` (dropped = 0: the embedded stores drop
+  /// in the session, which counts).
+  virtual std::error_code queue_stats(const std::string& client_id, queue_info& out);
+
+  /// Calls `f` with the client id of every stored queue, also of queues
+  /// whose session record is gone (orphans, erased at boot). The default
+  /// lists none: for backends that cannot list their queues cheaply.
+  virtual std::error_code for_each_queue(const std::function<void(const std::string&)>& f) {
+    (void)f;
+    return {};
+  }
 
   /// Calls `f` for every retained message.
   virtual std::error_code for_each_retained(const std::function<void(protocol::message_ptr&&)>& f) = 0;

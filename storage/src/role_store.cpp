@@ -1,0 +1,318 @@
+// The role composite: see amq/storage/role_store.hpp for the routing and
+// crash-ordering rules.
+#include "amq/storage/role_store.hpp"
+#include "validate.hpp"
+
+#include <unordered_set>
+
+namespace amq::storage {
+
+role_store::role_store(std::unique_ptr<store> primary, std::unique_ptr<queue_store> device,
+                       std::unique_ptr<queue_store> application)
+  : primary_(std::move(primary)), device_(std::move(device)),
+    application_(std::move(application)) {
+  auto forward = [this](std::string_view what, std::string_view key, std::error_code why) {
+    report_corrupt(what, key, why);
+  };
+  primary_->on_corrupt(forward);
+  if (device_)
+    device_->on_corrupt = forward;
+  if (application_)
+    application_->on_corrupt = forward;
+}
+
+role_store::~role_store() = default;
+
+std::string role_store::describe() const {
+  auto out = primary_->describe();
+  out += " + DEVICE queues: ";
+  out += device_ ? device_->describe() : "primary";
+  out += " + APPLICATION queues: ";
+  out += application_ ? application_->describe() : "primary";
+  return out;
+}
+
+std::string role_store::last_error() const {
+  return last_error_;
+}
+
+queue_role role_store::role_of_client(const std::string& client_id) const {
+  auto i = roles_.find(client_id);
+  return i == roles_.end() ? queue_role::device : i->second;
+}
+
+std::error_code role_store::move_queue(const std::string& client_id, queue_store* from,
+                                       write_batch& out) {
+  // Reads the whole queue of the old backend; the caller puts the entries
+  // into the new backend's part (phase 1) and the erase of the old queue
+  // into phase 2 (primary) or phase 3 (another queue backend).
+  std::vector<queued_entry> entries;
+  auto collect = [&](queued_entry&& e) { entries.push_back(std::move(e)); };
+  auto err = from ? from->read_queue(client_id, 0, 0, collect)
+                  : primary_->read_queue(client_id, 0, 0, collect);
+  if (err)
+    return err;
+  for (auto& e : entries)
+    out.append.emplace_back(client_id, std::move(e));
+  return {};
+}
+
+std::error_code role_store::apply(const write_batch& b) {
+  if (auto err = detail::validate(b)) {
+    last_error_ = "batch rejected: client id empty or containing U+0000, or null message";
+    return err;
+  }
+  if (b.empty())
+    return {};
+  last_error_.clear();
+  std::error_code first_err;
+  auto fail = [&](std::error_code err, const std::string& what) {
+    if (!first_err)
+      first_err = err;
+    if (!last_error_.empty())
+      last_error_ += "; ";
+    last_error_ += what;
+  };
+  write_batch primary_part;
+  queue_batch dev1; // phase 1: before the primary
+  queue_batch app1;
+  queue_batch dev3; // phase 3: after the primary
+  queue_batch app3;
+  auto phase1 = [&](queue_store* q) -> queue_batch& { return q == device_.get() ? dev1 : app1; };
+  auto phase3 = [&](queue_store* q) -> queue_batch& { return q == device_.get() ? dev3 : app3; };
+
+  // -- erased sessions: the record in the primary (phase 2), the queue in
+  // its backend after it (phase 3), or before the appends of a session
+  // re-created in this batch (phase 1).
+  // A session re-created in this batch (appended to or put again): its old
+  // queue goes before the new one's appends and create (phase 1).
+  std::unordered_set<std::string_view> appended;
+  for (auto& [c, e] : b.append)
+    appended.insert(c);
+  for (auto& r : b.put_sessions)
+    appended.insert(r.client_id);
+  for (auto& c : b.erase_sessions) {
+    primary_part.erase_sessions.push_back(c);
+    auto known = roles_.find(c);
+    std::vector<queue_store*> where;
+    if (known != roles_.end()) {
+      if (auto* q = backend(known->second))
+        where.push_back(q);
+      roles_.erase(known);
+    } else {
+      defaulted_.erase(c);
+      // Unknown client (appends before any record): every queue backend.
+      if (device_)
+        where.push_back(device_.get());
+      if (application_)
+        where.push_back(application_.get());
+    }
+    for (auto* q : where)
+      (appended.count(c) ? phase1(q) : phase3(q)).erase_queues.push_back(c);
+  }
+
+  // -- records: learn types; a changed type moves the queue.
+  struct move {
+    std::string client;
+    queue_role from;
+    queue_role to;
+  };
+  std::vector<move> moves;
+  for (auto& r : b.put_sessions) {
+    auto role = role_of(r.client_type);
+    auto [i, inserted] = roles_.emplace(r.client_id, role);
+    if (auto* q = backend(role); q && (inserted || i->second != role))
+      phase1(q).create_queues.push_back(r.client_id);
+    if (inserted && defaulted_.erase(r.client_id) > 0 && role != queue_role::device
+        && backend(role) != backend(queue_role::device)) {
+      // Appended to before its first record: those entries are in the
+      // DEVICE backend.
+      moves.push_back({r.client_id, queue_role::device, role});
+    } else if (!inserted && i->second != role) {
+      if (backend(i->second) != backend(role))
+        moves.push_back({r.client_id, i->second, role});
+      i->second = role;
+    }
+    primary_part.put_sessions.push_back(r);
+  }
+  std::unordered_set<std::string> failed_moves;
+  for (auto& m : moves) {
+    auto* from = backend(m.from);
+    auto* to = backend(m.to);
+    write_batch moved;
+    if (auto err = move_queue(m.client, from, moved)) {
+      fail(err, "cannot read the queue of " + m.client + " to move it to its new client type's "
+                  "backend");
+      failed_moves.insert(m.client);
+      continue;
+    }
+    std::vector<std::pair<std::string, uint64_t>> moved_seqs;
+    for (auto& [c, e] : moved.append)
+      moved_seqs.emplace_back(c, e.seq);
+    // Into the new backend first ...
+    if (to)
+      for (auto& a : moved.append)
+        phase1(to).append.push_back(std::move(a));
+    else
+      for (auto& a : moved.append)
+        primary_part.append.push_back(std::move(a));
+    // ... out of the old one after the record.
+    if (from) {
+      phase3(from).erase_queues.push_back(m.client);
+    } else {
+      for (auto& [c, e] : moved_seqs)
+        primary_part.erase_entries.emplace_back(c, e);
+    }
+  }
+
+  // -- queue entries by the client's (new) type.
+  for (auto& [c, e] : b.append) {
+    if (!roles_.count(c))
+      defaulted_.insert(c);
+    if (auto* q = backend(role_of_client(c)))
+      phase1(q).append.emplace_back(c, e);
+    else
+      primary_part.append.emplace_back(c, e);
+  }
+  for (auto& [c, seq] : b.erase_entries) {
+    if (auto* q = backend(role_of_client(c)))
+      phase1(q).erase_entries.emplace_back(c, seq);
+    else
+      primary_part.erase_entries.emplace_back(c, seq);
+  }
+
+  primary_part.put_retained = b.put_retained;
+  primary_part.erase_retained = b.erase_retained;
+
+  // Phase 1: queue backends (appends are durable when this returns).
+  std::unordered_set<queue_store*> failed;
+  for (auto* q : {device_.get(), application_.get()}) {
+    if (!q || phase1(q).empty())
+      continue;
+    if (auto err = q->apply(phase1(q))) {
+      failed.insert(q);
+      fail(err, q->describe() + ": " + q->last_error());
+    }
+  }
+  // A move whose target failed did not happen: keep the old type in the
+  // record (so that the boot clean-up keeps the queue where it is) and in
+  // the role map, and keep the old queue.
+  for (auto& m : moves) {
+    if (!failed.count(backend(m.to)) && !failed_moves.count(m.client))
+      continue;
+    roles_[m.client] = m.from;
+    for (auto& r : primary_part.put_sessions)
+      if (r.client_id == m.client)
+        r.client_type = m.from == queue_role::application ? 1 : 0;
+    if (auto* from = backend(m.from)) {
+      std::erase(phase3(from).erase_queues, m.client);
+    } else {
+      std::erase_if(primary_part.erase_entries, [&](const auto& e) {
+        return e.first == m.client;
+      });
+    }
+  }
+  // Phase 2: the primary.
+  if (!primary_part.empty())
+    if (auto err = primary_->apply(primary_part))
+      fail(err, primary_->describe() + ": " + primary_->last_error());
+  // Phase 3: erases of whole queues in other backends (a backend keeps
+  // and retries an erase it could not apply; leftovers of a crash are
+  // removed by recover()).
+  for (auto* q : {device_.get(), application_.get()}) {
+    if (!q || phase3(q).empty())
+      continue;
+    if (auto err = q->apply(phase3(q))) {
+      if (!last_error_.empty())
+        last_error_ += "; ";
+      last_error_ += q->describe() + " (erasing queues, retried later): " + q->last_error();
+    }
+  }
+  return first_err;
+}
+
+std::error_code role_store::for_each_session(const std::function<void(session_record&&)>& f) {
+  return primary_->for_each_session([&](session_record&& r) {
+    roles_[r.client_id] = role_of(r.client_type);
+    f(std::move(r));
+  });
+}
+
+std::error_code role_store::read_queue(const std::string& client_id, uint64_t from_seq,
+                                       size_t limit,
+                                       const std::function<void(queued_entry&&)>& f) {
+  if (!detail::valid_client_id(client_id))
+    return error::invalid_argument;
+  if (auto* q = backend(role_of_client(client_id)))
+    return q->read_queue(client_id, from_seq, limit, f);
+  return primary_->read_queue(client_id, from_seq, limit, f);
+}
+
+std::error_code role_store::last_seq(const std::string& client_id, uint64_t& out) {
+  if (!detail::valid_client_id(client_id))
+    return error::invalid_argument;
+  if (auto* q = backend(role_of_client(client_id)))
+    return q->last_seq(client_id, out);
+  return primary_->last_seq(client_id, out);
+}
+
+std::error_code role_store::queue_stats(const std::string& client_id, queue_info& out) {
+  if (!detail::valid_client_id(client_id))
+    return error::invalid_argument;
+  if (auto* q = backend(role_of_client(client_id)))
+    return q->queue_stats(client_id, out);
+  return primary_->queue_stats(client_id, out);
+}
+
+std::error_code role_store::for_each_queue(const std::function<void(const std::string&)>& f) {
+  if (auto err = primary_->for_each_queue(f))
+    return err;
+  for (auto* q : {device_.get(), application_.get()}) {
+    if (!q)
+      continue;
+    if (auto err = q->for_each_client(f)) {
+      last_error_ = q->describe() + ": " + q->last_error();
+      return err;
+    }
+  }
+  return {};
+}
+
+std::error_code
+role_store::for_each_retained(const std::function<void(protocol::message_ptr&&)>& f) {
+  return primary_->for_each_retained(f);
+}
+
+std::error_code
+role_store::recover(const std::function<void(const std::string&, const std::string&)>& removed) {
+  roles_.clear();
+  defaulted_.clear();
+  if (auto err = for_each_session([](session_record&&) {}))
+    return err;
+  for (auto* q : {device_.get(), application_.get()}) {
+    if (!q)
+      continue;
+    queue_batch leftovers;
+    auto err = q->for_each_client([&](const std::string& c) {
+      auto i = roles_.find(c);
+      if (i == roles_.end() || backend(i->second) != q)
+        leftovers.erase_queues.push_back(c);
+    });
+    if (err) {
+      last_error_ = q->describe() + ": " + q->last_error();
+      return err;
+    }
+    if (leftovers.empty())
+      continue;
+    if (auto err = q->apply(leftovers)) {
+      last_error_ = q->describe() + ": " + q->last_error();
+      return err;
+    }
+    if (removed)
+      for (auto& c : leftovers.erase_queues)
+        removed(c, q->describe());
+  }
+  return {};
+}
+
+} // namespace amq::storage

@@ -1,0 +1,311 @@
+// The role composite (amq/storage/role_store.hpp): routing by client type,
+// a changed type moving the queue, erase order, boot clean-up of leftover
+// queues, and what a failing queue backend does to a batch. The queue
+// backend here is an in-memory fake that can be told to fail; the Redis
+// backend has its own suite (storage_redis).
+#define CAF_SUITE storage_role_store
+#include <caf/test/unit_test.hpp>
+
+#include "amq/storage/role_store.hpp"
+
+#include <map>
+
+using namespace amq;
+using namespace amq::storage;
+
+namespace {
+
+#define CHECK_OK(expr)                                                                   \
+  do {                                                                                   \
+    auto check_ok_err_ = (expr);                                                         \
+    if (check_ok_err_)                                                                   \
+      CAF_FAIL(#expr << " failed: " << check_ok_err_.message());                         \
+  } while (false)
+
+/// In-memory queue backend; `fail` makes every apply fail, changing nothing.
+class fake_queue final : public queue_store {
+public:
+  std::map<std::string, std::map<uint64_t, queued_entry>> queues;
+  std::map<std::string, uint64_t> last;
+  std::vector<std::string> created;
+  bool fail = false;
+  int applies = 0;
+
+  std::string describe() const override {
+    return "fake";
+  }
+
+  std::error_code apply(const queue_batch& b) override {
+    ++applies;
+    if (fail)
+      return error::backend_failure;
+    for (auto& c : b.erase_queues) {
+      queues.erase(c);
+      last.erase(c);
+    }
+    created.insert(created.end(), b.create_queues.begin(), b.create_queues.end());
+    for (auto& [c, e] : b.append) {
+      queues[c][e.seq] = e;
+      last[c] = std::max(last[c], e.seq);
+    }
+    for (auto& [c, s] : b.erase_entries)
+      if (auto i = queues.find(c); i != queues.end())
+        i->second.erase(s);
+    return {};
+  }
+
+  std::error_code read_queue(const std::string& c, uint64_t from, size_t limit,
+                             const std::function<void(queued_entry&&)>& f) override {
+    size_t n = 0;
+    if (auto q = queues.find(c); q != queues.end())
+      for (auto i = q->second.lower_bound(from); i != q->second.end() && (!limit || n < limit);
+           ++i, ++n)
+        f(queued_entry{i->second});
+    return {};
+  }
+
+  std::error_code last_seq(const std::string& c, uint64_t& out) override {
+    out = last.count(c) ? last[c] : 0;
+    return {};
+  }
+
+  std::error_code queue_stats(const std::string& c, queue_info& out) override {
+    out = {};
+    out.depth = queues.count(c) ? queues[c].size() : 0;
+    return {};
+  }
+
+  std::error_code for_each_client(const std::function<void(const std::string&)>& f) override {
+    for (auto& [c, l] : last)
+      f(c);
+    return {};
+  }
+
+  std::vector<uint64_t> seqs(const std::string& c) {
+    std::vector<uint64_t> out;
+    if (queues.count(c))
+      for (auto& [s, e] : queues[c])
+        out.push_back(s);
+    return out;
+  }
+};
+
+queued_entry entry(uint64_t seq) {
+  auto m = std::make_shared<protocol::message>();
+  m->topic = "t";
+  m->payload = "m" + std::to_string(seq);
+  m->qos_level = protocol::qos::at_least_once;
+  queued_entry e;
+  e.seq = seq;
+  e.msg = std::move(m);
+  return e;
+}
+
+session_record record(std::string client_id, uint8_t type) {
+  session_record r;
+  r.client_id = std::move(client_id);
+  r.client_type = type;
+  r.session_expiry = 3600;
+  return r;
+}
+
+/// A composite over a memory primary (holding APPLICATION queues) and a
+/// fake DEVICE backend; `primary` and `device` stay valid while it lives.
+struct fixture {
+  store* primary = nullptr;
+  fake_queue* device = nullptr;
+  std::unique_ptr<role_store> st;
+
+  fixture() {
+    auto p = make_memory_store();
+    auto d = std::make_unique<fake_queue>();
+    primary = p.get();
+    device = d.get();
+    st = std::make_unique<role_store>(std::move(p), std::move(d), nullptr);
+  }
+
+  std::vector<uint64_t> seqs(store& s, const std::string& c) {
+    std::vector<uint64_t> out;
+    CHECK_OK(s.read_queue(c, 0, 0, [&](queued_entry&& e) { out.push_back(e.seq); }));
+    return out;
+  }
+
+  std::map<std::string, session_record> records() {
+    std::map<std::string, session_record> out;
+    CHECK_OK(primary->for_each_session([&](session_record&& r) { out[r.client_id] = r; }));
+    return out;
+  }
+};
+
+using seq_list = std::vector<uint64_t>;
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(role_store_tests, fixture)
+
+CAF_TEST(queues go to the backend of the client type and records to the primary) {
+  write_batch b;
+  b.put_sessions = {record("dev", 0), record("app", 1)};
+  b.append = {{"dev", entry(1)}, {"dev", entry(2)}, {"app", entry(1)}};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(device->seqs("dev"), seq_list({1, 2}));
+  CAF_CHECK_EQUAL(device->seqs("app"), seq_list{});
+  CAF_CHECK_EQUAL(device->created, std::vector<std::string>({"dev"}));
+  CAF_CHECK_EQUAL(seqs(*primary, "app"), seq_list({1}));
+  CAF_CHECK_EQUAL(seqs(*primary, "dev"), seq_list{});
+  CAF_CHECK_EQUAL(records().size(), 2u);
+  // Reads through the composite route the same way.
+  CAF_CHECK_EQUAL(seqs(*st, "dev"), seq_list({1, 2}));
+  CAF_CHECK_EQUAL(seqs(*st, "app"), seq_list({1}));
+  uint64_t last = 0;
+  CHECK_OK(st->last_seq("dev", last));
+  CAF_CHECK_EQUAL(last, 2u);
+  queue_info qi;
+  CHECK_OK(st->queue_stats("dev", qi));
+  CAF_CHECK_EQUAL(qi.depth, 2u);
+  // Acks go where the entries are.
+  write_batch acks;
+  acks.erase_entries = {{"dev", 1}, {"app", 1}};
+  CHECK_OK(st->apply(acks));
+  CAF_CHECK_EQUAL(device->seqs("dev"), seq_list({2}));
+  CAF_CHECK_EQUAL(seqs(*primary, "app"), seq_list{});
+  // A later record of a known session creates nothing.
+  write_batch again;
+  again.put_sessions = {record("dev", 0)};
+  CHECK_OK(st->apply(again));
+  CAF_CHECK_EQUAL(device->created.size(), 1u);
+}
+
+CAF_TEST(a changed client type moves the queue with its sequence numbers) {
+  write_batch b;
+  b.put_sessions = {record("c", 0)};
+  b.append = {{"c", entry(5)}, {"c", entry(6)}};
+  CHECK_OK(st->apply(b));
+  // Reconnects as APPLICATION: the queue moves to the primary.
+  write_batch to_app;
+  to_app.put_sessions = {record("c", 1)};
+  to_app.append = {{"c", entry(7)}};
+  CHECK_OK(st->apply(to_app));
+  CAF_CHECK(st->role_of_client("c") == queue_role::application);
+  CAF_CHECK_EQUAL(seqs(*primary, "c"), seq_list({5, 6, 7}));
+  CAF_CHECK_EQUAL(device->seqs("c"), seq_list{});
+  CAF_CHECK_EQUAL(device->last.count("c"), 0u);
+  // And back to DEVICE: out of the primary, into the device backend.
+  write_batch to_dev;
+  to_dev.put_sessions = {record("c", 0)};
+  CHECK_OK(st->apply(to_dev));
+  CAF_CHECK_EQUAL(device->seqs("c"), seq_list({5, 6, 7}));
+  CAF_CHECK_EQUAL(seqs(*primary, "c"), seq_list{});
+  CAF_CHECK_EQUAL(records().at("c").client_type, 0);
+}
+
+CAF_TEST(appends before the first record are moved when the record says APPLICATION) {
+  write_batch early;
+  early.append = {{"late", entry(1)}};
+  CHECK_OK(st->apply(early));
+  CAF_CHECK_EQUAL(device->seqs("late"), seq_list({1}));
+  write_batch rec;
+  rec.put_sessions = {record("late", 1)};
+  CHECK_OK(st->apply(rec));
+  CAF_CHECK_EQUAL(seqs(*primary, "late"), seq_list({1}));
+  CAF_CHECK_EQUAL(device->seqs("late"), seq_list{});
+}
+
+CAF_TEST(erasing a session erases its record and its queue in its backend) {
+  write_batch b;
+  b.put_sessions = {record("dev", 0)};
+  b.append = {{"dev", entry(1)}};
+  CHECK_OK(st->apply(b));
+  write_batch e;
+  e.erase_sessions = {"dev"};
+  CHECK_OK(st->apply(e));
+  CAF_CHECK_EQUAL(records().count("dev"), 0u);
+  CAF_CHECK_EQUAL(device->queues.count("dev"), 0u);
+  // Erased and re-created in one batch: the new appends stay.
+  CHECK_OK(st->apply(b));
+  write_batch again;
+  again.erase_sessions = {"dev"};
+  again.put_sessions = {record("dev", 0)};
+  again.append = {{"dev", entry(1)}};
+  CHECK_OK(st->apply(again));
+  CAF_CHECK_EQUAL(device->seqs("dev"), seq_list({1}));
+  CAF_CHECK_EQUAL(records().count("dev"), 1u);
+}
+
+CAF_TEST(recover removes leftover queues and learns types) {
+  write_batch b;
+  b.put_sessions = {record("dev", 0), record("app", 1)};
+  b.append = {{"dev", entry(1)}};
+  CHECK_OK(st->apply(b));
+  // Leftovers: an orphan (no record) and a copy of an APPLICATION queue.
+  queue_batch junk;
+  junk.append = {{"orphan", entry(1)}, {"app", entry(3)}};
+  CHECK_OK(device->apply(junk));
+  auto fresh = std::make_unique<fake_queue>();
+  *fresh = *device;
+  auto* dev = fresh.get();
+  // A new composite over the same state, as at boot.
+  auto p = make_memory_store();
+  write_batch recs;
+  recs.put_sessions = {record("dev", 0), record("app", 1)};
+  CHECK_OK(p->apply(recs));
+  role_store booted{std::move(p), std::move(fresh), nullptr};
+  std::vector<std::string> removed;
+  CHECK_OK(booted.recover([&](const std::string& c, const std::string&) { removed.push_back(c); }));
+  std::sort(removed.begin(), removed.end());
+  CAF_CHECK_EQUAL(removed, std::vector<std::string>({"app", "orphan"}));
+  CAF_CHECK_EQUAL(dev->seqs("dev"), seq_list({1}));
+  CAF_CHECK(booted.role_of_client("app") == queue_role::application);
+  std::vector<std::string> queues;
+  CHECK_OK(booted.for_each_queue([&](const std::string& c) { queues.push_back(c); }));
+  CAF_CHECK_EQUAL(queues, std::vector<std::string>({"dev"}));
+}
+
+CAF_TEST(a failing queue backend fails the batch but not the primary part) {
+  write_batch b;
+  b.put_sessions = {record("dev", 0)};
+  CHECK_OK(st->apply(b));
+  device->fail = true;
+  write_batch w;
+  w.append = {{"dev", entry(1)}};
+  auto retained = std::make_shared<protocol::message>();
+  retained->topic = "r";
+  retained->payload = "x";
+  w.put_retained = {retained};
+  w.put_sessions = {record("other", 0)};
+  CAF_CHECK(st->apply(w));
+  CAF_CHECK(!st->last_error().empty());
+  CAF_CHECK_EQUAL(records().count("other"), 1u);
+  size_t n = 0;
+  CHECK_OK(st->for_each_retained([&](protocol::message_ptr&&) { ++n; }));
+  CAF_CHECK_EQUAL(n, 1u);
+  // A batch that does not touch the failing backend succeeds.
+  write_batch clean;
+  clean.put_sessions = {record("app", 1)};
+  clean.append = {{"app", entry(1)}};
+  CHECK_OK(st->apply(clean));
+  device->fail = false;
+  CHECK_OK(st->apply(w));
+  CAF_CHECK_EQUAL(device->seqs("dev"), seq_list({1}));
+}
+
+CAF_TEST(a move whose target fails keeps the old type and the old queue) {
+  // APPLICATION (primary) -> DEVICE (failing fake): nothing moves.
+  write_batch b;
+  b.put_sessions = {record("c", 1)};
+  b.append = {{"c", entry(1)}, {"c", entry(2)}};
+  CHECK_OK(st->apply(b));
+  device->fail = true;
+  write_batch to_dev;
+  to_dev.put_sessions = {record("c", 0)};
+  CAF_CHECK(st->apply(to_dev));
+  CAF_CHECK(st->role_of_client("c") == queue_role::application);
+  CAF_CHECK_EQUAL(records().at("c").client_type, 1);
+  CAF_CHECK_EQUAL(seqs(*primary, "c"), seq_list({1, 2}));
+  device->fail = false;
+  CHECK_OK(st->apply(to_dev));
+  CAF_CHECK_EQUAL(device->seqs("c"), seq_list({1, 2}));
+  CAF_CHECK_EQUAL(seqs(*primary, "c"), seq_list{});
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
