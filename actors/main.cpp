@@ -9,8 +9,11 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 namespace {
@@ -21,6 +24,26 @@ sigset_t termination_signals() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   return set;
+}
+
+/// Raises RLIMIT_NOFILE for many connections: soft and hard up to fs.nr_open where allowed
+/// (root with CAP_SYS_RESOURCE), else the soft limit up to the hard one. Logs the result.
+void raise_fd_limit() {
+  rlimit before{};
+  getrlimit(RLIMIT_NOFILE, &before);
+  rlim_t nr_open = 1 << 20;
+  if (std::ifstream f{"/proc/sys/fs/nr_open"}; f)
+    f >> nr_open;
+  rlimit want{std::max(nr_open, before.rlim_max), std::max(nr_open, before.rlim_max)};
+  if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
+    want = {before.rlim_max, before.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &want);
+  }
+  rlimit now{};
+  getrlimit(RLIMIT_NOFILE, &now);
+  AMQ_LOG_INFO("broker raised the open file limit from {} to {} (hard {}; fs.nr_open {}): at most ~{} "
+               "connections",
+               before.rlim_cur, now.rlim_cur, now.rlim_max, nr_open, now.rlim_cur > 64 ? now.rlim_cur - 64 : 0);
 }
 
 } // namespace
@@ -37,6 +60,7 @@ int main(int argc, char** argv) {
   }
   auto& cfg = loaded->config;
   amq::log::init(cfg.log);
+  raise_fd_limit();
   for (auto& w : loaded->warnings)
     AMQ_LOG_WARN("config: {}", w);
   if (!loaded->config_file.empty())
