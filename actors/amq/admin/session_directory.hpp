@@ -116,7 +116,7 @@ struct directory_query {
   std::optional<uint32_t> min_subscriptions;
   std::optional<uint32_t> max_subscriptions;
   /// Most entries examined per call (filters that are not categories).
-  size_t scan_limit = 200'000;
+  size_t scan_limit = 50'000;
 };
 
 struct directory_page {
