@@ -89,7 +89,9 @@ class Broker:
             self._log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
                 [BROKER_BIN, "--bind", self.host, "--port", str(self.port),
-                 "--log-level", "info", "--data-dir", str(self.data_dir), *self.args],
+                 "--log-level", "info", "--data-dir", str(self.data_dir),
+                 # The admin API on a free port of its own (see admin_port()).
+                 "--set", "admin.port=0", *self.args],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
             deadline = time.monotonic() + 10.0
             while time.monotonic() < deadline:
@@ -115,6 +117,11 @@ class Broker:
         """Waits until the log matches `pattern` (a regex); returns the match."""
         rx = re.compile(pattern)
         return wait_until(lambda: rx.search(self.log()), timeout, what=f"log line /{pattern}/")
+
+    def admin_port(self):
+        """The admin API's port, from the broker's log line (admin.port=0 by default)."""
+        self.wait_log(r"admin API listens on [^ ]+:(\d+) ")
+        return int(re.findall(r"admin API listens on [^ ]+:(\d+) ", self.log())[-1])
 
     def alive(self):
         return self.proc.poll() is None
