@@ -36,9 +36,10 @@
 /// meanwhile never shift a page.
 ///
 /// Memory: see `approx_entry_bytes()` and tests/bench/admin_bench.cpp
-/// (≈ 0.45 KB per session at 1,000,000 sessions with short client ids).
+/// (≈ 0.5 KB per session at 1,000,000 sessions, docs/performance.md).
 
 #include <array>
+#include <map>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -116,7 +117,7 @@ struct directory_query {
   std::optional<uint32_t> min_subscriptions;
   std::optional<uint32_t> max_subscriptions;
   /// Most entries examined per call (filters that are not categories).
-  size_t scan_limit = 50'000;
+  size_t scan_limit = 25'000;
 };
 
 struct directory_page {
@@ -184,7 +185,9 @@ private:
 
   std::string node_name_;
   mutable std::shared_mutex mtx_;
-  std::unordered_map<std::string_view, std::unique_ptr<entry>> by_id_;
+  /// Primary index, in client id order: also the "every category, by client
+  /// id" order (no merge needed).
+  std::map<std::string_view, std::unique_ptr<entry>, std::less<>> by_id_;
   /// sets_[sort key][category]
   std::vector<std::vector<index_set>> sets_;
   std::array<uint64_t, 8> counts_{};

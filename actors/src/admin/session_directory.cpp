@@ -373,13 +373,60 @@ bool session_directory::list(const directory_query& q, directory_page& out,
     out.matching = node_ok ? matching : 0;
   if (!node_ok)
     return true;
+  const entry* last = nullptr;
+  size_t limit = std::max<size_t>(q.limit, 1);
+  // Fills the page from an ordered source: peek() is the next entry or
+  // null, pop() moves past it.
+  auto fill = [&](auto&& peek, auto&& pop) {
+    while (const entry* e = peek()) {
+      if (out.items.size() >= limit || out.scanned >= q.scan_limit) {
+        if (last)
+          out.next_cursor = encode_cursor(q.sort, q.descending, key_of(*last, q.sort),
+                                          last->client_id);
+        else if (start)
+          out.next_cursor = q.cursor;
+        return;
+      }
+      pop();
+      ++out.scanned;
+      last = e;
+      if (residual) {
+        if (!q.client_id_contains.empty()
+            && e->client_id.find(q.client_id_contains) == std::string::npos)
+          continue;
+        if (q.min_subscriptions && e->subscriptions < *q.min_subscriptions)
+          continue;
+        if (q.max_subscriptions && e->subscriptions > *q.max_subscriptions)
+          continue;
+        if (!q.client_ip.empty() && !ip_of(e->address).starts_with(q.client_ip))
+          continue;
+      }
+      out.items.push_back(row_of(*e));
+    }
+  };
+  if (q.sort == sort_key::client_id && !q.connected && !q.persistent
+      && !q.type) {
+    // Every category, in client id order: the primary map is that order, no
+    // merge needed (the common case, and substring scans).
+    if (!q.descending) {
+      auto it = start ? by_id_.upper_bound(start->id) : by_id_.begin();
+      fill([&]() -> const entry* { return it == by_id_.end() ? nullptr : it->second.get(); },
+           [&] { ++it; });
+    } else {
+      auto it = start ? by_id_.lower_bound(start->id) : by_id_.end();
+      fill([&]() -> const entry* {
+             return it == by_id_.begin() ? nullptr : std::prev(it)->second.get();
+           },
+           [&] { --it; });
+    }
+    return true;
+  }
   auto cmp = per_cat[0].key_comp();
   auto exhausted = [&](const head& h) { return q.descending ? h.it == h.begin : h.it == h.end; };
   auto current = [&](const head& h) { return q.descending ? *std::prev(h.it) : *h.it; };
-  const entry* last = nullptr;
-  size_t limit = std::max<size_t>(q.limit, 1);
-  while (true) {
-    head* best = nullptr;
+  head* best = nullptr;
+  auto peek = [&]() -> const entry* {
+    best = nullptr;
     for (auto& h : heads) {
       if (exhausted(h))
         continue;
@@ -388,47 +435,26 @@ bool session_directory::list(const directory_query& q, directory_page& out,
       else if (q.descending ? cmp(current(*best), current(h)) : cmp(current(h), current(*best)))
         best = &h;
     }
-    if (!best)
-      break; // no more entries at all: no next cursor
-    if (out.items.size() >= limit || out.scanned >= q.scan_limit) {
-      if (last)
-        out.next_cursor = encode_cursor(q.sort, q.descending, key_of(*last, q.sort),
-                                        last->client_id);
-      else if (start)
-        out.next_cursor = q.cursor;
-      break;
-    }
-    const entry* e = current(*best);
+    return best ? current(*best) : nullptr;
+  };
+  auto pop = [&] {
     if (q.descending)
       --best->it;
     else
       ++best->it;
-    ++out.scanned;
-    last = e;
-    if (residual) {
-      if (!q.client_id_contains.empty()
-          && e->client_id.find(q.client_id_contains) == std::string::npos)
-        continue;
-      if (q.min_subscriptions && e->subscriptions < *q.min_subscriptions)
-        continue;
-      if (q.max_subscriptions && e->subscriptions > *q.max_subscriptions)
-        continue;
-      if (!q.client_ip.empty() && !ip_of(e->address).starts_with(q.client_ip))
-        continue;
-    }
-    out.items.push_back(row_of(*e));
-  }
+  };
+  fill(peek, pop);
   return true;
 }
 
 size_t session_directory::approx_entry_bytes() {
-  // unordered_map node (key view, unique_ptr, next, hash) + bucket, the
-  // entry itself, and one std::set node (3 pointers, colour, value) per sort
-  // key; malloc rounds each to 16 bytes plus 8 bytes of header.
+  // std::map node (3 pointers, colour, key view, unique_ptr), the entry
+  // itself, and one std::set node (3 pointers, colour, value) per sort key;
+  // malloc rounds each to 16 bytes plus 8 bytes of header.
   auto rounded = [](size_t n) { return (n + 8 + 15) / 16 * 16; };
-  size_t map_node = rounded(sizeof(void*) * 2 + sizeof(std::string_view) + sizeof(size_t));
+  size_t map_node = rounded(4 * sizeof(void*) + sizeof(std::string_view) + sizeof(void*));
   size_t set_node = rounded(4 * sizeof(void*) + sizeof(void*));
-  return map_node + sizeof(void*) + rounded(sizeof(entry)) + sort_key_count * set_node;
+  return map_node + rounded(sizeof(entry)) + sort_key_count * set_node;
 }
 
 } // namespace amq::admin
