@@ -264,7 +264,10 @@ std::vector<option_descriptor> make_options() {
 
   // storage
   t.add(AMQ_KEY(storage.sessions), detail::storage_backend_codec(), {},
-        "Backend for session state and subscriptions. --storage sets all four roles.");
+        "Backend for session state and subscriptions. --storage sets all four roles. kafka: "
+        "the records stay in the embedded store too, and are replicated to the compacted topics "
+        "<topic_prefix>.client.session and .client.subscriptions; at start-up every persistent "
+        "session is rebuilt from those topics (a node with an empty data_dir recovers them).");
   t.add(AMQ_KEY(storage.device_queue), detail::storage_backend_codec(), {},
         "Backend for the offline queues of DEVICE sessions.");
   t.add(AMQ_KEY(storage.application_queue), detail::storage_backend_codec(), {},
@@ -314,6 +317,23 @@ std::vector<option_descriptor> make_options() {
     .example = "properties:\n"
                "  security.protocol: SASL_SSL\n"
                "  linger.ms: \"5\"";
+  t.add(AMQ_KEY(storage.kafka.replication_factor), uint_in<uint32_t>(0, 32767), {},
+        "Replication factor of the topics the broker creates (APPLICATION queues, session "
+        "replication); 0: the Kafka cluster's default.replication.factor.");
+  t.add(AMQ_KEY(storage.kafka.group_id), any_string(), {},
+        "Consumer group whose committed offsets are the read positions of the APPLICATION "
+        "queues; empty: <topic_prefix>.node.<cluster.node_name>. Keep it stable across "
+        "restarts: a new group starts every queue from its oldest record.");
+  t.add(AMQ_KEY(storage.kafka.delivery_timeout_ms), uint_in<uint32_t>(100, 600000), {},
+        "How long a batch of queue writes waits for Kafka's delivery reports "
+        "(message.timeout.ms), in ms. A batch not confirmed in time fails: its publishers are "
+        "refused with a reason code (MQTT 5) or disconnected (3.1.1), never acknowledged.");
+  t.add(AMQ_KEY(storage.kafka.wait_at_boot_ms), uint_in<uint32_t>(0, 3600000), {},
+        "How long the broker keeps retrying to reach Kafka at start-up before it gives up, in "
+        "ms. 0: fail at once.");
+  t.add(AMQ_KEY(storage.kafka.app_topic_retention_ms), uint_in<uint64_t>(0, 9223372036854775807ULL),
+        {}, "retention.ms of each APPLICATION queue topic, which bounds the queue: Kafka deletes "
+        "older records, acknowledged or not. 0: the cluster's default (log.retention.*).");
 
   // cluster
   t.add(AMQ_KEY(cluster.node_name), any_string(), {"TB_SERVICE_ID"},

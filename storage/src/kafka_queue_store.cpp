@@ -395,6 +395,48 @@ public:
     return {};
   }
 
+  /// Depth: records from the committed offset to the end, minus those
+  /// acknowledged above it.
+  std::error_code queue_stats(const std::string& client_id, queue_info& out) override {
+    out = {};
+    if (!detail::valid_client_id(client_id))
+      return error::invalid_argument;
+    if (topics_.count(topic_of(client_id)) == 0)
+      return {};
+    auto& st = state(client_id);
+    std::string why;
+    if (!load(st, why))
+      return failed(why);
+    int64_t low = 0;
+    int64_t high = 0;
+    if (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high, why))
+      return failed(why);
+    st.known_end = std::max(st.known_end, high);
+    uint64_t acked = st.acked_unindexed.size();
+    for (auto& [off, e] : st.by_offset)
+      acked += e.acked ? 1 : 0;
+    auto span = static_cast<uint64_t>(std::max<int64_t>(0, high - st.committed));
+    out.depth = span > acked ? span - acked : 0;
+    return {};
+  }
+
+  /// Every client with a queue topic (names with a hash suffix cannot be
+  /// mapped back and are skipped).
+  std::error_code for_each_queue(const std::function<void(const std::string&)>& f) override {
+    std::set<std::string> names;
+    std::string why;
+    if (!kafka::list_topics(producer_.get(), app_prefix(), opts_.request_timeout_ms, names, why))
+      return failed(why);
+    auto prefix = app_prefix();
+    std::string client;
+    for (auto& t : names) {
+      topics_.insert(t);
+      if (kafka_topic_component_decode(std::string_view{t}.substr(prefix.size()), client))
+        f(client);
+    }
+    return {};
+  }
+
 private:
   std::string app_prefix() const {
     return opts_.topic_prefix + ".msg.app.";
@@ -558,21 +600,69 @@ private:
       p->metadata_size = md.size();
       states.push_back(&st);
     }
-    if (tpl->cnt == 0)
+    if (tpl->cnt == 0) {
+      drain_commits(0);
       return;
-    auto err = rd_kafka_commit(consumer_.get(), tpl.get(), 0);
+    }
+    if (!commit_queue_)
+      commit_queue_.reset(rd_kafka_queue_new(consumer_.get()));
+    auto err = rd_kafka_commit_queue(consumer_.get(), tpl.get(), commit_queue_.get(),
+                                     [](rd_kafka_t*, rd_kafka_resp_err_t,
+                                        rd_kafka_topic_partition_list_t*, void*) {},
+                                     nullptr);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       last_error_ = "offset commit failed (retried with the next batch): " + kafka::describe(err);
       return;
     }
-    for (int i = 0; i < tpl->cnt; ++i) {
-      auto& p = tpl->elems[i];
-      if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        last_error_ = std::string{"offset commit of "} + p.topic + " failed: "
-                      + kafka::describe(p.err);
-        continue;
+    ++commits_in_flight_;
+    for (auto* st : states)
+      st->dirty = false; // a failed commit marks every client dirty again
+    // Healthy: wait for the answer (an ack is committed when apply
+    // returns). After a commit failed or timed out, do not stall the
+    // storage thread: the answer is picked up by a later batch.
+    drain_commits(commit_degraded_ ? 0 : opts_.request_timeout_ms);
+  }
+
+  /// Collects the answers of earlier commits, waiting up to `wait_ms`.
+  void drain_commits(uint32_t wait_ms) {
+    if (!commit_queue_)
+      return;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{wait_ms};
+    while (commits_in_flight_ > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+      auto ev = rd_kafka_queue_poll(commit_queue_.get(), static_cast<int>(std::max<int64_t>(0, left)));
+      if (ev == nullptr) {
+        if (wait_ms > 0) {
+          commit_degraded_ = true;
+          last_error_ = "offset commit: no answer from Kafka in time (retried)";
+        }
+        return;
       }
-      states[static_cast<size_t>(i)]->dirty = false;
+      if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+        --commits_in_flight_;
+        auto e = rd_kafka_event_error(ev);
+        std::string failure;
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          failure = "offset commit failed (retried with the next batch): " + kafka::describe(e);
+        } else if (auto parts = rd_kafka_event_topic_partition_list(ev)) {
+          for (int i = 0; i < parts->cnt; ++i)
+            if (parts->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+              failure = std::string{"offset commit of "} + parts->elems[i].topic
+                        + " failed (retried): " + kafka::describe(parts->elems[i].err);
+        }
+        if (failure.empty()) {
+          commit_degraded_ = false;
+        } else {
+          commit_degraded_ = true;
+          last_error_ = std::move(failure);
+          for (auto& [c, st] : clients_)
+            if (st.loaded)
+              st.dirty = true;
+        }
+      }
+      rd_kafka_event_destroy(ev);
     }
   }
 
@@ -720,12 +810,81 @@ private:
   std::unordered_set<std::string> erased_; ///< sessions erased (appends dropped)
   std::unordered_map<std::string, client_state> clients_;
   std::vector<delivery> deliveries_;
+  struct queue_deleter {
+    void operator()(rd_kafka_queue_t* q) const noexcept {
+      rd_kafka_queue_destroy(q);
+    }
+  };
+  std::unique_ptr<rd_kafka_queue_t, queue_deleter> commit_queue_;
+  int commits_in_flight_ = 0;
+  bool commit_degraded_ = false;
   std::string assigned_; ///< topic the consumer reads
   int64_t position_ = -1;
   std::string last_error_;
 };
 
+/// The store above as the role composite's APPLICATION queue backend.
+class kafka_app_queue final : public queue_store {
+public:
+  explicit kafka_app_queue(std::unique_ptr<store> impl) : impl_(std::move(impl)) {
+    impl_->on_corrupt([this](std::string_view what, std::string_view key, std::error_code why) {
+      if (on_corrupt)
+        on_corrupt(what, key, why);
+    });
+  }
+
+  std::string describe() const override {
+    return impl_->describe();
+  }
+
+  std::string last_error() const override {
+    return impl_->last_error();
+  }
+
+  std::error_code apply(const queue_batch& qb) override {
+    write_batch b;
+    b.erase_sessions = qb.erase_queues;
+    for (auto& c : qb.create_queues) {
+      session_record r;
+      r.client_id = c;
+      r.client_type = 1;
+      b.put_sessions.push_back(std::move(r));
+    }
+    b.append = qb.append;
+    b.erase_entries = qb.erase_entries;
+    return impl_->apply(b);
+  }
+
+  std::error_code read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
+                             const std::function<void(queued_entry&&)>& f) override {
+    return impl_->read_queue(client_id, from_seq, limit, f);
+  }
+
+  std::error_code last_seq(const std::string& client_id, uint64_t& out) override {
+    return impl_->last_seq(client_id, out);
+  }
+
+  std::error_code queue_stats(const std::string& client_id, queue_info& out) override {
+    return impl_->queue_stats(client_id, out);
+  }
+
+  std::error_code for_each_client(const std::function<void(const std::string&)>& f) override {
+    return impl_->for_each_queue(f);
+  }
+
+private:
+  std::unique_ptr<store> impl_;
+};
+
 } // namespace
+
+std::unique_ptr<queue_store> open_kafka_app_queue(const kafka_options& opts,
+                                                  std::error_code& err, std::string& detail) {
+  auto s = open_kafka_queue_store(opts, err, detail);
+  if (!s)
+    return nullptr;
+  return std::make_unique<kafka_app_queue>(std::move(s));
+}
 
 std::unique_ptr<store> open_kafka_queue_store(const kafka_options& opts, std::error_code& err,
                                               std::string& detail) {

@@ -24,6 +24,7 @@
 
 #include <map>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 
 namespace amq::storage {
@@ -58,6 +59,21 @@ public:
     if (!kafka::create_topics(producer_.get(), topics, opts_.replication_factor,
                               opts_.request_timeout_ms, detail))
       return false;
+    // A topic just created may not have a leader yet: wait until both
+    // answer, so that the boot reads that follow do not fail.
+    auto deadline = std::chrono::steady_clock::now()
+                    + std::chrono::milliseconds{opts_.request_timeout_ms};
+    for (auto& t : {session_topic_, subs_topic_}) {
+      int64_t low = 0;
+      int64_t high = 0;
+      while (!kafka::watermarks(producer_.get(), t, opts_.request_timeout_ms, low, high, why)) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          detail = why;
+          return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+      }
+    }
     return true;
   }
 
@@ -375,6 +391,14 @@ public:
 
   std::error_code last_seq(const std::string& client_id, uint64_t& out) override {
     return inner_->last_seq(client_id, out);
+  }
+
+  std::error_code queue_stats(const std::string& client_id, queue_info& out) override {
+    return inner_->queue_stats(client_id, out);
+  }
+
+  std::error_code for_each_queue(const std::function<void(const std::string&)>& f) override {
+    return inner_->for_each_queue(f);
   }
 
   std::error_code

@@ -1,12 +1,41 @@
 #include "amq/actors/store_factory.hpp"
 
 #include "amq/log.hpp"
+#include "amq/storage/kafka_store.hpp"
 
 #include <filesystem>
 
 namespace amq::actors {
 
 namespace {
+
+/// `storage.kafka.*` as the Kafka backends take it.
+storage::kafka_options kafka_options_of(const config::broker_config& cfg) {
+  auto& kc = cfg.storage.kafka;
+  storage::kafka_options o;
+  o.bootstrap_servers = kc.bootstrap_servers;
+  o.topic_prefix = kc.topic_prefix;
+  o.acks = kc.acks == config::kafka_acks::all ? -1 : kc.acks == config::kafka_acks::leader ? 1 : 0;
+  o.idempotence = kc.idempotence;
+  o.replication_factor = kc.replication_factor == 0 ? -1 : static_cast<int>(kc.replication_factor);
+  o.app_retention_ms = static_cast<int64_t>(kc.app_topic_retention_ms);
+  o.group_id = kc.group_id.empty() ? kc.topic_prefix + ".node." + cfg.cluster.node_name
+                                   : kc.group_id;
+  o.delivery_timeout_ms = kc.delivery_timeout_ms;
+  o.wait_at_boot_ms = kc.wait_at_boot_ms;
+  o.properties = kc.properties;
+  // librdkafka's own lines: warnings at most (an unreachable Kafka is a
+  // condition the broker survives; its refusals are logged where they happen).
+  o.log = [](int level, std::string_view line) {
+    if (level <= 4)
+      AMQ_LOG_WARN("{}", line);
+    else if (level <= 6)
+      AMQ_LOG_INFO("{}", line);
+    else
+      AMQ_LOG_DEBUG("{}", line);
+  };
+  return o;
+}
 
 std::string_view role_name(storage::queue_role role) {
   return role == storage::queue_role::device ? "device_queue" : "application_queue";
@@ -36,9 +65,9 @@ std::unique_ptr<storage::queue_store> open_queue_store(storage::queue_role role,
     case storage_backend::kafka:
       if (role != storage::queue_role::application)
         break;
-      // Extension point: the Kafka APPLICATION queue backend goes here.
-      err = std::make_error_code(std::errc::not_supported);
-      detail = "storage.application_queue: kafka is not available yet";
+      if (auto q = storage::open_kafka_app_queue(kafka_options_of(cfg), err, detail))
+        return q;
+      detail = "storage.application_queue: kafka: " + detail;
       return nullptr;
   }
   err = std::make_error_code(std::errc::not_supported);
@@ -56,10 +85,12 @@ std::unique_ptr<storage::store> open_store(const config::broker_config& cfg, std
   detail.clear();
   auto& sc = cfg.storage;
   for (auto [name, b] : {std::pair{"sessions", sc.sessions}, std::pair{"retained", sc.retained}}) {
-    if (b == storage_backend::redis || b == storage_backend::kafka) {
+    bool replicated = b == storage_backend::kafka && std::string_view{name} == "sessions";
+    if ((b == storage_backend::redis || b == storage_backend::kafka) && !replicated) {
       err = std::make_error_code(std::errc::not_supported);
       detail = std::string{"storage."} + name + ": " + std::string{config::to_string(b)}
-               + " is not supported (embedded or memory)";
+               + " is not supported (embedded or memory"
+               + (std::string_view{name} == "sessions" ? ", or kafka)" : ")");
       return nullptr;
     }
   }
@@ -79,6 +110,16 @@ std::unique_ptr<storage::store> open_store(const config::broker_config& cfg, std
     if (!err)
       err = std::make_error_code(std::errc::io_error);
     return nullptr;
+  }
+  if (sc.sessions == storage_backend::kafka) {
+    // Records also on Kafka's compacted topics, read back from there at
+    // boot (docs/storage-format.md, "Session replication").
+    auto log = storage::open_kafka_session_store(kafka_options_of(cfg), err, detail);
+    if (!log) {
+      detail = "storage.sessions: kafka: " + detail;
+      return nullptr;
+    }
+    primary = storage::make_replicated_store(std::move(primary), std::move(log));
   }
   if (!device && !application)
     return primary;

@@ -167,6 +167,18 @@ struct kafka_config {
   bool idempotence = true;
   /// Extra librdkafka properties, passed through unchanged.
   std::map<std::string, std::string> properties;
+  /// Replication factor of the topics the broker creates; 0: the cluster's
+  /// default.replication.factor.
+  uint32_t replication_factor = 0;
+  /// Consumer group of the APPLICATION queues' read positions; empty:
+  /// `<topic_prefix>.node.<cluster.node_name>`.
+  std::string group_id;
+  /// How long a batch waits for its delivery reports (message.timeout.ms).
+  uint32_t delivery_timeout_ms = 10000;
+  /// How long the broker retries to reach Kafka at start-up; 0: fail at once.
+  uint32_t wait_at_boot_ms = 30000;
+  /// retention.ms of the APPLICATION queue topics; 0: the cluster's default.
+  uint64_t app_topic_retention_ms = 0;
   bool operator==(const kafka_config&) const = default;
 };
 

@@ -23,6 +23,7 @@
 /// Both implement `store`; the roles they do not serve are no-ops (empty
 /// reads). Like every store, they are used from one thread at a time.
 
+#include "amq/storage/role_store.hpp"
 #include "amq/storage/store.hpp"
 
 #include <cstdint>
@@ -88,6 +89,13 @@ std::string kafka_app_topic(std::string_view prefix, std::string_view client_id)
 /// nullptr and sets `err` and `detail` (a sentence for the operator).
 std::unique_ptr<store> open_kafka_queue_store(const kafka_options& opts, std::error_code& err,
                                               std::string& detail);
+
+/// The same backend as the role composite's APPLICATION queue backend
+/// (amq/storage/role_store.hpp): `queue_batch::create_queues` creates the
+/// topics, `erase_queues` deletes them (or, with a create for the same
+/// client in the batch, moves the read position to the end).
+std::unique_ptr<queue_store> open_kafka_app_queue(const kafka_options& opts,
+                                                  std::error_code& err, std::string& detail);
 
 /// Opens the session replication backend: connects (retrying up to
 /// `wait_at_boot_ms`), creates the two compacted topics if missing. On
