@@ -1,0 +1,56 @@
+#pragma once
+/// The METRICS actor: turns the metrics registry (amq/metrics/registry.hpp)
+/// plus what it asks the router and the registry into the Prometheus page,
+/// and publishes the `$SYS/broker/...` topics through the router.
+///
+///     (caf::get_atom) → std::string        the /metrics page (text format 0.0.4)
+///     (tick_atom)                          self, every sys interval: sample,
+///                                          update load averages, publish $SYS
+///     (routed_atom, ...)                   the router's acks of $SYS batches (ignored)
+///
+/// `$SYS` messages are QoS 0, retained, routed with publisher 0 (the broker
+/// itself); only topics whose value changed are published again. The
+/// router keeps them in memory only (never stored) and refuses `$SYS/`
+/// publishes from clients. Topics and values: docs/metrics.md.
+
+#include "amq/actors/messages.hpp"
+#include "amq/metrics/text_format.hpp"
+#include "amq/net/server.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace amq::actors {
+
+struct metrics_sources {
+  caf::actor router;
+  caf::actor registry;
+  /// The edge's counters; may return zeros once the edge is gone.
+  std::function<net::server::stats()> edge;
+  std::string version;
+  std::string node;
+  /// $SYS publish interval; 0: no $SYS topics (load averages are then
+  /// updated every 10 s for /metrics).
+  std::chrono::seconds sys_interval{10};
+  /// Requests to the router and the registry wait at most this long.
+  std::chrono::milliseconds ask_timeout{2000};
+};
+
+/// The `$SYS/broker/...` topics and values for one sample (exposed for tests).
+std::vector<std::pair<std::string, std::string>>
+sys_topics(const std::vector<int64_t>& snapshot, const metrics::pulled_values& p);
+
+caf::actor spawn_metrics(caf::actor_system& sys, metrics_sources src);
+
+/// Asks the metrics actor for the page and waits (from a non-actor thread).
+/// Returns an empty string if it did not answer within `timeout`.
+std::string scrape_metrics(caf::actor_system& sys, const caf::actor& metrics,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds{5000});
+
+} // namespace amq::actors
