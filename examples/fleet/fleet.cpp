@@ -147,6 +147,9 @@ struct fleet_state {
   std::atomic<uint64_t> sys_update_after{0}; ///< set: a $SYS update arrived after this time
   std::atomic<bool> sys_fresh{false};
   std::atomic<int> workers_done{0};
+  /// --scenario backlog: 1 main asks to park the device, 2 parked (sender fills), 3 main asks
+  /// for the reconnect, 4 reconnecting.
+  std::atomic<int> backlog_step{0};
   uint32_t infra_total = 0;
   // sender's records (owned by worker 0)
   std::vector<tx_record> cmd_tx;
@@ -384,9 +387,34 @@ struct worker {
       if (n < rbuf.size())
         break;
     }
+    if (c.r == role::sender)
+      backlog_fill();
     flush(c);
     if (gen == c.gen)
       arm_read(c);
+  }
+
+  /// --scenario backlog: keeps the sender's window full until the backlog is queued.
+  void backlog_fill() {
+    if (!sender || fs.backlog_step.load(std::memory_order_acquire) != 2)
+      return;
+    while (fs.cmd_tx[0].next < o.backlog && publish_new(*sender, kind::cmd, 0)) {
+    }
+  }
+
+  void backlog_tick() {
+    int step = fs.backlog_step.load(std::memory_order_acquire);
+    if (step == 1 && !devices.empty()) {
+      auto& d = *devices.front();
+      send(d, pr::disconnect{});
+      flush(d);
+      end_connection(d, false);
+      fs.backlog_step.store(2, std::memory_order_release);
+    } else if (step == 3 && !devices.empty()) {
+      enqueue_connect(*devices.front(), true);
+      fs.backlog_step.store(4, std::memory_order_release);
+    }
+    backlog_fill();
   }
 
   void flush(client& c) {
@@ -890,6 +918,8 @@ struct worker {
     }
     if (sender && ph == phase_t::run)
       run_sender(dt);
+    if (o.scenario == "backlog")
+      backlog_tick();
     for (auto& c : clients)
       if (!c.out.empty())
         flush(c);
@@ -1112,7 +1142,7 @@ int run(const options& o) {
   }
   for (auto& w : fs.workers)
     for (auto& c : w->clients)
-      if (c.r != role::device)
+      if (c.r != role::device || o.scenario == "backlog")
         w->enqueue_connect(c, true);
 
   report rep{o};
@@ -1154,7 +1184,43 @@ int run(const options& o) {
   }
   const uint64_t run_start = now_ns();
   double run_s = 0, drain_s = 0;
-  if (setup_ok) {
+  if (setup_ok && o.scenario == "backlog") {
+    auto wait_for = [&](auto&& pred, double limit) {
+      const uint64_t t = now_ns();
+      while (!pred()) {
+        if (seconds_since(t) > limit)
+          return false;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        rep.progress(seconds_since(run_start), sample());
+      }
+      return true;
+    };
+    setup_ok = wait_for([&] { return (fs.dev_flags[0].load() & flag_subscribed) != 0; }, o.setup_timeout);
+    if (setup_ok) {
+      fs.backlog_step.store(1);
+      wait_for([&] { return fs.backlog_step.load() == 2; }, 10);
+      const uint64_t q0 = now_ns();
+      wait_for([&] { return fs.pub_out.load() >= o.backlog && fs.inflight.load() == 0; }, o.duration);
+      rep.backlog_queue_s = seconds_since(q0);
+      const uint64_t in0 = fs.pub_in.load();
+      const uint64_t d0 = now_ns();
+      fs.backlog_step.store(3);
+      uint64_t seen = in0, last_change = now_ns();
+      wait_for([&] {
+        const uint64_t n = fs.pub_in.load();
+        if (n != seen) {
+          seen = n;
+          last_change = now_ns();
+        }
+        return n - in0 >= fs.pub_out.load() || now_ns() - last_change > uint64_t(o.drain * 1e9);
+      }, o.duration);
+      const uint64_t last = fs.last_rx.load();
+      rep.backlog_drain_s = last > d0 ? static_cast<double>(last - d0) / 1e9 : 0;
+      // Let the last acknowledgements reach the broker before we disconnect.
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    run_s = seconds_since(run_start);
+  } else if (setup_ok) {
     set_phase(phase_t::run);
     uint32_t storms = 0;
     while (seconds_since(run_start) < o.duration) {

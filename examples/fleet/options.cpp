@@ -12,6 +12,9 @@ std::optional<int> parse_options(int argc, char** argv, options& o) {
                "actormq-fleet"};
   app.option_defaults()->always_capture_default();
   app.get_formatter()->column_width(34);
+  app.add_option("--scenario", o.scenario, "fleet, or backlog (offline queueing + reconnect drain of one persistent session)")
+    ->check(CLI::IsMember({"fleet", "backlog"}));
+  app.add_option("--backlog", o.backlog, "Messages queued for the offline session (--scenario backlog)");
   auto* b = "Broker";
   app.add_option("--host", o.host, "Broker address (IPv4)")->group(b);
   app.add_option("--port,-p", o.port, "Broker port")->group(b);
@@ -77,6 +80,13 @@ std::optional<int> parse_options(int argc, char** argv, options& o) {
   }
   if (o.id_prefix.empty())
     o.id_prefix = o.id_style == "application" ? "app-" : "dev-";
+  if (o.scenario == "backlog") {
+    o.devices = 1;
+    o.consumers = 0;
+    o.persistent = true;
+    o.telemetry_rate = 0;
+    o.sub_command = true;
+  }
   if (o.storm_at <= 0)
     o.storm_at = o.storm_every;
   return std::nullopt;

@@ -8,6 +8,11 @@
 namespace amq::fleet {
 
 struct options {
+  /// fleet: the simulated fleet. backlog: one persistent session goes offline, the command
+  /// sender queues `backlog` messages for it as fast as the broker acknowledges them, then the
+  /// session reconnects and drains them (offline queueing rate and drain rate).
+  std::string scenario = "fleet";
+  uint32_t backlog = 100000;
   // broker
   std::string host = "127.0.0.1";
   uint16_t port = 1883;

@@ -178,6 +178,11 @@ int report::finish() {
     }
     std::printf("tool         cpu %.1f%% of one core, max RSS %.1f MB, fd limit %s, source addresses %u\n",
                 tool_cpu_pct, static_cast<double>(tool_rss_kb) / 1024.0, fd_limit.c_str(), source_addresses);
+    if (o.scenario == "backlog")
+      std::printf("backlog      %u messages queued for the offline session in %.3f s (%.0f msg/s), drained "
+                  "after reconnect in %.3f s (%.0f msg/s)\n",
+                  o.backlog, backlog_queue_s, backlog_queue_s > 0 ? o.backlog / backlog_queue_s : 0.0,
+                  backlog_drain_s, backlog_drain_s > 0 ? unique / backlog_drain_s : 0.0);
     if (o.qos == 0 && lost > 0)
       std::printf("note         QoS 0 may lose messages legally (at most once).\n");
     if (o.qos == 1 && dup > 0)
@@ -250,11 +255,24 @@ int report::finish() {
     }
     j.close();
   }
+  if (o.scenario == "backlog") {
+    j.key("backlog").val(uint64_t{o.backlog});
+    j.key("backlog_queue_s").val(backlog_queue_s);
+    j.key("backlog_drain_s").val(backlog_drain_s);
+  }
+  j.key("scenario").val(std::string_view{o.scenario});
   j.key("tool_cpu_pct").val(tool_cpu_pct);
   j.key("tool_rss_kb").val(tool_rss_kb);
   j.key("fd_limit").val(std::string_view{fd_limit});
   j.close();
   std::printf("%s\n", j.text().c_str());
+  if (o.scenario == "backlog") // the line bench/run.sh collects
+    std::printf("RESULT scenario=backlog proto=%d qos=%d backlog=%u queued_s=%.3f queue_rate=%.0f drain_s=%.3f "
+                "drain_rate=%.0f received=%" PRIu64 " lost=%" PRIu64 " duplicated=%" PRIu64 " tool_cpu_pct=%.1f "
+                "error=%s\n",
+                o.mqtt, o.qos, o.backlog, backlog_queue_s, backlog_queue_s > 0 ? o.backlog / backlog_queue_s : 0.0,
+                backlog_drain_s, backlog_drain_s > 0 ? unique / backlog_drain_s : 0.0, unique, lost, dup, tool_cpu_pct,
+                setup_ok && errors.empty() ? "none" : "see_json");
   std::fflush(stdout);
   return setup_ok ? 0 : 2;
 }

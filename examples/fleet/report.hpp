@@ -45,6 +45,7 @@ struct report {
   bool sys_fresh = false;
   double run_s = 0, drain_s = 0, tool_cpu_pct = 0;
   uint64_t tool_rss_kb = 0;
+  double backlog_queue_s = 0, backlog_drain_s = 0; ///< --scenario backlog
   std::vector<class_totals> classes;
   const histogram* latency = nullptr;
   const histogram* connect_time = nullptr;
