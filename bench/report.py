@@ -179,7 +179,8 @@ def main():
     def col_brokers(cols):
         return [b for b in cols if b in brokers]
 
-    thr_cases = [c for c in order if c != "conn"]
+    conn_cases = [c for c in order if any(r.get("case") == c and r.get("scenario") == "conn" for r in results)]
+    thr_cases = [c for c in order if c not in conn_cases and c not in FLEET_CASES]
     if thr_cases:
         P("## Throughput and latency")
         P()
@@ -276,16 +277,16 @@ def main():
             (num(r, "dup") or num(r, "ooo") or num(r, "disconnects"))) or "none."))
         P()
 
-    conn = [r for r in results if r.get("scenario") == "conn"]
-    if conn:
-        P(f"## Idle connections ({meta.get('conns')} connections, keep-alive 10 s, held {meta.get('hold')} s)")
+    for case in conn_cases:
+        first = next(r for r in results if r.get("case") == case)
+        P(f"## Idle connections: {fmt_int(num(first, 'clients'))} ({case}, keep-alive 10 s, held {meta.get('hold')} s)")
         P()
         P("| broker | run | connected / failed | connect rate (conn/s) | VmRSS before → connected → end (MB) | "
           "KiB per connection | PINGREQ / PINGRESP | dropped | CPU while connecting: tool / broker |")
         P("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for b in brokers:
             for run in runs:
-                r = get("conn", b, run)
+                r = get(case, b, run)
                 if r is None:
                     continue
                 P(f"| {BROKER_NAMES[b]} | {run} | {fmt_int(num(r, 'connected'))} / {fmt_int(num(r, 'failed'))} | "
@@ -294,8 +295,8 @@ def main():
                   f"{num(r, 'kb_per_conn'):.2f} | {r.get('pings')} / {r.get('pongs')} | {r.get('dropped')} | "
                   f"{num(r, 'connect_tool_cpu_pct'):.0f}% / {num(r, 'connect_broker_cpu_pct'):.0f}% |")
         if "actormq" in brokers and "mosquitto" in brokers:
-            def cr(run, b="actormq"):
-                a, m = get("conn", b, run), get("conn", "mosquitto", run)
+            def cr(run, b="actormq", case=case):
+                a, m = get(case, b, run), get(case, "mosquitto", run)
                 if not a or not m or num(m, "conn_rate") <= 0:
                     return "—"
                 note = " (tool-bound)" if num(a, "connect_tool_cpu_pct") >= TOOL_BOUND_PCT or num(m, "connect_tool_cpu_pct") >= TOOL_BOUND_PCT else ""
@@ -305,6 +306,8 @@ def main():
               ". (kb_per_conn is the tool's figure: (RSS at end of hold − RSS before) ÷ connections, "
               "user space only; kernel socket buffers are not in VmRSS.)")
         P()
+
+    fleet_section(P, results, brokers, runs, get)
 
     P("## Events")
     P()
@@ -325,6 +328,29 @@ def main():
     P("```")
     P()
     P("</details>")
+
+
+# Persistent-session rows, measured with actormq-fleet (mqtt-load cannot hold a backlog for an
+# offline session): RESULT lines with scenario=backlog from `actormq-fleet --scenario backlog`.
+FLEET_CASES = ("backlog",)
+
+
+def fleet_section(P, results, brokers, runs, get):
+    rows = [r for r in results if r.get("scenario") == "backlog"]
+    if not rows:
+        return
+    P("## Persistent session: offline queueing and reconnect drain (actormq-fleet, both brokers)")
+    P()
+    P("| broker | run | backlog | queueing rate (msg/s) | drain rate (msg/s) | lost | duplicated | tool CPU |")
+    P("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for b in brokers:
+        for run in runs:
+            r = get("backlog", b, run)
+            if r is None:
+                continue
+            P(f"| {BROKER_NAMES.get(b, b)} | {run} | {r.get('backlog')} | {r.get('queue_rate')} | {r.get('drain_rate')} | "
+              f"{r.get('lost')} | {r.get('duplicated')} | {r.get('tool_cpu_pct')}% |")
+    P()
 
 
 if __name__ == "__main__":

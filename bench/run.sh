@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # actormq benchmark suite: actormq vs Mosquitto vs the null broker, one command.
 #
-#   bench/run.sh [--quick] [--repeat N] [--brokers "actormq actormq2 mosquitto limit"]
-#                [--no-build] [--rev GIT_REV] [--out FILE]
+#   bench/run.sh [all|throughput|idle|persist] [--quick] [--repeat N]
+#                [--brokers "actormq actormq2 mosquitto limit"] [--no-build] [--rev GIT_REV] [--out FILE]
+#
+# Parts (default all): throughput = fan-in/fan-out/p2p rows (mqtt-load); idle = 10,000 and
+# 50,000 idle connections (mqtt-load --scenario conn; broker RSS per connection, connect rate);
+# persist = offline queueing into a persistent session and reconnect drain of a 100,000-message
+# backlog (actormq-fleet --scenario backlog, for both brokers alike: mqtt-load cannot hold a
+# session offline). `bench/run.sh idle --brokers "actormq mosquitto"` measures idle memory alone.
 #
 # What it does (details and how to read the output: docs/performance.md):
 #   1. builds actormq in Release (build-release/), and mqtt-load + limit-broker from
@@ -40,6 +46,7 @@ PORT_BASE=${PORT_BASE:-18871}
 MOSQUITTO=${MOSQUITTO:-mosquitto}
 CONNS=${CONNS:-10000}
 QUICK=0
+PART=all
 REPEAT=1
 BUILD=1
 BROKERS="actormq actormq2 mosquitto limit"
@@ -49,6 +56,7 @@ REV=
 usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
+    all|throughput|idle|persist) PART=$1 ;;
     --quick) QUICK=1 ;;
     --repeat) REPEAT=${2:?--repeat needs N}; shift ;;
     --brokers) BROKERS=${2:?--brokers needs a list}; shift ;;
@@ -97,11 +105,12 @@ AMQ_BIN=$SRC/build-release/actors/actormq
 if [ "$BUILD" = 1 ]; then
   log "building actormq (Release) in $SRC/build-release"
   (cd "$SRC" && cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DAMQ_BUILD_TESTS=OFF >"$RUNDIR/build.log" 2>&1 &&
-    cmake --build build-release -j2 --target actormq >>"$RUNDIR/build.log" 2>&1) ||
+    cmake --build build-release -j2 --target actormq actormq-fleet >>"$RUNDIR/build.log" 2>&1) ||
     { tail -30 "$RUNDIR/build.log" >&2; die "actormq build failed (log: $RUNDIR/build.log)"; }
 fi
 [ -x "$AMQ_BIN" ] || AMQ_BIN=$(find "$SRC/build-release" -type f -name actormq -perm -u+x 2>/dev/null | head -1)
 case " $BROKERS " in *" actormq"*) [ -x "$AMQ_BIN" ] || die "actormq binary not found under $SRC/build-release/" ;; esac
+FLEET_BIN=$SRC/build-release/examples/fleet/actormq-fleet
 BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$SRC/build-release/CMakeCache.txt" 2>/dev/null)
 
 for tool in mqtt-load limit-broker; do
@@ -122,13 +131,23 @@ LIMIT=$SCRATCH/limit-broker
 # throughput at max rate but adds ~40 ms stalls at low rates. To give Mosquitto its better
 # setting in each row, max-rate runs use its default (Nagle on) and fixed-rate latency runs
 # use `set_tcp_nodelay true`. MOSQ_NODELAY=0|1 forces one setting for every run.
-mosquitto_conf() { # $1 port, $2 nodelay(0|1) -> path
-  local f=$RUNDIR/mosquitto-$2.conf
+# The persistent-session rows (persist) need a session that survives its connection in both
+# brokers: Mosquitto gets `persistence true` (its store is written on autosave/shutdown, not per
+# message) and a queue of 1,000,000 (> the 100,000 backlog); actormq runs on its default embedded
+# RocksDB store (every QoS 1 message is stored before PUBACK) in a fresh data directory.
+mosquitto_conf() { # $1 port, $2 nodelay(0|1), $3 persist(0|1) -> path
+  local f=$RUNDIR/mosquitto-$2-${3:-0}.conf
   {
     echo "listener $1 127.0.0.1"
     echo "allow_anonymous true"
     echo "max_queued_messages 1000000"
-    echo "persistence false"
+    if [ "${3:-0}" = 1 ]; then
+      mkdir -p "$RUNDIR/mosquitto-data"
+      echo "persistence true"
+      echo "persistence_location $RUNDIR/mosquitto-data/"
+    else
+      echo "persistence false"
+    fi
     echo "log_dest stderr"
     echo "log_type error"
     echo "log_type warning"
@@ -161,10 +180,13 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
     log "port $BPORT is already in use; not starting $1"
     return 1
   fi
+  local store="--storage memory"
+  [ "$2" = backlog ] && store="--data-dir $RUNDIR/actormq-data-$3"
   case $1 in
     actormq)
+      # shellcheck disable=SC2086
       (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
-        --storage memory --log-level warn --set admin.enabled=false \
+        $store --log-level warn --set admin.enabled=false \
         --set runtime.worker_threads=1 --set runtime.io_threads=1) >"$BLOG" 2>&1 &
       ;;
     actormq2)
@@ -173,7 +195,7 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
       ;;
     mosquitto)
       local conf
-      conf=$(mosquitto_conf "$BPORT" "$4")
+      conf=$(mosquitto_conf "$BPORT" "$4" "$([ "$2" = backlog ] && echo 1 || echo 0)")
       (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$MOSQUITTO" -c "$conf") >"$BLOG" 2>&1 &
       ;;
     limit)
@@ -256,7 +278,9 @@ fanout_q0_5k|fixed|--scenario fanout --clients 50 --qos 0 --rate 100
 fanout_q1_5k|fixed|--scenario fanout --clients 50 --qos 1 --rate 100
 p2p_q0_5k|fixed|--scenario p2p --clients 100 --qos 0 --rate 5000
 p2p_q1_5k|fixed|--scenario p2p --clients 100 --qos 1 --rate 5000
-conn|conn|--scenario conn --clients $CONNS --keepalive 10
+conn10k|conn|--scenario conn --clients 10000 --keepalive 10
+conn50k|conn|--scenario conn --clients 50000 --keepalive 10
+backlog|fleet|--scenario backlog --backlog 100000 --qos 1
 "
 SCENARIOS_QUICK="
 fanin_q1|max|--scenario fanin --clients 8 --qos 1 --rate 0
@@ -266,18 +290,34 @@ fanin_q1_5k|fixed|--scenario fanin --clients 8 --qos 1 --rate 5000
 conn|conn|--scenario conn --clients $CONNS --keepalive 10
 "
 if [ "$QUICK" = 1 ]; then SCENARIOS=$SCENARIOS_QUICK; else SCENARIOS=$SCENARIOS_FULL; fi
+case $PART in
+  throughput) SCENARIOS=$(grep -E '\|(max|fixed)\|' <<<"$SCENARIOS") ;;
+  idle) SCENARIOS=$(grep -E '\|conn\|' <<<"$SCENARIOS") ;;
+  persist) SCENARIOS=$(grep -E '\|fleet\|' <<<"$SCENARIOS") ;;
+esac
 
 one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
   local b=$1 label=$2 mode=$3 r=$4 args=$5 nodelay=0 dur=$DURATION
   case ${MOSQ_NODELAY:-auto} in auto) [ "$mode" = fixed ] && nodelay=1 ;; 1) nodelay=1 ;; esac
   [ "$mode" = conn ] && dur=$HOLD
+  [ "$mode" = fleet ] && [ "$b" = limit ] && return 0 # the null broker keeps no sessions
+  if [ "$mode" = fleet ] && [ ! -x "$FLEET_BIN" ]; then
+    echo "EVENT broker=$b case=$label run=$r event=no_fleet_binary path=$FLEET_BIN" >>"$RESULTS"
+    return 0
+  fi
   start_broker "$b" "$label" "$r" "$nodelay" || return 0
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
   log "run $r/$REPEAT  $label  $b (PID $BPID, port $BPORT, loadavg $load)"
-  # shellcheck disable=SC2086
-  timeout -k 5 $((dur + 150)) taskset -c "$TOOL_CPU" "$LOAD" --port "$BPORT" --broker-pid "$BPID" --quiet \
-    $COMMON $args --duration "$dur" --id-prefix "amqb-" >"$RUNDIR/load-$b-$label-r$r.txt" 2>&1
+  if [ "$mode" = fleet ]; then
+    # shellcheck disable=SC2086
+    timeout -k 5 300 taskset -c "$TOOL_CPU" "$FLEET_BIN" --port "$BPORT" --quiet --id-prefix "amqb-" \
+      --duration 240 --drain 5 $args >"$RUNDIR/load-$b-$label-r$r.txt" 2>&1
+  else
+    # shellcheck disable=SC2086
+    timeout -k 5 $((dur + 150)) taskset -c "$TOOL_CPU" "$LOAD" --port "$BPORT" --broker-pid "$BPID" --quiet \
+      $COMMON $args --duration "$dur" --id-prefix "amqb-" >"$RUNDIR/load-$b-$label-r$r.txt" 2>&1
+  fi
   local rc=$?
   local line
   line=$(grep -m1 '^RESULT ' "$RUNDIR/load-$b-$label-r$r.txt")
@@ -319,6 +359,7 @@ one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
   echo "conns=$CONNS"
   echo "repeat=$REPEAT"
   echo "quick=$QUICK"
+  echo "part=$PART"
   echo "brokers=$BROKERS"
   echo "mosq_nodelay=${MOSQ_NODELAY:-auto}"
   echo "shared=$(cd "$SHARED" && pwd)"
