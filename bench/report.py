@@ -348,6 +348,10 @@ def fleet_section(P, results, brokers, runs, get):
             r = get("backlog", b, run)
             if r is None:
                 continue
+            if num(r, "tool_cpu_pct") >= TOOL_BOUND_PCT:
+                P(f"| {BROKER_NAMES.get(b, b)} | {run} | {r.get('backlog')} | *tool-bound* | *tool-bound* | "
+                  f"{r.get('lost')} | {r.get('duplicated')} | {r.get('tool_cpu_pct')}% |")
+                continue
             P(f"| {BROKER_NAMES.get(b, b)} | {run} | {r.get('backlog')} | {r.get('queue_rate')} | {r.get('drain_rate')} | "
               f"{r.get('lost')} | {r.get('duplicated')} | {r.get('tool_cpu_pct')}% |")
     P()
