@@ -296,6 +296,15 @@ std::vector<option_descriptor> make_options() {
   t.add(AMQ_KEY(storage.redis.wait_at_boot_ms), uint_in<uint32_t>(0, 3600000), {},
         "How long the broker keeps retrying to reach Redis at start-up before it gives up, in "
         "ms. 0: fail at once.");
+  t.add(AMQ_KEY(storage.redis.command_timeout_ms), uint_in<uint32_t>(1, 600000), {},
+        "Timeout of one round trip to Redis (a batch of queue writes, a page of reads), in ms. "
+        "On timeout the batch fails (its publishers are refused, never acknowledged) and the "
+        "connection is re-established with backoff.");
+  t.add(AMQ_KEY(storage.redis.wait_replicas), uint_in<uint32_t>(0, 64), {},
+        "After each batch of queue writes, wait (WAIT) until this many replicas have it; 0: "
+        "do not wait. A batch that fewer replicas confirm in wait_timeout_ms fails.");
+  t.add(AMQ_KEY(storage.redis.wait_timeout_ms), uint_in<uint32_t>(1, 600000), {},
+        "How long one WAIT for wait_replicas replicas may take, in ms.");
   t.add(AMQ_KEY(storage.kafka.bootstrap_servers), any_string(), {"TB_KAFKA_SERVERS"},
         "Kafka bootstrap servers, comma-separated host:port.")
     .tbmq_default = "localhost:9092";
@@ -415,10 +424,10 @@ const std::vector<section_descriptor>& sections() {
     {"session", "Session persistence and client types (DEVICE / APPLICATION)."},
     {"acl", "Authorization. Minimal for now: a list of topic filters the broker refuses to "
             "subscribe anyone to; everything else is allowed."},
-    {"storage", "Storage backend per role, and backend connection settings. Implemented today: "
-                  "embedded (RocksDB under data_dir, the default) and memory; redis and kafka "
-                  "are accepted by the parser but the broker refuses to start with them until "
-                  "their backends land (issue 4), and the redis/kafka sub-sections are unused."},
+    {"storage", "Storage backend per role, and backend connection settings. sessions and "
+                  "retained: embedded (RocksDB under data_dir, the default) or memory; "
+                  "device_queue: embedded or redis (docs/sessions.md); application_queue: "
+                  "embedded or kafka."},
     {"cluster", "Cluster membership. Not used yet: actormq runs as a single node for now."},
     {"runtime", "Thread pools."},
     {"log", "Broker log."},

@@ -1,5 +1,5 @@
-"""Crash recovery on the embedded store (the default): nothing acknowledged
-is lost. A persistent subscriber is offline; a publisher sends a QoS 1 or
+"""Crash recovery on the embedded store (the default) and with DEVICE queues
+in Redis (an AOF redis-server the test starts): nothing acknowledged is lost. A persistent subscriber is offline; a publisher sends a QoS 1 or
 QoS 2 stream and the broker is killed with SIGKILL while the stream is still
 running. After a restart on the same data directory, the subscriber
 reconnects (Session Present 1, no resubscribe) and must receive every
@@ -14,6 +14,19 @@ import time
 import pytest
 
 from conftest import V311, VERSIONS, uid
+from redis_server import RedisServer
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def broker(request, tmp_path):
+    """The broker with its DEVICE queues in the embedded store, or in Redis
+    (started first, so that it stops after the broker)."""
+    args = []
+    if request.param == "redis":
+        redis = RedisServer(tmp_path / "redis").start()
+        request.addfinalizer(redis.stop)
+        args = redis.broker_args()
+    return request.getfixturevalue("broker_factory")(*args)
 
 
 def persistent_kw(version):

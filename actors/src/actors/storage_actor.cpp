@@ -24,7 +24,21 @@ void storage_state::commit() {
     if (auto err = store->apply(pending)) {
       ok = false;
       ++counters.errors;
-      AMQ_LOG_ERROR("storage {} failed to apply a batch: {}", store->describe(), err.message());
+      // One line per second at most while a backend is down (the refused
+      // publishers retry); the count of the others is in the next line.
+      static thread_local std::chrono::steady_clock::time_point last_log{};
+      static thread_local uint64_t quiet = 0;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_log >= std::chrono::seconds{1}) {
+        AMQ_LOG_ERROR("storage {} failed to apply a batch: {} ({}); its publishers are refused{}",
+                      store->describe(), err.message(), store->last_error(),
+                      quiet ? " (" + std::to_string(quiet) + " more failed batches in the last second)"
+                            : std::string{});
+        last_log = now;
+        quiet = 0;
+      } else {
+        ++quiet;
+      }
     }
     ++counters.commits;
     pending.clear();

@@ -1,6 +1,7 @@
 #include "amq/actors/store_factory.hpp"
 
 #include "amq/log.hpp"
+#include "amq/storage/redis_store.hpp"
 #include "amq/storage/kafka_store.hpp"
 
 #include <filesystem>
@@ -41,6 +42,39 @@ std::string_view role_name(storage::queue_role role) {
   return role == storage::queue_role::device ? "device_queue" : "application_queue";
 }
 
+std::unique_ptr<storage::queue_store> open_redis(const config::broker_config& cfg,
+                                                 std::error_code& err, std::string& detail) {
+  auto& rc = cfg.storage.redis;
+  storage::redis_options o;
+  o.host = rc.host;
+  o.port = rc.port;
+  o.password = rc.password;
+  o.db = rc.db;
+  o.key_prefix = rc.key_prefix;
+  o.connect_timeout_ms = rc.connect_timeout_ms;
+  o.command_timeout_ms = rc.command_timeout_ms;
+  o.wait_replicas = rc.wait_replicas;
+  o.wait_timeout_ms = rc.wait_timeout_ms;
+  o.wait_at_boot_ms = rc.wait_at_boot_ms;
+  o.limit = cfg.session.device_persisted_messages_limit;
+  o.drop_newest = cfg.session.device_overflow_policy == config::overflow_policy::drop_newest;
+  o.ttl_s = cfg.session.device_persisted_messages_ttl;
+  o.log = [](int level, std::string_view line) {
+    if (level <= 3)
+      AMQ_LOG_ERROR("{}", line);
+    else if (level == 4)
+      AMQ_LOG_WARN("{}", line);
+    else
+      AMQ_LOG_INFO("{}", line);
+  };
+  auto q = storage::open_redis_queue_store(o, err, detail);
+  if (q)
+    AMQ_LOG_INFO("storage keeps DEVICE queues in {} (limit {} per client, {}, key TTL {} s)",
+                 q->describe(), o.limit, o.drop_newest ? "drop newest" : "drop oldest",
+                 o.ttl_s);
+  return q;
+}
+
 } // namespace
 
 std::unique_ptr<storage::queue_store> open_queue_store(storage::queue_role role,
@@ -59,9 +93,7 @@ std::unique_ptr<storage::queue_store> open_queue_store(storage::queue_role role,
     case storage_backend::redis:
       if (role != storage::queue_role::device)
         break;
-      err = std::make_error_code(std::errc::not_supported);
-      detail = "storage.device_queue: redis is not available yet";
-      return nullptr;
+      return open_redis(cfg, err, detail);
     case storage_backend::kafka:
       if (role != storage::queue_role::application)
         break;

@@ -156,6 +156,9 @@ struct redis_config {
   std::string key_prefix = "actormq:";
   uint32_t connect_timeout_ms = 5000;
   uint32_t wait_at_boot_ms = 30000;
+  uint32_t command_timeout_ms = 5000;
+  uint32_t wait_replicas = 0;
+  uint32_t wait_timeout_ms = 1000;
   bool operator==(const redis_config&) const = default;
 };
 

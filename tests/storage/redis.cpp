@@ -1,0 +1,395 @@
+// The Redis DEVICE queue backend (amq/storage/redis_store.hpp) against a
+// real redis-server (AMQ_TEST_REDIS_PORT, scripts/services.sh). Every case
+// uses its own key prefix, so runs never see each other's keys.
+#define CAF_SUITE storage_redis
+#include <caf/test/unit_test.hpp>
+
+#include "amq/storage/redis_store.hpp"
+#include "amq/test/services.hpp"
+#include "record_codec.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <map>
+
+using namespace amq;
+using namespace amq::storage;
+
+namespace {
+
+#define CHECK_OK(expr)                                                                   \
+  do {                                                                                   \
+    auto check_ok_err_ = (expr);                                                         \
+    if (check_ok_err_)                                                                   \
+      CAF_FAIL(#expr << " failed: " << check_ok_err_.message());                         \
+  } while (false)
+
+using seq_list = std::vector<uint64_t>;
+
+struct reply_deleter {
+  void operator()(redisReply* r) const {
+    if (r)
+      freeReplyObject(r);
+  }
+};
+using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+
+queued_entry entry(uint64_t seq, std::string payload = {}) {
+  auto m = std::make_shared<protocol::message>();
+  m->topic = "plant/1/temp";
+  m->payload = payload.empty() ? "m" + std::to_string(seq) : std::move(payload);
+  m->qos_level = protocol::qos::exactly_once;
+  queued_entry e;
+  e.seq = seq;
+  e.msg = std::move(m);
+  e.qos = 2;
+  e.subscription_ids = {7};
+  return e;
+}
+
+/// A raw connection for inspection, and stores opened with a fresh prefix.
+struct fixture {
+  test::redis_endpoint ep;
+  std::string prefix;
+  redisContext* raw = nullptr;
+
+  fixture() {
+    std::string why;
+    auto e = test::redis_from_env(why);
+    if (!e)
+      CAF_FAIL(why);
+    ep = *e;
+    prefix = test::unique_name("amq-redis-test") + ":";
+    raw = redisConnectWithTimeout(ep.host.c_str(), ep.port, {5, 0});
+    if (!raw || raw->err)
+      CAF_FAIL("cannot connect to redis at " << ep.host << ":" << ep.port);
+  }
+
+  ~fixture() {
+    // Remove what the case wrote.
+    auto keys = cmd({"KEYS", prefix + "*"});
+    for (size_t i = 0; keys && i < keys->elements; ++i)
+      cmd({"DEL", std::string{keys->element[i]->str, keys->element[i]->len}});
+    redisFree(raw);
+  }
+
+  reply_ptr cmd(std::vector<std::string> args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    return reply_ptr{static_cast<redisReply*>(
+      redisCommandArgv(raw, static_cast<int>(args.size()), argv.data(), lens.data()))};
+  }
+
+  redis_options options() {
+    redis_options o;
+    o.host = ep.host;
+    o.port = ep.port;
+    o.key_prefix = prefix;
+    o.client_name = "amqtest" + std::to_string(::getpid());
+    o.limit = 100;
+    return o;
+  }
+
+  std::unique_ptr<queue_store> open(redis_options o) {
+    std::error_code err;
+    std::string detail;
+    auto st = open_redis_queue_store(o, err, detail);
+    if (!st)
+      CAF_FAIL("open failed: " << detail);
+    return st;
+  }
+
+  std::unique_ptr<queue_store> open() {
+    return open(options());
+  }
+
+  static seq_list seqs(queue_store& st, const std::string& c, uint64_t from = 0,
+                       size_t limit = 0) {
+    seq_list out;
+    CHECK_OK(st.read_queue(c, from, limit, [&](queued_entry&& e) { out.push_back(e.seq); }));
+    return out;
+  }
+
+  static void append(queue_store& st, const std::string& c, uint64_t first, uint64_t last) {
+    queue_batch b;
+    for (auto s = first; s <= last; ++s)
+      b.append.emplace_back(c, entry(s));
+    CHECK_OK(st.apply(b));
+  }
+
+  static queue_info stats(queue_store& st, const std::string& c) {
+    queue_info qi;
+    CHECK_OK(st.queue_stats(c, qi));
+    return qi;
+  }
+
+  static seq_list range(uint64_t first, uint64_t last) {
+    seq_list out;
+    for (auto s = first; s <= last; ++s)
+      out.push_back(s);
+    return out;
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(redis_tests, fixture)
+
+CAF_TEST(entries come back in sequence order with every field) {
+  auto st = open();
+  queue_batch b;
+  // Appended out of order, in two batches.
+  for (uint64_t s : {3, 1, 2})
+    b.append.emplace_back("dev-1", entry(s, std::string{"bin\0\xff", 5}));
+  CHECK_OK(st->apply(b));
+  append(*st, "dev-1", 4, 5);
+  std::vector<queued_entry> got;
+  CHECK_OK(st->read_queue("dev-1", 0, 0, [&](queued_entry&& e) { got.push_back(std::move(e)); }));
+  CAF_REQUIRE_EQUAL(got.size(), 5u);
+  for (size_t i = 0; i < got.size(); ++i)
+    CAF_CHECK_EQUAL(got[i].seq, i + 1);
+  CAF_CHECK_EQUAL(got[0].msg->payload, std::string("bin\0\xff", 5));
+  CAF_CHECK_EQUAL(got[0].msg->topic, "plant/1/temp");
+  CAF_CHECK_EQUAL(got[0].qos, 2);
+  CAF_CHECK_EQUAL(got[0].subscription_ids, std::vector<uint32_t>({7}));
+  CAF_CHECK_EQUAL(seqs(*st, "other"), seq_list{});
+  // The member is the versioned binary record, scored by seq.
+  auto raw_entries = cmd({"ZRANGE", redis_client_key(prefix, "dev-1"), "0", "0", "WITHSCORES"});
+  CAF_REQUIRE_EQUAL(raw_entries->elements, 2u);
+  CAF_CHECK_EQUAL(raw_entries->element[0]->str[0], codec::current_version);
+  CAF_CHECK_EQUAL(raw_entries->element[0]->str[1],
+                  static_cast<char>(codec::record_type::queue_entry));
+  CAF_CHECK_EQUAL(std::string(raw_entries->element[1]->str), "1");
+}
+
+CAF_TEST(pages by from seq and limit) {
+  auto st = open();
+  append(*st, "pager", 1, 50);
+  CAF_CHECK_EQUAL(seqs(*st, "pager", 0, 10), range(1, 10));
+  CAF_CHECK_EQUAL(seqs(*st, "pager", 11, 10), range(11, 20));
+  CAF_CHECK_EQUAL(seqs(*st, "pager", 45, 10), range(45, 50));
+  CAF_CHECK_EQUAL(seqs(*st, "pager", 51, 10), seq_list{});
+  // With gaps (acknowledged entries): the page starts at the next one.
+  queue_batch acks;
+  for (uint64_t s = 11; s <= 15; ++s)
+    acks.erase_entries.emplace_back("pager", s);
+  CHECK_OK(st->apply(acks));
+  CAF_CHECK_EQUAL(seqs(*st, "pager", 11, 3), range(16, 18));
+}
+
+CAF_TEST(acknowledged entries are removed in one batch) {
+  auto st = open();
+  append(*st, "a", 1, 20);
+  append(*st, "b", 1, 5);
+  queue_batch acks;
+  for (uint64_t s = 1; s <= 20; s += 2)
+    acks.erase_entries.emplace_back("a", s);
+  acks.erase_entries.emplace_back("b", 5);
+  acks.erase_entries.emplace_back("b", 99); // not there: no error
+  CHECK_OK(st->apply(acks));
+  seq_list even;
+  for (uint64_t s = 2; s <= 20; s += 2)
+    even.push_back(s);
+  CAF_CHECK_EQUAL(seqs(*st, "a"), even);
+  CAF_CHECK_EQUAL(seqs(*st, "b"), range(1, 4));
+  // An entry appended and acknowledged within one batch is gone.
+  queue_batch both;
+  both.append.emplace_back("b", entry(6));
+  both.erase_entries.emplace_back("b", 6);
+  CHECK_OK(st->apply(both));
+  CAF_CHECK_EQUAL(seqs(*st, "b"), range(1, 4));
+}
+
+CAF_TEST(the depth limit drops the oldest and counts them) {
+  auto o = options();
+  o.limit = 5;
+  auto st = open(o);
+  append(*st, "full", 1, 8);
+  CAF_CHECK_EQUAL(seqs(*st, "full"), range(4, 8));
+  auto qi = stats(*st, "full");
+  CAF_CHECK_EQUAL(qi.depth, 5u);
+  CAF_CHECK_EQUAL(qi.dropped, 3u);
+  append(*st, "full", 9, 9);
+  CAF_CHECK_EQUAL(seqs(*st, "full"), range(5, 9));
+  CAF_CHECK_EQUAL(stats(*st, "full").dropped, 4u);
+  // Acknowledged entries make room: no drop.
+  queue_batch acks;
+  acks.erase_entries = {{"full", 5}, {"full", 6}};
+  CHECK_OK(st->apply(acks));
+  append(*st, "full", 10, 11);
+  CAF_CHECK_EQUAL(seqs(*st, "full"), range(7, 11));
+  CAF_CHECK_EQUAL(stats(*st, "full").dropped, 4u);
+  // The counter is in Redis: a new store reads it.
+  auto again = open(o);
+  CAF_CHECK_EQUAL(stats(*again, "full").dropped, 4u);
+  CAF_CHECK_EQUAL(stats(*again, "nobody").depth, 0u);
+}
+
+CAF_TEST(the drop newest policy refuses new entries and counts them) {
+  auto o = options();
+  o.limit = 5;
+  o.drop_newest = true;
+  auto st = open(o);
+  append(*st, "full", 1, 8);
+  CAF_CHECK_EQUAL(seqs(*st, "full"), range(1, 5));
+  CAF_CHECK_EQUAL(stats(*st, "full").dropped, 3u);
+  // last_seq still moves on: the dropped sequence numbers are never reused.
+  uint64_t last = 0;
+  CHECK_OK(st->last_seq("full", last));
+  CAF_CHECK_EQUAL(last, 8u);
+  // An acknowledgement in the same batch makes room first.
+  queue_batch b;
+  b.erase_entries.emplace_back("full", 1);
+  b.append.emplace_back("full", entry(9));
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(seqs(*st, "full"), seq_list({2, 3, 4, 5, 9}));
+  CAF_CHECK_EQUAL(stats(*st, "full").dropped, 3u);
+}
+
+CAF_TEST(the keys of a client get a TTL refreshed by every append) {
+  auto o = options();
+  o.ttl_s = 1000;
+  o.limit = 1;
+  auto st = open(o);
+  append(*st, "ttl", 1, 2); // one dropped: the counter key exists too
+  for (char k : {'q', 'n', 'd'}) {
+    auto ttl = cmd({"TTL", redis_client_key(prefix, "ttl", k)});
+    CAF_CHECK(ttl->integer > 900 && ttl->integer <= 1000);
+    cmd({"EXPIRE", redis_client_key(prefix, "ttl", k), "50"});
+  }
+  append(*st, "ttl", 3, 3);
+  for (char k : {'q', 'n', 'd'}) {
+    auto ttl = cmd({"TTL", redis_client_key(prefix, "ttl", k)});
+    CAF_CHECK(ttl->integer > 900);
+  }
+  // ttl 0: no expiry.
+  auto st0 = open(options());
+  append(*st0, "forever", 1, 1);
+  CAF_CHECK_EQUAL(cmd({"TTL", redis_client_key(prefix, "forever")})->integer, -1);
+}
+
+CAF_TEST(last seq survives an emptied queue and a reopen and goes with the queue) {
+  auto st = open();
+  append(*st, "c", 1, 3);
+  queue_batch acks;
+  acks.erase_entries = {{"c", 1}, {"c", 2}, {"c", 3}};
+  CHECK_OK(st->apply(acks));
+  st = open();
+  uint64_t last = 0;
+  CHECK_OK(st->last_seq("c", last));
+  CAF_CHECK_EQUAL(last, 3u);
+  CAF_CHECK_EQUAL(seqs(*st, "c"), seq_list{});
+  // Appending a lower seq never lowers it.
+  append(*st, "c", 2, 2);
+  CHECK_OK(st->last_seq("c", last));
+  CAF_CHECK_EQUAL(last, 3u);
+  queue_batch erase;
+  erase.erase_queues = {"c"};
+  CHECK_OK(st->apply(erase));
+  CHECK_OK(st->last_seq("c", last));
+  CAF_CHECK_EQUAL(last, 0u);
+  CAF_CHECK_EQUAL(cmd({"EXISTS", redis_client_key(prefix, "c"), redis_client_key(prefix, "c", 'n')})
+                    ->integer,
+                  0);
+}
+
+CAF_TEST(an erased queue recreated in one batch keeps the new entries) {
+  auto st = open();
+  append(*st, "re", 1, 5);
+  queue_batch b;
+  b.erase_queues = {"re"};
+  b.append.emplace_back("re", entry(1));
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(seqs(*st, "re"), seq_list({1}));
+}
+
+CAF_TEST(clients are listed with hash tagged keys and any client id) {
+  auto st = open();
+  std::vector<std::string> ids{"plain", "with}brace", "with{brace", "sp ace/ü", "*glob?"};
+  for (auto& c : ids)
+    append(*st, c, 1, 1);
+  std::vector<std::string> listed;
+  CHECK_OK(st->for_each_client([&](const std::string& c) { listed.push_back(c); }));
+  std::sort(listed.begin(), listed.end());
+  std::sort(ids.begin(), ids.end());
+  CAF_CHECK_EQUAL(listed, ids);
+  for (auto& c : ids)
+    CAF_CHECK_EQUAL(seqs(*st, c), seq_list({1}));
+  CAF_CHECK_EQUAL(redis_client_key("p:", "x"), "p:{x}:q");
+  // A client id with U+0000 is refused before anything is written.
+  queue_batch bad;
+  bad.append.emplace_back(std::string("a\0b", 3), entry(1));
+  CAF_CHECK(st->apply(bad));
+}
+
+CAF_TEST(a script error fails the batch with the reason) {
+  auto st = open();
+  cmd({"SET", redis_client_key(prefix, "wrong"), "not a sorted set"});
+  queue_batch b;
+  b.append.emplace_back("wrong", entry(1));
+  auto err = st->apply(b);
+  CAF_CHECK(err);
+  CAF_MESSAGE("error: " << st->last_error());
+  CAF_CHECK(st->last_error().find("WRONGTYPE") != std::string::npos);
+  // Nothing of the failed client changed.
+  CAF_CHECK_EQUAL(cmd({"EXISTS", redis_client_key(prefix, "wrong", 'n')})->integer, 0);
+}
+
+CAF_TEST(a killed connection fails a batch then reconnects and retries kept erases) {
+  auto o = options();
+  o.client_name = "amqkill" + std::to_string(::getpid());
+  auto st = open(o);
+  append(*st, "k", 1, 5);
+  // Kill the store's connection (found by its name), nobody else's.
+  auto list = cmd({"CLIENT", "LIST"});
+  std::string lines{list->str, list->len};
+  auto at = lines.find("name=" + o.client_name + " ");
+  CAF_REQUIRE(at != std::string::npos);
+  auto line_start = lines.rfind('\n', at);
+  line_start = line_start == std::string::npos ? 0 : line_start + 1;
+  auto id = lines.substr(line_start + 3, lines.find(' ', line_start) - line_start - 3);
+  auto killed = cmd({"CLIENT", "KILL", "ID", id});
+  CAF_REQUIRE_EQUAL(killed->integer, 1);
+  // The acknowledgements may fail to reach Redis: they are kept.
+  queue_batch acks;
+  acks.erase_entries = {{"k", 1}, {"k", 2}};
+  CHECK_OK(st->apply(acks));
+  // The next batch goes through (reconnecting at once) with the kept erases.
+  queue_batch more;
+  more.append.emplace_back("k", entry(6));
+  auto err = st->apply(more);
+  if (err) {
+    CAF_MESSAGE("first batch after the kill failed: " << st->last_error());
+    CHECK_OK(st->apply(more));
+  }
+  CAF_CHECK_EQUAL(seqs(*st, "k"), seq_list({3, 4, 5, 6}));
+  // The cache of scripts flushed (as after a Redis restart): reloaded.
+  cmd({"SCRIPT", "FLUSH"});
+  append(*st, "k", 7, 7);
+  CAF_CHECK_EQUAL(seqs(*st, "k"), seq_list({3, 4, 5, 6, 7}));
+}
+
+CAF_TEST(an unreachable redis fails the open with a clear message) {
+  auto o = options();
+  o.port = 1; // nothing listens there
+  o.connect_timeout_ms = 500;
+  std::error_code err;
+  std::string detail;
+  auto st = open_redis_queue_store(o, err, detail);
+  CAF_CHECK(st == nullptr);
+  CAF_CHECK(err);
+  CAF_MESSAGE(detail);
+  CAF_CHECK(detail.find("127.0.0.1:1") != std::string::npos
+            || detail.find(o.host + ":1") != std::string::npos);
+  CAF_CHECK(detail.find("wait_at_boot_ms") != std::string::npos);
+  o.wait_at_boot_ms = 300;
+  st = open_redis_queue_store(o, err, detail);
+  CAF_CHECK(st == nullptr);
+  CAF_CHECK(detail.find("gave up after") != std::string::npos);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
