@@ -241,9 +241,19 @@ std::vector<option_descriptor> make_options() {
   t.add(AMQ_KEY(session.offline_queue_limit), uint_in<uint32_t>(1, 100000000), {},
         "Messages queued per offline persistent session when its queue lives in the embedded "
         "store (the default) or in memory; device_persisted_messages_limit applies to DEVICE "
-        "queues in Redis. The queue is also held in memory while the session is offline (about "
-        "150 bytes plus the payload per message); on overflow session.device_overflow_policy "
-        "decides, counted.");
+        "queues in Redis. Only the first session.offline_queue_memory of them are held in "
+        "memory (storage.sessions: memory keeps all of them there, about 150 bytes plus the "
+        "payload each); on overflow session.device_overflow_policy decides, counted.");
+  t.add(AMQ_KEY(session.offline_queue_memory), uint_in<uint32_t>(1, 10000000), {},
+        "Queued messages a persistent session keeps in memory. Beyond that the session goes "
+        "cold: the rest stays in the store only (the router stored it before delivering) and "
+        "is read back in pages of session.offline_queue_page while the client drains it. A "
+        "restarted broker restores every session cold, without reading its queue.");
+  t.add(AMQ_KEY(session.offline_queue_page), uint_in<uint32_t>(1, 65535), {},
+        "Largest page of stored queue entries a cold session reads at once; a page is also "
+        "never larger than the client's Receive Maximum (and limits.max_inflight_out). One "
+        "page is read ahead, so a draining session holds at most its in-flight messages plus "
+        "two pages.");
   t.add(AMQ_KEY(session.device_persisted_messages_ttl), uint_in<uint32_t>(0, 4294967295),
         {"MQTT_PERSISTENT_SESSION_DEVICE_PERSISTED_MESSAGES_TTL"},
         "Seconds a stored DEVICE message without a Message Expiry Interval is kept. 0: until "

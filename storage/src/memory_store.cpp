@@ -78,6 +78,13 @@ public:
   }
 
   std::error_code
+  for_each_queue(const std::function<void(const std::string&)>& f) override {
+    for (auto& [c, last] : last_seq_)
+      f(c);
+    return {};
+  }
+
+  std::error_code
   for_each_retained(const std::function<void(protocol::message_ptr&&)>& f) override {
     for (auto& [t, m] : retained_)
       f(protocol::message_ptr{m});

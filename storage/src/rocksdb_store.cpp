@@ -280,6 +280,16 @@ public:
   }
 
   std::error_code
+  for_each_queue(const std::function<void(const std::string&)>& f) override {
+    // Every queue has its `n/` record (an append writes it; erasing the
+    // session deletes it with the queue), so this never reads a queue.
+    return scan(last_seq_prefix, [&](std::string_view key, std::string_view) {
+      f(std::string{key.substr(last_seq_prefix.size())});
+      return true;
+    });
+  }
+
+  std::error_code
   for_each_retained(const std::function<void(protocol::message_ptr&&)>& f) override {
     auto now = codec::clocks::now();
     return scan(retained_prefix, [&](std::string_view key, std::string_view value) {

@@ -180,6 +180,7 @@ struct connect_options {
   bool clean = true;
   std::optional<uint32_t> expiry; ///< 5.0 Session Expiry Interval
   uint16_t keep_alive = 0;
+  std::optional<uint16_t> receive_maximum; ///< 5.0 Receive Maximum
 };
 
 /// One simulated MQTT client: a fake connection with a real edge_link.
@@ -203,8 +204,10 @@ struct client {
     c.clean_start = o.clean;
     c.keep_alive = o.keep_alive;
     c.client_id = id;
-    if (version == v5)
+    if (version == v5) {
       c.props.session_expiry_interval = o.expiry;
+      c.props.receive_maximum = o.receive_maximum;
+    }
     return c;
   }
 

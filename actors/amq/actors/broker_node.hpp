@@ -41,8 +41,9 @@ public:
 private:
   struct restored_session {
     storage::session_record record;
-    std::vector<storage::queued_entry> entries;
+    uint64_t first_seq = 0; ///< first stored queue entry (0: none)
     uint64_t last_seq = 0;
+    uint64_t depth = 0; ///< last - first + 1 (an upper bound: it ignores gaps)
   };
 
   /// Opens the configured store, loads what survives a restart, spawns the

@@ -16,8 +16,9 @@
 /// // (kick_atom, reason_code)                   administrative disconnect / shutdown
 /// // (tick_atom)                                timer (keep-alive, will delay, expiry)
 /// // (shutdown_atom)                            server shutdown: DISCONNECT 0x8B, close, quit
-/// // (restore_atom, session_record, std::vector<queued_entry>, uint64_t last_seq)
-/// //                                            state loaded from storage at boot
+/// // (restore_atom, session_record, uint64_t first_seq, uint64_t last_seq, uint64_t depth)
+/// //                                            state loaded from storage at boot (the
+/// //                                            queue stays there: restored cold)
 /// // (flush_atom)                               write what the last messages produced
 ///
 /// /// ROUTER actor: topic tree, shared groups, retained messages (amq/actors/router.hpp).
@@ -26,6 +27,8 @@
 /// // (online_atom, session_id, bool)            for shared-group balancing
 /// // (route_atom, route_batch)  → sender gets (routed_atom, seq)
 /// // (remove_atom, session_id)                  session is gone
+/// // (remove_atom, session_id, bool) → bool     session is gone; its stored queue is
+/// //                                            erased after the router's appends to it
 /// // (progress_atom, session_id, int64_t)        deliveries the session has taken off its
 /// //                                            backlog (see router.hpp, flow control)
 ///
@@ -37,13 +40,15 @@
 /// /// STORAGE actor: applies write batches with group commit (amq/actors/storage_actor.hpp).
 /// // (persist_atom, storage::write_batch, uint64_t token)  token != 0: reply persisted_atom
 /// // (commit_atom)                              self: apply everything pending
+/// // (read_atom, std::string client_id, uint64_t from_seq, uint32_t limit)
+/// //   → std::vector<queued_entry>              a page of a stored queue (after pending writes)
 ///
 /// /// REGISTRY actor: client id → session actor; takeover (amq/actors/registry.hpp).
 /// // (connect_atom, connection_ptr, connect_frame_ptr, edge_link_ptr)
 /// // (kick_atom, std::string client_id, reason_code)
 /// // (count_atom) → size_t sessions
 /// // (shutdown_atom) → bool, once every session actor has ended
-/// // (restore_atom, session_record, std::vector<queued_entry>, uint64_t last_seq)
+/// // (restore_atom, session_record, uint64_t first_seq, uint64_t last_seq, uint64_t depth)
 /// //                                            a persistent session loaded at boot
 
 #include "amq/broker/session_types.hpp"
@@ -85,6 +90,7 @@ using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using slow_atom = caf::atom_constant<caf::atom("slow")>;
+using read_atom = caf::atom_constant<caf::atom("read")>;
 
 /// A CONNECT packet with the bytes it views (decoded once, at the edge).
 struct connect_frame {

@@ -64,7 +64,9 @@ struct router_state {
   void subscribe(broker::session_id sid, caf::actor session, broker::subscribe_request& req);
   void unsubscribe(broker::session_id sid, const std::string& filter);
   void route(route_batch& batch);
-  void remove(broker::session_id sid);
+  /// Forgets a session that ended. `erase_stored`: also erase the client's
+  /// stored record and queue, ordered after this router's appends to it.
+  void remove(broker::session_id sid, bool erase_stored);
   void progress(broker::session_id sid, int64_t value);
   void register_session(broker::session_id sid, caf::actor handle, std::string client_id,
                         bool persistent, uint64_t last_seq);

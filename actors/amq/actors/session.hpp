@@ -14,9 +14,11 @@
 #include "amq/config/client_classifier.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -43,8 +45,18 @@ struct session_state {
   void deliver(delivery_batch& batch);
   void routed(uint64_t seq);
   void route_failed(uint64_t seq);
-  void restore(storage::session_record& rec, std::vector<storage::queued_entry>& entries,
-               uint64_t last_seq);
+  /// Restores a persistent session at boot, cold: its queue stays in the
+  /// store ([first_seq, last_seq], about `depth` entries) and is read in
+  /// pages once the client is back.
+  void restore(storage::session_record& rec, uint64_t first_seq, uint64_t last_seq,
+               uint64_t depth);
+  /// Asks the storage actor for a page of the stored queue (cold session).
+  void request_page(const broker::page_request& pr);
+  /// The session ended: the router removes it (and, with storage, erases
+  /// its stored state after its own appends, then answers); then quit.
+  void finish();
+  /// Quits, refusing the CONNECTs that waited for the removal.
+  void quit_now();
   /// Writes what changed in the session's durable state (fire and forget:
   /// the storage actor applies it in order, before later batches).
   void persist_effects(broker::effects& fx);
@@ -89,6 +101,10 @@ struct session_state {
   uint64_t drops_logged = 0;
   clock::time_point drops_logged_at{};
   std::optional<clock::time_point> timer_at;
+  /// The session ended and waits for the router to confirm its removal;
+  /// attaches meanwhile wait (answered false when it quits).
+  bool removing = false;
+  std::unique_ptr<std::vector<caf::response_promise>> attach_waiting;
 };
 
 using session_actor_type = caf::stateful_actor<session_state>;

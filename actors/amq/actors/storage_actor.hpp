@@ -10,6 +10,10 @@
 /// batches that arrived while the previous commit ran. After the commit,
 /// every sender that asked (token != 0) gets `(persisted_atom, token, ok)`,
 /// in the order they asked.
+///
+/// Reads: `(read_atom, client_id, from_seq, limit)` answers a page of a
+/// stored queue (cold sessions, docs/sessions.md). It first applies what is
+/// pending, so reads and writes are seen in the order they arrived.
 
 #include "amq/actors/messages.hpp"
 #include "amq/storage/store.hpp"
@@ -25,6 +29,7 @@ struct storage_counters {
   uint64_t commits = 0;
   uint64_t batches = 0;
   uint64_t errors = 0;
+  uint64_t reads = 0; ///< pages read for cold sessions
 };
 
 struct storage_state {
@@ -34,6 +39,10 @@ struct storage_state {
 
   void persist(storage::write_batch& b, uint64_t token);
   void commit();
+  /// A page of `client_id`'s queue: entries with seq >= from_seq, at most
+  /// `limit`, in order, after applying the pending writes.
+  caf::result<std::vector<storage::queued_entry>> read(const std::string& client_id,
+                                                       uint64_t from_seq, uint32_t limit);
 
   caf::event_based_actor* self;
   std::shared_ptr<storage::store> store;

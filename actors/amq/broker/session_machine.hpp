@@ -31,6 +31,24 @@
 /// Acknowledgements are sent only after the router accepted the batch the
 /// message was in (for persistent offline subscribers that means: stored),
 /// and always in the order the PUBLISH packets arrived (MQTT 5.0 §4.6).
+///
+/// Hot and cold queues (persistent sessions with a store, docs/sessions.md):
+///
+///     hot ──(a stored entry arrives with limits.queue_memory entries queued)──▶ cold
+///     cold ──(page read reaches the last stored seq)──▶ hot
+///     restore after a restart ──▶ cold (nothing read yet)
+///
+/// A hot session holds its whole queue in memory (the store holds a copy of
+/// every QoS 1/2 entry, written by the router before delivery). A cold one
+/// holds the first part of its queue in memory and only the range
+/// [next_seq, last_seq] of the rest: new stored deliveries just advance
+/// last_seq (their payload is not kept). While a client is connected and
+/// fewer than one page is queued in memory, the machine asks for the next
+/// page (`fx().page`: from next_seq, at most min(queue_page, in-flight
+/// window) entries); `on_page` appends what the store returned. Entries the
+/// store no longer has (dropped, expired) are simply skipped. In-flight
+/// entries stay in memory across connections, so order and the
+/// resend-with-DUP rule are the same hot or cold.
 
 #include "amq/broker/lazy_deque.hpp"
 #include "amq/broker/session_types.hpp"
@@ -42,6 +60,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -99,6 +118,24 @@ public:
                std::vector<std::pair<std::string, subscription_entry>> subs,
                std::deque<queued_message> queue);
 
+  /// Restores a persistent session cold: its stored queue holds entries
+  /// in [first_seq, last_seq] (about `depth` of them) and none is read
+  /// until the client is back. Entries up to `last_seq` are sent with
+  /// DUP=1 (they may have been in flight before the restart).
+  void restore_cold(protocol::protocol_version v, uint32_t session_expiry,
+                    std::optional<time_point> expires_at,
+                    std::vector<std::pair<std::string, subscription_entry>> subs,
+                    uint64_t first_seq, uint64_t last_seq, uint64_t depth);
+
+  /// The answer to page request `token`: stored entries in seq order
+  /// (fewer than asked: the store had no more at the time of the read).
+  /// Stale answers (session reset, ended, or back to hot) are ignored.
+  void on_page(uint64_t token, std::vector<queued_message> entries, time_point now);
+
+  /// Page request `token` failed: it is asked again by the next input that
+  /// needs it (the actor retries after a delay).
+  void on_page_failed(uint64_t token, time_point now);
+
   /// Administrative disconnect (0x98) or server shutdown (0x8B).
   void on_server_disconnect(protocol::reason_code rc, time_point now);
 
@@ -135,7 +172,17 @@ public:
     return subs_;
   }
   size_t inflight_count() const noexcept { return inflight_.size(); }
+  /// Queued messages held in memory (not the stored tail of a cold session).
   size_t queued_count() const noexcept { return queue_.size(); }
+  /// True while part of the queue lives only in the store.
+  bool cold() const noexcept { return cold_ != nullptr; }
+  /// Entries of the stored tail of a cold session (an upper bound when the
+  /// store dropped some the session has not read yet); 0 when hot.
+  uint64_t stored_backlog() const noexcept { return cold_ ? cold_->count : 0; }
+  /// Messages waiting for the client: in flight, queued in memory, stored tail.
+  uint64_t queue_depth() const noexcept {
+    return inflight_.size() + queue_.size() + stored_backlog();
+  }
   size_t qos2_in_count() const noexcept { return qos2_in_.size(); }
   const session_counters& counters() const noexcept { return counters_; }
   uint32_t session_expiry() const noexcept { return session_expiry_; }
@@ -144,8 +191,10 @@ public:
   /// minus what waits in the queue while connected. The router compares it
   /// with what it sent to pace publishers (flow control). While offline the
   /// queue does not count: it has its own limit and overflow policy.
+  /// A cold session's stored tail costs no memory and does not count.
   int64_t progress() const noexcept {
-    return static_cast<int64_t>(deliveries_) - (connected_ ? static_cast<int64_t>(queue_.size()) : 0);
+    return static_cast<int64_t>(deliveries_)
+           - (connected_ && !cold_ ? static_cast<int64_t>(queue_.size()) : 0);
   }
 
 private:
@@ -154,6 +203,17 @@ private:
     uint16_t packet_id;
     state_t state;
     queued_message qm;
+  };
+
+  /// The stored tail of a cold session (allocated only while cold).
+  struct cold_queue {
+    uint64_t next_seq = 0;  ///< first seq not in memory
+    uint64_t last_seq = 0;  ///< highest seq known to be stored
+    uint64_t count = 0;     ///< entries in [next_seq, last_seq] (upper bound)
+    uint64_t dup_until = 0; ///< entries up to here may have been sent before a restart
+    uint64_t token = 0;     ///< outstanding page request (its first seq), 0: none
+    uint64_t asked_last = 0; ///< last_seq when that request was made
+    uint32_t asked_limit = 0;
   };
 
   struct pending_ack {
@@ -189,6 +249,10 @@ private:
   void pump(time_point now);
   uint16_t next_packet_id();
   void enqueue(queued_message qm);
+  /// Cold: asks for the next page when connected and less than one page is
+  /// queued in memory; goes hot when the stored tail is empty.
+  void want_page();
+  uint32_t page_limit() const noexcept;
   void entry_done(const queued_message& qm);
   void publish_will(time_point now);
   void flush_acks(time_point now);
@@ -232,6 +296,7 @@ private:
   uint64_t send_seq_ = 0;
   uint16_t last_packet_id_ = 0;
   lazy_deque<queued_message> queue_;
+  std::unique_ptr<cold_queue> cold_; ///< null: hot (the whole queue is in memory)
   std::unordered_set<uint16_t> qos2_in_;
 
   // route bookkeeping

@@ -32,6 +32,11 @@ struct session_limits {
   uint16_t max_inflight = 1000;             ///< outbound cap (≤ client's Receive Maximum)
   size_t max_queued_online = 10000;         ///< queue beyond in-flight while connected
   size_t max_queued_offline = 10000;        ///< persistent session queue while offline
+  /// Durable (stored) queue entries a session keeps in memory before it goes
+  /// cold (session.offline_queue_memory, docs/sessions.md "Cold sessions").
+  uint32_t queue_memory = 1000;
+  /// Largest page read from the store at once (session.offline_queue_page).
+  uint32_t queue_page = 256;
   uint16_t topic_alias_maximum = 10;        ///< inbound aliases we accept
   /// Longest keep alive accepted (5.0: a larger or 0 value is replaced by
   /// this one and announced as Server Keep Alive). 0: accept any.
@@ -101,6 +106,15 @@ struct subscribe_request {
   bool restored = false; ///< re-registered after a restart: no retained delivery
 };
 
+/// A cold session asks for the next page of its stored queue: entries with
+/// seq >= `from_seq`, at most `limit`. The answer goes to
+/// `session_machine::on_page(token, ...)`.
+struct page_request {
+  uint64_t token = 0; ///< 0: no request
+  uint64_t from_seq = 0;
+  uint32_t limit = 0;
+};
+
 /// Effects produced by one input, carried out by the actor.
 struct effects {
   /// Messages to route (publishes, wills), in order. Acks wait for
@@ -116,6 +130,8 @@ struct effects {
   /// The session's state was discarded (Clean Start 1 over an existing
   /// session): its stored queue and record go too.
   bool state_reset = false;
+  /// Read the next page of the stored queue (token 0: none).
+  page_request page;
   /// Close the connection after writing the output.
   bool close = false;
   /// Reason logged for the close / disconnect.
@@ -124,7 +140,7 @@ struct effects {
 
   bool empty() const noexcept {
     return routes.empty() && subscribes.empty() && unsubscribes.empty() && done_seqs.empty()
-           && !record_changed && !state_reset && !close;
+           && !record_changed && !state_reset && !close && page.token == 0;
   }
   void clear() {
     routes.clear();
@@ -133,6 +149,7 @@ struct effects {
     done_seqs.clear();
     record_changed = false;
     state_reset = false;
+    page = {};
     close = false;
     close_reason = protocol::reason_code::success;
     close_detail.clear();

@@ -11,6 +11,7 @@
 #include <caf/send.hpp>
 
 #include <filesystem>
+#include <unordered_set>
 
 namespace amq::actors {
 
@@ -20,6 +21,8 @@ broker::session_limits make_session_limits(const config::broker_config& cfg) {
   l.receive_maximum = cfg.limits.receive_maximum;
   l.max_inflight = cfg.limits.max_inflight_out;
   l.max_queued_online = cfg.limits.max_queued_messages;
+  l.queue_memory = cfg.session.offline_queue_memory;
+  l.queue_page = cfg.session.offline_queue_page;
   l.max_queued_offline = cfg.storage.device_queue == config::storage_backend::redis
                            ? cfg.session.device_persisted_messages_limit
                            : cfg.session.offline_queue_limit;
@@ -71,13 +74,32 @@ std::error_code broker_node::open_storage(std::vector<protocol::message_ptr>& re
   store->for_each_retained([&](protocol::message_ptr&& m) { retained.push_back(std::move(m)); });
   std::vector<storage::session_record> records;
   store->for_each_session([&](storage::session_record&& r) { records.push_back(std::move(r)); });
+  // Sessions are restored cold: the queue stays in the store and is read in
+  // pages when the client is back. Only its first entry is looked at.
+  std::unordered_set<std::string> known;
   for (auto& r : records) {
     restored_session rs;
-    store->read_queue(r.client_id, 0, 0,
-                      [&](storage::queued_entry&& e) { rs.entries.push_back(std::move(e)); });
+    store->read_queue(r.client_id, 0, 1,
+                      [&](storage::queued_entry&& e) { rs.first_seq = e.seq; });
     store->last_seq(r.client_id, rs.last_seq);
+    if (rs.first_seq != 0 && rs.last_seq >= rs.first_seq)
+      rs.depth = rs.last_seq - rs.first_seq + 1;
+    known.insert(r.client_id);
     rs.record = std::move(r);
     sessions.push_back(std::move(rs));
+  }
+  // Queues without a session record (left by a broker before the router
+  // erased them in order, or by a crash right after a clean session took
+  // over a persistent one) are erased.
+  storage::write_batch orphans;
+  store->for_each_queue([&](const std::string& cid) {
+    if (!known.count(cid))
+      orphans.erase_sessions.push_back(cid);
+  });
+  if (!orphans.erase_sessions.empty()) {
+    AMQ_LOG_INFO("broker erases {} stored queues without a session", orphans.erase_sessions.size());
+    if (auto e = store->apply(orphans))
+      AMQ_LOG_WARN("broker could not erase queues without a session: {}", e.message());
   }
   AMQ_LOG_INFO("broker opened {}: {} persistent sessions, {} retained messages",
                store->describe(), sessions.size(), retained.size());
@@ -101,8 +123,8 @@ std::error_code broker_node::start() {
   if (!retained.empty())
     caf::anon_send(router_, restore_atom::value, std::move(retained));
   for (auto& rs : restored)
-    caf::anon_send(registry_, restore_atom::value, std::move(rs.record), std::move(rs.entries),
-                   rs.last_seq);
+    caf::anon_send(registry_, restore_atom::value, std::move(rs.record), rs.first_seq,
+                   rs.last_seq, rs.depth);
   net::server_options opts;
   opts.bind = cfg_.listeners.mqtt.bind;
   opts.port = cfg_.listeners.mqtt.port;

@@ -126,11 +126,11 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
       return true;
     },
     [&st](count_atom) { return st.sessions.size(); },
-    [&st](restore_atom, storage::session_record& rec, std::vector<storage::queued_entry>& entries,
-          uint64_t last_seq) {
+    [&st](restore_atom, storage::session_record& rec, uint64_t first_seq, uint64_t last_seq,
+          uint64_t depth) {
       auto client_id = rec.client_id;
       auto session = st.spawn_for(client_id);
-      st.self->send(session, restore_atom::value, std::move(rec), std::move(entries), last_seq);
+      st.self->send(session, restore_atom::value, std::move(rec), first_seq, last_seq, depth);
     },
     [&st](shutdown_atom) -> caf::result<bool> {
       if (st.by_addr.empty())

@@ -47,11 +47,19 @@ void router_state::unsubscribe(broker::session_id sid, const std::string& filter
   tree.unsubscribe(sid, filter);
 }
 
-void router_state::remove(broker::session_id sid) {
+void router_state::remove(broker::session_id sid, bool erase_stored) {
   auto i = sessions.find(sid);
   if (i != sessions.end()) {
     for (auto& [publisher, seq] : i->second.deferred)
       self->send(publisher, routed_atom::value, seq);
+    // Orphans: the appends this router sent for the session are in the
+    // storage actor's mailbox before this erase, so none outlives it; and
+    // with the entry gone nothing more is stored for the session.
+    if (erase_stored && storage && i->second.next_seq > 0 && !i->second.client_id.empty()) {
+      storage::write_batch b;
+      b.erase_sessions.push_back(i->second.client_id);
+      self->send(storage, persist_atom::value, std::move(b), uint64_t{0});
+    }
     sessions.erase(i);
   }
   tree.forget_session(sid);
@@ -273,7 +281,11 @@ caf::behavior router_behavior(router_actor_type* self, int64_t flow_high, caf::a
       for (auto& m : msgs)
         st.retained.set(m->topic, m, m->expires_at.value_or(decltype(st.retained)::never));
     },
-    [&st](remove_atom, broker::session_id sid) { st.remove(sid); },
+    [&st](remove_atom, broker::session_id sid) { st.remove(sid, false); },
+    [&st](remove_atom, broker::session_id sid, bool erase_stored) {
+      st.remove(sid, erase_stored);
+      return true;
+    },
     [&st](progress_atom, broker::session_id sid, int64_t value) { st.progress(sid, value); },
     [&st](count_atom) {
       return std::make_tuple(st.tree.size(), st.retained.size(), st.counters.routed);

@@ -140,8 +140,18 @@ void session_state::route_failed(uint64_t seq) {
   }
 }
 
-void session_state::restore(storage::session_record& rec,
-                            std::vector<storage::queued_entry>& entries, uint64_t last_seq) {
+static broker::queued_message to_queued(storage::queued_entry&& qe) {
+  broker::queued_message qm;
+  qm.msg = std::move(qe.msg);
+  qm.seq = qe.seq;
+  qm.q = static_cast<qos>(qe.qos);
+  qm.retain = qe.retain;
+  qm.subscription_ids = std::move(qe.subscription_ids);
+  return qm;
+}
+
+void session_state::restore(storage::session_record& rec, uint64_t first_seq, uint64_t last_seq,
+                            uint64_t depth) {
   auto now = now_of(self);
   std::optional<clock::time_point> expires_at;
   if (rec.session_expiry != UINT32_MAX) {
@@ -162,26 +172,17 @@ void session_state::restore(storage::session_record& rec,
     e.subscription_id = s.subscription_id;
     subs.emplace_back(std::move(s.filter), e);
   }
-  std::deque<broker::queued_message> queue;
-  for (auto& qe : entries) {
-    broker::queued_message qm;
-    qm.msg = std::move(qe.msg);
-    qm.seq = qe.seq;
-    qm.q = static_cast<qos>(qe.qos);
-    qm.retain = qe.retain;
-    qm.subscription_ids = std::move(qe.subscription_ids);
-    queue.push_back(std::move(qm));
-  }
   auto version = rec.protocol_version == 4 ? protocol_version::v311 : protocol_version::v5;
   type = rec.client_type == 1 ? config::client_type::application : config::client_type::device;
-  machine.restore(version, rec.session_expiry, expires_at, std::move(subs), std::move(queue));
+  machine.restore_cold(version, rec.session_expiry, expires_at, std::move(subs), first_seq,
+                       last_seq, depth);
   stored = true;
   registered = true;
   registered_persistent = true;
   self->send(router, register_atom::value, id, caf::actor{self}, machine.client_id(), true,
              last_seq);
-  AMQ_LOG_DEBUG("session {} restored: {} subscriptions, {} queued messages",
-                machine.client_id(), rec.subscriptions.size(), entries.size());
+  AMQ_LOG_DEBUG("session {} restored cold: {} subscriptions, about {} stored messages",
+                machine.client_id(), rec.subscriptions.size(), depth);
   after_input();
 }
 
@@ -215,9 +216,10 @@ void session_state::persist_effects(broker::effects& fx) {
     wb.put_sessions.push_back(make_record());
     stored = true;
   }
-  if (stored)
-    for (auto seq : fx.done_seqs)
-      wb.erase_entries.emplace_back(cid, seq);
+  // Also when no record is stored: a delivery the router stored just
+  // before the session turned clean must not stay behind.
+  for (auto seq : fx.done_seqs)
+    wb.erase_entries.emplace_back(cid, seq);
   if (wb.empty())
     return;
   if (stored && !fx.subscribes.empty()) {
@@ -284,6 +286,53 @@ void session_state::detach() {
   self->send(router, online_atom::value, id, false);
 }
 
+void session_state::request_page(const broker::page_request& pr) {
+  if (!storage)
+    return;
+  auto token = pr.token;
+  self->request(storage, caf::infinite, read_atom::value, machine.client_id(), pr.from_seq,
+                pr.limit)
+    .then(
+      [this, token](std::vector<storage::queued_entry>& entries) {
+        std::vector<broker::queued_message> page;
+        page.reserve(entries.size());
+        for (auto& qe : entries)
+          page.push_back(to_queued(std::move(qe)));
+        machine.on_page(token, std::move(page), now_of(self));
+        after_input();
+      },
+      [this, token](caf::error& err) {
+        AMQ_LOG_WARN("session {} could not read its stored queue ({}): retrying in 1 s",
+                     machine.client_id(), self->system().render(err));
+        self->delayed_send(self, std::chrono::seconds{1}, read_atom::value, token);
+      });
+}
+
+void session_state::finish() {
+  if (removing)
+    return;
+  removing = true;
+  AMQ_LOG_DEBUG("session {} ended", machine.client_id());
+  if (!storage) {
+    self->send(router, remove_atom::value, id);
+    self->quit();
+    return;
+  }
+  // The router erases what is stored for the client after its own appends
+  // to the queue (no entry outlives its session) and answers; a CONNECT for
+  // the client id waits until then, so a new session never sees old state.
+  self->request(router, caf::infinite, remove_atom::value, id, true)
+    .then([this](bool) { quit_now(); }, [this](caf::error&) { quit_now(); });
+}
+
+void session_state::quit_now() {
+  if (attach_waiting)
+    for (auto& rp : *attach_waiting)
+      rp.deliver(false);
+  attach_waiting.reset();
+  self->quit();
+}
+
 void session_state::after_input() {
   auto& fx = machine.fx();
   for (auto& s : fx.subscribes)
@@ -307,6 +356,8 @@ void session_state::after_input() {
     detach();
   }
   persist_effects(fx);
+  if (fx.page.token != 0)
+    request_page(fx.page);
   fx.clear();
   report_drops(false);
   // Flow control: tell the router how far this session got through what it
@@ -327,9 +378,7 @@ void session_state::after_input() {
   }
   if (machine.finished()) {
     report_drops(true);
-    AMQ_LOG_DEBUG("session {} ended", machine.client_id());
-    self->send(router, remove_atom::value, id);
-    self->quit();
+    finish();
     return;
   }
   if (auto deadline = machine.next_deadline(); deadline && (!timer_at || *deadline < *timer_at)) {
@@ -347,9 +396,16 @@ caf::behavior session_behavior(session_actor_type* self) {
   auto& st = self->state;
   return {
     [&st](attach_atom, net::connection_ptr& conn, connect_frame_ptr& cf,
-          edge_link_ptr& link) -> bool {
-      if (st.machine.finished())
-        return false; // the registry spawns a fresh session
+          edge_link_ptr& link) -> caf::result<bool> {
+      if (st.machine.finished()) {
+        if (!st.removing)
+          return false; // the registry spawns a fresh session
+        // ... once this one's stored state is erased (finish()).
+        if (!st.attach_waiting)
+          st.attach_waiting = std::make_unique<std::vector<caf::response_promise>>();
+        st.attach_waiting->push_back(st.self->make_response_promise());
+        return caf::delegated<bool>{};
+      }
       return st.attach(std::move(conn), cf, std::move(link));
     },
     [&st](bytes_atom, uint64_t conn_id, byte_chunk& chunk) { st.bytes(conn_id, chunk); },
@@ -358,8 +414,12 @@ caf::behavior session_behavior(session_actor_type* self) {
     [&st](deliver_atom, delivery_batch& batch) { st.deliver(batch); },
     [&st](routed_atom, uint64_t seq) { st.routed(seq); },
     [&st](routed_atom, uint64_t seq, bool) { st.route_failed(seq); },
-    [&st](restore_atom, storage::session_record& rec, std::vector<storage::queued_entry>& entries,
-          uint64_t last_seq) { st.restore(rec, entries, last_seq); },
+    [&st](restore_atom, storage::session_record& rec, uint64_t first_seq, uint64_t last_seq,
+          uint64_t depth) { st.restore(rec, first_seq, last_seq, depth); },
+    [&st](read_atom, uint64_t token) {
+      st.machine.on_page_failed(token, now_of(st.self));
+      st.after_input();
+    },
     [&st](kick_atom, reason_code rc) { st.kick(rc); },
     [&st](tick_atom) { st.tick(); },
     [&st](persisted_atom, uint64_t, bool ok) {

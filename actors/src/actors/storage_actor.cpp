@@ -49,12 +49,35 @@ void storage_state::commit() {
   waiting.clear();
 }
 
+caf::result<std::vector<storage::queued_entry>>
+storage_state::read(const std::string& client_id, uint64_t from_seq, uint32_t limit) {
+  // Writes received before this read are applied first, so a page never
+  // misses an entry whose append was sent before the read.
+  if (!pending.empty())
+    commit();
+  ++counters.reads;
+  std::vector<storage::queued_entry> out;
+  out.reserve(limit);
+  auto err = store->read_queue(client_id, from_seq, limit,
+                               [&](storage::queued_entry&& e) { out.push_back(std::move(e)); });
+  if (err) {
+    ++counters.errors;
+    AMQ_LOG_ERROR("storage {} failed to read the queue of {} from {}: {}", store->describe(),
+                  client_id, from_seq, err.message());
+    return caf::make_error(caf::sec::runtime_error);
+  }
+  return out;
+}
+
 caf::behavior storage_behavior(storage_actor_type* self, std::shared_ptr<storage::store> store) {
   auto& st = self->state;
   st.store = std::move(store);
   return {
     [&st](persist_atom, storage::write_batch& b, uint64_t token) { st.persist(b, token); },
     [&st](commit_atom) { st.commit(); },
+    [&st](read_atom, const std::string& client_id, uint64_t from_seq, uint32_t limit) {
+      return st.read(client_id, from_seq, limit);
+    },
   };
 }
 

@@ -255,6 +255,7 @@ void session_machine::end_session(time_point now) {
   inflight_.clear();
   inflight_ids_.clear();
   queue_.clear();
+  cold_.reset();
   qos2_in_.clear();
   expires_at_.reset();
 }
@@ -267,6 +268,7 @@ void session_machine::reset_state() {
   inflight_.clear();
   inflight_ids_.clear();
   queue_.clear();
+  cold_.reset();
   qos2_in_.clear();
   will_.reset();
   will_at_.reset();
@@ -673,19 +675,94 @@ uint16_t session_machine::next_packet_id() {
 
 void session_machine::enqueue(queued_message qm) {
   auto limit = connected_ ? limits_.max_queued_online : limits_.max_queued_offline;
-  if (queue_.size() >= limit) {
+  if (queue_.size() + stored_backlog() >= limit) {
     ++counters_.dropped_queue_full;
-    if (queue_.empty() || (!connected_ && limits_.offline_drop_newest)) {
+    if ((queue_.empty() && !cold_) || (!connected_ && limits_.offline_drop_newest)) {
       entry_done(qm);
       return;
     }
-    // Overflow policy: drop the oldest, counted.
-    entry_done(queue_.front());
-    queue_.pop_front();
-    queue_.push_back(std::move(qm));
-    return;
+    // Overflow policy: drop the oldest, counted: the front of the memory
+    // queue, or else the first entry of the stored tail.
+    if (!queue_.empty()) {
+      entry_done(queue_.front());
+      queue_.pop_front();
+    } else {
+      fx_.done_seqs.push_back(cold_->next_seq++);
+      if (cold_->count > 0)
+        --cold_->count;
+    }
+  }
+  if (qm.seq != 0) {
+    // A stored entry: while cold, or once the memory window is full, only
+    // its position is kept; its payload is read back from the store.
+    if (!cold_ && queue_.size() >= limits_.queue_memory) {
+      cold_ = std::make_unique<cold_queue>();
+      cold_->next_seq = qm.seq;
+    }
+    if (cold_) {
+      cold_->last_seq = std::max(cold_->last_seq, qm.seq);
+      ++cold_->count;
+      return;
+    }
   }
   queue_.push_back(std::move(qm));
+}
+
+uint32_t session_machine::page_limit() const noexcept {
+  size_t window = std::min<size_t>(client_receive_max_, limits_.max_inflight);
+  return static_cast<uint32_t>(std::max<size_t>(1, std::min<size_t>(limits_.queue_page, window)));
+}
+
+void session_machine::want_page() {
+  if (!cold_ || cold_->token != 0)
+    return;
+  if (cold_->next_seq > cold_->last_seq) {
+    cold_.reset(); // the stored tail is drained: hot again
+    return;
+  }
+  auto limit = page_limit();
+  if (!connected_ || queue_.size() >= limit)
+    return;
+  // The token is the first seq asked for: unique, as seqs only grow.
+  cold_->token = cold_->next_seq;
+  cold_->asked_last = cold_->last_seq;
+  cold_->asked_limit = limit;
+  fx_.page = page_request{cold_->token, cold_->next_seq, limit};
+}
+
+void session_machine::on_page(uint64_t token, std::vector<queued_message> entries,
+                              time_point now) {
+  if (!cold_ || token == 0 || cold_->token != token)
+    return; // stale: the session was reset or ended meanwhile
+  auto& c = *cold_;
+  c.token = 0;
+  bool exhausted = entries.size() < c.asked_limit;
+  for (auto& qm : entries) {
+    if (qm.seq < c.next_seq)
+      continue; // dropped meanwhile (overflow)
+    if (qm.seq > c.last_seq)
+      break; // its delivery is on its way and brings it
+    qm.dup = qm.seq <= c.dup_until;
+    c.next_seq = qm.seq + 1;
+    if (c.count > 0)
+      --c.count;
+    queue_.push_back(std::move(qm));
+  }
+  // Fewer than asked: the store held nothing more when it read, so every
+  // entry known then is loaded or gone (a gap).
+  if (exhausted)
+    c.next_seq = std::max(c.next_seq, c.asked_last + 1);
+  c.count = c.next_seq > c.last_seq ? 0 : std::min(c.count, c.last_seq - c.next_seq + 1);
+  pump(now);
+  want_page();
+}
+
+void session_machine::on_page_failed(uint64_t token, time_point now) {
+  if (!cold_ || token == 0 || cold_->token != token)
+    return;
+  cold_->token = 0;
+  pump(now);
+  want_page();
 }
 
 void session_machine::pump(time_point now) {
@@ -732,6 +809,7 @@ void session_machine::pump(time_point now) {
     }
     queue_.pop_front();
   }
+  want_page();
 }
 
 void session_machine::on_deliver(const routed_message& d, time_point now) {
@@ -740,6 +818,8 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
     return;
   if (d.msg->expired(now)) {
     ++counters_.dropped_expired;
+    if (d.seq != 0)
+      fx_.done_seqs.push_back(d.seq); // stored by the router: remove it again
     return;
   }
   queued_message qm{d.msg, d.seq, false, min_qos(d.msg->qos_level, d.max_qos), d.retain,
@@ -790,7 +870,22 @@ void session_machine::restore(protocol_version v, uint32_t session_expiry,
   queue_ = std::move(queue);
   for (auto& qm : queue_)
     qm.dup = true;
+  cold_.reset();
   deliveries_ = 0;
+}
+
+void session_machine::restore_cold(protocol_version v, uint32_t session_expiry,
+                                   std::optional<time_point> expires_at,
+                                   std::vector<std::pair<std::string, subscription_entry>> subs,
+                                   uint64_t first_seq, uint64_t last_seq, uint64_t depth) {
+  restore(v, session_expiry, expires_at, std::move(subs), {});
+  if (first_seq == 0 || last_seq < first_seq || depth == 0)
+    return;
+  cold_ = std::make_unique<cold_queue>();
+  cold_->next_seq = first_seq;
+  cold_->last_seq = last_seq;
+  cold_->count = depth;
+  cold_->dup_until = last_seq;
 }
 
 } // namespace amq::broker

@@ -135,6 +135,8 @@ struct session_config {
   std::vector<client_type_rule> client_type_rules;
   uint32_t device_persisted_messages_limit = 10000;
   uint32_t offline_queue_limit = 200000;
+  uint32_t offline_queue_memory = 1000;
+  uint32_t offline_queue_page = 256;
   uint32_t device_persisted_messages_ttl = 604800;
   overflow_policy device_overflow_policy = overflow_policy::drop_oldest;
   bool operator==(const session_config&) const = default;
