@@ -148,6 +148,11 @@ std::vector<option_descriptor> make_options() {
         "Password for HTTP basic authentication of the admin API.")
     .secret = true;
 
+  // sys
+  t.add(AMQ_KEY(sys.interval_s), uint_in<uint32_t>(0, 86400), {},
+        "Seconds between publications of the $SYS/broker/... topics (retained, QoS 0; "
+        "docs/metrics.md). 0: no $SYS topics. Mosquitto's sys_interval.");
+
   // limits
   t.add(AMQ_KEY(limits.max_packet_size), bytes_in<uint32_t>(16, 268435455),
         {"TCP_NETTY_MAX_PAYLOAD_SIZE"},
@@ -430,6 +435,9 @@ const std::vector<section_descriptor>& sections() {
     {"listeners", "Network listeners that accept MQTT clients."},
     {"admin", "Admin REST API and Sessions page. Not served yet: the admin API is issue 6; "
                 "these keys are accepted and validated so that configurations stay stable."},
+    {"sys", "Broker status topics ($SYS/broker/...), published through the router as retained "
+            "messages (docs/metrics.md). Prometheus metrics are served by the admin server at "
+            "GET /metrics."},
     {"limits", "Protocol limits, flow control and back-pressure."},
     {"session", "Session persistence and client types (DEVICE / APPLICATION)."},
     {"acl", "Authorization. Minimal for now: a list of topic filters the broker refuses to "

@@ -19,6 +19,8 @@ namespace amq::actors {
 /// Session limits derived from the configuration.
 broker::session_limits make_session_limits(const config::broker_config& cfg);
 
+class edge_source;
+
 class broker_node {
 public:
   broker_node(caf::actor_system& sys, config::broker_config cfg);
@@ -36,6 +38,8 @@ public:
 
   caf::actor registry() const { return registry_; }
   caf::actor router() const { return router_; }
+  /// The metrics actor: (caf::get_atom) → the Prometheus page (metrics_actor.hpp).
+  caf::actor metrics() const { return metrics_; }
   net::server::stats edge_stats() const;
 
 private:
@@ -58,6 +62,8 @@ private:
   caf::actor watchdog_; ///< closes connections that send no CONNECT in time
   caf::actor router_;
   caf::actor registry_;
+  caf::actor metrics_;
+  std::shared_ptr<edge_source> metrics_edge_;
   std::unique_ptr<net::server> server_;
   bool stopped_ = false;
 };

@@ -24,15 +24,39 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
+namespace amq::admin {
+class http_server;
+} // namespace amq::admin
+
 namespace amq::actors {
+
+/// The network edge's counters, readable from the metrics actor while the
+/// owner may destroy the edge: the owner calls `detach()` first.
+class edge_source {
+public:
+  explicit edge_source(const net::server* s) : server_(s) {}
+  net::server::stats get() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return server_ ? server_->get_stats() : net::server::stats{};
+  }
+  void detach() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    server_ = nullptr;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  const net::server* server_;
+};
 
 struct metrics_sources {
   caf::actor router;
   caf::actor registry;
-  /// The edge's counters; may return zeros once the edge is gone.
-  std::function<net::server::stats()> edge;
+  /// The edge's counters (null: none).
+  std::shared_ptr<edge_source> edge;
   std::string version;
   std::string node;
   /// $SYS publish interval; 0: no $SYS topics (load averages are then
@@ -47,6 +71,11 @@ std::vector<std::pair<std::string, std::string>>
 sys_topics(const std::vector<int64_t>& snapshot, const metrics::pulled_values& p);
 
 caf::actor spawn_metrics(caf::actor_system& sys, metrics_sources src);
+
+/// Registers `GET /metrics` (no authentication: it carries counts, no client
+/// ids; the admin server binds to loopback by default) on the admin server.
+void register_metrics_route(admin::http_server& server, caf::actor_system& sys,
+                            caf::actor metrics);
 
 /// Asks the metrics actor for the page and waits (from a non-actor thread).
 /// Returns an empty string if it did not answer within `timeout`.

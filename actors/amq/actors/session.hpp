@@ -12,6 +12,7 @@
 #include "amq/actors/messages.hpp"
 #include "amq/broker/session_machine.hpp"
 #include "amq/config/client_classifier.hpp"
+#include "amq/metrics/session_probe.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/response_promise.hpp>
@@ -105,6 +106,8 @@ struct session_state {
   /// attaches meanwhile wait (answered false when it quits).
   bool removing = false;
   std::unique_ptr<std::vector<caf::response_promise>> attach_waiting;
+  /// What this session adds to the broker's gauges (amq/metrics/session_probe.hpp).
+  metrics::session_probe probe;
 };
 
 using session_actor_type = caf::stateful_actor<session_state>;

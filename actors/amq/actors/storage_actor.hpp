@@ -49,6 +49,9 @@ struct storage_state {
   storage::write_batch pending;
   std::vector<std::pair<caf::actor, uint64_t>> waiting;
   bool commit_scheduled = false;
+  /// Metrics: backend label index, and `counters.batches` at the last commit.
+  size_t metrics_backend = 0;
+  uint64_t batches_committed = 0;
   storage_counters counters;
 };
 

@@ -1,6 +1,8 @@
 #include "amq/actors/broker_node.hpp"
 
 #include "amq/actors/edge_link.hpp"
+#include "amq/actors/metrics_actor.hpp"
+#include "amq/config/load.hpp"
 #include "amq/actors/registry.hpp"
 #include "amq/actors/router.hpp"
 #include "amq/actors/storage_actor.hpp"
@@ -160,6 +162,16 @@ std::error_code broker_node::start() {
     return err;
   }
   AMQ_LOG_INFO("broker listens for MQTT on {}:{}", opts.bind, server_->port());
+  // Metrics: the /metrics page (admin server) and the $SYS topics.
+  metrics_edge_ = std::make_shared<edge_source>(server_.get());
+  metrics_sources ms;
+  ms.router = router_;
+  ms.registry = registry_;
+  ms.edge = metrics_edge_;
+  ms.version = std::string{config::version()};
+  ms.node = cfg_.cluster.node_name;
+  ms.sys_interval = std::chrono::seconds{cfg_.sys.interval_s};
+  metrics_ = spawn_metrics(sys_, std::move(ms));
   return {};
 }
 
@@ -185,6 +197,10 @@ void broker_node::stop() {
                               sys_.render(err));
                });
   }
+  if (metrics_edge_)
+    metrics_edge_->detach();
+  if (metrics_)
+    caf::anon_send_exit(metrics_, caf::exit_reason::user_shutdown);
   if (server_)
     server_->stop();
   if (registry_)

@@ -1,6 +1,7 @@
 #include "amq/actors/edge_link.hpp"
 
 #include "amq/log.hpp"
+#include "amq/metrics/registry.hpp"
 #include "amq/protocol/packet.hpp"
 
 #include <caf/send.hpp>
@@ -19,6 +20,7 @@ void edge_link::refuse(const net::connection_ptr& conn, uint8_t level, reason_co
                        std::string_view why) {
   AMQ_LOG_INFO("connection {} refused before CONNECT: {} ({})", conn->peer(), why,
                to_string(rc));
+  metrics::count_rejected(static_cast<uint8_t>(rc));
   // Answer with a CONNACK in the client's protocol version where the spec
   // allows one (§3.1.4, §3.2.2.2); otherwise just close.
   if (level == 5) {

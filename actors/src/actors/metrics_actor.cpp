@@ -1,5 +1,6 @@
 #include "amq/actors/metrics_actor.hpp"
 
+#include "amq/admin/http_server.hpp"
 #include "amq/log.hpp"
 #include "amq/metrics/registry.hpp"
 
@@ -88,7 +89,7 @@ struct metrics_state {
 
   void fill_local(const std::vector<int64_t>& snap, pulled_values& p) {
     if (src.edge) {
-      auto e = src.edge();
+      auto e = src.edge->get();
       p.connections_accepted = e.accepted;
       p.connections_open = e.open;
       p.bytes_received = e.bytes_in;
@@ -250,6 +251,26 @@ sys_topics(const std::vector<int64_t>& snap, const pulled_values& p) {
 
 caf::actor spawn_metrics(caf::actor_system& sys, metrics_sources src) {
   return sys.spawn(metrics_behavior, std::move(src));
+}
+
+void register_metrics_route(admin::http_server& server, caf::actor_system& sys,
+                            caf::actor metrics) {
+  server.add_async_route(
+    "GET", "/metrics",
+    [&sys, metrics](const admin::http_request&, admin::respond_fn respond) {
+      sys.spawn([metrics, respond](caf::event_based_actor* self) {
+        self->request(metrics, std::chrono::seconds{5}, caf::get_atom::value)
+          .then(
+            [respond](std::string& page) {
+              respond(admin::http_response::text(200, std::move(page),
+                                                 std::string{metrics::content_type}));
+            },
+            [respond](caf::error&) {
+              respond(admin::http_response::error(503, "metrics did not answer in time"));
+            });
+      });
+    },
+    false);
 }
 
 std::string scrape_metrics(caf::actor_system& sys, const caf::actor& metrics,

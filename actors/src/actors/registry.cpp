@@ -3,6 +3,7 @@
 #include "amq/actors/edge_link.hpp"
 #include "amq/actors/session.hpp"
 #include "amq/log.hpp"
+#include "amq/metrics/registry.hpp"
 #include "amq/protocol/packet.hpp"
 
 #include <caf/actor_system.hpp>
@@ -18,6 +19,7 @@ namespace {
 
 /// Refuses a CONNECT with a CONNACK in the client's version, then closes.
 void refuse(const net::connection_ptr& conn, protocol_version v, reason_code rc) {
+  metrics::count_rejected(static_cast<uint8_t>(rc));
   connack ack;
   ack.code = rc;
   std::vector<uint8_t> out;

@@ -1,6 +1,7 @@
 #include "amq/actors/router.hpp"
 
 #include "amq/log.hpp"
+#include "amq/metrics/registry.hpp"
 #include "amq/protocol/topic.hpp"
 
 #include <caf/actor_system.hpp>
@@ -125,6 +126,7 @@ void router_state::slow_check(broker::session_id sid, uint64_t deferral) {
                e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog(),
                slow_after.count());
   ++counters.slow_consumers;
+  metrics::add(metrics::slot::slow_consumers);
   for (auto& [publisher, s] : e.deferred)
     self->send(publisher, routed_atom::value, s);
   e.deferred.clear();
@@ -138,6 +140,9 @@ void router_state::persisted(uint64_t token, bool ok) {
   commits.erase(i);
   if (!ok) {
     ++counters.storage_failures;
+    for (auto& held : pc.held)
+      metrics::count_drop(metrics::drop::storage_failed,
+                          static_cast<int64_t>(held.second.items.size()));
     // Nothing stored: the persistent sessions do not get the messages and
     // the publisher is refused (5.0: reason code; 3.1.1: disconnected, so
     // it resends), never acknowledged and then lost.
@@ -186,19 +191,29 @@ void router_state::route(route_batch& batch) {
   wb.clear();
   for (auto& msg : batch.messages) {
     ++counters.routed;
+    // $SYS/ belongs to the broker (docs/metrics.md): a client's PUBLISH there
+    // is acknowledged and discarded, counted; the broker's own are retained
+    // in memory only (current values, republished after a restart).
+    bool sys_topic = msg->topic.starts_with("$SYS/") || msg->topic == "$SYS";
+    if (sys_topic && publisher) {
+      metrics::count_drop(metrics::drop::sys_topic_denied);
+      continue;
+    }
     if (msg->retain) {
       if (msg->payload.empty()) {
-        if (retained.erase(msg->topic) && storage)
+        if (retained.erase(msg->topic) && storage && !sys_topic)
           wb.erase_retained.push_back(msg->topic);
       } else {
         retained.set(msg->topic, msg, msg->expires_at.value_or(decltype(retained)::never));
-        if (storage)
+        if (storage && !sys_topic)
           wb.put_retained.push_back(msg);
       }
     }
     tree.match(msg->topic, publisher, matches);
     if (matches.empty()) {
       ++counters.no_subscribers;
+      if (!msg->retain) // a retained one is kept for later subscribers
+        metrics::count_drop(metrics::drop::no_subscribers);
       continue;
     }
     for (auto& d : matches) {

@@ -376,6 +376,13 @@ void session_state::after_input() {
     flush_pending = true;
     self->send(self, flush_atom::value);
   }
+  // Metrics: sessions by kind, queued and in-flight totals (deltas only).
+  if (machine.finished())
+    probe.release();
+  else
+    probe.update(machine.connected(), machine.persistent(),
+                 type == config::client_type::application, machine.queued_count(),
+                 machine.inflight_count());
   if (machine.finished()) {
     report_drops(true);
     finish();

@@ -1,6 +1,7 @@
 #include "amq/actors/storage_actor.hpp"
 
 #include "amq/log.hpp"
+#include "amq/metrics/registry.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -21,6 +22,7 @@ void storage_state::commit() {
   commit_scheduled = false;
   bool ok = true;
   if (!pending.empty()) {
+    auto started = std::chrono::steady_clock::now();
     if (auto err = store->apply(pending)) {
       ok = false;
       ++counters.errors;
@@ -41,6 +43,13 @@ void storage_state::commit() {
       }
     }
     ++counters.commits;
+    metrics::observe_storage_commit(
+      metrics_backend,
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now()
+                                                           - started)
+        .count(),
+      ok, counters.batches - batches_committed);
+    batches_committed = counters.batches;
     pending.clear();
   }
   for (auto& [who, token] : waiting)
@@ -72,6 +81,7 @@ storage_state::read(const std::string& client_id, uint64_t from_seq, uint32_t li
 caf::behavior storage_behavior(storage_actor_type* self, std::shared_ptr<storage::store> store) {
   auto& st = self->state;
   st.store = std::move(store);
+  st.metrics_backend = metrics::backend_of(st.store->describe());
   return {
     [&st](persist_atom, storage::write_batch& b, uint64_t token) { st.persist(b, token); },
     [&st](commit_atom) { st.commit(); },

@@ -1,5 +1,6 @@
 #include "amq/broker/session_machine.hpp"
 
+#include "amq/metrics/registry.hpp"
 #include "amq/protocol/topic.hpp"
 #include "amq/storage/store.hpp"
 
@@ -73,6 +74,7 @@ bool session_machine::on_connect(const connect& c, time_point now) {
     fx_.close = true;
     fx_.close_reason = ack.code;
     fx_.close_detail = "enhanced authentication is not supported";
+    metrics::count_rejected(static_cast<uint8_t>(ack.code));
     return false;
   }
   if (c.clean_start && existed_) {
@@ -167,6 +169,10 @@ bool session_machine::on_connect(const connect& c, time_point now) {
 void session_machine::connection_gone(bool publish_will_now, time_point now) {
   if (!connected_)
     return;
+  if (fx_.close)
+    metrics::count_disconnect(static_cast<uint8_t>(fx_.close_reason));
+  else
+    metrics::count_connection_lost();
   fx_.record_changed = true;
   connected_ = false;
   writable_ = true;
@@ -373,6 +379,7 @@ void session_machine::on_bytes(std::span<const uint8_t> bytes, time_point now) {
 
 void session_machine::handle(publish& p, time_point now) {
   ++counters_.messages_in;
+  metrics::add(metrics::slot::received + static_cast<size_t>(p.qos_level));
   if (p.qos_level != qos::at_most_once && version_ == protocol_version::v5
       && inbound_unacked_ >= limits_.receive_maximum) {
     protocol_violation(reason_code::receive_maximum_exceeded,
@@ -413,6 +420,7 @@ void session_machine::handle(publish& p, time_point now) {
   if (p.qos_level == qos::exactly_once && qos2_in_.count(p.packet_id) > 0) {
     // Duplicate before PUBREL: acknowledge again, never forward twice.
     ++counters_.duplicate_qos2;
+    metrics::add(metrics::slot::qos2_duplicates);
     if (pending_acks_.empty()) {
       pubrec rec;
       rec.packet_id = p.packet_id;
@@ -569,6 +577,7 @@ void session_machine::handle(const subscribe& p, time_point) {
       return;
     }
     if (!limits_.deny_subscribe.empty() && subscribe_denied(limits_.deny_subscribe, s.filter)) {
+      metrics::add(metrics::slot::subscribe_denied);
       // 0x80 in both versions (5.0 allows it when the reason is not revealed).
       ack.codes.push_back(reason_code::unspecified_error);
       continue;
@@ -654,6 +663,7 @@ bool session_machine::send_now(queued_message& qm, uint16_t packet_id, bool dup,
   auto size = encoded_size(pub, version_);
   if (client_max_packet_ != 0 && size > client_max_packet_) {
     ++counters_.dropped_too_large;
+    metrics::count_drop(metrics::drop::too_large);
     return false; // not sent: a new alias is not established either
   }
   if (new_alias != 0)
@@ -662,6 +672,7 @@ bool session_machine::send_now(queued_message& qm, uint16_t packet_id, bool dup,
   out_.resize(old + size);
   encode_to(pub, version_, out_.data() + old);
   ++counters_.messages_out;
+  metrics::add(metrics::slot::sent + static_cast<size_t>(qm.q));
   return true;
 }
 
@@ -677,6 +688,8 @@ void session_machine::enqueue(queued_message qm) {
   auto limit = connected_ ? limits_.max_queued_online : limits_.max_queued_offline;
   if (queue_.size() + stored_backlog() >= limit) {
     ++counters_.dropped_queue_full;
+    metrics::count_drop(connected_ ? metrics::drop::online_queue_full
+                                   : metrics::drop::offline_queue_full);
     if ((queue_.empty() && !cold_) || (!connected_ && limits_.offline_drop_newest)) {
       entry_done(qm);
       return;
@@ -818,6 +831,7 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
     return;
   if (d.msg->expired(now)) {
     ++counters_.dropped_expired;
+    metrics::count_drop(metrics::drop::message_expired);
     if (d.seq != 0)
       fx_.done_seqs.push_back(d.seq); // stored by the router: remove it again
     return;
@@ -827,6 +841,7 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
   if (!connected_) {
     if (qm.q == qos::at_most_once) {
       ++counters_.dropped_qos0_offline;
+      metrics::count_drop(metrics::drop::qos0_offline);
       return;
     }
     if (limits_.offline_message_ttl.count() > 0 && !d.msg->expires_at)

@@ -127,6 +127,8 @@ namespace {
 constexpr std::string_view qos_names[] = {"0", "1", "2"};
 
 std::string reason_label(uint8_t rc) {
+  if (rc == 0)
+    return "normal_disconnection";
   auto name = snake_case(protocol::to_string(static_cast<protocol::reason_code>(rc)));
   if (name.empty() || name == "unknown")
     name = "code_" + std::to_string(rc);

@@ -101,6 +101,13 @@ struct admin_config {
   bool operator==(const admin_config&) const = default;
 };
 
+/// Broker status topics ($SYS/broker/..., docs/metrics.md).
+struct sys_config {
+  /// Seconds between $SYS publications; 0: no $SYS topics.
+  uint32_t interval_s = 10;
+  bool operator==(const sys_config&) const = default;
+};
+
 /// Protocol limits, flow control and back-pressure.
 struct limits_config {
   uint32_t max_packet_size = 1024 * 1024;
@@ -231,6 +238,7 @@ struct log_config {
 struct broker_config {
   listeners_config listeners;
   admin_config admin;
+  sys_config sys;
   limits_config limits;
   session_config session;
   acl_config acl;
