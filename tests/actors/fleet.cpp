@@ -1,7 +1,7 @@
 #define CAF_SUITE actors_fleet
 #include <caf/test/unit_test.hpp>
 
-// A fleet of 10,000 simulated clients against the real registry, session
+// A fleet of 100,000 simulated clients (AMQ_FLEET_SIZE overrides, e.g. for a quick local run) against the real registry, session
 // and router actors, in process, under CAF's test coordinator: persistent
 // and clean sessions, MQTT 3.1.1 and 5.0, each subscribed to its own command
 // topic at QoS 1 or 2. Publishers send one message to every client per round
@@ -16,6 +16,7 @@
 #include "amq/log.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <unordered_set>
 
 using namespace amq;
@@ -25,7 +26,12 @@ using protocol::qos;
 
 namespace {
 
-constexpr int fleet_size = 10'000;
+/// 100,000 device sessions by default; AMQ_FLEET_SIZE=<n> overrides.
+const int fleet_size = [] {
+  const char* env = std::getenv("AMQ_FLEET_SIZE");
+  const int n = env ? std::atoi(env) : 0;
+  return n > 0 ? n : 100'000;
+}();
 constexpr int publisher_count = 8;
 constexpr int rounds = 5;
 
@@ -69,7 +75,7 @@ struct fixture : actor_fixture {
   uint64_t rng = 0x9E3779B97F4A7C15ull;
 
   fixture() {
-    // 10,000 connects and disconnects: log only warnings and errors.
+    // 100,000 connects and disconnects: log only warnings and errors.
     amq::log::get().set_level(spdlog::level::warn);
     router = spawn_router(sys, limits, caf::actor{});
     registry = spawn_registry(sys, limits, router, caf::actor{});
@@ -219,7 +225,7 @@ struct fixture : actor_fixture {
 
 CAF_TEST_FIXTURE_SCOPE(fleet_tests, fixture)
 
-CAF_TEST(ten thousand sessions survive a reconnect storm without loss or duplicates) {
+CAF_TEST(a hundred thousand sessions survive a reconnect storm without loss or duplicates) {
   auto t0 = std::chrono::steady_clock::now();
   for (int j = 0; j < publisher_count; ++j) {
     publishers.push_back(make_client("pub-" + std::to_string(j), v5, registry));
@@ -239,7 +245,7 @@ CAF_TEST(ten thousand sessions survive a reconnect storm without loss or duplica
   }
   quiesce();
   CAF_REQUIRE_EQUAL(deref<registry_actor_type>(registry).state.sessions.size(),
-                    size_t{fleet_size + publisher_count});
+                    static_cast<size_t>(fleet_size + publisher_count));
   for (auto& p : publishers)
     CAF_REQUIRE(!p.conn->is_closed());
   // Persistent sessions exist from here on: everything published to them
@@ -294,7 +300,7 @@ CAF_TEST(ten thousand sessions survive a reconnect storm without loss or duplica
   CAF_CHECK_EQUAL(persistent_incomplete, 0u);
   CAF_CHECK_EQUAL(missing_last, 0u);
   CAF_CHECK_EQUAL(deref<registry_actor_type>(registry).state.sessions.size(),
-                  size_t{fleet_size + publisher_count});
+                  static_cast<size_t>(fleet_size + publisher_count));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
