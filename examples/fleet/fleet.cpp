@@ -1061,7 +1061,8 @@ std::string raise_fd_limit(uint64_t wanted) {
 }
 
 struct rx_totals {
-  uint64_t sent = 0, confirmed = 0, expected = 0, received_unique = 0, lost = 0, unentitled = 0;
+  uint64_t sent = 0, confirmed = 0, expected = 0, received_unique = 0, lost = 0, unentitled = 0,
+           lost_tail = 0; ///< of lost: above the highest number received (dropped, or still queued)
 };
 
 bool contains_sorted(const std::vector<uint64_t>& v, uint64_t x) {
@@ -1081,8 +1082,11 @@ void account(const tx_record& tx, const rx_stream& rx, Entitled&& entitled, rx_t
       continue;
     }
     ++t.expected;
-    if (!got)
+    if (!got) {
       ++t.lost;
+      if (s >= rx.next())
+        ++t.lost_tail;
+    }
   }
 }
 
@@ -1372,7 +1376,7 @@ int run(const options& o) {
   rep.tool_cpu_pct = wall > 0 ? 100.0 * (cpu(ru1) - cpu(ru0)) / wall : 0;
   rep.tool_rss_kb = static_cast<uint64_t>(ru1.ru_maxrss);
   auto cls = [](const char* name, const rx_totals& t) {
-    return class_totals{name, t.sent, t.confirmed, t.expected, t.received_unique, t.lost, t.unentitled};
+    return class_totals{name, t.sent, t.confirmed, t.expected, t.received_unique, t.lost, t.unentitled, t.lost_tail};
   };
   rep.classes = {cls("telemetry", tele), cls("commands", cmd)};
   if (o.sub_broadcast)

@@ -117,8 +117,9 @@ void report::end_progress() {
 }
 
 int report::finish() {
-  uint64_t sent = 0, confirmed = 0, expected = 0, unique = 0, lost = 0, unentitled = 0;
+  uint64_t sent = 0, confirmed = 0, expected = 0, unique = 0, lost = 0, unentitled = 0, tail = 0;
   for (auto& c : classes) {
+    tail += c.lost_tail;
     sent += c.sent;
     confirmed += c.confirmed;
     expected += c.expected;
@@ -156,6 +157,10 @@ int report::finish() {
                   c.name.c_str(), c.sent, c.confirmed, c.expected, c.received_unique, c.lost, c.unentitled);
     std::printf("             %-10s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %12" PRIu64 "\n",
                 "total", sent, confirmed, expected, unique, lost, unentitled);
+    if (lost > 0)
+      std::printf("             of the lost: %" PRIu64 " gaps (below a later message: certainly dropped), %" PRIu64
+                  " tail (after the last one received: dropped or still queued when the drain ended)\n",
+                  lost - tail, tail);
     std::printf("             deliveries %" PRIu64 " (incl. duplicates), duplicated %" PRIu64 ", out of order %" PRIu64
                 ", resent by us %" PRIu64 ", foreign %" PRIu64 "\n",
                 counter("publish_in"), dup, ooo, counter("resent"), counter("foreign"));
@@ -208,6 +213,7 @@ int report::finish() {
   j.key("received").val(counter("publish_in"));
   j.key("received_unique").val(unique);
   j.key("lost").val(lost);
+  j.key("lost_tail").val(tail);
   j.key("duplicated").val(dup);
   j.key("out_of_order").val(ooo);
   j.key("unentitled").val(unentitled);
@@ -232,6 +238,7 @@ int report::finish() {
     j.key("expected").val(c.expected);
     j.key("received_unique").val(c.received_unique);
     j.key("lost").val(c.lost);
+    j.key("lost_tail").val(c.lost_tail);
     j.key("unentitled").val(c.unentitled);
     j.close();
   }

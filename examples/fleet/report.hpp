@@ -22,6 +22,7 @@ struct live_sample {
 struct class_totals {
   std::string name;
   uint64_t sent, confirmed, expected, received_unique, lost, unentitled;
+  uint64_t lost_tail; ///< of lost: after the last message received on its stream
 };
 
 struct sys_value {

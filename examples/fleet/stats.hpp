@@ -105,6 +105,8 @@ public:
   }
 
   uint64_t unique() const noexcept { return unique_; }
+  /// One past the highest sequence number seen (0: none).
+  uint64_t next() const noexcept { return next_; }
 
   /// Folds another receiver's view of the same publisher in (shared subscriptions: the group
   /// is the subscriber). Returns how many numbers both had (duplicates across members).
