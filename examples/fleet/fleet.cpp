@@ -146,6 +146,7 @@ struct fleet_state {
   std::atomic<uint64_t> pub_out{0}, pub_in{0}, errors{0}, last_rx{0};
   std::atomic<uint64_t> sys_update_after{0}; ///< set: a $SYS update arrived after this time
   std::atomic<bool> sys_fresh{false};
+  std::atomic<bool> sys_seen{false}; ///< a $SYS .../messages/received value arrived
   std::atomic<int> workers_done{0};
   /// --scenario backlog: 1 main asks to park the device, 2 parked (sender fills), 3 main asks
   /// for the reconnect, 4 reconnecting.
@@ -757,6 +758,8 @@ struct worker {
     if (c.r == role::sys) {
       if (p.topic.rfind("$SYS/broker/", 0) == 0) {
         fs.sys_now[std::string{p.topic}] = std::string{p.payload};
+        if (p.topic.find("messages/received") != std::string_view::npos)
+          fs.sys_seen.store(true, std::memory_order_release);
         const auto after = fs.sys_update_after.load(std::memory_order_acquire);
         if (after != 0 && p.topic.find("messages") != std::string_view::npos)
           fs.sys_fresh.store(true, std::memory_order_release);
@@ -1181,10 +1184,13 @@ int run(const options& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (o.sys && setup_ok) {
-    // Retained $SYS values arrive right after SUBACK; give them a moment to land.
+    // Retained $SYS values arrive right after SUBACK, others at the broker's next $SYS
+    // interval: wait for a messages/received value (at most --sys-wait), then a moment more
+    // for the rest of that batch.
     const uint64_t t = now_ns();
-    while (seconds_since(t) < 1.0)
+    while (!fs.sys_seen.load(std::memory_order_acquire) && seconds_since(t) < o.sys_wait)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
   const uint64_t run_start = now_ns();
   double run_s = 0, drain_s = 0;
