@@ -5,6 +5,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
@@ -175,6 +176,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   std::vector<route> routes;
   asio::io_context ioc{1};
   std::optional<tcp::acceptor> acceptor;
+  asio::steady_timer retry{ioc};
   std::thread thread;
   uint16_t bound_port = 0;
   std::atomic<size_t> connections{0};
@@ -310,15 +312,22 @@ void http_server::impl::accept() {
   acceptor->async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket s) {
     if (self->stopped)
       return;
-    if (!ec) {
-      auto conn = std::make_shared<http_conn>(std::move(s), self);
-      self->open.insert(conn);
-      if (++self->connections > self->opts.max_connections) {
-        ++self->bad_requests;
-        conn->fail(http_response::error(503, "too many admin connections"));
-      } else {
-        conn->read();
-      }
+    if (ec) {
+      // E.g. out of file descriptors: try again shortly, not in a busy loop.
+      self->retry.expires_after(std::chrono::milliseconds{100});
+      self->retry.async_wait([self](beast::error_code) {
+        if (!self->stopped)
+          self->accept();
+      });
+      return;
+    }
+    auto conn = std::make_shared<http_conn>(std::move(s), self);
+    self->open.insert(conn);
+    if (++self->connections > self->opts.max_connections) {
+      ++self->bad_requests;
+      conn->fail(http_response::error(503, "too many admin connections"));
+    } else {
+      conn->read();
     }
     self->accept();
   });
@@ -469,6 +478,7 @@ void http_server::stop() {
     beast::error_code ec;
     if (self->acceptor)
       self->acceptor->close(ec);
+    self->retry.cancel();
     auto open = self->open;
     for (auto& c : open)
       c->close();
