@@ -3,6 +3,8 @@
 /// from a validated configuration. Embeddable: give it an existing
 /// `caf::actor_system` (e.g. inside another CAF application) and a config.
 
+#include "amq/admin/http_server.hpp"
+#include "amq/admin/session_directory.hpp"
 #include "amq/broker/session_types.hpp"
 #include "amq/config/broker_config.hpp"
 #include "amq/net/server.hpp"
@@ -42,6 +44,15 @@ public:
   caf::actor metrics() const { return metrics_; }
   net::server::stats edge_stats() const;
 
+  /// The admin HTTP server (null unless admin.enabled and it could bind).
+  /// Its routes are registered in start(): the API (amq/admin/api.hpp),
+  /// the Sessions page, /metrics.
+  admin::http_server* admin_server() const { return admin_.get(); }
+  /// Port the admin server is bound to (0: not running).
+  uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
+  /// Every session of this node, for the admin API.
+  std::shared_ptr<admin::session_directory> directory() const { return directory_; }
+
 private:
   struct restored_session {
     storage::session_record record;
@@ -65,6 +76,11 @@ private:
   caf::actor metrics_;
   std::shared_ptr<edge_source> metrics_edge_;
   std::unique_ptr<net::server> server_;
+  std::shared_ptr<admin::session_directory> directory_;
+  std::unique_ptr<admin::http_server> admin_;
+  /// Starts the admin server (admin.*); a bind failure is logged, and the
+  /// broker runs without it.
+  void start_admin();
   bool stopped_ = false;
 };
 

@@ -20,6 +20,8 @@
 /// //                                            state loaded from storage at boot (the
 /// //                                            queue stays there: restored cold)
 /// // (flush_atom)                               write what the last messages produced
+/// // (info_atom) → std::vector<admin::subscription_view>     admin API: its subscriptions
+/// // (clear_atom, bool force) → uint8_t admin::op_result   admin API: end now, erase stored state
 ///
 /// /// ROUTER actor: topic tree, shared groups, retained messages (amq/actors/router.hpp).
 /// // (subscribe_atom, session_id, caf::actor, subscribe_request)
@@ -29,6 +31,9 @@
 /// // (remove_atom, session_id)                  session is gone
 /// // (remove_atom, session_id, bool) → bool     session is gone; its stored queue is
 /// //                                            erased after the router's appends to it
+/// // (retained_atom, std::string prefix, std::string after, uint64_t limit)
+/// //   → admin::retained_list                   admin API: retained messages in topic order
+/// // (clear_atom, std::string topic) → bool     admin API: delete a retained message (durably)
 /// // (progress_atom, session_id, int64_t)        deliveries the session has taken off its
 /// //                                            backlog (see router.hpp, flow control)
 ///
@@ -46,11 +51,16 @@
 /// /// REGISTRY actor: client id → session actor; takeover (amq/actors/registry.hpp).
 /// // (connect_atom, connection_ptr, connect_frame_ptr, edge_link_ptr)
 /// // (kick_atom, std::string client_id, reason_code)
+/// // (info_atom, std::string client_id) → std::vector<admin::subscription_view>  (admin API;
+/// //                                            delegated to the session)
+/// // (clear_atom, std::string client_id, bool force) → uint8_t admin::op_result  (admin API:
+/// //                                            end the session and erase its stored state)
 /// // (count_atom) → size_t sessions
 /// // (shutdown_atom) → bool, once every session actor has ended
 /// // (restore_atom, session_record, uint64_t first_seq, uint64_t last_seq, uint64_t depth)
 /// //                                            a persistent session loaded at boot
 
+#include "amq/admin/api.hpp"
 #include "amq/broker/session_types.hpp"
 #include "amq/net/connection.hpp"
 #include "amq/protocol/packets/connect.hpp"
@@ -90,6 +100,9 @@ using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using slow_atom = caf::atom_constant<caf::atom("slow")>;
+using info_atom = caf::atom_constant<caf::atom("info")>;
+using clear_atom = caf::atom_constant<caf::atom("clear")>;
+using retained_atom = caf::atom_constant<caf::atom("retained")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
 
 /// A CONNECT packet with the bytes it views (decoded once, at the edge).
@@ -136,3 +149,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::storage::write_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::storage::session_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<amq::storage::queued_entry>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<amq::protocol::message_ptr>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<amq::admin::subscription_view>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::admin::retained_list)

@@ -263,6 +263,52 @@ void router_state::route(route_batch& batch) {
     out.clear();
 }
 
+namespace {
+
+/// Admin API: retained messages with topics starting with `prefix`, after
+/// topic `after`, in topic order (a scan of the store: admin calls only).
+admin::retained_list list_retained(router_state& st, const std::string& prefix,
+                                   const std::string& after, uint64_t limit) {
+  admin::retained_list out;
+  auto now = st.self->clock().now();
+  std::vector<std::pair<std::string_view, const message*>> hits;
+  st.retained.for_each([&](std::string_view topic, const message_ptr& m, auto) {
+    if (m->expired(now))
+      return;
+    ++out.total;
+    if (limit > 0 && topic.starts_with(prefix) && (after.empty() || topic > after))
+      hits.emplace_back(topic, m.get());
+  });
+  auto n = std::min<size_t>(hits.size(), limit);
+  std::partial_sort(hits.begin(), hits.begin() + n, hits.end());
+  out.more = hits.size() > n;
+  for (size_t i = 0; i < n; ++i) {
+    auto& m = *hits[i].second;
+    admin::retained_view v;
+    v.topic = m.topic;
+    v.qos = static_cast<uint8_t>(m.qos_level);
+    v.payload_bytes = m.payload.size();
+    v.payload_preview = m.payload.substr(0, 256);
+    v.expires_in_s = m.remaining_expiry(now);
+    out.items.push_back(std::move(v));
+  }
+  return out;
+}
+
+/// Admin API: deletes the retained message of `topic`, durably.
+bool delete_retained(router_state& st, const std::string& topic) {
+  if (!st.retained.erase(topic))
+    return false;
+  if (st.storage) {
+    storage::write_batch b;
+    b.erase_retained.push_back(topic);
+    st.self->send(st.storage, persist_atom::value, std::move(b), uint64_t{0});
+  }
+  return true;
+}
+
+} // namespace
+
 caf::behavior router_behavior(router_actor_type* self, int64_t flow_high, caf::actor storage) {
   auto& st = self->state;
   st.storage = std::move(storage);
@@ -305,6 +351,10 @@ caf::behavior router_behavior(router_actor_type* self, int64_t flow_high, caf::a
     [&st](count_atom) {
       return std::make_tuple(st.tree.size(), st.retained.size(), st.counters.routed);
     },
+    [&st](retained_atom, const std::string& prefix, const std::string& after, uint64_t limit) {
+      return list_retained(st, prefix, after, limit);
+    },
+    [&st](clear_atom, const std::string& topic) { return delete_retained(st, topic); },
   };
 }
 
