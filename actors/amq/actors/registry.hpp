@@ -10,6 +10,7 @@
 /// between "session ended" and "client reconnected".
 
 #include "amq/actors/messages.hpp"
+#include "amq/admin/session_directory.hpp"
 #include "amq/config/client_classifier.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -47,6 +48,7 @@ struct registry_state {
   caf::actor router;
   caf::actor storage; ///< null: nothing is persisted
   std::shared_ptr<const config::client_classifier> classifier;
+  std::shared_ptr<admin::session_directory> directory; ///< null: no admin API
   std::unordered_map<std::string, entry> sessions;
   /// Every live session actor (also those replaced in `sessions`).
   std::unordered_map<caf::actor_addr, std::pair<std::string, caf::actor>> by_addr;
@@ -60,11 +62,13 @@ using registry_actor_type = caf::stateful_actor<registry_state>;
 
 caf::behavior registry_behavior(registry_actor_type* self, broker::session_limits limits,
                                 caf::actor router, caf::actor storage,
-                                std::shared_ptr<const config::client_classifier> classifier);
+                                std::shared_ptr<const config::client_classifier> classifier,
+                                std::shared_ptr<admin::session_directory> directory);
 
 /// `classifier` may be null: every client is a DEVICE.
 caf::actor spawn_registry(caf::actor_system& sys, const broker::session_limits& limits,
                           caf::actor router, caf::actor storage,
-                          std::shared_ptr<const config::client_classifier> classifier = nullptr);
+                          std::shared_ptr<const config::client_classifier> classifier = nullptr,
+                          std::shared_ptr<admin::session_directory> directory = nullptr);
 
 } // namespace amq::actors

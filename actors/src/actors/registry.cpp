@@ -97,8 +97,10 @@ void registry_state::attach(const std::string& client_id, net::connection_ptr co
 
 caf::behavior registry_behavior(registry_actor_type* self, broker::session_limits limits,
                                 caf::actor router, caf::actor storage,
-                                std::shared_ptr<const config::client_classifier> classifier) {
+                                std::shared_ptr<const config::client_classifier> classifier,
+                                std::shared_ptr<admin::session_directory> directory) {
   auto& st = self->state;
+  st.directory = std::move(directory);
   st.classifier = std::move(classifier);
   st.limits = limits;
   st.router = std::move(router);
@@ -128,6 +130,22 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
       return true;
     },
     [&st](count_atom) { return st.sessions.size(); },
+    [&st](info_atom, const std::string& client_id) -> caf::delegated<caf::message> {
+      auto i = st.sessions.find(client_id);
+      if (i == st.sessions.end()) {
+        st.self->make_response_promise().deliver(caf::make_error(caf::sec::invalid_argument));
+        return {};
+      }
+      return st.self->delegate(i->second.session, info_atom::value);
+    },
+    [&st](clear_atom, const std::string& client_id, bool force) -> caf::delegated<caf::message> {
+      auto i = st.sessions.find(client_id);
+      if (i == st.sessions.end()) {
+        st.self->make_response_promise().deliver(static_cast<uint8_t>(admin::op_result::not_found));
+        return {};
+      }
+      return st.self->delegate(i->second.session, clear_atom::value, force);
+    },
     [&st](restore_atom, storage::session_record& rec, uint64_t first_seq, uint64_t last_seq,
           uint64_t depth) {
       auto client_id = rec.client_id;
@@ -147,8 +165,10 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
 
 caf::actor spawn_registry(caf::actor_system& sys, const broker::session_limits& limits,
                           caf::actor router, caf::actor storage,
-                          std::shared_ptr<const config::client_classifier> classifier) {
-  return sys.spawn(registry_behavior, limits, router, storage, std::move(classifier));
+                          std::shared_ptr<const config::client_classifier> classifier,
+                          std::shared_ptr<admin::session_directory> directory) {
+  return sys.spawn(registry_behavior, limits, router, storage, std::move(classifier),
+                   std::move(directory));
 }
 
 } // namespace amq::actors
