@@ -139,6 +139,10 @@ public:
   /// Administrative disconnect (0x98) or server shutdown (0x8B).
   void on_server_disconnect(protocol::reason_code rc, time_point now);
 
+  /// Admin API "clear": disconnects (0x98) if connected and ends the session
+  /// at once, discarding its will, subscriptions and queue.
+  void on_admin_clear(time_point now);
+
   /// The connection's write queue went above (false) or back below (true)
   /// its high watermark. While not writable, deliveries are queued.
   void set_writable(bool writable, time_point now);
@@ -172,6 +176,7 @@ public:
     return subs_;
   }
   size_t inflight_count() const noexcept { return inflight_.size(); }
+  uint16_t keep_alive() const noexcept { return keep_alive_; }
   /// Queued messages held in memory (not the stored tail of a cold session).
   size_t queued_count() const noexcept { return queue_.size(); }
   /// True while part of the queue lives only in the store.

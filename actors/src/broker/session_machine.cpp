@@ -248,6 +248,14 @@ void session_machine::on_server_disconnect(reason_code rc, time_point now) {
   connection_gone(true, now);
 }
 
+void session_machine::on_admin_clear(time_point now) {
+  on_server_disconnect(reason_code::administrative_action, now);
+  will_.reset();
+  will_at_.reset();
+  will_expiry_.reset();
+  end_session(now);
+}
+
 void session_machine::end_session(time_point now) {
   if (finished_)
     return;
