@@ -433,8 +433,9 @@ const std::vector<option_descriptor>& options() {
 const std::vector<section_descriptor>& sections() {
   static const std::vector<section_descriptor> table{
     {"listeners", "Network listeners that accept MQTT clients."},
-    {"admin", "Admin REST API and Sessions page. Not served yet: the admin API is issue 6; "
-                "these keys are accepted and validated so that configurations stay stable."},
+    {"admin", "Admin HTTP server: the REST API (docs/admin-api.md), the Sessions page (/) and "
+                "/metrics, on its own port. Every API call needs admin.token or "
+                "admin.username/admin.password unless admin.auth_disabled."},
     {"sys", "Broker status topics ($SYS/broker/...), published through the router as retained "
             "messages (docs/metrics.md). Prometheus metrics are served by the admin server at "
             "GET /metrics."},
