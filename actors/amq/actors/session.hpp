@@ -9,6 +9,7 @@
 /// comes up, so a burst of deliveries becomes one write.
 
 #include "amq/actors/edge_link.hpp"
+#include "amq/admin/session_directory.hpp"
 #include "amq/actors/messages.hpp"
 #include "amq/broker/session_machine.hpp"
 #include "amq/config/client_classifier.hpp"
@@ -72,6 +73,18 @@ struct session_state {
   void detach();
   void report_drops(bool force);
 
+  // Admin API (session_admin.cpp): reports to the session directory, and
+  // the two admin requests.
+  void report_connected();
+  void report_disconnected();
+  void report_restored(const storage::session_record& rec);
+  /// Hot numbers (relaxed stores) and a changed subscription count.
+  void report_progress();
+  void report_ended();
+  std::vector<admin::subscription_view> admin_subscriptions() const;
+  /// Ends the session now (admin clear); an admin::op_result.
+  uint8_t admin_clear(bool force);
+
   caf::event_based_actor* self;
   broker::session_id id = 0;
   broker::session_machine machine{std::string{}, broker::session_limits{}};
@@ -108,6 +121,10 @@ struct session_state {
   std::unique_ptr<std::vector<caf::response_promise>> attach_waiting;
   /// What this session adds to the broker's gauges (amq/metrics/session_probe.hpp).
   metrics::session_probe probe;
+  /// Admin API: the directory this session reports to (null: none) and the
+  /// numbers it reads from this session without asking it.
+  std::shared_ptr<admin::session_directory> directory;
+  std::shared_ptr<admin::session_stats> stats;
 };
 
 using session_actor_type = caf::stateful_actor<session_state>;
@@ -118,6 +135,7 @@ caf::behavior session_behavior(session_actor_type* self);
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
                          const broker::session_limits& limits, caf::actor router,
                          caf::actor storage,
-                         std::shared_ptr<const config::client_classifier> classifier = nullptr);
+                         std::shared_ptr<const config::client_classifier> classifier = nullptr,
+                         std::shared_ptr<admin::session_directory> directory = nullptr);
 
 } // namespace amq::actors

@@ -3,11 +3,13 @@
 #include "amq/actors/edge_link.hpp"
 #include "amq/actors/metrics_actor.hpp"
 #include "amq/config/load.hpp"
+#include "amq/actors/admin_ops.hpp"
 #include "amq/actors/registry.hpp"
 #include "amq/actors/router.hpp"
 #include "amq/actors/storage_actor.hpp"
 #include "amq/actors/store_factory.hpp"
 #include "amq/log.hpp"
+#include "amq/web/routes.hpp"
 
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
@@ -120,8 +122,11 @@ std::error_code broker_node::start() {
   if (auto err = open_storage(retained, restored))
     return err;
   router_ = spawn_router(sys_, limits_, storage_);
+  if (cfg_.admin.enabled)
+    directory_ = std::make_shared<admin::session_directory>(cfg_.cluster.node_name);
   registry_ = spawn_registry(sys_, limits_, router_, storage_,
-                             std::make_shared<config::client_classifier>(cfg_.session));
+                             std::make_shared<config::client_classifier>(cfg_.session),
+                             directory_);
   if (!retained.empty())
     caf::anon_send(router_, restore_atom::value, std::move(retained));
   for (auto& rs : restored)
@@ -172,7 +177,49 @@ std::error_code broker_node::start() {
   ms.node = cfg_.cluster.node_name;
   ms.sys_interval = std::chrono::seconds{cfg_.sys.interval_s};
   metrics_ = spawn_metrics(sys_, std::move(ms));
+  if (cfg_.admin.enabled)
+    start_admin();
   return {};
+}
+
+void broker_node::start_admin() {
+  auto& ac = cfg_.admin;
+  admin::http_server_options o;
+  o.bind = ac.bind;
+  o.port = ac.port;
+  o.auth_disabled = ac.auth_disabled;
+  o.token = ac.token;
+  o.username = ac.username;
+  o.password = ac.password;
+  admin_ = std::make_unique<admin::http_server>(o);
+  // Routes: the REST API; the Sessions page and /metrics register here too.
+  auto* edge = server_.get();
+  auto ops = make_admin_ops(sys_, registry_, router_, storage_, [edge] {
+    auto st = edge->get_stats();
+    return st.accepted - st.closed;
+  });
+  admin::register_api(*admin_, directory_, std::move(ops),
+                      admin::api_info{std::string{config::version()}, cfg_.cluster.node_name,
+                                      std::chrono::system_clock::now()});
+  if (metrics_)
+    register_metrics_route(*admin_, sys_, metrics_);
+  web::add_page_routes(*admin_); // the Sessions page at "/", no auth (docs/sessions-page.md)
+  if (auto err = admin_->start()) {
+    AMQ_LOG_WARN("admin API cannot listen on {}:{}: {}; the broker runs without it", o.bind,
+                 o.port, err.message());
+    admin_.reset();
+    return;
+  }
+  std::string auth = ac.auth_disabled ? "authentication DISABLED"
+                     : !ac.token.empty() && !ac.username.empty()
+                       ? "bearer token, basic credentials"
+                     : !ac.token.empty()    ? "bearer token"
+                     : !ac.username.empty() ? "basic credentials"
+                                            : "no credentials configured: every API call gets 401";
+  if (ac.auth_disabled || (ac.token.empty() && ac.username.empty()))
+    AMQ_LOG_WARN("admin API listens on {}:{} ({})", o.bind, admin_->port(), auth);
+  else
+    AMQ_LOG_INFO("admin API listens on {}:{} ({})", o.bind, admin_->port(), auth);
 }
 
 uint16_t broker_node::port() const {
@@ -187,6 +234,8 @@ void broker_node::stop() {
   if (stopped_)
     return;
   stopped_ = true;
+  if (admin_)
+    admin_->stop(); // no admin call during shutdown
   if (registry_) {
     // Tell every session (DISCONNECT 0x8B to 5.0 clients), wait for them.
     caf::scoped_actor self{sys_};

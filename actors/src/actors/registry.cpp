@@ -33,7 +33,7 @@ void refuse(const net::connection_ptr& conn, protocol_version v, reason_code rc)
 caf::actor registry_state::spawn_for(const std::string& client_id) {
   auto sid = next_id++;
   auto session = spawn_session(self->system(), sid, client_id, limits, router, storage,
-                               classifier);
+                               classifier, directory);
   self->monitor(session);
   sessions[client_id] = entry{session, sid};
   by_addr[session.address()] = {client_id, session};

@@ -65,6 +65,7 @@ bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
     self->send(router, register_atom::value, id, caf::actor{self}, machine.client_id(),
                registered_persistent, uint64_t{0});
   }
+  report_connected();
   if (!early.empty())
     machine.on_bytes(early, now);
   after_input();
@@ -183,6 +184,7 @@ void session_state::restore(storage::session_record& rec, uint64_t first_seq, ui
              last_seq);
   AMQ_LOG_DEBUG("session {} restored cold: {} subscriptions, about {} stored messages",
                 machine.client_id(), rec.subscriptions.size(), depth);
+  report_restored(rec);
   after_input();
 }
 
@@ -284,6 +286,7 @@ void session_state::detach() {
   conn.reset();
   link.reset();
   self->send(router, online_atom::value, id, false);
+  report_disconnected();
 }
 
 void session_state::request_page(const broker::page_request& pr) {
@@ -383,8 +386,10 @@ void session_state::after_input() {
     probe.update(machine.connected(), machine.persistent(),
                  type == config::client_type::application, machine.queued_count(),
                  machine.inflight_count());
+  report_progress();
   if (machine.finished()) {
     report_drops(true);
+    report_ended();
     finish();
     return;
   }
@@ -440,15 +445,19 @@ caf::behavior session_behavior(session_actor_type* self) {
       st.self->quit();
     },
     [&st](flush_atom) { st.flush(); },
+    [&st](info_atom) { return st.admin_subscriptions(); },
+    [&st](clear_atom, bool force) { return st.admin_clear(force); },
   };
 }
 
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
                          const broker::session_limits& limits, caf::actor router,
                          caf::actor storage,
-                         std::shared_ptr<const config::client_classifier> classifier) {
+                         std::shared_ptr<const config::client_classifier> classifier,
+                         std::shared_ptr<admin::session_directory> directory) {
   return sys.spawn([=](session_actor_type* self) mutable {
     self->state.init(id, std::move(client_id), limits, router, storage, classifier);
+    self->state.directory = directory;
     return session_behavior(self);
   });
 }
