@@ -18,9 +18,26 @@
 #include <caf/actor_system.hpp>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
+#include <thread>
 
 namespace amq::actors {
+
+/// A one-byte lock for the link's few-instruction critical sections, which
+/// only contend when a session binds or the connection closes (std::mutex
+/// is 40 bytes, per connection).
+class tiny_lock {
+public:
+  void lock() noexcept {
+    while (flag_.test_and_set(std::memory_order_acquire))
+      std::this_thread::yield();
+  }
+  void unlock() noexcept { flag_.clear(std::memory_order_release); }
+
+private:
+  std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+};
 
 class edge_link : public net::connection_receiver,
                   public std::enable_shared_from_this<edge_link> {
@@ -48,9 +65,10 @@ private:
 
   caf::actor_system& sys_;
   caf::actor registry_;
-  protocol::framer framer_;
+  /// Frames the bytes before CONNECT; released once the CONNECT is decoded.
+  std::unique_ptr<protocol::framer> framer_;
   size_t max_unconsumed_;
-  std::mutex mtx_;
+  tiny_lock mtx_;
   caf::actor session_;          ///< guarded by mtx_
   bool connect_seen_ = false;   ///< guarded by mtx_ after CONNECT
   bool closed_ = false;         ///< guarded by mtx_

@@ -119,17 +119,39 @@ struct session_state {
   /// attaches meanwhile wait (answered false when it quits).
   bool removing = false;
   std::unique_ptr<std::vector<caf::response_promise>> attach_waiting;
-  /// What this session adds to the broker's gauges (amq/metrics/session_probe.hpp).
-  metrics::session_probe probe;
   /// Admin API: the directory this session reports to (null: none) and the
   /// numbers it reads from this session without asking it.
   std::shared_ptr<admin::session_directory> directory;
   std::shared_ptr<admin::session_stats> stats;
+  /// What this session adds to the broker's gauges (amq/metrics/session_probe.hpp).
+  metrics::session_probe probe;
 };
 
-using session_actor_type = caf::stateful_actor<session_state>;
+/// The session actor class. Idle connections are what a broker has most of,
+/// so its footprint matters (docs/performance.md, "Idle connections"): all
+/// session actors share ONE behavior object (the handlers find their state
+/// through `current()`, set for the duration of `resume`) instead of each
+/// owning a copy of 13 handlers (~570 bytes per session).
+class session_actor : public caf::stateful_actor<session_state> {
+public:
+  using super = caf::stateful_actor<session_state>;
 
-caf::behavior session_behavior(session_actor_type* self);
+  session_actor(caf::actor_config& cfg, broker::session_id id, std::string client_id,
+                const broker::session_limits& limits, caf::actor router, caf::actor storage,
+                std::shared_ptr<const config::client_classifier> classifier,
+                std::shared_ptr<admin::session_directory> directory = nullptr);
+
+  caf::behavior make_behavior() override;
+  caf::resumable::resume_result resume(caf::execution_unit* eu, size_t max_throughput) override;
+
+  /// The state of the session actor running on this thread (in a handler).
+  static session_state& current() noexcept;
+};
+
+using session_actor_type = session_actor;
+
+/// The behavior all session actors share (see `session_actor`).
+caf::behavior session_behavior();
 
 /// Spawns a session actor for `client_id`.
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,

@@ -50,6 +50,7 @@
 /// entries stay in memory across connections, so order and the
 /// resend-with-DUP rule are the same hot or cold.
 
+#include "amq/broker/lazy_box.hpp"
 #include "amq/broker/lazy_deque.hpp"
 #include "amq/broker/session_types.hpp"
 #include "amq/protocol/framer.hpp"
@@ -74,7 +75,9 @@ public:
   using clock = std::chrono::steady_clock;
   using time_point = clock::time_point;
 
-  session_machine(std::string client_id, session_limits limits);
+  /// Machines created with equal limits share one copy of them (the
+  /// broker's sessions all have the same limits; see `limits_`).
+  session_machine(std::string client_id, const session_limits& limits);
 
   // -- inputs -----------------------------------------------------------------
 
@@ -153,7 +156,16 @@ public:
   std::vector<uint8_t>& output() noexcept { return out_; }
 
   /// Effects for the actor to carry out after each input.
-  effects& fx() noexcept { return fx_; }
+  effects& fx() {
+    if (!fx_)
+      fx_ = acquire_effects();
+    return *fx_;
+  }
+
+  /// Hands the effects object (emptied by the caller) back to this thread's
+  /// spare, so that a session between inputs holds none: effects are only
+  /// ever non-empty during one input and the actor's `after_input`.
+  void recycle_effects() noexcept;
 
   /// Closes the batch of `fx().routes` produced so far and returns its
   /// sequence number, to be passed back to `on_routed` / `on_route_failed`.
@@ -264,7 +276,8 @@ private:
   uint32_t effective_expiry(const protocol::connect& c) const;
 
   std::string client_id_;
-  session_limits limits_;
+  /// Shared, read-only (16 bytes instead of a ~100-byte copy per session).
+  std::shared_ptr<const session_limits> limits_;
   protocol::protocol_version version_ = protocol::protocol_version::v5;
   protocol::framer framer_;
 
@@ -280,11 +293,11 @@ private:
   uint16_t client_receive_max_ = 65535;
   uint32_t client_max_packet_ = 0; ///< 0 = no limit
   bool request_problem_info_ = true;
-  std::unordered_map<uint16_t, std::string> topic_aliases_;
+  lazy_box<std::unordered_map<uint16_t, std::string>> topic_aliases_;
   /// Outbound (server to client) topic aliases, 5.0 §3.3.2.3.4: at most the
   /// client's Topic Alias Maximum (absent or 0: none, [MQTT-3.1.2-27]).
   uint16_t client_topic_alias_max_ = 0;
-  std::map<std::string, uint16_t, std::less<>> out_aliases_;
+  lazy_box<std::map<std::string, uint16_t, std::less<>>> out_aliases_;
   uint32_t inbound_unacked_ = 0; ///< QoS 1/2 publishes not yet fully acked
 
   // session-scoped
@@ -297,12 +310,12 @@ private:
   std::optional<time_point> will_at_;
   std::map<std::string, subscription_entry, std::less<>> subs_;
   std::map<uint64_t, inflight_entry> inflight_; ///< send order → entry
-  std::unordered_map<uint16_t, uint64_t> inflight_ids_;
+  lazy_box<std::unordered_map<uint16_t, uint64_t>> inflight_ids_;
   uint64_t send_seq_ = 0;
   uint16_t last_packet_id_ = 0;
   lazy_deque<queued_message> queue_;
   std::unique_ptr<cold_queue> cold_; ///< null: hot (the whole queue is in memory)
-  std::unordered_set<uint16_t> qos2_in_;
+  lazy_box<std::unordered_set<uint16_t>> qos2_in_;
 
   // route bookkeeping
   uint64_t route_seq_ = 0; ///< seq of the batch being filled
@@ -311,7 +324,9 @@ private:
   session_counters counters_;
   uint64_t deliveries_ = 0;
   std::vector<uint8_t> out_;
-  effects fx_;
+  /// Borrowed from a per-thread spare while an input is being handled.
+  std::unique_ptr<effects> fx_;
+  static std::unique_ptr<effects> acquire_effects();
   std::vector<protocol::string_pair> scratch_props_;
 };
 

@@ -56,6 +56,8 @@ struct session_limits {
   /// Topic filters refused in SUBSCRIBE (acl.deny_subscribe).
   std::vector<std::string> deny_subscribe;
   std::chrono::milliseconds connect_timeout{10'000};
+
+  bool operator==(const session_limits&) const = default;
 };
 
 /// One message routed to one session, with the options of the matching

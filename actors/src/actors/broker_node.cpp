@@ -7,6 +7,7 @@
 #include "amq/actors/registry.hpp"
 #include "amq/actors/router.hpp"
 #include "amq/actors/storage_actor.hpp"
+#include "amq/actors/timers.hpp"
 #include "amq/actors/store_factory.hpp"
 #include "amq/log.hpp"
 #include "amq/web/routes.hpp"
@@ -121,6 +122,9 @@ std::error_code broker_node::start() {
   std::vector<restored_session> restored;
   if (auto err = open_storage(retained, restored))
     return err;
+  // One timer service for every session's keep-alive, will and expiry
+  // deadlines (amq/actors/timers.hpp); sessions find it by name.
+  sys_.registry().put(timer_service_name, spawn_timer_service(sys_));
   router_ = spawn_router(sys_, limits_, storage_);
   if (cfg_.admin.enabled)
     directory_ = std::make_shared<admin::session_directory>(cfg_.cluster.node_name);
@@ -143,24 +147,13 @@ std::error_code broker_node::start() {
   // CONNECT timeout (MQTT 3.1.4: a server SHOULD close a connection that
   // sends no CONNECT in reasonable time): a watchdog checks every new
   // connection once, `limits.connect_timeout` after the accept.
-  watchdog_ = sys_.spawn([](caf::event_based_actor*) -> caf::behavior {
-    return {
-      [](tick_atom, const net::connection_ptr& conn, const edge_link_ptr& link) {
-        if (!link->connect_seen()) {
-          AMQ_LOG_INFO("connection {} closed: no CONNECT within the connect timeout",
-                       conn->peer());
-          conn->abort();
-        }
-      },
-    };
-  });
+  watchdog_ = spawn_connect_watchdog(sys_, limits_.connect_timeout);
   auto watchdog = watchdog_;
-  auto connect_timeout = limits_.connect_timeout;
-  server_ = std::make_unique<net::server>(opts, [&sys, registry, max_packet, watchdog,
-                                                 connect_timeout](const net::connection_ptr& conn) {
+  server_ = std::make_unique<net::server>(opts, [&sys, registry, max_packet,
+                                                 watchdog](const net::connection_ptr& conn) {
     auto link = std::make_shared<edge_link>(sys, registry, max_packet, 1 << 20);
     conn->set_receiver(link);
-    caf::delayed_anon_send(watchdog, connect_timeout, tick_atom::value, conn, link);
+    caf::anon_send(watchdog, watch_atom::value, conn, link);
   });
   if (auto err = server_->start()) {
     AMQ_LOG_ERROR("broker cannot listen on {}:{}: {}", opts.bind, opts.port, err.message());
@@ -258,6 +251,10 @@ void broker_node::stop() {
     caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
   if (watchdog_)
     caf::anon_send_exit(watchdog_, caf::exit_reason::user_shutdown);
+  if (auto timers = find_timer_service(sys_)) {
+    sys_.registry().erase(timer_service_name);
+    caf::anon_send_exit(timers, caf::exit_reason::user_shutdown);
+  }
   if (storage_)
     caf::anon_send_exit(storage_, caf::exit_reason::user_shutdown);
 }

@@ -12,7 +12,8 @@ using namespace protocol;
 
 edge_link::edge_link(caf::actor_system& sys, caf::actor registry, uint32_t max_packet_size,
                      size_t max_unconsumed)
-  : sys_(sys), registry_(std::move(registry)), framer_(max_packet_size),
+  : sys_(sys), registry_(std::move(registry)),
+    framer_(std::make_unique<protocol::framer>(max_packet_size)),
     max_unconsumed_(max_unconsumed) {
 }
 
@@ -52,7 +53,7 @@ void edge_link::refuse(const net::connection_ptr& conn, uint8_t level, reason_co
 void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t> bytes) {
   caf::actor target;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::lock_guard<tiny_lock> guard{mtx_};
     if (session_) {
       target = session_;
     } else if (connect_seen_) {
@@ -72,17 +73,19 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
     }
     return;
   }
+  if (!framer_)
+    return; // refused or closing: nothing more to frame
   // Before CONNECT: the first packet must be CONNECT (§3.1). Its first byte
   // already tells: do not wait for the rest of a packet that cannot be one.
-  if (framer_.buffered() == 0 && !bytes.empty() && (bytes[0] >> 4) != 1) {
+  if (framer_->buffered() == 0 && !bytes.empty() && (bytes[0] >> 4) != 1) {
     refuse(conn, 0, reason_code::protocol_error, "first packet is not CONNECT");
     return;
   }
   connect_frame_ptr cf;
   std::vector<uint8_t> rest;
   bool stop = false;
-  auto buffered_before = framer_.buffered();
-  auto err = framer_.feed(bytes, [&](const frame& f) {
+  auto buffered_before = framer_->buffered();
+  auto err = framer_->feed(bytes, [&](const frame& f) {
     stop = true;
     if (f.type() != packet_type::connect) {
       refuse(conn, 0, reason_code::protocol_error, "first packet is not CONNECT");
@@ -117,9 +120,10 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
   }
   if (!cf)
     return;
+  framer_.reset();
   conn->pause_reading();
   {
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::lock_guard<tiny_lock> guard{mtx_};
     connect_seen_ = true;
     early_ = std::move(rest);
   }
@@ -129,7 +133,7 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
 void edge_link::on_closed(const net::connection_ptr& conn, std::error_code reason) {
   caf::actor target;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::lock_guard<tiny_lock> guard{mtx_};
     closed_ = true;
     target = session_;
   }
@@ -142,7 +146,7 @@ void edge_link::on_closed(const net::connection_ptr& conn, std::error_code reaso
 void edge_link::on_writable(const net::connection_ptr& conn) {
   caf::actor target;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::lock_guard<tiny_lock> guard{mtx_};
     target = session_;
   }
   if (target)
@@ -153,7 +157,7 @@ std::vector<uint8_t> edge_link::bind(const net::connection_ptr& conn, caf::actor
   std::vector<uint8_t> early;
   bool closed;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::lock_guard<tiny_lock> guard{mtx_};
     session_ = session;
     early.swap(early_);
     closed = closed_;
@@ -166,7 +170,7 @@ std::vector<uint8_t> edge_link::bind(const net::connection_ptr& conn, caf::actor
 }
 
 bool edge_link::connect_seen() {
-  std::lock_guard<std::mutex> guard{mtx_};
+  std::lock_guard<tiny_lock> guard{mtx_};
   return connect_seen_ || closed_;
 }
 

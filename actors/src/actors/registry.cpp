@@ -78,7 +78,7 @@ void registry_state::attach(const std::string& client_id, net::connection_ptr co
   else
     session = spawn_for(client_id);
   self
-    ->request(session, std::chrono::seconds{10}, attach_atom::value, conn, cf, link)
+    ->request(session, caf::infinite, attach_atom::value, conn, cf, link)
     .then(
       [=, this](bool accepted) {
         if (!accepted)

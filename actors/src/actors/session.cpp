@@ -1,5 +1,7 @@
 #include "amq/actors/session.hpp"
 
+#include "amq/actors/timers.hpp"
+
 #include "amq/log.hpp"
 
 #include <caf/actor_system.hpp>
@@ -239,8 +241,11 @@ void session_state::kick(reason_code rc) {
 }
 
 void session_state::tick() {
+  auto now = now_of(self);
+  if (timer_at && now < *timer_at)
+    return; // an earlier wait that is no longer wanted; ours comes later
   timer_at.reset();
-  machine.on_timer(now_of(self));
+  machine.on_timer(now);
   after_input();
 }
 
@@ -362,6 +367,7 @@ void session_state::after_input() {
   if (fx.page.token != 0)
     request_page(fx.page);
   fx.clear();
+  machine.recycle_effects();
   report_drops(false);
   // Flow control: tell the router how far this session got through what it
   // was sent — every 256 deliveries, whenever the queue runs empty, and on
@@ -376,8 +382,16 @@ void session_state::after_input() {
     self->send(router, progress_atom::value, id, progress);
   }
   if (!machine.output().empty() && conn && !flush_pending) {
-    flush_pending = true;
-    self->send(self, flush_atom::value);
+    if (self->mailbox().empty()) {
+      // Nothing else waits in the mailbox, so nothing would join this
+      // write: send it now instead of one scheduling round later (latency
+      // at low and fixed rates; under load the mailbox is rarely empty and
+      // the flush message below still gathers a burst into one write).
+      flush();
+    } else {
+      flush_pending = true;
+      self->send(self, flush_atom::value);
+    }
   }
   // Metrics: sessions by kind, queued and in-flight totals (deltas only).
   if (machine.finished())
@@ -395,20 +409,66 @@ void session_state::after_input() {
   }
   if (auto deadline = machine.next_deadline(); deadline && (!timer_at || *deadline < *timer_at)) {
     timer_at = deadline;
-    auto delay = *deadline - now_of(self);
-    if (delay < clock::duration::zero())
-      delay = clock::duration::zero();
-    self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(delay)
-                               + std::chrono::milliseconds{1},
-                       tick_atom::value);
+    if (auto timers = find_timer_service(self->system())) {
+      // One compact entry in the broker's timer service instead of a CAF
+      // timer per session (amq/actors/timers.hpp).
+      self->send(timers, timer_atom::value, caf::actor_cast<caf::strong_actor_ptr>(self),
+                 static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        deadline->time_since_epoch())
+                                        .count()));
+    } else {
+      auto delay = *deadline - now_of(self);
+      if (delay < clock::duration::zero())
+        delay = clock::duration::zero();
+      self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(delay)
+                                 + std::chrono::milliseconds{1},
+                         tick_atom::value);
+    }
   }
 }
 
-caf::behavior session_behavior(session_actor_type* self) {
-  auto& st = self->state;
-  return {
-    [&st](attach_atom, net::connection_ptr& conn, connect_frame_ptr& cf,
-          edge_link_ptr& link) -> caf::result<bool> {
+namespace {
+
+thread_local session_state* tl_current = nullptr;
+
+} // namespace
+
+session_actor::session_actor(caf::actor_config& cfg, broker::session_id id, std::string client_id,
+                             const broker::session_limits& limits, caf::actor router,
+                             caf::actor storage,
+                             std::shared_ptr<const config::client_classifier> classifier,
+                             std::shared_ptr<admin::session_directory> directory)
+  : super(cfg) {
+  state.init(id, std::move(client_id), limits, std::move(router), std::move(storage),
+             std::move(classifier));
+  state.directory = std::move(directory);
+}
+
+caf::behavior session_actor::make_behavior() {
+  return session_behavior();
+}
+
+caf::resumable::resume_result session_actor::resume(caf::execution_unit* eu,
+                                                    size_t max_throughput) {
+  auto* prev = tl_current;
+  tl_current = &state;
+  auto result = super::resume(eu, max_throughput);
+  tl_current = prev; // `this` may be gone now: touch nothing of it
+  return result;
+}
+
+session_state& session_actor::current() noexcept {
+  return *tl_current;
+}
+
+caf::behavior session_behavior() {
+  // Built once; the handlers capture nothing, so every session actor can
+  // share it (behavior_impl is reference counted and invoking it does not
+  // modify it).
+  static const caf::behavior shared{
+    [](attach_atom, net::connection_ptr& conn, connect_frame_ptr& cf,
+       edge_link_ptr& link) -> caf::result<bool> {
+      auto& st = session_actor::current();
       if (st.machine.finished()) {
         if (!st.removing)
           return false; // the registry spawns a fresh session
@@ -420,34 +480,40 @@ caf::behavior session_behavior(session_actor_type* self) {
       }
       return st.attach(std::move(conn), cf, std::move(link));
     },
-    [&st](bytes_atom, uint64_t conn_id, byte_chunk& chunk) { st.bytes(conn_id, chunk); },
-    [&st](closed_atom, uint64_t conn_id) { st.closed(conn_id); },
-    [&st](writable_atom, uint64_t conn_id, bool v) { st.writable(conn_id, v); },
-    [&st](deliver_atom, delivery_batch& batch) { st.deliver(batch); },
-    [&st](routed_atom, uint64_t seq) { st.routed(seq); },
-    [&st](routed_atom, uint64_t seq, bool) { st.route_failed(seq); },
-    [&st](restore_atom, storage::session_record& rec, uint64_t first_seq, uint64_t last_seq,
-          uint64_t depth) { st.restore(rec, first_seq, last_seq, depth); },
-    [&st](read_atom, uint64_t token) {
+    [](bytes_atom, uint64_t conn_id, byte_chunk& chunk) {
+      session_actor::current().bytes(conn_id, chunk);
+    },
+    [](closed_atom, uint64_t conn_id) { session_actor::current().closed(conn_id); },
+    [](writable_atom, uint64_t conn_id, bool v) { session_actor::current().writable(conn_id, v); },
+    [](deliver_atom, delivery_batch& batch) { session_actor::current().deliver(batch); },
+    [](routed_atom, uint64_t seq) { session_actor::current().routed(seq); },
+    [](routed_atom, uint64_t seq, bool) { session_actor::current().route_failed(seq); },
+    [](restore_atom, storage::session_record& rec, uint64_t first_seq, uint64_t last_seq,
+       uint64_t depth) { session_actor::current().restore(rec, first_seq, last_seq, depth); },
+    [](read_atom, uint64_t token) {
+      auto& st = session_actor::current();
       st.machine.on_page_failed(token, now_of(st.self));
       st.after_input();
     },
-    [&st](kick_atom, reason_code rc) { st.kick(rc); },
-    [&st](tick_atom) { st.tick(); },
-    [&st](persisted_atom, uint64_t, bool ok) {
+    [](kick_atom, reason_code rc) { session_actor::current().kick(rc); },
+    [](tick_atom) { session_actor::current().tick(); },
+    [](persisted_atom, uint64_t, bool ok) {
+      auto& st = session_actor::current();
       if (!ok)
         AMQ_LOG_WARN("session {} could not store its subscriptions", st.machine.client_id());
       if (st.output_holds > 0 && --st.output_holds == 0)
         st.flush();
     },
-    [&st](shutdown_atom) {
+    [](shutdown_atom) {
+      auto& st = session_actor::current();
       st.kick(reason_code::server_shutting_down);
       st.self->quit();
     },
-    [&st](flush_atom) { st.flush(); },
-    [&st](info_atom) { return st.admin_subscriptions(); },
-    [&st](clear_atom, bool force) { return st.admin_clear(force); },
+    [](flush_atom) { session_actor::current().flush(); },
+    [](info_atom) { return session_actor::current().admin_subscriptions(); },
+    [](clear_atom, bool force) { return session_actor::current().admin_clear(force); },
   };
+  return shared;
 }
 
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
@@ -455,11 +521,9 @@ caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::str
                          caf::actor storage,
                          std::shared_ptr<const config::client_classifier> classifier,
                          std::shared_ptr<admin::session_directory> directory) {
-  return sys.spawn([=](session_actor_type* self) mutable {
-    self->state.init(id, std::move(client_id), limits, router, storage, classifier);
-    self->state.directory = directory;
-    return session_behavior(self);
-  });
+  return sys.spawn<session_actor>(id, std::move(client_id), limits, std::move(router),
+                                  std::move(storage), std::move(classifier),
+                                  std::move(directory));
 }
 
 } // namespace amq::actors

@@ -1,5 +1,7 @@
 #include "amq/broker/session_machine.hpp"
 
+#include <mutex>
+
 #include "amq/metrics/registry.hpp"
 #include "amq/protocol/topic.hpp"
 #include "amq/storage/store.hpp"
@@ -20,8 +22,39 @@ qos min_qos(qos a, qos b) {
 
 } // namespace
 
-session_machine::session_machine(std::string client_id, session_limits limits)
-  : client_id_(std::move(client_id)), limits_(limits), framer_(limits.max_packet_size) {
+namespace {
+
+/// Every session of a broker has the same limits: keep one copy.
+std::shared_ptr<const session_limits> intern(const session_limits& l) {
+  static std::mutex mtx;
+  static std::shared_ptr<const session_limits> last;
+  std::lock_guard<std::mutex> guard{mtx};
+  if (!last || !(*last == l))
+    last = std::make_shared<const session_limits>(l);
+  return last;
+}
+
+thread_local std::unique_ptr<effects> tl_spare_effects;
+
+} // namespace
+
+session_machine::session_machine(std::string client_id, const session_limits& limits)
+  : client_id_(std::move(client_id)), limits_(intern(limits)), framer_(limits.max_packet_size) {
+}
+
+std::unique_ptr<effects> session_machine::acquire_effects() {
+  if (tl_spare_effects)
+    return std::move(tl_spare_effects);
+  return std::make_unique<effects>();
+}
+
+void session_machine::recycle_effects() noexcept {
+  if (!fx_ || !fx_->empty())
+    return;
+  if (!tl_spare_effects)
+    tl_spare_effects = std::move(fx_);
+  else
+    fx_.reset();
 }
 
 // -- connect / disconnect -----------------------------------------------------
@@ -32,12 +65,12 @@ uint32_t session_machine::effective_expiry(const connect& c) const {
     requested = c.clean_start ? 0 : never;
   } else {
     requested = c.props.session_expiry_interval.value_or(0);
-    if (requested == 0 && !c.clean_start && limits_.rule == persistence_rule::seed)
+    if (requested == 0 && !c.clean_start && limits_->rule == persistence_rule::seed)
       requested = never;
   }
-  if (requested == never && limits_.no_expiry_ttl != 0)
-    requested = limits_.no_expiry_ttl;
-  return std::min(requested, limits_.max_session_expiry);
+  if (requested == never && limits_->no_expiry_ttl != 0)
+    requested = limits_->no_expiry_ttl;
+  return std::min(requested, limits_->max_session_expiry);
 }
 
 namespace {
@@ -65,15 +98,15 @@ bool subscribe_denied(const std::vector<std::string>& deny, std::string_view fil
 
 bool session_machine::on_connect(const connect& c, time_point now) {
   version_ = c.version;
-  framer_ = framer{limits_.max_packet_size};
+  framer_ = framer{limits_->max_packet_size};
   connack ack;
   if (c.version == protocol_version::v5 && c.props.authentication_method) {
     // Enhanced authentication (§4.12) is not offered.
     ack.code = reason_code::bad_authentication_method;
     write(ack);
-    fx_.close = true;
-    fx_.close_reason = ack.code;
-    fx_.close_detail = "enhanced authentication is not supported";
+    fx().close = true;
+    fx().close_reason = ack.code;
+    fx().close_detail = "enhanced authentication is not supported";
     metrics::count_rejected(static_cast<uint8_t>(ack.code));
     return false;
   }
@@ -110,9 +143,9 @@ bool session_machine::on_connect(const connect& c, time_point now) {
   }
   keep_alive_ = c.keep_alive;
   bool keep_alive_capped = false;
-  if (limits_.server_keep_alive != 0 && c.version == protocol_version::v5
-      && (c.keep_alive == 0 || c.keep_alive > limits_.server_keep_alive)) {
-    keep_alive_ = limits_.server_keep_alive;
+  if (limits_->server_keep_alive != 0 && c.version == protocol_version::v5
+      && (c.keep_alive == 0 || c.keep_alive > limits_->server_keep_alive)) {
+    keep_alive_ = limits_->server_keep_alive;
     keep_alive_capped = true;
   }
   client_receive_max_ = c.props.receive_maximum.value_or(65535);
@@ -126,10 +159,10 @@ bool session_machine::on_connect(const connect& c, time_point now) {
   pending_acks_.clear();
   if (version_ == protocol_version::v5) {
     auto& p = ack.props;
-    p.receive_maximum = limits_.receive_maximum;
-    p.maximum_packet_size = limits_.max_packet_size;
-    if (limits_.topic_alias_maximum > 0)
-      p.topic_alias_maximum = limits_.topic_alias_maximum;
+    p.receive_maximum = limits_->receive_maximum;
+    p.maximum_packet_size = limits_->max_packet_size;
+    if (limits_->topic_alias_maximum > 0)
+      p.topic_alias_maximum = limits_->topic_alias_maximum;
     if (keep_alive_capped)
       p.server_keep_alive = keep_alive_;
     // §3.2.2.3.2: tell the client whenever the server uses another value,
@@ -144,7 +177,7 @@ bool session_machine::on_connect(const connect& c, time_point now) {
   connected_ = true;
   existed_ = true;
   last_rx_ = now;
-  fx_.record_changed = true;
+  fx().record_changed = true;
   // Resend everything in flight, in order, with DUP (§4.4).
   for (auto i = inflight_.begin(); i != inflight_.end();) {
     auto& e = i->second;
@@ -169,11 +202,11 @@ bool session_machine::on_connect(const connect& c, time_point now) {
 void session_machine::connection_gone(bool publish_will_now, time_point now) {
   if (!connected_)
     return;
-  if (fx_.close)
-    metrics::count_disconnect(static_cast<uint8_t>(fx_.close_reason));
+  if (fx().close)
+    metrics::count_disconnect(static_cast<uint8_t>(fx().close_reason));
   else
     metrics::count_connection_lost();
-  fx_.record_changed = true;
+  fx().record_changed = true;
   connected_ = false;
   writable_ = true;
   pending_acks_.clear();
@@ -196,7 +229,7 @@ void session_machine::connection_gone(bool publish_will_now, time_point now) {
 }
 
 void session_machine::close_connection(bool publish_will_now, time_point now) {
-  fx_.close = true;
+  fx().close = true;
   connection_gone(publish_will_now, now);
 }
 
@@ -210,9 +243,9 @@ void session_machine::protocol_violation(reason_code rc, std::string_view why,
     d.props.reason_string = why;
     write(d);
   }
-  fx_.close = true;
-  fx_.close_reason = rc;
-  fx_.close_detail.assign(why);
+  fx().close = true;
+  fx().close_reason = rc;
+  fx().close_detail.assign(why);
   // The will is published: the connection did not end with DISCONNECT 0x00.
   connection_gone(true, last_rx_);
 }
@@ -229,9 +262,9 @@ void session_machine::on_takeover(time_point now) {
     d.code = reason_code::session_taken_over;
     write(d);
   }
-  fx_.close = true;
-  fx_.close_reason = reason_code::session_taken_over;
-  fx_.close_detail = "session taken over";
+  fx().close = true;
+  fx().close_reason = reason_code::session_taken_over;
+  fx().close_detail = "session taken over";
   connection_gone(true, now);
 }
 
@@ -243,8 +276,8 @@ void session_machine::on_server_disconnect(reason_code rc, time_point now) {
     d.code = rc;
     write(d);
   }
-  fx_.close = true;
-  fx_.close_reason = rc;
+  fx().close = true;
+  fx().close_reason = rc;
   connection_gone(true, now);
 }
 
@@ -264,7 +297,7 @@ void session_machine::end_session(time_point now) {
   if (will_)
     publish_will(now);
   for (auto& [filter, entry] : subs_)
-    fx_.unsubscribes.push_back(filter);
+    fx().unsubscribes.push_back(filter);
   subs_.clear();
   inflight_.clear();
   inflight_ids_.clear();
@@ -275,9 +308,9 @@ void session_machine::end_session(time_point now) {
 }
 
 void session_machine::reset_state() {
-  fx_.state_reset = true;
+  fx().state_reset = true;
   for (auto& [filter, entry] : subs_)
-    fx_.unsubscribes.push_back(filter);
+    fx().unsubscribes.push_back(filter);
   subs_.clear();
   inflight_.clear();
   inflight_ids_.clear();
@@ -295,9 +328,9 @@ void session_machine::publish_will(time_point now) {
   if (will_expiry_) {
     auto msg = std::make_shared<message>(*will_->msg);
     msg->expires_at = now + std::chrono::seconds{*will_expiry_};
-    fx_.routes.push_back(std::move(msg));
+    fx().routes.push_back(std::move(msg));
   } else {
-    fx_.routes.push_back(std::move(will_->msg));
+    fx().routes.push_back(std::move(will_->msg));
   }
   will_.reset();
   will_at_.reset();
@@ -328,9 +361,9 @@ void session_machine::on_timer(time_point now) {
       d.code = reason_code::keep_alive_timeout;
       write(d);
     }
-    fx_.close = true;
-    fx_.close_reason = reason_code::keep_alive_timeout;
-    fx_.close_detail = "no packet within 1.5 x keep alive";
+    fx().close = true;
+    fx().close_reason = reason_code::keep_alive_timeout;
+    fx().close_detail = "no packet within 1.5 x keep alive";
     connection_gone(true, now);
   }
   if (will_at_ && now >= *will_at_)
@@ -389,7 +422,7 @@ void session_machine::handle(publish& p, time_point now) {
   ++counters_.messages_in;
   metrics::add(metrics::slot::received + static_cast<size_t>(p.qos_level));
   if (p.qos_level != qos::at_most_once && version_ == protocol_version::v5
-      && inbound_unacked_ >= limits_.receive_maximum) {
+      && inbound_unacked_ >= limits_->receive_maximum) {
     protocol_violation(reason_code::receive_maximum_exceeded,
                        "more QoS 1/2 publishes in flight than Receive Maximum");
     return;
@@ -402,7 +435,7 @@ void session_machine::handle(publish& p, time_point now) {
   std::string_view topic = p.topic;
   if (p.props.topic_alias) {
     auto alias = *p.props.topic_alias;
-    if (alias == 0 || alias > limits_.topic_alias_maximum) {
+    if (alias == 0 || alias > limits_->topic_alias_maximum) {
       protocol_violation(reason_code::topic_alias_invalid,
                          "topic alias is 0 or above Topic Alias Maximum");
       return;
@@ -421,7 +454,7 @@ void session_machine::handle(publish& p, time_point now) {
     protocol_violation(reason_code::protocol_error, "empty topic without topic alias");
     return;
   }
-  if (limits_.max_topic_levels != 0 && topic_levels(topic) > limits_.max_topic_levels) {
+  if (limits_->max_topic_levels != 0 && topic_levels(topic) > limits_->max_topic_levels) {
     protocol_violation(reason_code::topic_name_invalid, "topic has more levels than allowed");
     return;
   }
@@ -438,7 +471,7 @@ void session_machine::handle(publish& p, time_point now) {
     }
     return;
   }
-  fx_.routes.push_back(std::make_shared<message>(message::from_publish(p, topic, client_id_, now)));
+  fx().routes.push_back(std::make_shared<message>(message::from_publish(p, topic, client_id_, now)));
   if (p.qos_level == qos::at_most_once)
     return;
   if (p.qos_level == qos::exactly_once)
@@ -475,9 +508,9 @@ void session_machine::on_route_failed(uint64_t seq, reason_code rc, time_point n
   if (version_ == protocol_version::v311) {
     // 3.1.1 has no negative acknowledgement: close so the client resends.
     pending_acks_.clear();
-    fx_.close = true;
-    fx_.close_reason = rc;
-    fx_.close_detail = "message could not be stored";
+    fx().close = true;
+    fx().close_reason = rc;
+    fx().close_detail = "message could not be stored";
     connection_gone(true, now);
     return;
   }
@@ -574,7 +607,7 @@ void session_machine::handle(const subscribe& p, time_point) {
                       : p.props.subscription_identifiers.front();
   for (auto& s : p.subscriptions) {
     if (validate_topic_filter(s.filter)
-        || (limits_.max_topic_levels != 0 && topic_levels(s.filter) > limits_.max_topic_levels)) {
+        || (limits_->max_topic_levels != 0 && topic_levels(s.filter) > limits_->max_topic_levels)) {
       ack.codes.push_back(version_ == protocol_version::v5 ? reason_code::topic_filter_invalid
                                                           : reason_code::unspecified_error);
       continue;
@@ -584,7 +617,7 @@ void session_machine::handle(const subscribe& p, time_point) {
                          "No Local must not be set on a shared subscription");
       return;
     }
-    if (!limits_.deny_subscribe.empty() && subscribe_denied(limits_.deny_subscribe, s.filter)) {
+    if (!limits_->deny_subscribe.empty() && subscribe_denied(limits_->deny_subscribe, s.filter)) {
       metrics::add(metrics::slot::subscribe_denied);
       // 0x80 in both versions (5.0 allows it when the reason is not revealed).
       ack.codes.push_back(reason_code::unspecified_error);
@@ -592,10 +625,10 @@ void session_machine::handle(const subscribe& p, time_point) {
     }
     subscription_entry entry{s.max_qos, s.no_local, s.retain_as_published, s.handling, sub_id};
     auto [it, inserted] = subs_.insert_or_assign(std::string{s.filter}, entry);
-    fx_.subscribes.push_back({it->first, entry, inserted});
+    fx().subscribes.push_back({it->first, entry, inserted});
     ack.codes.push_back(static_cast<reason_code>(s.max_qos));
   }
-  fx_.record_changed = true;
+  fx().record_changed = true;
   write(ack);
 }
 
@@ -608,11 +641,11 @@ void session_machine::handle(const unsubscribe& p, time_point) {
       ack.codes.push_back(reason_code::no_subscription_existed);
       continue;
     }
-    fx_.unsubscribes.push_back(i->first);
+    fx().unsubscribes.push_back(i->first);
     subs_.erase(i);
     ack.codes.push_back(reason_code::success);
   }
-  fx_.record_changed = true;
+  fx().record_changed = true;
   write(ack);
 }
 
@@ -624,12 +657,12 @@ void session_machine::handle(const disconnect& p, time_point now) {
                          "Session Expiry set in DISCONNECT after 0 in CONNECT");
       return;
     }
-    session_expiry_ = std::min(requested, limits_.max_session_expiry);
+    session_expiry_ = std::min(requested, limits_->max_session_expiry);
     persistent_ = session_expiry_ > 0;
   }
-  fx_.close = true;
-  fx_.close_reason = p.code;
-  fx_.close_detail = "client sent DISCONNECT";
+  fx().close = true;
+  fx().close_reason = p.code;
+  fx().close_detail = "client sent DISCONNECT";
   // Only Normal disconnection (0x00) deletes the will (MQTT 5.0 §3.1.2.5,
   // §3.14.4); 0x04 and every error code keep it. 3.1.1 always deletes it.
   bool keep_will = version_ == protocol_version::v5
@@ -693,12 +726,12 @@ uint16_t session_machine::next_packet_id() {
 }
 
 void session_machine::enqueue(queued_message qm) {
-  auto limit = connected_ ? limits_.max_queued_online : limits_.max_queued_offline;
+  auto limit = connected_ ? limits_->max_queued_online : limits_->max_queued_offline;
   if (queue_.size() + stored_backlog() >= limit) {
     ++counters_.dropped_queue_full;
     metrics::count_drop(connected_ ? metrics::drop::online_queue_full
                                    : metrics::drop::offline_queue_full);
-    if ((queue_.empty() && !cold_) || (!connected_ && limits_.offline_drop_newest)) {
+    if ((queue_.empty() && !cold_) || (!connected_ && limits_->offline_drop_newest)) {
       entry_done(qm);
       return;
     }
@@ -708,7 +741,7 @@ void session_machine::enqueue(queued_message qm) {
       entry_done(queue_.front());
       queue_.pop_front();
     } else {
-      fx_.done_seqs.push_back(cold_->next_seq++);
+      fx().done_seqs.push_back(cold_->next_seq++);
       if (cold_->count > 0)
         --cold_->count;
     }
@@ -716,7 +749,7 @@ void session_machine::enqueue(queued_message qm) {
   if (qm.seq != 0) {
     // A stored entry: while cold, or once the memory window is full, only
     // its position is kept; its payload is read back from the store.
-    if (!cold_ && queue_.size() >= limits_.queue_memory) {
+    if (!cold_ && queue_.size() >= limits_->queue_memory) {
       cold_ = std::make_unique<cold_queue>();
       cold_->next_seq = qm.seq;
     }
@@ -730,8 +763,8 @@ void session_machine::enqueue(queued_message qm) {
 }
 
 uint32_t session_machine::page_limit() const noexcept {
-  size_t window = std::min<size_t>(client_receive_max_, limits_.max_inflight);
-  return static_cast<uint32_t>(std::max<size_t>(1, std::min<size_t>(limits_.queue_page, window)));
+  size_t window = std::min<size_t>(client_receive_max_, limits_->max_inflight);
+  return static_cast<uint32_t>(std::max<size_t>(1, std::min<size_t>(limits_->queue_page, window)));
 }
 
 void session_machine::want_page() {
@@ -748,7 +781,7 @@ void session_machine::want_page() {
   cold_->token = cold_->next_seq;
   cold_->asked_last = cold_->last_seq;
   cold_->asked_limit = limit;
-  fx_.page = page_request{cold_->token, cold_->next_seq, limit};
+  fx().page = page_request{cold_->token, cold_->next_seq, limit};
 }
 
 void session_machine::on_page(uint64_t token, std::vector<queued_message> entries,
@@ -787,7 +820,7 @@ void session_machine::on_page_failed(uint64_t token, time_point now) {
 }
 
 void session_machine::pump(time_point now) {
-  size_t window = std::min<size_t>(client_receive_max_, limits_.max_inflight);
+  size_t window = std::min<size_t>(client_receive_max_, limits_->max_inflight);
   while (connected_ && writable_ && !queue_.empty()) {
     auto& front = queue_.front();
     if (front.q == qos::at_most_once) {
@@ -841,7 +874,7 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
     ++counters_.dropped_expired;
     metrics::count_drop(metrics::drop::message_expired);
     if (d.seq != 0)
-      fx_.done_seqs.push_back(d.seq); // stored by the router: remove it again
+      fx().done_seqs.push_back(d.seq); // stored by the router: remove it again
     return;
   }
   queued_message qm{d.msg, d.seq, false, min_qos(d.msg->qos_level, d.max_qos), d.retain,
@@ -852,8 +885,8 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
       metrics::count_drop(metrics::drop::qos0_offline);
       return;
     }
-    if (limits_.offline_message_ttl.count() > 0 && !d.msg->expires_at)
-      qm.ttl_deadline = now + limits_.offline_message_ttl;
+    if (limits_->offline_message_ttl.count() > 0 && !d.msg->expires_at)
+      qm.ttl_deadline = now + limits_->offline_message_ttl;
     enqueue(std::move(qm));
     return;
   }
@@ -871,7 +904,7 @@ namespace amq::broker {
 
 void session_machine::entry_done(const queued_message& qm) {
   if (qm.seq != 0)
-    fx_.done_seqs.push_back(qm.seq);
+    fx().done_seqs.push_back(qm.seq);
 }
 
 void session_machine::restore(protocol_version v, uint32_t session_expiry,
@@ -888,7 +921,7 @@ void session_machine::restore(protocol_version v, uint32_t session_expiry,
   for (auto& [filter, entry] : subs) {
     auto [it, inserted] = subs_.insert_or_assign(std::move(filter), entry);
     subscribe_request req{it->first, entry, true, true};
-    fx_.subscribes.push_back(std::move(req));
+    fx().subscribes.push_back(std::move(req));
   }
   queue_ = std::move(queue);
   for (auto& qm : queue_)

@@ -297,11 +297,10 @@ void tcp_connection::start_write() {
 }
 
 void tcp_connection::on_written(const boost::system::error_code& ec, size_t n) {
-  inflight_.clear();
-  if (inflight_.capacity() > 1024) { // after a burst of large sends: don't keep the slots
-    inflight_ = {};
-    iov_ = {};
-  }
+  // Release the slots: an idle connection should own no buffers (the next
+  // write allocates two small vectors again, noise next to its syscall).
+  inflight_ = {};
+  iov_ = {};
   if (done_)
     return;
   if (ec) {
