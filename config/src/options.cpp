@@ -178,6 +178,18 @@ std::vector<option_descriptor> make_options() {
         "and counted. Messages are shared, so this costs per slow subscriber about the "
         "per-message overhead (~150 bytes) times the depth, not the payload.")
     .tbmq_default = "1000";
+  t.add(AMQ_KEY(limits.max_queued_qos0_messages), uint_in<uint32_t>(1, 10000000), {},
+        "QoS 0 messages a connected subscriber may have queued (waiting for its connection to "
+        "drain) before further QoS 0 messages for it are dropped, counted and logged. "
+        "Publishers are paced by a subscriber's backlog first (flow control); this bounds the "
+        "memory a truly slow consumer can hold when it is no longer allowed to pace them. "
+        "Mosquitto's equivalent is max_queued_messages with queue_qos0_messages.");
+  t.add(AMQ_KEY(limits.read_ahead_bytes), bytes_in<uint64_t>(4 * kib, 1 * gib), {},
+        "Bytes read from one connection and not yet processed by its session above which the "
+        "broker stops reading it, so TCP flow control slows a client that publishes faster "
+        "than the broker routes (QoS 0 has no acknowledgement to pace it). Two read buffers "
+        "(128 KiB) keep reads and processing overlapped; more only adds memory and latency "
+        "per connection.");
   t.add(AMQ_KEY(limits.topic_alias_maximum), uint_in<uint16_t>(0, 65535), {"MQTT_TOPIC_ALIAS_MAX"},
         "Topic aliases a client may use toward the broker, advertised in CONNACK (MQTT 5); 0 "
         "disables topic aliases.")
@@ -208,7 +220,10 @@ std::vector<option_descriptor> make_options() {
   t.add(AMQ_KEY(limits.write_buffer_high_watermark), bytes_in<uint64_t>(1 * kib, 1 * gib),
         {"NETTY_WRITE_BUFFER_HIGH_WATER_MARK"},
         "Bytes waiting to be written on one connection above which the broker stops writing to "
-        "it (back-pressure) until it drains below the low watermark.");
+        "it (back-pressure) until it drains below the low watermark. Deliveries then wait in "
+        "the session's queue, where they count toward the backlog by which the router paces "
+        "publishers: a small value keeps latency and memory per subscriber low (the kernel's "
+        "socket buffer comes on top).");
   t.add(AMQ_KEY(limits.write_buffer_low_watermark), bytes_in<uint64_t>(0, 1 * gib),
         {"NETTY_WRITE_BUFFER_LOW_WATER_MARK"},
         "Bytes waiting to be written below which a back-pressured connection is written to "

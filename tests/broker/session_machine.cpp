@@ -605,6 +605,29 @@ CAF_TEST(deliveries wait while the connection is not writable) {
   CAF_CHECK_EQUAL(next<publish>().payload, "m2");
 }
 
+CAF_TEST(QoS 0 beyond max_queued_qos0 is dropped for a back-pressured subscriber) {
+  // A subscriber whose connection does not drain: QoS 0 waits in the queue
+  // up to limits.max_queued_qos0, then is dropped and counted; QoS 1 is
+  // still queued (its own limit), and what was queued goes out in order.
+  limits.max_queued_qos0 = 3;
+  make(v5);
+  open(conn(true));
+  m().set_writable(false, now);
+  for (auto p : {"a", "b", "c", "d", "e"})
+    deliver(p, qos::at_most_once);
+  deliver("q1", qos::at_least_once);
+  CAF_CHECK(quiet());
+  CAF_CHECK_EQUAL(m().queued_count(), 4u);
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 2u);
+  // The dropped ones still count as taken off the backlog (router pacing).
+  CAF_CHECK_EQUAL(m().progress(), 2);
+  m().set_writable(true, now);
+  for (auto p : {"a", "b", "c", "q1"})
+    CAF_CHECK_EQUAL(next<publish>().payload, p);
+  CAF_CHECK(quiet());
+  CAF_CHECK_EQUAL(m().progress(), 6);
+}
+
 // -- persistent session offline ------------------------------------------------
 
 CAF_TEST(offline persistent session queues and resends in order on reconnect) {

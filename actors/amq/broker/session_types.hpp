@@ -32,6 +32,10 @@ struct session_limits {
   uint16_t max_inflight = 1000;             ///< outbound cap (≤ client's Receive Maximum)
   size_t max_queued_online = 10000;         ///< queue beyond in-flight while connected
   size_t max_queued_offline = 10000;        ///< persistent session queue while offline
+  /// QoS 0 deliveries are dropped (counted) for a connected session whose
+  /// queue already holds this many messages: a subscriber that cannot keep
+  /// up does not buffer QoS 0 without bound (limits.max_queued_qos0_messages).
+  size_t max_queued_qos0 = 10000;
   /// Durable (stored) queue entries a session keeps in memory before it goes
   /// cold (session.offline_queue_memory, docs/sessions.md "Cold sessions").
   uint32_t queue_memory = 1000;

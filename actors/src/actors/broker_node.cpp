@@ -26,6 +26,7 @@ broker::session_limits make_session_limits(const config::broker_config& cfg) {
   l.receive_maximum = cfg.limits.receive_maximum;
   l.max_inflight = cfg.limits.max_inflight_out;
   l.max_queued_online = cfg.limits.max_queued_messages;
+  l.max_queued_qos0 = cfg.limits.max_queued_qos0_messages;
   l.queue_memory = cfg.session.offline_queue_memory;
   l.queue_page = cfg.session.offline_queue_page;
   l.max_queued_offline = cfg.storage.device_queue == config::storage_backend::redis
@@ -143,15 +144,16 @@ std::error_code broker_node::start() {
   opts.write_high_watermark = cfg_.limits.write_buffer_high_watermark;
   auto registry = registry_;
   auto max_packet = cfg_.limits.max_packet_size;
+  auto read_ahead = static_cast<size_t>(cfg_.limits.read_ahead_bytes);
   auto& sys = sys_;
   // CONNECT timeout (MQTT 3.1.4: a server SHOULD close a connection that
   // sends no CONNECT in reasonable time): a watchdog checks every new
   // connection once, `limits.connect_timeout` after the accept.
   watchdog_ = spawn_connect_watchdog(sys_, limits_.connect_timeout);
   auto watchdog = watchdog_;
-  server_ = std::make_unique<net::server>(opts, [&sys, registry, max_packet,
+  server_ = std::make_unique<net::server>(opts, [&sys, registry, max_packet, read_ahead,
                                                  watchdog](const net::connection_ptr& conn) {
-    auto link = std::make_shared<edge_link>(sys, registry, max_packet, 1 << 20);
+    auto link = std::make_shared<edge_link>(sys, registry, max_packet, read_ahead);
     conn->set_receiver(link);
     caf::anon_send(watchdog, watch_atom::value, conn, link);
   });

@@ -894,6 +894,15 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
     send_now(qm, 0, false, now);
     return;
   }
+  if (qm.q == qos::at_most_once && queue_.size() >= limits_->max_queued_qos0) {
+    // The connection is not draining (writes back-pressured or the window
+    // is full) and the router already paces publishers by this session's
+    // backlog: a subscriber this far behind is a slow consumer, and QoS 0
+    // is at most once. Dropped, counted and logged (session.cpp).
+    ++counters_.dropped_queue_full;
+    metrics::count_drop(metrics::drop::online_queue_full);
+    return;
+  }
   enqueue(std::move(qm));
   pump(now);
 }

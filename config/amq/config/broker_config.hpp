@@ -114,13 +114,15 @@ struct limits_config {
   uint16_t receive_maximum = 1000;
   uint16_t max_inflight_out = 1000;
   uint32_t max_queued_messages = 100000;
+  uint32_t max_queued_qos0_messages = 10000;
+  uint64_t read_ahead_bytes = 128 * 1024;
   uint16_t topic_alias_maximum = 10;
   uint16_t max_keep_alive = 0;
   uint32_t max_session_expiry_interval = UINT32_MAX;
   uint16_t max_client_id_length = 1024;
   uint16_t max_topic_levels = 200;
-  uint64_t write_buffer_high_watermark = 1024 * 1024;
-  uint64_t write_buffer_low_watermark = 512 * 1024;
+  uint64_t write_buffer_high_watermark = 64 * 1024;
+  uint64_t write_buffer_low_watermark = 32 * 1024;
   uint32_t connect_timeout_ms = 10000;
   bool operator==(const limits_config&) const = default;
 };
