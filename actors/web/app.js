@@ -457,8 +457,8 @@
       ['disconnected_at', 'Disconnected at', timeCell(d.disconnected_at)],
       ['keep_alive', 'Keep-alive', typeof d.keep_alive === 'number' ? d.keep_alive + ' s' : dash],
       ['session_expiry_interval', 'Session expiry interval', fmtDuration(d.session_expiry_interval)],
-      ['expires_at', 'Expires at', d.connected ? 'while connected: never'
-                                   : d.expires_at ? timeCell(d.expires_at) : dash],
+      ['expires_at', 'Expires at', d.connected ? 'not while connected'
+                                   : d.expires_at ? timeCell(d.expires_at) : 'never'],
       ['inflight', 'In flight', fmtNum(d.inflight)],
       ['queue_depth', 'Offline queue', fmtNum(d.queue_depth)],
       ['dropped', 'Dropped', fmtNum(d.dropped)],

@@ -432,6 +432,9 @@ test('Sessions page: list, counts, filters, sort, pages, details, disconnect, cl
         assert.match(await d('session_expiry_interval'), /3600 s/);
         assert.match(await d('client_address'), /^127\.0\.0\.1:\d+$/);
         assert.equal(await d('node'), broker.node);
+        assert.equal(await d('expires_at'), 'not while connected');
+        assert.match(await d('connected_at'), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+        assert.equal(await d('disconnected_at'), '—');
         const subsShown = await page.$$eval('[data-testid="detail-sub-row"]', (trs) => trs.map((tr) => ({
           filter: tr.querySelector('[data-testid="sub-filter"]').textContent,
           qos: tr.querySelector('[data-testid="sub-qos"]').textContent,
@@ -481,6 +484,8 @@ test('Sessions page: list, counts, filters, sort, pages, details, disconnect, cl
       await step('clear the disconnected persistent session, after confirming', async () => {
         await openDetail('sp-gone');
         assert.equal(await text('detail-connected'), 'disconnected');
+        assert.match(await text('detail-disconnected_at'), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+        assert.equal(await text('detail-protocol_version'), '3.1.1');
         assert.ok(await page.locator(tid('btn-disconnect')).isDisabled(), 'nothing to disconnect');
         assert.ok(await page.locator(tid('btn-clear')).isEnabled(), 'Clear enabled');
         await page.click(tid('btn-clear'));
