@@ -61,6 +61,14 @@ std::error_code broker_node::open_storage(std::vector<protocol::message_ptr>& re
   using config::storage_backend;
   auto& sc = cfg_.storage;
   if (sc.sessions == storage_backend::memory) {
+    if (sc.device_queue == storage_backend::redis
+        || sc.application_queue == storage_backend::kafka) {
+      AMQ_LOG_ERROR("broker cannot start: storage.sessions: memory keeps no store, so "
+                    "storage.device_queue: {} / storage.application_queue: {} would be ignored; "
+                    "use storage.sessions: embedded",
+                    config::to_string(sc.device_queue), config::to_string(sc.application_queue));
+      return std::make_error_code(std::errc::invalid_argument);
+    }
     AMQ_LOG_WARN("broker keeps sessions in memory only: persistent sessions do not survive "
                  "a restart (storage.sessions: memory)");
     return {};
