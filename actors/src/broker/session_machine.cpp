@@ -826,8 +826,10 @@ void session_machine::pump(time_point now) {
     if (front.q == qos::at_most_once) {
       if (!front.msg->expired(now))
         send_now(front, 0, false, now);
-      else
+      else {
         ++counters_.dropped_expired;
+        metrics::count_drop(metrics::drop::message_expired);
+      }
       queue_.pop_front();
       continue;
     }
@@ -835,6 +837,8 @@ void session_machine::pump(time_point now) {
       break;
     if (expired_in_queue(front, now)) {
       ++counters_.dropped_expired;
+      metrics::count_drop(front.msg->expired(now) ? metrics::drop::message_expired
+                                                  : metrics::drop::queue_ttl);
       entry_done(front);
       queue_.pop_front();
       continue;
