@@ -142,7 +142,8 @@ mosquitto_conf() { # $1 port, $2 nodelay(0|1), $3 persist(0|1) -> path
     echo "allow_anonymous true"
     echo "max_queued_messages 1000000"
     if [ "${3:-0}" = 1 ]; then
-      mkdir -p "$RUNDIR/mosquitto-data"
+      # mosquitto started as root drops to the 'mosquitto' user: let it write its store
+      mkdir -p "$RUNDIR/mosquitto-data" && chmod 0777 "$RUNDIR/mosquitto-data"
       echo "persistence true"
       echo "persistence_location $RUNDIR/mosquitto-data/"
     else
