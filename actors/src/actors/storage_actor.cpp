@@ -5,6 +5,8 @@
 
 #include <caf/actor_system.hpp>
 
+#include <chrono>
+
 namespace amq::actors {
 
 void storage_state::persist(storage::write_batch& b, uint64_t token) {
