@@ -481,11 +481,33 @@ test('Sessions page: list, counts, filters, sort, pages, details, disconnect, cl
         assert.equal((await broker.api('GET', '/api/v1/sessions/sp-victim')).status, 404);
       });
 
+      await step('a session that came back meanwhile is not cleared (409, explained); disconnect keeps a persistent one', async () => {
+        await openDetail('sp-gone');
+        await page.click(tid('btn-clear'));
+        await page.locator(tid('confirm-dialog')).waitFor({ state: 'visible' });
+        // While the operator reads the dialog (polling paused), the client reconnects.
+        const back = sub('sp-gone', ...v5, '-d', '-c', '-x', '3600', '-q', '1', '-t', 'gone/#');
+        await eventually(async () => (await broker.api('GET', '/api/v1/sessions/sp-gone')).body?.connected === true,
+                         'sp-gone connected again');
+        await page.click(tid('confirm-ok'));
+        await eventually(async () => /\(409\).*[Dd]isconnect it first/.test(await text('error-text')),
+                         'the 409 explanation');
+        assert.equal((await broker.api('GET', '/api/v1/sessions/sp-gone')).status, 200, 'not cleared');
+        await page.locator(`${tid('btn-disconnect')}:enabled`).waitFor();
+        await page.click(tid('btn-disconnect'));
+        await page.click(tid('confirm-ok'));
+        await back.waitExit('after the admin disconnect');
+        assert.match(back.out, /Received DISCONNECT \(152\)/);
+        await eventually(async () => (await text('detail-connected')) === 'disconnected',
+                         'sp-gone disconnected and still shown');
+        assert.ok(await page.locator(tid('error')).isHidden(), 'the banner went away after the successful action');
+        await waitCounts('7/1/8', 'after disconnecting the persistent session');
+      });
+
       await step('clear the disconnected persistent session, after confirming', async () => {
         await openDetail('sp-gone');
         assert.equal(await text('detail-connected'), 'disconnected');
         assert.match(await text('detail-disconnected_at'), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
-        assert.equal(await text('detail-protocol_version'), '3.1.1');
         assert.ok(await page.locator(tid('btn-disconnect')).isDisabled(), 'nothing to disconnect');
         assert.ok(await page.locator(tid('btn-clear')).isEnabled(), 'Clear enabled');
         await page.click(tid('btn-clear'));
