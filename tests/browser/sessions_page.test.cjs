@@ -110,6 +110,7 @@ class Broker {
         '--data-dir', path.join(this.dir, 'data'),
         '--set', 'admin.enabled=true', '--set', 'admin.bind=127.0.0.1',
         '--set', `admin.port=${this.adminPort}`, '--set', `admin.token=${this.token}`,
+        '--set', 'admin.username=ops', '--set', `admin.password=pw-${this.token}`,
         '--set', `cluster.node_name=${this.node}`,
         '--set', 'session.client_type_rules=[{field: client_id, kind: prefix, pattern: "sp-app", type: application}]',
       ], { stdio: ['ignore', log, log] });
@@ -528,6 +529,18 @@ test('Sessions page: list, counts, filters, sort, pages, details, disconnect, cl
         await page.click(tid('logout'));
         await page.locator(tid('login-dialog')).waitFor({ state: 'visible' });
         assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the token left sessionStorage');
+      });
+
+      await step('signs in with a user name and password (HTTP basic)', async () => {
+        await page.fill(tid('login-username'), 'ops');
+        await page.fill(tid('login-password'), 'wrong');
+        await page.click(tid('login-submit'));
+        await eventually(async () => /rejected/i.test(await text('login-message')), 'wrong password refused');
+        await page.fill(tid('login-password'), `pw-${token}`);
+        await page.click(tid('login-submit'));
+        await page.locator(tid('login-dialog')).waitFor({ state: 'hidden' });
+        await waitCounts('7/0/7', 'counts after signing in again');
+        assert.ok(!(await rowIds()).includes('sp-gone'));
       });
 
       assert.deepEqual(problems, [], 'no script errors, console errors or alert dialogs');
