@@ -412,7 +412,7 @@ test('Sessions page: list, counts, filters, sort, pages, details, disconnect, cl
         await eventually(async () => (await rowIds()).join('\n') === asc.slice(5).join('\n'), 'page 2');
         assert.match(await text('page-info'), /^Page 2/);
         const seen = listAnswers;
-        await eventually(() => listAnswers >= seen + 2, 'two more list refreshes (2 s polling)', 8000);
+        await eventually(() => listAnswers >= seen + 2, 'two more list refreshes (2 s polling)', 15_000);
         assert.match(await text('page-info'), /^Page 2/, 'still on page 2 after refreshing');
         assert.equal((await rowIds()).join('\n'), asc.slice(5).join('\n'), 'same rows after refreshing');
         assert.ok(await page.locator(tid('page-next')).isDisabled(), 'no page 3');
