@@ -21,12 +21,17 @@ from redis_server import RedisServer
 def broker(request, tmp_path):
     """The broker with its DEVICE queues in the embedded store, or in Redis
     (started first, so that it stops after the broker)."""
-    args = []
-    if request.param == "redis":
-        redis = RedisServer(tmp_path / "redis").start()
-        request.addfinalizer(redis.stop)
-        args = redis.broker_args()
-    return request.getfixturevalue("broker_factory")(*args)
+    factory = request.getfixturevalue("broker_factory")
+    if request.param == "embedded":
+        yield factory()
+        return
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        b = factory(*redis.broker_args())
+        yield b
+        b.stop()  # before Redis (the factory's own stop is then a no-op)
+    finally:
+        redis.stop()
 
 
 def persistent_kw(version):
