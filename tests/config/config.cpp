@@ -449,7 +449,7 @@ CAF_TEST(print_config_redacts_secrets) {
 CAF_TEST(cross_field_validation) {
   CHECK_CONTAINS(load_error({"--set", "limits.write_buffer_low_watermark=2MiB"}),
                  "limits.write_buffer_low_watermark: must be below "
-                 "limits.write_buffer_high_watermark (1048576), got 2097152");
+                 "limits.write_buffer_high_watermark (65536), got 2097152");
   CHECK_CONTAINS(load_error({"--set", "storage.kafka.acks=1"}),
                  "storage.kafka.idempotence: requires storage.kafka.acks = all");
   CAF_CHECK(load({"--set", "storage.kafka.acks=1", "--set", "storage.kafka.idempotence=false"}));
