@@ -185,7 +185,9 @@ PROPS
   local deadline=$(( $(date +%s) + timeout_s ))
   while :; do
     if grep -q 'Kafka Server started' "$dir/kafka.log" && port_open "$bport"; then break; fi
-    alive "$run/kafka.pid" kafka.Kafka || fail_with_log "kafka exited during start-up" "$dir/kafka.log"
+    # kill -0, not alive(): right after the fork the child's cmdline is
+    # still this script's until nohup has exec'd java.
+    kill -0 "$(cat "$run/kafka.pid")" 2>/dev/null || fail_with_log "kafka exited during start-up" "$dir/kafka.log"
     (( $(date +%s) < deadline )) || fail_with_log "kafka not READY after ${timeout_s} s" "$dir/kafka.log"
     sleep 0.2
   done

@@ -687,6 +687,17 @@ private:
   /// Produces the batch's appends; waits for every delivery report.
   std::error_code produce(const write_batch& b) {
     std::string why;
+    // After a failed batch, ask Kafka first (at most 500 ms): while it does
+    // not answer, batches fail at once instead of holding the storage
+    // thread (and every other backend's batches) for the delivery timeout.
+    if (produce_degraded_) {
+      auto probe = std::min<uint32_t>(500, opts_.delivery_timeout_ms);
+      if (!kafka::wait_reachable(producer_.get(), std::chrono::milliseconds{0}, probe, why)) {
+        last_error_ = "Kafka at " + opts_.bootstrap_servers + " is unreachable (" + why
+                      + "): batch refused without producing";
+        return error::backend_failure;
+      }
+    }
     auto now = codec::clocks::now();
     deliveries_.clear();
     deliveries_.reserve(b.append.size());
@@ -763,6 +774,7 @@ private:
       recreate_producer();
       ok = false;
     }
+    produce_degraded_ = !ok;
     return ok ? std::error_code{} : std::error_code{error::backend_failure};
   }
 
@@ -817,6 +829,7 @@ private:
   };
   std::unique_ptr<rd_kafka_queue_t, queue_deleter> commit_queue_;
   int commits_in_flight_ = 0;
+  bool produce_degraded_ = false; ///< the last batch failed: probe first
   bool commit_degraded_ = false;
   std::string assigned_; ///< topic the consumer reads
   int64_t position_ = -1;

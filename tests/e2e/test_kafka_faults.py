@@ -14,6 +14,7 @@ to start with a clear message (storage.kafka.wait_at_boot_ms = 0).
 """
 
 import os
+import random
 import signal
 import subprocess
 import time
@@ -31,10 +32,20 @@ SERVICES = os.path.join(REPO, "scripts", "services.sh")
 def own_kafka(tmp_path):
     """A Kafka of this test's own; stopped (by PID) at the end."""
     run = str(tmp_path / "services")
-    env = dict(os.environ, AMQ_SERVICES_DIR=run, AMQ_KAFKA_PORT_BASE="29092",
-               AMQ_REDIS_PORT_BASE="26379")
     t0 = time.monotonic()
-    subprocess.run([SERVICES, "start"], env=env, check=True, capture_output=True, timeout=180)
+    for attempt in range(2):
+        # Port bases of its own (services.sh takes the first free port from
+        # there), away from the shared services' 16379 / 19092.
+        base = random.randrange(30000, 39000, 10)
+        env = dict(os.environ, AMQ_SERVICES_DIR=run, AMQ_KAFKA_PORT_BASE=str(base),
+                   AMQ_REDIS_PORT_BASE=str(base + 5))
+        p = subprocess.run([SERVICES, "start"], env=env, capture_output=True, text=True,
+                           timeout=180)
+        if p.returncode == 0:
+            break
+        print(f"services.sh start failed (attempt {attempt + 1}):\n{p.stderr[-3000:]}")
+    else:
+        pytest.fail("cannot start a Kafka for this test (see the output above)")
     print(f"own Kafka started in {time.monotonic() - t0:.1f} s")
     values = dict(line.split("=", 1) for line in open(os.path.join(run, "env")).read().split())
     pid = int(open(os.path.join(run, "kafka.pid")).read())
