@@ -1,7 +1,7 @@
 """actormq-fleet against the real broker: a few hundred devices over TCP, reconnect storms with
 session takeovers, persistent sessions; the JSON line must show no loss and nothing out of order
-(QoS 1 may duplicate on redelivery; QoS 2 must not), and the broker's own $SYS counters (when the
-broker publishes them) must agree with what the fleet sent and received.
+(QoS 1 may duplicate on redelivery; QoS 2 must not), and the broker's own $SYS counters
+(sys.interval_s=1) must agree with what the fleet sent and received.
 
 Binary: $AMQ_FLEET_BIN, else <repo>/build/examples/fleet/actormq-fleet.
 """
@@ -31,21 +31,23 @@ def run_fleet(broker, *args, timeout=90):
 
 
 def check_sys(r):
-    """Compares the broker's $SYS publish counters (delta over the run) with the fleet's."""
+    """Compares the broker's $SYS publish counters (change over the run) with the fleet's."""
     sys = r.get("sys", {})
     rx = sys.get("$SYS/broker/publish/messages/received")
-    if rx is None or not r.get("sys_fresh"):
-        return False
+    assert rx is not None and r.get("sys_fresh"), "no fresh $SYS/broker/publish/messages/received:\n" + r["_text"]
     c = r["counters"]
-    before = int(rx["before"] or 0)
-    # The broker received every first transmission and every resend of the fleet's publishes.
-    assert int(rx["after"]) - before == c["publish_out"] + c["resent"], r["_text"]
+    received = int(rx["after"]) - int(rx["before"] or 0)
+    # Every acknowledged publish reached the broker at least once; a resend (after a reconnect)
+    # may be counted again, and a first transmission cut off by our own close may not be.
+    unacked = r["sent"] - r["confirmed"]
+    assert c["publish_out"] - unacked <= received <= c["publish_out"] + c["resent"], r["_text"]
     tx = sys["$SYS/broker/publish/messages/sent"]
-    # It sent every delivery the fleet received, plus the $SYS messages of the reader (at most
-    # those the reader received; the last ones may postdate the sample).
     sent = int(tx["after"]) - int(tx["before"] or 0)
-    assert c["publish_in"] <= sent <= c["publish_in"] + c["sys_client_packets_in"], r["_text"]
-    return True
+    # The broker sent at least every delivery the fleet read (more: $SYS messages to the reader,
+    # deliveries on connections the storms dropped before we read them).
+    assert sent >= c["publish_in"], r["_text"]
+    print(f"$SYS: broker received {received} (fleet sent {c['publish_out']} + {c['resent']} resent), "
+          f"broker sent {sent} (fleet read {c['publish_in']})")
 
 
 STORM = ["--devices", "300", "--persistent", "--duration", "4", "--command-rate", "300",
@@ -67,13 +69,13 @@ def common_checks(r):
     assert c["foreign"] == 0, t
 
 
+@pytest.mark.broker_args("--set", "sys.interval_s=1")
 def test_fleet_qos1_persistent_reconnect_storm(broker):
-    r = run_fleet(broker, *STORM, "--qos", "1", "--sys", "--sys-wait", "12")
+    r = run_fleet(broker, *STORM, "--qos", "1", "--sys", "--sys-wait", "5")
     common_checks(r)
     # QoS 1: duplicates are legal only as redeliveries; each counted one is also a delivery.
     assert r["received"] == r["received_unique"] + r["duplicated"], r["_text"]
-    if not check_sys(r):
-        print("broker published no $SYS/broker/publish/messages/* within 12 s: counter check skipped")
+    check_sys(r)
 
 
 def test_fleet_qos2_mqtt5_exactly_once(broker):
