@@ -345,6 +345,22 @@ bool watermarks(rd_kafka_t* rk, const std::string& topic, uint32_t timeout_ms, i
                 int64_t& high, std::string& error) {
   auto err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), 0, &low, &high,
                                               static_cast<int>(timeout_ms));
+  if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+      || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+      || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
+    // The handle's metadata cache may hold the topic as it was before it
+    // was created (no partitions) and answer from it for minutes: ask
+    // for this topic's metadata explicitly, then once more.
+    if (auto rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr)) {
+      const rd_kafka_metadata_t* md = nullptr;
+      if (rd_kafka_metadata(rk, 0, rkt, &md, static_cast<int>(timeout_ms))
+          == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+      rd_kafka_topic_destroy(rkt);
+    }
+    err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), 0, &low, &high,
+                                           static_cast<int>(timeout_ms));
+  }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     error = "cannot read the offsets of " + topic + ": " + describe(err);
     return false;
