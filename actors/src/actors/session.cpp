@@ -398,8 +398,8 @@ void session_state::after_input() {
     probe.release();
   else
     probe.update(machine.connected(), machine.persistent(),
-                 type == config::client_type::application, machine.queued_count(),
-                 machine.inflight_count());
+                 type == config::client_type::application,
+                 machine.queued_count() + machine.stored_backlog(), machine.inflight_count());
   report_progress();
   if (machine.finished()) {
     report_drops(true);
