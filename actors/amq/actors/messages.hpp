@@ -46,7 +46,7 @@
 /// // (persist_atom, storage::write_batch, uint64_t token)  token != 0: reply persisted_atom
 /// // (commit_atom)                              self: apply everything pending
 /// // (read_atom, std::string client_id, uint64_t from_seq, uint32_t limit)
-/// //   → std::vector<queued_entry>              a page of a stored queue (after pending writes)
+/// //   → std::vector<queued_entry>              a page of a stored queue (as committed)
 ///
 /// /// REGISTRY actor: client id → session actor; takeover (amq/actors/registry.hpp).
 /// // (connect_atom, connection_ptr, connect_frame_ptr, edge_link_ptr)

@@ -12,8 +12,9 @@
 /// in the order they asked.
 ///
 /// Reads: `(read_atom, client_id, from_seq, limit)` answers a page of a
-/// stored queue (cold sessions, docs/sessions.md). It first applies what is
-/// pending, so reads and writes are seen in the order they arrived.
+/// stored queue (cold sessions, docs/sessions.md) from what is committed:
+/// a session only asks for entries whose delivery it got, which the router
+/// releases after their commit.
 
 #include "amq/actors/messages.hpp"
 #include "amq/storage/store.hpp"
@@ -40,7 +41,7 @@ struct storage_state {
   void persist(storage::write_batch& b, uint64_t token);
   void commit();
   /// A page of `client_id`'s queue: entries with seq >= from_seq, at most
-  /// `limit`, in order, after applying the pending writes.
+  /// `limit`, in order, as committed.
   caf::result<std::vector<storage::queued_entry>> read(const std::string& client_id,
                                                        uint64_t from_seq, uint32_t limit);
 

@@ -62,10 +62,10 @@ void storage_state::commit() {
 
 caf::result<std::vector<storage::queued_entry>>
 storage_state::read(const std::string& client_id, uint64_t from_seq, uint32_t limit) {
-  // Writes received before this read are applied first, so a page never
-  // misses an entry whose append was sent before the read.
-  if (!pending.empty())
-    commit();
+  // Reads see what is committed, not what is pending: a session asks only
+  // for entries it learned of from their delivery, which the router
+  // releases after their commit; pending erases are of entries before the
+  // page. (Committing first would cost a synced write per page.)
   ++counters.reads;
   std::vector<storage::queued_entry> out;
   out.reserve(limit);
