@@ -243,6 +243,29 @@ CAF_TEST(messages arriving while cold and draining keep their order) {
   CAF_CHECK_EQUAL(stored("sub"), 0u);
 }
 
+CAF_TEST(a stored backlog longer than the online queue limit drops nothing while it drains) {
+  // The online limit bounds the memory queue; the stored tail only has the
+  // store's limit (max_queued_offline), also while the client is back.
+  limits.max_queued_online = 30;
+  stop_all();
+  boot();
+  auto sub = offline_subscriber();
+  publish(0, 100);
+  auto c = reconnect(sub, registry);
+  connect(c, {false, 3600, 0, 10});
+  settle();
+  strings got;
+  for (auto& p : only<protocol::publish>(c.conn->take())) {
+    got.emplace_back(p.payload);
+    c.ack<protocol::puback>(p.packet_id);
+  }
+  publish(100, 140); // arrive while 80+ are still stored
+  auto rest = drain(c, 10, 20);
+  got.insert(got.end(), rest.begin(), rest.end());
+  CAF_CHECK_EQUAL(got, payloads(0, 140));
+  CAF_CHECK_EQUAL(machine("sub").counters().dropped_queue_full, 0u);
+}
+
 CAF_TEST(paging is bounded by the Receive Maximum of the client) {
   limits.queue_memory = 5;
   limits.queue_page = 64;

@@ -726,8 +726,13 @@ uint16_t session_machine::next_packet_id() {
 }
 
 void session_machine::enqueue(queued_message qm) {
-  auto limit = connected_ ? limits_->max_queued_online : limits_->max_queued_offline;
-  if (queue_.size() + stored_backlog() >= limit) {
+  // A stored entry beyond the memory window costs no memory: only the
+  // store's limit (max_queued_offline) applies to it, also while a client
+  // is draining a long backlog; the online limit bounds the memory queue.
+  bool to_store = qm.seq != 0 && (cold_ || queue_.size() >= limits_->queue_memory);
+  bool whole = to_store || !connected_;
+  auto limit = whole ? limits_->max_queued_offline : limits_->max_queued_online;
+  if (queue_.size() + (whole ? stored_backlog() : 0) >= limit) {
     ++counters_.dropped_queue_full;
     metrics::count_drop(connected_ ? metrics::drop::online_queue_full
                                    : metrics::drop::offline_queue_full);
