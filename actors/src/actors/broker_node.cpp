@@ -2,13 +2,13 @@
 
 #include "amq/actors/edge_link.hpp"
 #include "amq/actors/metrics_actor.hpp"
-#include "amq/config/load.hpp"
 #include "amq/actors/admin_ops.hpp"
 #include "amq/actors/registry.hpp"
 #include "amq/actors/router.hpp"
 #include "amq/actors/storage_actor.hpp"
 #include "amq/actors/timers.hpp"
 #include "amq/actors/store_factory.hpp"
+#include "amq/config/load.hpp"
 #include "amq/log.hpp"
 #include "amq/web/routes.hpp"
 
