@@ -1,6 +1,7 @@
 // The Redis DEVICE queue backend: see amq/storage/redis_store.hpp and
 // docs/storage-format.md ("Redis").
 #include "amq/storage/redis_store.hpp"
+#include "amq/metrics/registry.hpp"
 #include "record_codec.hpp"
 #include "validate.hpp"
 
@@ -23,7 +24,8 @@ using steady = std::chrono::steady_clock;
 // KEYS: q, n, d. ARGV: limit, drop_newest (0/1), ttl (s), erase queue
 // (0/1), npre, npre seqs to erase, napp, napp (seq, record) pairs, then
 // seqs to erase after the appends (entries appended in this batch).
-// Returns the number of entries dropped by the overflow policy.
+// Returns the number of entries of this client dropped by the overflow
+// policy in this call (also added to the client's `d` counter).
 constexpr std::string_view queue_script = R"lua(
 local q, n, d = KEYS[1], KEYS[2], KEYS[3]
 local limit = tonumber(ARGV[1])
@@ -508,6 +510,7 @@ private:
     }
     bool noscript = false;
     std::string first_error;
+    uint64_t dropped = 0;
     for (size_t i = 0; i < exec->elements; ++i) {
       auto* e = exec->element[i];
       if (e->type == REDIS_REPLY_ERROR) {
@@ -516,8 +519,14 @@ private:
         else if (first_error.empty())
           first_error = std::string{view(e)};
       } else if (e->type == REDIS_REPLY_INTEGER && e->integer > 0) {
-        dropped_ += static_cast<uint64_t>(e->integer);
+        dropped += static_cast<uint64_t>(e->integer);
       }
+    }
+    // The scripts that ran dropped these whatever the outcome of the others
+    // (a script's effects are not rolled back).
+    if (dropped > 0) {
+      dropped_ += dropped;
+      metrics::count_drop(metrics::drop::backend_trimmed, static_cast<int64_t>(dropped));
     }
     if (noscript) {
       last_error_ = "NOSCRIPT: Redis lost the queue script";

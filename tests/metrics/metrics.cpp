@@ -137,6 +137,7 @@ CAF_TEST(the rendered page passes the strict format check) {
   count_connection_lost();
   observe_storage_commit(0, 1'500'000, true, 3);  // 1.5 ms, 3 batches
   observe_storage_commit(0, 20'000'000, false, 1); // 20 ms, failed
+  observe_storage_part(2, 3'000'000, false);        // a role composite's kafka part, failed
   add(slot::received + 0, 2);
   add(slot::sent + 1, 1);
   pulled_values p;
@@ -169,6 +170,12 @@ CAF_TEST(the rendered page passes the strict format check) {
   CAF_CHECK(page.value("actormq_storage_apply_seconds_bucket",
                        {{"backend", "embedded"}, {"le", "+Inf"}})
             >= 2);
+  // A backend's part of a composite commit: latency and errors under its
+  // own label, no batch histogram (that one is per whole commit).
+  CAF_CHECK(page.value("actormq_storage_apply_seconds_count", {{"backend", "kafka"}}) >= 1);
+  CAF_CHECK(page.value("actormq_storage_errors_total", {{"backend", "kafka"}}) >= 1);
+  CAF_CHECK(std::isnan(page.value("actormq_storage_commit_batches_count", {{"backend", "kafka"}})));
+  CAF_CHECK(page.value("actormq_storage_commit_batches_count", {{"backend", "embedded"}}) >= 2);
   CAF_CHECK(page.value("actormq_process_resident_memory_bytes") > 0);
   CAF_CHECK(page.value("actormq_process_open_fds") > 0);
   for (std::string_view reason : drop_names)

@@ -4,6 +4,7 @@
 #define CAF_SUITE storage_redis
 #include <caf/test/unit_test.hpp>
 
+#include "amq/metrics/registry.hpp"
 #include "amq/storage/redis_store.hpp"
 #include "amq/test/services.hpp"
 #include "record_codec.hpp"
@@ -248,6 +249,46 @@ CAF_TEST(the drop newest policy refuses new entries and counts them) {
   CHECK_OK(st->apply(b));
   CAF_CHECK_EQUAL(seqs(*st, "full"), seq_list({2, 3, 4, 5, 9}));
   CAF_CHECK_EQUAL(stats(*st, "full").dropped, 3u);
+}
+
+CAF_TEST(trimmed entries are counted in the dropped messages metric) {
+  // actormq_messages_dropped_total{reason="backend_trimmed"}: the exact
+  // number the queue script dropped, summed over the clients of a batch.
+  auto trimmed = [] {
+    return metrics::snapshot()[metrics::slot::dropped
+                               + static_cast<size_t>(metrics::drop::backend_trimmed)];
+  };
+  auto o = options();
+  o.limit = 5;
+  auto st = open(o);
+  auto before = trimmed();
+  queue_batch b; // "a": 8 entries (3 dropped), "b": 7 (2 dropped), "c": 4 (none)
+  for (uint64_t s = 1; s <= 8; ++s)
+    b.append.emplace_back("a", entry(s));
+  for (uint64_t s = 1; s <= 7; ++s)
+    b.append.emplace_back("b", entry(s));
+  for (uint64_t s = 1; s <= 4; ++s)
+    b.append.emplace_back("c", entry(s));
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(trimmed() - before, 5);
+  CAF_CHECK_EQUAL(stats(*st, "a").dropped + stats(*st, "b").dropped, 5u);
+  append(*st, "c", 5, 6); // one over the limit
+  CAF_CHECK_EQUAL(trimmed() - before, 6);
+  // Acknowledged in the same batch: room, no drop.
+  queue_batch acks;
+  acks.erase_entries = {{"a", 4}, {"a", 5}};
+  acks.append.emplace_back("a", entry(9));
+  CHECK_OK(st->apply(acks));
+  CAF_CHECK_EQUAL(trimmed() - before, 6);
+  // Drop newest counts the refused ones the same way.
+  auto n = options();
+  n.limit = 2;
+  n.drop_newest = true;
+  n.key_prefix += "newest:";
+  auto refusing = open(n);
+  append(*refusing, "d", 1, 5);
+  CAF_CHECK_EQUAL(trimmed() - before, 9);
+  CAF_CHECK_EQUAL(stats(*refusing, "d").dropped, 3u);
 }
 
 CAF_TEST(the keys of a client get a TTL refreshed by every append) {

@@ -7,6 +7,7 @@
 #include <caf/test/unit_test.hpp>
 
 #include "amq/storage/role_store.hpp"
+#include "amq/metrics/registry.hpp"
 
 #include <map>
 
@@ -30,9 +31,10 @@ public:
   std::vector<std::string> created;
   bool fail = false;
   int applies = 0;
+  std::string name = "fake";
 
   std::string describe() const override {
-    return "fake";
+    return name;
   }
 
   std::error_code apply(const queue_batch& b) override {
@@ -328,6 +330,59 @@ CAF_TEST(a move whose target fails keeps the old type and the old queue) {
   CHECK_OK(st->apply(to_dev));
   CAF_CHECK_EQUAL(device->seqs("c"), seq_list({1, 2}));
   CAF_CHECK_EQUAL(seqs(*primary, "c"), seq_list{});
+}
+
+CAF_TEST(each backend part is observed under its own metrics label) {
+  namespace m = amq::metrics;
+  auto d = std::make_unique<fake_queue>();
+  auto a = std::make_unique<fake_queue>();
+  d->name = "redis://127.0.0.1:6379/0";
+  a->name = "kafka:localhost:9092 (APPLICATION queues)";
+  auto* app = a.get();
+  role_store rs{make_memory_store(), std::move(d), std::move(a)};
+  // Slot of `what` in the storage block of backend label `label`.
+  auto at = [](const std::vector<int64_t>& s, std::string_view label, size_t what) {
+    size_t b = 0;
+    while (m::backend_names[b] != label)
+      ++b;
+    return s[m::slot::storage + b * m::slot::storage_block + what];
+  };
+  auto batch_hist = [&](const std::vector<int64_t>& s, std::string_view label) {
+    int64_t n = 0;
+    for (size_t i = 0; i <= m::batch_bounds.size(); ++i)
+      n += at(s, label, m::slot::st_batch_hist + i);
+    return n;
+  };
+  auto s0 = m::snapshot();
+  write_batch b;
+  b.put_sessions = {record("dev", 0), record("app", 1)};
+  b.append.emplace_back("dev", entry(1));
+  b.append.emplace_back("app", entry(1));
+  CHECK_OK(rs.apply(b));
+  auto s1 = m::snapshot();
+  for (std::string_view label : {"redis", "kafka", "memory"}) {
+    CAF_MESSAGE("backend " << label);
+    CAF_CHECK_EQUAL(at(s1, label, m::slot::st_commits) - at(s0, label, m::slot::st_commits), 1);
+    CAF_CHECK_EQUAL(at(s1, label, m::slot::st_errors) - at(s0, label, m::slot::st_errors), 0);
+    // A part has a latency, not a batch count (that is the whole commit's).
+    int64_t hist = 0;
+    for (size_t i = 0; i <= m::latency_bounds.size(); ++i)
+      hist += at(s1, label, m::slot::st_latency + i) - at(s0, label, m::slot::st_latency + i);
+    CAF_CHECK_EQUAL(hist, 1);
+    CAF_CHECK_EQUAL(batch_hist(s1, label) - batch_hist(s0, label), 0);
+  }
+  CAF_CHECK_EQUAL(at(s1, "mixed", m::slot::st_commits) - at(s0, "mixed", m::slot::st_commits), 0);
+  // Only the APPLICATION backend has work, and it fails: one kafka error.
+  app->fail = true;
+  write_batch only_app;
+  only_app.append.emplace_back("app", entry(2));
+  CAF_CHECK(rs.apply(only_app));
+  auto s2 = m::snapshot();
+  CAF_CHECK_EQUAL(at(s2, "kafka", m::slot::st_commits) - at(s1, "kafka", m::slot::st_commits), 1);
+  CAF_CHECK_EQUAL(at(s2, "kafka", m::slot::st_errors) - at(s1, "kafka", m::slot::st_errors), 1);
+  CAF_CHECK_EQUAL(at(s2, "redis", m::slot::st_commits) - at(s1, "redis", m::slot::st_commits), 0);
+  CAF_CHECK_EQUAL(at(s2, "memory", m::slot::st_commits) - at(s1, "memory", m::slot::st_commits),
+                  0);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

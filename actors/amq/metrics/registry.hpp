@@ -41,12 +41,14 @@ enum class drop : uint8_t {
   no_subscribers,      ///< published to a topic nobody subscribes to
   sys_topic_denied,    ///< a client published to $SYS/...
   storage_failed,      ///< refused because the store failed to commit it
+  backend_trimmed,     ///< stored, then dropped by the queue backend (Redis: depth limit)
   count_
 };
 inline constexpr size_t drop_count = static_cast<size_t>(drop::count_);
 inline constexpr std::array<std::string_view, drop_count> drop_names{
   "offline_queue_full", "online_queue_full", "too_large",        "message_expired", "queue_ttl",
-  "qos0_offline",       "no_subscribers",    "sys_topic_denied", "storage_failed"};
+  "qos0_offline",       "no_subscribers",    "sys_topic_denied", "storage_failed",
+  "backend_trimmed"};
 
 /// Storage backends (label `backend`), in the order of config::storage_backend;
 /// "mixed": a store that spreads one commit over several backends (roles).
@@ -170,6 +172,11 @@ inline void count_connection_lost() noexcept {
 /// One storage commit: how long the apply took, whether it failed, and how
 /// many write batches it merged.
 void observe_storage_commit(size_t backend, int64_t nanoseconds, bool ok, uint64_t batches);
+
+/// One backend's part of a commit that spans several backends (the role
+/// composite): latency and failure under that backend's label, without a
+/// batch count (the merged batches are observed once, for the whole commit).
+void observe_storage_part(size_t backend, int64_t nanoseconds, bool ok);
 
 /// The sum of every shard, slot by slot.
 std::vector<int64_t> snapshot();

@@ -77,6 +77,21 @@ void observe_storage_commit(size_t backend, int64_t nanoseconds, bool ok, uint64
   add(base + slot::st_batch_hist + j);
 }
 
+void observe_storage_part(size_t backend, int64_t nanoseconds, bool ok) {
+  if (backend >= backend_count)
+    return;
+  auto base = slot::storage + backend * slot::storage_block;
+  add(base + slot::st_commits);
+  if (!ok)
+    add(base + slot::st_errors);
+  add(base + slot::st_apply_ns, nanoseconds);
+  double seconds = static_cast<double>(nanoseconds) / 1e9;
+  size_t i = 0;
+  while (i < latency_bounds.size() && seconds > latency_bounds[i])
+    ++i;
+  add(base + slot::st_latency + i);
+}
+
 std::vector<int64_t> snapshot() {
   auto& g = global();
   std::lock_guard<std::mutex> guard{g.mtx};

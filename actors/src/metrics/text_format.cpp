@@ -334,15 +334,19 @@ std::string render(const std::vector<int64_t>& s, const pulled_values& p) {
   w.family("actormq_storage_commit_batches", "histogram",
            "Write batches (from sessions and the router) merged into one commit.");
   for (size_t b = 0; b < backend_count; ++b) {
+    // Counted per whole commit only (not for a backend's part of a role
+    // composite's commit): the count is the sum of the buckets.
     auto base = slot::storage + b * slot::storage_block;
-    if (at(base + slot::st_commits) == 0)
-      continue;
     int64_t buckets[batch_bounds.size() + 1];
-    for (size_t i = 0; i <= batch_bounds.size(); ++i)
+    int64_t observed = 0;
+    for (size_t i = 0; i <= batch_bounds.size(); ++i) {
       buckets[i] = at(base + slot::st_batch_hist + i);
+      observed += buckets[i];
+    }
+    if (observed == 0)
+      continue;
     histogram(w, "actormq_storage_commit_batches", backend_names[b], buckets, batch_bounds.size(),
-              batch_bounds.data(), static_cast<double>(at(base + slot::st_batches)),
-              at(base + slot::st_commits));
+              batch_bounds.data(), static_cast<double>(at(base + slot::st_batches)), observed);
   }
 
   // -- process ----------------------------------------------------------------

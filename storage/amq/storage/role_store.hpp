@@ -34,6 +34,11 @@
 /// queue, never a record without its messages). `recover()` erases leftover
 /// queues of clients without a record.
 ///
+/// Metrics: each backend's part of an apply is timed and observed once per
+/// batch under its own label (`actormq_storage_apply_seconds`,
+/// `actormq_storage_errors_total`: embedded, redis, kafka, memory); the
+/// storage actor observes the whole commit as `mixed`.
+///
 /// Errors: the first failure is returned and the remaining parts are still
 /// applied where that is safe (the primary part after a failed queue
 /// append: records and retained messages do not depend on the failed
@@ -163,6 +168,10 @@ private:
   /// Clients appended to before any record of theirs (queued as DEVICE).
   std::unordered_set<std::string> defaulted_;
   std::string last_error_;
+  /// Metrics backend labels (amq::metrics::backend_names) of each part.
+  size_t primary_label_ = 0;
+  size_t device_label_ = 0;
+  size_t application_label_ = 0;
 };
 
 } // namespace amq::storage
