@@ -264,6 +264,12 @@ std::vector<option_descriptor> make_options() {
         "queues in Redis. Only the first session.offline_queue_memory of them are held in "
         "memory (storage.sessions: memory keeps all of them there, about 150 bytes plus the "
         "payload each); on overflow session.device_overflow_policy decides, counted.");
+  t.add(AMQ_KEY(session.application_queue_limit), uint_in<uint32_t>(0, 100000000), {},
+        "Messages queued per offline persistent APPLICATION session when its queue lives in "
+        "Kafka (storage.application_queue: kafka). 0 (the default): no count limit, the "
+        "topic's retention (storage.kafka.app_topic_retention_ms) bounds the queue. Otherwise "
+        "overflow follows session.device_overflow_policy, counted. APPLICATION queues in the "
+        "embedded store use session.offline_queue_limit.");
   t.add(AMQ_KEY(session.offline_queue_memory), uint_in<uint32_t>(1, 10000000), {},
         "Queued messages a persistent session keeps in memory. Beyond that the session goes "
         "cold: the rest stays in the store only (the router stored it before delivering) and "

@@ -9,6 +9,8 @@
 
 #include "actor_fixture.hpp"
 
+#include "amq/actors/broker_node.hpp"
+
 using namespace amq;
 using namespace amq::actors;
 using namespace amq::test;
@@ -392,3 +394,23 @@ CAF_TEST(DISCONNECT from a clean session ends it and removes it from the router)
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// The offline count limit by client type and backend (docs/sessions.md
+// "Queue depth"): what make_session_limits builds from the configuration.
+CAF_TEST(offline limits by client type and queue backend) {
+  config::broker_config cfg;
+  cfg.session.offline_queue_limit = 200;
+  cfg.session.device_persisted_messages_limit = 10;
+  auto l = make_session_limits(cfg); // embedded for both types
+  CAF_CHECK_EQUAL(l.max_queued_offline, 200u);
+  CAF_CHECK_EQUAL(l.max_queued_offline_application, 200u);
+  cfg.storage.device_queue = config::storage_backend::redis;
+  cfg.storage.application_queue = config::storage_backend::kafka;
+  l = make_session_limits(cfg);
+  CAF_CHECK_EQUAL(l.max_queued_offline, 10u);
+  CAF_CHECK_EQUAL(l.max_queued_offline_application, 0u); // Kafka retention only
+  cfg.session.application_queue_limit = 5000;
+  l = make_session_limits(cfg);
+  CAF_CHECK_EQUAL(l.max_queued_offline_application, 5000u);
+  CAF_CHECK(!l.application);
+}

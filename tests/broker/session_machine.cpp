@@ -705,6 +705,57 @@ CAF_TEST(offline queue overflow drops the oldest and counts it) {
   CAF_CHECK_EQUAL(next<publish>().payload, "m3");
 }
 
+CAF_TEST(application session on kafka has no offline count limit while device drops oldest) {
+  // The limits a broker with device_queue: redis and application_queue:
+  // kafka builds (make_session_limits), scaled down: DEVICE 3, APPLICATION
+  // 0 (Kafka retention only).
+  limits.max_queued_offline = 3;
+  limits.max_queued_offline_application = 0;
+  make(v5);
+  m().set_application(true);
+  open(persistent_connect());
+  close();
+  for (int i = 1; i <= 10; ++i)
+    deliver("a" + std::to_string(i), qos::at_least_once);
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 0u);
+  CAF_CHECK_EQUAL(m().queued_count(), 10u);
+  open(persistent_connect());
+  for (int i = 1; i <= 10; ++i)
+    CAF_CHECK_EQUAL(next<publish>().payload, "a" + std::to_string(i));
+  // A DEVICE session with the same (shared) limits drops the oldest at 3.
+  make(v5);
+  open(persistent_connect());
+  close();
+  for (int i = 1; i <= 10; ++i)
+    deliver("d" + std::to_string(i), qos::at_least_once);
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 7u);
+  CAF_CHECK_EQUAL(m().queued_count(), 3u);
+  open(persistent_connect());
+  CAF_CHECK_EQUAL(next<publish>().payload, "d8");
+  CAF_CHECK_EQUAL(next<publish>().payload, "d9");
+  CAF_CHECK_EQUAL(next<publish>().payload, "d10");
+  CAF_CHECK(quiet());
+}
+
+CAF_TEST(application queue limit when configured drops oldest at it) {
+  limits.max_queued_offline = 2;
+  limits.max_queued_offline_application = 4; // session.application_queue_limit
+  make(v5);
+  m().set_application(true);
+  open(persistent_connect());
+  close();
+  for (int i = 1; i <= 6; ++i)
+    deliver("a" + std::to_string(i), qos::at_least_once);
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 2u);
+  // Back to DEVICE (a CONNECT classified differently): the DEVICE limit.
+  m().set_application(false);
+  deliver("a7", qos::at_least_once);
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 3u);
+  open(persistent_connect());
+  for (int i = 4; i <= 7; ++i)
+    CAF_CHECK_EQUAL(next<publish>().payload, "a" + std::to_string(i));
+}
+
 CAF_TEST(inbound qos 2 state survives a reconnect) {
   make(v5);
   open(persistent_connect());

@@ -121,6 +121,12 @@ public:
                std::vector<std::pair<std::string, subscription_entry>> subs,
                std::deque<queued_message> queue);
 
+  /// The session's client type: an APPLICATION session's offline queue is
+  /// bounded by `max_queued_offline_application` (0: no count limit), a
+  /// DEVICE session's by `max_queued_offline`. Switches the shared limits
+  /// pointer; no per-session memory.
+  void set_application(bool application);
+
   /// Restores a persistent session cold: its stored queue holds entries
   /// in [first_seq, last_seq] (about `depth` of them) and none is read
   /// until the client is back. Entries up to `last_seq` are sent with
@@ -266,6 +272,7 @@ private:
   void pump(time_point now);
   uint16_t next_packet_id();
   void enqueue(queued_message qm);
+  size_t offline_limit() const noexcept;
   /// Cold: asks for the next page when connected and less than one page is
   /// queued in memory; goes hot when the stored tail is empty.
   void want_page();

@@ -31,7 +31,12 @@ struct session_limits {
   uint16_t receive_maximum = 65535;         ///< inbound QoS 1/2 in flight
   uint16_t max_inflight = 1000;             ///< outbound cap (≤ client's Receive Maximum)
   size_t max_queued_online = 10000;         ///< queue beyond in-flight while connected
-  size_t max_queued_offline = 10000;        ///< persistent session queue while offline
+  /// Persistent session queue while offline (DEVICE sessions, and sessions
+  /// whose type is not known; see `application`).
+  size_t max_queued_offline = 10000;
+  /// The same for APPLICATION sessions; 0: no count limit (their queue is a
+  /// Kafka topic, bounded by its retention).
+  size_t max_queued_offline_application = 10000;
   /// QoS 0 deliveries are dropped (counted) for a connected session whose
   /// queue already holds this many messages: a subscriber that cannot keep
   /// up does not buffer QoS 0 without bound (limits.max_queued_qos0_messages).
@@ -51,6 +56,10 @@ struct session_limits {
   uint32_t no_expiry_ttl = 0;
   /// Offline queue overflow: drop the newest (true) or the oldest (false).
   bool offline_drop_newest = false;
+  /// Which offline limit applies: set on the shared copy a machine points
+  /// to (session_machine::set_application), so picking the limit by client
+  /// type costs no memory per session.
+  bool application = false;
   /// Longest an offline-queued message without Message Expiry is kept
   /// (0: until delivered or evicted).
   std::chrono::seconds offline_message_ttl{0};

@@ -32,6 +32,11 @@ broker::session_limits make_session_limits(const config::broker_config& cfg) {
   l.max_queued_offline = cfg.storage.device_queue == config::storage_backend::redis
                            ? cfg.session.device_persisted_messages_limit
                            : cfg.session.offline_queue_limit;
+  // An APPLICATION queue in Kafka is bounded by the topic's retention; a
+  // count limit only if configured (session.application_queue_limit).
+  l.max_queued_offline_application = cfg.storage.application_queue == config::storage_backend::kafka
+                                       ? cfg.session.application_queue_limit
+                                       : cfg.session.offline_queue_limit;
   l.topic_alias_maximum = cfg.limits.topic_alias_maximum;
   l.server_keep_alive = cfg.limits.max_keep_alive;
   l.max_session_expiry = cfg.limits.max_session_expiry_interval;

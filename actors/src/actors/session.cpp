@@ -51,6 +51,7 @@ bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
   auto& p = cf->packet;
   if (classifier)
     type = classifier->classify(machine.client_id(), p.username);
+  machine.set_application(type == config::client_type::application);
   if (!machine.on_connect(p, now)) {
     after_input();
     return true;
@@ -177,6 +178,7 @@ void session_state::restore(storage::session_record& rec, uint64_t first_seq, ui
   }
   auto version = rec.protocol_version == 4 ? protocol_version::v311 : protocol_version::v5;
   type = rec.client_type == 1 ? config::client_type::application : config::client_type::device;
+  machine.set_application(type == config::client_type::application);
   machine.restore_cold(version, rec.session_expiry, expires_at, std::move(subs), first_seq,
                        last_seq, depth);
   stored = true;

@@ -7,6 +7,7 @@
 #include "amq/storage/store.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace amq::broker {
 
@@ -24,14 +25,18 @@ qos min_qos(qos a, qos b) {
 
 namespace {
 
-/// Every session of a broker has the same limits: keep one copy.
+/// Every session of a broker has the same limits: keep one copy (two: the
+/// DEVICE and the APPLICATION variant, see session_limits::application).
 std::shared_ptr<const session_limits> intern(const session_limits& l) {
   static std::mutex mtx;
-  static std::shared_ptr<const session_limits> last;
+  static std::shared_ptr<const session_limits> last[2];
   std::lock_guard<std::mutex> guard{mtx};
-  if (!last || !(*last == l))
-    last = std::make_shared<const session_limits>(l);
-  return last;
+  for (auto& p : last)
+    if (p && *p == l)
+      return p;
+  last[1] = std::move(last[0]);
+  last[0] = std::make_shared<const session_limits>(l);
+  return last[0];
 }
 
 thread_local std::unique_ptr<effects> tl_spare_effects;
@@ -725,13 +730,28 @@ uint16_t session_machine::next_packet_id() {
   return last_packet_id_;
 }
 
+void session_machine::set_application(bool application) {
+  if (limits_->application == application)
+    return;
+  auto l = *limits_;
+  l.application = application;
+  limits_ = intern(l);
+}
+
+size_t session_machine::offline_limit() const noexcept {
+  if (!limits_->application)
+    return limits_->max_queued_offline;
+  auto l = limits_->max_queued_offline_application;
+  return l == 0 ? std::numeric_limits<size_t>::max() : l;
+}
+
 void session_machine::enqueue(queued_message qm) {
   // A stored entry beyond the memory window costs no memory: only the
-  // store's limit (max_queued_offline) applies to it, also while a client
+  // store's limit (offline_limit()) applies to it, also while a client
   // is draining a long backlog; the online limit bounds the memory queue.
   bool to_store = qm.seq != 0 && (cold_ || queue_.size() >= limits_->queue_memory);
   bool whole = to_store || !connected_;
-  auto limit = whole ? limits_->max_queued_offline : limits_->max_queued_online;
+  auto limit = whole ? offline_limit() : limits_->max_queued_online;
   if (queue_.size() + (whole ? stored_backlog() : 0) >= limit) {
     ++counters_.dropped_queue_full;
     metrics::count_drop(connected_ ? metrics::drop::online_queue_full

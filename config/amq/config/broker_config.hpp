@@ -144,6 +144,9 @@ struct session_config {
   std::vector<client_type_rule> client_type_rules;
   uint32_t device_persisted_messages_limit = 10000;
   uint32_t offline_queue_limit = 200000;
+  /// APPLICATION sessions with storage.application_queue: kafka; 0: no count
+  /// limit (the topic's retention bounds the queue).
+  uint32_t application_queue_limit = 0;
   uint32_t offline_queue_memory = 1000;
   uint32_t offline_queue_page = 256;
   uint32_t device_persisted_messages_ttl = 604800;
