@@ -5,6 +5,7 @@
 #   scripts/services.sh stop     # stop both by PID (TERM, then KILL after 30 s)
 #   scripts/services.sh status   # show PIDs, ports and readiness
 #   scripts/services.sh env      # print the env file (AMQ_TEST_REDIS_PORT=..., AMQ_TEST_KAFKA_BOOTSTRAP=...)
+#   scripts/services.sh stop-kafka / start-kafka   # Kafka alone, restarted on the same data dir and ports
 #
 # Everything lives in the run dir ${AMQ_SERVICES_DIR:-<repo>/build/services}:
 # pid files, logs, a fresh Kafka data dir per start, and `env`, which a shell
@@ -178,21 +179,42 @@ PROPS
   fi
   local tf fmt_s
   tf=$(now_us); fmt_s=$(secs_since "$t0")
+  launch_kafka "$dir/kafka.log"
+  KAFKA_BOOTSTRAP="127.0.0.1:$bport"
+  log "kafka READY on $KAFKA_BOOTSTRAP (controller $cport, pid $(cat "$run/kafka.pid"); format $fmt_s s, start to READY $(secs_since "$tf") s)"
+}
 
+# launch_kafka <logfile>: runs kafka.Kafka on $run/kafka/server.properties (data
+# dir already formatted) and waits until READY; sets bport.
+launch_kafka() {
+  local dir="$run/kafka" jars
+  jars="$("$repo/scripts/fetch-kafka.sh")/jars"
+  bport="$(sed -n 's/^listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$dir/server.properties")"
+  local jvm=(java -Djava.awt.headless=true -Djava.io.tmpdir="$dir/tmp" -Dkafka.logs.dir="$dir"
+             -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$jars/*")
   nohup "${jvm[@]}" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    kafka.Kafka "$dir/server.properties" </dev/null >"$dir/kafka.log" 2>&1 &
+    kafka.Kafka "$dir/server.properties" </dev/null >"$1" 2>&1 &
   echo $! >"$run/kafka.pid"
   local deadline=$(( $(date +%s) + timeout_s ))
   while :; do
-    if grep -q 'Kafka Server started' "$dir/kafka.log" && port_open "$bport"; then break; fi
+    if grep -q 'Kafka Server started' "$1" && port_open "$bport"; then break; fi
     # kill -0, not alive(): right after the fork the child's cmdline is
     # still this script's until nohup has exec'd java.
-    kill -0 "$(cat "$run/kafka.pid")" 2>/dev/null || fail_with_log "kafka exited during start-up" "$dir/kafka.log"
-    (( $(date +%s) < deadline )) || fail_with_log "kafka not READY after ${timeout_s} s" "$dir/kafka.log"
+    kill -0 "$(cat "$run/kafka.pid")" 2>/dev/null || fail_with_log "kafka exited during start-up" "$1"
+    (( $(date +%s) < deadline )) || fail_with_log "kafka not READY after ${timeout_s} s" "$1"
     sleep 0.2
   done
-  KAFKA_BOOTSTRAP="127.0.0.1:$bport"
-  log "kafka READY on $KAFKA_BOOTSTRAP (controller $cport, pid $(cat "$run/kafka.pid"); format $fmt_s s, start to READY $(secs_since "$tf") s)"
+}
+
+# Fault tests: stop Kafka alone (by PID), start it again on the same data dir and ports.
+cmd_stop_kafka() { mkdir -p "$run"; stop_pid kafka "$run/kafka.pid" kafka.Kafka; }
+cmd_start_kafka() {
+  local t0 bport
+  [[ -f "$run/kafka/server.properties" ]] || { log "no Kafka data in $run (run start first)"; exit 1; }
+  alive "$run/kafka.pid" kafka.Kafka && { log "kafka already running (pid $(cat "$run/kafka.pid"))"; return 0; }
+  t0=$(now_us)
+  launch_kafka "$run/kafka/kafka-restart.log"
+  log "kafka READY again on 127.0.0.1:$bport, same data (pid $(cat "$run/kafka.pid"), $(secs_since "$t0") s)"
 }
 
 cmd_stop() {
@@ -230,5 +252,7 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cat "$envfile" ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  stop-kafka) cmd_stop_kafka ;;
+  start-kafka) cmd_start_kafka ;;
+  *) echo "usage: $0 start|stop|status|env|stop-kafka|start-kafka" >&2; exit 2 ;;
 esac
