@@ -232,6 +232,17 @@ handle_ptr make_handle(const kafka_options& opts, bool consumer, handle_events& 
   return handle_ptr{rk};
 }
 
+bool reachable_at_boot(rd_kafka_t* rk, const kafka_options& opts, std::string& detail) {
+  std::string why;
+  if (wait_reachable(rk, std::chrono::milliseconds{opts.wait_at_boot_ms}, opts.request_timeout_ms,
+                     why))
+    return true;
+  detail = "Kafka at " + opts.bootstrap_servers + " is unreachable (" + why + ")";
+  if (opts.wait_at_boot_ms > 0)
+    detail += " after waiting " + std::to_string(opts.wait_at_boot_ms) + " ms";
+  return false;
+}
+
 bool wait_reachable(rd_kafka_t* rk, std::chrono::milliseconds wait, uint32_t request_timeout_ms,
                     std::string& error) {
   auto deadline = std::chrono::steady_clock::now() + wait;

@@ -59,6 +59,11 @@ handle_ptr make_handle(const kafka_options& opts, bool consumer, handle_events& 
 bool wait_reachable(rd_kafka_t* rk, std::chrono::milliseconds wait, uint32_t request_timeout_ms,
                     std::string& error);
 
+/// The boot check of every Kafka store: waits up to `opts.wait_at_boot_ms`
+/// for a broker to answer; on failure returns false and sets `detail` to the
+/// operator's sentence ("Kafka at host:port is unreachable (...)").
+bool reachable_at_boot(rd_kafka_t* rk, const kafka_options& opts, std::string& detail);
+
 /// Names of all topics starting with `prefix`. On failure returns false.
 bool list_topics(rd_kafka_t* rk, std::string_view prefix, uint32_t timeout_ms,
                  std::set<std::string>& out, std::string& error);

@@ -168,14 +168,8 @@ public:
     consumer_ = kafka::make_handle(opts_, true, cev_, detail);
     if (!consumer_)
       return false;
-    std::string why;
-    if (!kafka::wait_reachable(producer_.get(), std::chrono::milliseconds{opts_.wait_at_boot_ms},
-                               opts_.request_timeout_ms, why)) {
-      detail = "Kafka at " + opts_.bootstrap_servers + " is unreachable (" + why + ")";
-      if (opts_.wait_at_boot_ms > 0)
-        detail += " after waiting " + std::to_string(opts_.wait_at_boot_ms) + " ms";
+    if (!kafka::reachable_at_boot(producer_.get(), opts_, detail))
       return false;
-    }
     if (!kafka::list_topics(producer_.get(), app_prefix(), opts_.request_timeout_ms, topics_,
                             detail))
       return false;

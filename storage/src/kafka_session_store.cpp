@@ -45,14 +45,9 @@ public:
     producer_ = kafka::make_handle(opts_, false, pev_, detail);
     if (!producer_)
       return false;
-    std::string why;
-    if (!kafka::wait_reachable(producer_.get(), std::chrono::milliseconds{opts_.wait_at_boot_ms},
-                               opts_.request_timeout_ms, why)) {
-      detail = "Kafka at " + opts_.bootstrap_servers + " is unreachable (" + why + ")";
-      if (opts_.wait_at_boot_ms > 0)
-        detail += " after waiting " + std::to_string(opts_.wait_at_boot_ms) + " ms";
+    if (!kafka::reachable_at_boot(producer_.get(), opts_, detail))
       return false;
-    }
+    std::string why;
     std::vector<kafka::new_topic> topics;
     for (auto& t : {session_topic_, subs_topic_})
       topics.push_back({t, {{"cleanup.policy", "compact"}}});
