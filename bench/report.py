@@ -17,7 +17,11 @@ BROKER_NAMES = {
     "actormq2": "actormq (2 cores, unpinned)",
     "mosquitto": "mosquitto",
     "limit": "limit (null broker)",
+    "actormq-redis": "actormq (1 core), DEVICE queue in Redis",
+    "actormq-kafka": "actormq (1 core), APPLICATION queue in Kafka",
 }
+# Brokers that only run the persistent-session (backlog) rows.
+BACKEND_BROKERS = ("actormq-redis", "actormq-kafka")
 CASES = {
     "fanin_q0": "fan-in 8→1, QoS 0, max rate",
     "fanin_q1": "fan-in 8→1, QoS 1, max rate",
@@ -140,7 +144,8 @@ def main():
                 events.append(line)
                 raw.append(line)
 
-    brokers = meta.get("brokers", "actormq actormq2 mosquitto limit").split()
+    all_brokers = meta.get("brokers", "actormq actormq2 mosquitto limit").split()
+    brokers = [b for b in all_brokers if b not in BACKEND_BROKERS]
     repeat = int(meta.get("repeat", "1"))
     runs = list(range(1, repeat + 1))
     by = defaultdict(dict)  # (case) -> {(broker, run): result}
@@ -307,7 +312,7 @@ def main():
               "user space only; kernel socket buffers are not in VmRSS.)")
         P()
 
-    fleet_section(P, results, brokers, runs, get)
+    fleet_section(P, meta, results, all_brokers, runs, get)
 
     P("## Events")
     P()
@@ -333,27 +338,79 @@ def main():
 # Persistent-session rows, measured with actormq-fleet (mqtt-load cannot hold a backlog for an
 # offline session): RESULT lines with scenario=backlog from `actormq-fleet --scenario backlog`.
 FLEET_CASES = ("backlog",)
+STORE = {
+    "actormq": "embedded RocksDB: synced write (group commit) before PUBACK",
+    "actormq-redis": "Redis sorted set, AOF appendfsync {fsync}, before PUBACK",
+    "actormq-kafka": "Kafka topic, acks=all, replication factor 1 (no fsync: page cache), before PUBACK",
+    "mosquitto": "memory; `persistence true` writes the store on autosave/shutdown only",
+}
 
 
-def fleet_section(P, results, brokers, runs, get):
+def phase_cpu(r, phase):
+    """The tool's CPU in one phase (queue|drain); old RESULT lines only have the whole run's."""
+    return num(r, f"{phase}_tool_cpu_pct", num(r, "tool_cpu_pct"))
+
+
+def fleet_rate(r, phase):
+    """A backlog rate, or why it is not reported: the tool saturated its core in that phase."""
+    if r.get("error", "none") != "none":
+        return f"error ({r.get('error')})"
+    cpu = phase_cpu(r, phase)
+    if cpu >= TOOL_BOUND_PCT:
+        return f"*tool-bound* (tool {cpu:.0f}%)"
+    x = num(r, "queue_rate" if phase == "queue" else "drain_rate")
+    return fmt_int(x) + (" **LOSS**" if num(r, "lost") > 0 else "")
+
+
+def fleet_ratio(a, m, phase):
+    if a is None or m is None:
+        return "—"
+    key = "queue_rate" if phase == "queue" else "drain_rate"
+    for r in (a, m):
+        if r.get("error", "none") != "none" or phase_cpu(r, phase) >= TOOL_BOUND_PCT or num(r, "lost") > 0:
+            return "n/a"
+    if num(m, key) <= 0:
+        return "n/a"
+    return f"{num(a, key) / num(m, key):.2f}×"
+
+
+def fleet_section(P, meta, results, brokers, runs, get):
     rows = [r for r in results if r.get("scenario") == "backlog"]
     if not rows:
         return
-    P("## Persistent session: offline queueing and reconnect drain (actormq-fleet, both brokers)")
+    first = rows[0]
+    P("## Persistent session: offline queueing and reconnect drain (actormq-fleet)")
     P()
-    P("| broker | run | backlog | queueing rate (msg/s) | drain rate (msg/s) | lost | duplicated | tool CPU |")
-    P("|---|---:|---:|---:|---:|---:|---:|---:|")
+    P(f"One persistent session (MQTT {'5.0' if first.get('proto') == '5' else '3.1.1'}) subscribes at QoS "
+      f"{first.get('qos')} and disconnects; the sender queues {fmt_int(num(first, 'backlog'))} messages for it "
+      "(window 256; *queueing rate* = acknowledged msg/s); the session reconnects and drains them "
+      "(*drain rate* = messages ÷ time from the reconnect to the last arrival). `lost` = acknowledged but "
+      "never received, `dup` = received twice, over the whole run. A rate is not reported (*tool-bound*) "
+      "when actormq-fleet used ≥ 90 % of its core **in that phase**. *vs mosquitto* is the ratio to "
+      "Mosquitto's rate in the same run. *CPU s* = CPU seconds used by the broker process and by the "
+      "backend server (redis-server / Kafka's JVM) over the whole fleet run.")
+    P()
+    if meta.get("redis") or meta.get("kafka"):
+        P(f"Backends: Redis {meta.get('redis', '—')}; Kafka {meta.get('kafka', '—')}; both started for "
+          "the run by scripts/services.sh, not pinned.")
+        P()
+    fsync = (meta.get("redis", "").rsplit(" ", 1) + ["?"])[1] if meta.get("redis") else "?"
+    P("| broker | queue stored in | run | load | queueing rate (msg/s) | drain rate (msg/s) | received | lost | dup "
+      "| vs mosquitto: queueing · drain | tool CPU: queueing · drain | CPU s: broker · backend |")
+    P("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for b in brokers:
         for run in runs:
             r = get("backlog", b, run)
             if r is None:
                 continue
-            if num(r, "tool_cpu_pct") >= TOOL_BOUND_PCT:
-                P(f"| {BROKER_NAMES.get(b, b)} | {run} | {r.get('backlog')} | *tool-bound* | *tool-bound* | "
-                  f"{r.get('lost')} | {r.get('duplicated')} | {r.get('tool_cpu_pct')}% |")
-                continue
-            P(f"| {BROKER_NAMES.get(b, b)} | {run} | {r.get('backlog')} | {r.get('queue_rate')} | {r.get('drain_rate')} | "
-              f"{r.get('lost')} | {r.get('duplicated')} | {r.get('tool_cpu_pct')}% |")
+            m = get("backlog", "mosquitto", run)
+            vs = "—" if b == "mosquitto" else f"{fleet_ratio(r, m, 'queue')} · {fleet_ratio(r, m, 'drain')}"
+            backend_cpu = r.get("backend_cpu_s", "—")
+            P(f"| {BROKER_NAMES.get(b, b)} | {STORE.get(b, '?').format(fsync=fsync)} | {run} | {r.get('loadavg', '?')} "
+              f"| {fleet_rate(r, 'queue')} | {fleet_rate(r, 'drain')} | {fmt_int(num(r, 'received'))} "
+              f"| {r.get('lost')} | {r.get('duplicated')} | {vs} "
+              f"| {phase_cpu(r, 'queue'):.0f}% · {phase_cpu(r, 'drain'):.0f}% "
+              f"| {r.get('broker_cpu_s', '—')} · {backend_cpu} |")
     P()
 
 

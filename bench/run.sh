@@ -2,13 +2,16 @@
 # actormq benchmark suite: actormq vs Mosquitto vs the null broker, one command.
 #
 #   bench/run.sh [all|throughput|idle|persist] [--quick] [--repeat N]
-#                [--brokers "actormq actormq2 mosquitto limit"] [--no-build] [--rev GIT_REV] [--out FILE]
+#                [--brokers "actormq actormq2 mosquitto limit actormq-redis actormq-kafka"]
+#                [--no-build] [--rev GIT_REV] [--out FILE]
 #
 # Parts (default all): throughput = fan-in/fan-out/p2p rows (mqtt-load); idle = 10,000 and
 # 50,000 idle connections (mqtt-load --scenario conn; broker RSS per connection, connect rate);
 # persist = offline queueing into a persistent session and reconnect drain of a 100,000-message
 # backlog (actormq-fleet --scenario backlog, for both brokers alike: mqtt-load cannot hold a
-# session offline). `bench/run.sh idle --brokers "actormq mosquitto"` measures idle memory alone.
+# session offline), for actormq on each queue backend (embedded RocksDB; DEVICE queue in Redis;
+# APPLICATION queue in Kafka) and Mosquitto with persistence. `bench/run.sh idle --brokers
+# "actormq mosquitto"` measures idle memory alone.
 #
 # What it does (details and how to read the output: docs/performance.md):
 #   1. builds actormq in Release (build-release/), and mqtt-load + limit-broker from
@@ -25,7 +28,14 @@
 #             still pinned to $TOOL_CPU, so the two share that core
 #   mosquitto Debian's mosquitto, pinned to $BROKER_CPU (config: see mosquitto_conf below)
 #   limit     ../shared/bench/limit-broker (the "null broker" ceiling), pinned to $BROKER_CPU
-# mqtt-load always runs pinned to $TOOL_CPU.
+#   actormq-redis  (persist only) actormq as 'actormq', the DEVICE session's queue in Redis
+#             (storage.device_queue: redis; Redis AOF with appendfsync $REDIS_APPENDFSYNC)
+#   actormq-kafka  (persist only) actormq as 'actormq', the session classified APPLICATION by a
+#             client-id rule, its queue in Kafka (storage.application_queue: kafka,
+#             storage.sessions: kafka, acks=all, replication factor 1)
+# Redis and a single-node Kafka are started for the run by scripts/services.sh
+# (AMQ_SERVICES_DIR=<run dir>/services) when one of the last two is listed, stopped at the end.
+# mqtt-load (and actormq-fleet) always run pinned to $TOOL_CPU.
 #
 # --rev GIT_REV benchmarks a committed revision instead of the working tree: it is exported with
 # `git archive` into the scratch directory and built there (the repo is not touched). Use it when
@@ -34,7 +44,9 @@
 # Environment: AMQ_SHARED_BENCH (default <repo>/../shared/bench), BROKER_CPU (0), TOOL_CPU (1),
 # DURATION (10; 3 with --quick), HOLD (idle-connection hold, 20 s; 5 with --quick),
 # CONNS (idle connections, 10000), PORT_BASE (18871: actormq, +1 mosquitto, +2 limit),
-# MOSQUITTO (mosquitto binary), SCRATCH (default ${TMPDIR:-/tmp}/actormq-bench-$UID).
+# MOSQUITTO (mosquitto binary), SCRATCH (default ${TMPDIR:-/tmp}/actormq-bench-$UID),
+# REDIS_APPENDFSYNC (always|everysec|no: Redis AOF fsync policy set with CONFIG SET; default
+# always, i.e. crash-safe like the embedded store; off = services.sh's Redis without AOF).
 set -u -o pipefail
 
 REPO=$(git -C "$(dirname "$0")" rev-parse --show-toplevel 2>/dev/null) || REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +61,7 @@ QUICK=0
 PART=all
 REPEAT=1
 BUILD=1
-BROKERS="actormq actormq2 mosquitto limit"
+BROKERS=
 OUTFILE=
 REV=
 
@@ -69,6 +81,15 @@ while [ $# -gt 0 ]; do
   shift
 done
 case $REPEAT in ''|*[!0-9]*|0) echo "run.sh: --repeat needs a positive integer" >&2; exit 1 ;; esac
+if [ -z "$BROKERS" ]; then
+  case $PART in
+    persist) BROKERS="actormq actormq-redis actormq-kafka mosquitto" ;;
+    all) BROKERS="actormq actormq2 mosquitto limit actormq-redis actormq-kafka" ;;
+    *) BROKERS="actormq actormq2 mosquitto limit" ;;
+  esac
+fi
+REDIS_APPENDFSYNC=${REDIS_APPENDFSYNC:-always}
+case $REDIS_APPENDFSYNC in always|everysec|no|off) ;; *) echo "run.sh: REDIS_APPENDFSYNC must be always, everysec, no or off" >&2; exit 1 ;; esac
 if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-3}; HOLD=${HOLD:-5}; else DURATION=${DURATION:-10}; HOLD=${HOLD:-20}; fi
 
 log() { echo "[$(date +%T)] $*" >&2; }
@@ -77,7 +98,7 @@ die() { log "ERROR: $*"; exit 2; }
 [ -f "$SHARED/mqtt-load.cpp" ] && [ -f "$SHARED/limit-broker.cpp" ] ||
   die "cannot find mqtt-load.cpp / limit-broker.cpp in $SHARED (set AMQ_SHARED_BENCH)"
 for b in $BROKERS; do
-  case $b in actormq|actormq2|mosquitto|limit) ;; *) die "unknown broker '$b'" ;; esac
+  case $b in actormq|actormq2|mosquitto|limit|actormq-redis|actormq-kafka) ;; *) die "unknown broker '$b'" ;; esac
 done
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
 command -v ss >/dev/null || die "ss not found (iproute2)"
@@ -159,7 +180,7 @@ mosquitto_conf() { # $1 port, $2 nodelay(0|1), $3 persist(0|1) -> path
 }
 
 port_of() {
-  case $1 in actormq|actormq2) echo "$PORT_BASE" ;; mosquitto) echo $((PORT_BASE + 1)) ;; limit) echo $((PORT_BASE + 2)) ;; esac
+  case $1 in actormq|actormq2|actormq-redis|actormq-kafka) echo "$PORT_BASE" ;; mosquitto) echo $((PORT_BASE + 1)) ;; limit) echo $((PORT_BASE + 2)) ;; esac
 }
 listening() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q LISTEN; }
 
@@ -181,14 +202,40 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
     log "port $BPORT is already in use; not starting $1"
     return 1
   fi
-  local store="--storage memory"
-  [ "$2" = backlog ] && store="--data-dir $RUNDIR/actormq-data-$3"
+  local store="--storage memory" deadline=$START_DEADLINE
+  [ "$2" = backlog ] && store="--data-dir $RUNDIR/$1-data-$3"
   case $1 in
     actormq)
       # shellcheck disable=SC2086
       (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
         $store --log-level warn --set admin.enabled=false \
         --set runtime.worker_threads=1 --set runtime.io_threads=1) >"$BLOG" 2>&1 &
+      ;;
+    actormq-redis)
+      # The backlog's DEVICE session queues in Redis; its limit is raised to Mosquitto's
+      # max_queued_messages (the default, 10,000, would drop most of the backlog).
+      deadline=$((START_DEADLINE * 3))
+      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
+        $store --log-level warn --set admin.enabled=false \
+        --set runtime.worker_threads=1 --set runtime.io_threads=1 \
+        --set storage.device_queue=redis --set storage.redis.host=127.0.0.1 \
+        --set "storage.redis.port=$AMQ_TEST_REDIS_PORT" --set "storage.redis.key_prefix=amqb-r$3:" \
+        --set storage.redis.wait_at_boot_ms=10000 \
+        --set session.device_persisted_messages_limit=1000000) >"$BLOG" 2>&1 &
+      ;;
+    actormq-kafka)
+      # The backlog's session ($FLEET_PREFIX<n>) is APPLICATION by a client-id rule (the sender
+      # stays DEVICE); its queue is a Kafka topic, session records replicated to Kafka too.
+      deadline=$((START_DEADLINE * 3))
+      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
+        $store --log-level warn --set admin.enabled=false \
+        --set runtime.worker_threads=1 --set runtime.io_threads=1 \
+        --set storage.application_queue=kafka --set storage.sessions=kafka \
+        --set "storage.kafka.bootstrap_servers=$AMQ_TEST_KAFKA_BOOTSTRAP" \
+        --set "storage.kafka.topic_prefix=amqb-r$3" --set storage.kafka.replication_factor=1 \
+        --set storage.kafka.wait_at_boot_ms=10000 \
+        --set "session.client_type_rules=[{field: client_id, kind: regex, pattern: \"^${FLEET_PREFIX}[0-9]+\$\", type: application}]") \
+        >"$BLOG" 2>&1 &
       ;;
     actormq2)
       (ulimit -n "$HARD_NOFILE"; exec "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
@@ -213,9 +260,9 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
       BPID=
       return 1
     fi
-    if [ $((SECONDS - t0)) -ge "$START_DEADLINE" ]; then
+    if [ $((SECONDS - t0)) -ge "$deadline" ]; then
       echo "EVENT broker=$1 case=$2 run=$3 event=start_timeout log=$BLOG" >>"$RESULTS"
-      log "$1 did not listen on $BPORT within ${START_DEADLINE}s"
+      log "$1 did not listen on $BPORT within ${deadline}s"
       stop_broker "$2" "$3"
       return 1
     fi
@@ -259,12 +306,59 @@ stop_broker() { # $1 label, $2 run
   t0=$SECONDS
   while listening "$BPORT" && [ $((SECONDS - t0)) -lt 5 ]; do sleep 0.1; done
 }
-cleanup() { stop_broker cleanup 0; }
+# ---- Redis and Kafka for actormq-redis / actormq-kafka (scripts/services.sh) ---------------
+SERVICES_DIR=$RUNDIR/services
+SERVICES_UP=0
+services() { AMQ_SERVICES_DIR=$SERVICES_DIR "$REPO/scripts/services.sh" "$@" >>"$RUNDIR/services.log" 2>&1; }
+start_services() {
+  grep -q '|fleet|' <<<"$SCENARIOS" || return 0
+  case " $BROKERS " in *" actormq-redis "*|*" actormq-kafka "*) ;; *) return 0 ;; esac
+  log "starting Redis and Kafka (scripts/services.sh, AMQ_SERVICES_DIR=$SERVICES_DIR)"
+  local ok=1
+  services start || ok=0
+  if [ "$ok" = 1 ]; then
+    SERVICES_UP=1
+    set -a; . "$SERVICES_DIR/env"; set +a
+    if [ "$REDIS_APPENDFSYNC" != off ]; then
+      # services.sh runs Redis without persistence; the bench row wants it crash-safe.
+      local rc="redis-cli -h 127.0.0.1 -p $AMQ_TEST_REDIS_PORT" t0=$SECONDS
+      $rc config set appendfsync "$REDIS_APPENDFSYNC" >/dev/null && $rc config set appendonly yes >/dev/null || ok=0
+      while [ "$ok" = 1 ]; do # until the first AOF rewrite is done and the AOF is on
+        local info
+        info=$($rc info persistence | tr -d '\r')
+        grep -q '^aof_enabled:1' <<<"$info" && grep -q '^aof_rewrite_in_progress:0' <<<"$info" && break
+        [ $((SECONDS - t0)) -lt 30 ] || ok=0
+        sleep 0.2
+      done
+    fi
+  fi
+  if [ "$ok" = 0 ]; then
+    echo "EVENT broker=services case=backlog run=0 event=services_start_failed log=$RUNDIR/services.log" >>"$RESULTS"
+    log "!! Redis/Kafka did not start (log: $RUNDIR/services.log); no actormq-redis / actormq-kafka rows"
+    BROKERS=$(tr ' ' '\n' <<<"$BROKERS" | grep -vxE 'actormq-(redis|kafka)' | xargs)
+    return 0
+  fi
+  REDIS_PID=$(cat "$SERVICES_DIR/redis.pid")
+  KAFKA_PID=$(cat "$SERVICES_DIR/kafka.pid")
+  log "Redis on $AMQ_TEST_REDIS_PORT (pid $REDIS_PID, AOF appendfsync $REDIS_APPENDFSYNC), Kafka on $AMQ_TEST_KAFKA_BOOTSTRAP (pid $KAFKA_PID)"
+}
+stop_services() {
+  [ "$SERVICES_UP" = 1 ] || return 0
+  log "stopping Redis and Kafka"
+  services stop
+  SERVICES_UP=0
+}
+# CPU seconds (user + system) a process has used so far; 0 if it is gone.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_s() { awk -v hz="$CLK_TCK" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+cleanup() { stop_broker cleanup 0; stop_services; }
 trap cleanup EXIT
 trap 'log interrupted; exit 130' INT TERM
 
 # ---- scenarios -----------------------------------------------------------------------------
 COMMON="--size 64 --inflight 100"
+FLEET_PREFIX=amqb-
 # label | mode (max|fixed|conn) | mqtt-load arguments
 SCENARIOS_FULL="
 fanin_q0|max|--scenario fanin --clients 8 --qos 0 --rate 0
@@ -302,6 +396,7 @@ one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
   case ${MOSQ_NODELAY:-auto} in auto) [ "$mode" = fixed ] && nodelay=1 ;; 1) nodelay=1 ;; esac
   [ "$mode" = conn ] && dur=$HOLD
   [ "$mode" = fleet ] && [ "$b" = limit ] && return 0 # the null broker keeps no sessions
+  case $b in actormq-redis|actormq-kafka) [ "$mode" = fleet ] || return 0 ;; esac # backends: persist rows only
   if [ "$mode" = fleet ] && [ ! -x "$FLEET_BIN" ]; then
     echo "EVENT broker=$b case=$label run=$r event=no_fleet_binary path=$FLEET_BIN" >>"$RESULTS"
     return 0
@@ -310,10 +405,21 @@ one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
   log "run $r/$REPEAT  $label  $b (PID $BPID, port $BPORT, loadavg $load)"
+  local extra=
   if [ "$mode" = fleet ]; then
+    # CPU seconds the broker and the backend servers used over the whole fleet run (set-up,
+    # queueing, drain): the backend's work is part of what the broker costs.
+    local bc0 rc0=0 kc0=0
+    bc0=$(cpu_s "$BPID")
+    case $b in actormq-redis) rc0=$(cpu_s "$REDIS_PID") ;; actormq-kafka) kc0=$(cpu_s "$KAFKA_PID") ;; esac
     # shellcheck disable=SC2086
-    timeout -k 5 300 taskset -c "$TOOL_CPU" "$FLEET_BIN" --port "$BPORT" --quiet --id-prefix "amqb-" \
+    timeout -k 5 300 taskset -c "$TOOL_CPU" "$FLEET_BIN" --port "$BPORT" --quiet --id-prefix "$FLEET_PREFIX" \
       --duration 240 --drain 5 $args >"$RUNDIR/load-$b-$label-r$r.txt" 2>&1
+    extra="broker_cpu_s=$(awk -v a="$bc0" -v b="$(cpu_s "$BPID")" 'BEGIN{printf "%.2f", b - a}')"
+    case $b in
+      actormq-redis) extra="$extra backend_cpu_s=$(awk -v a="$rc0" -v b="$(cpu_s "$REDIS_PID")" 'BEGIN{printf "%.2f", b - a}')" ;;
+      actormq-kafka) extra="$extra backend_cpu_s=$(awk -v a="$kc0" -v b="$(cpu_s "$KAFKA_PID")" 'BEGIN{printf "%.2f", b - a}')" ;;
+    esac
   else
     # shellcheck disable=SC2086
     timeout -k 5 $((dur + 150)) taskset -c "$TOOL_CPU" "$LOAD" --port "$BPORT" --broker-pid "$BPID" --quiet \
@@ -323,7 +429,7 @@ one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
   local line
   line=$(grep -m1 '^RESULT ' "$RUNDIR/load-$b-$label-r$r.txt")
   if [ -n "$line" ]; then
-    echo "RESULT broker=$b run=$r case=$label mode=$mode loadavg=$load mosq_nodelay=$([ "$b" = mosquitto ] && echo "$nodelay" || echo -) ${line#RESULT }" >>"$RESULTS"
+    echo "RESULT broker=$b run=$r case=$label mode=$mode loadavg=$load mosq_nodelay=$([ "$b" = mosquitto ] && echo "$nodelay" || echo -) ${line#RESULT }${extra:+ $extra}" >>"$RESULTS"
   else
     echo "EVENT broker=$b case=$label run=$r event=no_result tool_rc=$rc out=$RUNDIR/load-$b-$label-r$r.txt" >>"$RESULTS"
     log "!! no RESULT line from mqtt-load (rc $rc)"
@@ -337,6 +443,7 @@ one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
   return 0
 }
 
+start_services
 {
   echo "run_id=$RUN_ID"
   echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -364,6 +471,10 @@ one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
   echo "brokers=$BROKERS"
   echo "mosq_nodelay=${MOSQ_NODELAY:-auto}"
   echo "shared=$(cd "$SHARED" && pwd)"
+  if [ "$SERVICES_UP" = 1 ]; then
+    echo "redis=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), AOF appendfsync $REDIS_APPENDFSYNC"
+    echo "kafka=$(basename "$(AMQ_SERVICES_DIR=$SERVICES_DIR "$REPO/scripts/fetch-kafka.sh" 2>/dev/null | tail -1)"), single node (KRaft), replication factor 1"
+  fi
 } >"$RUNDIR/meta.txt"
 
 for r in $(seq "$REPEAT"); do
@@ -373,6 +484,7 @@ for r in $(seq "$REPEAT"); do
   done <<<"$SCENARIOS"
 done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RUNDIR/meta.txt"
+stop_services
 
 if [ -z "$OUTFILE" ]; then
   mkdir -p "$REPO/bench/results"

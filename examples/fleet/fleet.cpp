@@ -1209,10 +1209,22 @@ int run(const options& o) {
     if (setup_ok) {
       fs.backlog_step.store(1);
       wait_for([&] { return fs.backlog_step.load() == 2; }, 10);
+      // The tool's CPU per phase: the whole-run figure includes set-up and idle waits, so it
+      // would hide a tool that saturates its core while queueing or draining.
+      auto cpu_now = [] {
+        rusage r{};
+        getrusage(RUSAGE_SELF, &r);
+        return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+               static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+      };
+      auto pct = [](double cpu_s, double wall_s) { return wall_s > 0 ? 100.0 * cpu_s / wall_s : 0.0; };
+      const double qc0 = cpu_now();
       const uint64_t q0 = now_ns();
       wait_for([&] { return fs.pub_out.load() >= o.backlog && fs.inflight.load() == 0; }, o.duration);
       rep.backlog_queue_s = seconds_since(q0);
+      rep.backlog_queue_cpu_pct = pct(cpu_now() - qc0, rep.backlog_queue_s);
       const uint64_t in0 = fs.pub_in.load();
+      const double dc0 = cpu_now();
       const uint64_t d0 = now_ns();
       fs.backlog_step.store(3);
       uint64_t seen = in0, last_change = now_ns();
@@ -1224,6 +1236,7 @@ int run(const options& o) {
         }
         return n - in0 >= fs.pub_out.load() || now_ns() - last_change > uint64_t(o.drain * 1e9);
       }, o.duration);
+      rep.backlog_drain_cpu_pct = pct(cpu_now() - dc0, seconds_since(d0));
       const uint64_t last = fs.last_rx.load();
       rep.backlog_drain_s = last > d0 ? static_cast<double>(last - d0) / 1e9 : 0;
       // Let the last acknowledgements reach the broker before we disconnect.

@@ -185,9 +185,10 @@ int report::finish() {
                 tool_cpu_pct, static_cast<double>(tool_rss_kb) / 1024.0, fd_limit.c_str(), source_addresses);
     if (o.scenario == "backlog")
       std::printf("backlog      %u messages queued for the offline session in %.3f s (%.0f msg/s), drained "
-                  "after reconnect in %.3f s (%.0f msg/s)\n",
+                  "after reconnect in %.3f s (%.0f msg/s); tool cpu %.1f%% / %.1f%% of one core\n",
                   o.backlog, backlog_queue_s, backlog_queue_s > 0 ? o.backlog / backlog_queue_s : 0.0,
-                  backlog_drain_s, backlog_drain_s > 0 ? unique / backlog_drain_s : 0.0);
+                  backlog_drain_s, backlog_drain_s > 0 ? unique / backlog_drain_s : 0.0, backlog_queue_cpu_pct,
+                  backlog_drain_cpu_pct);
     if (o.qos == 0 && lost > 0)
       std::printf("note         QoS 0 may lose messages legally (at most once).\n");
     if (o.qos == 1 && dup > 0)
@@ -266,6 +267,8 @@ int report::finish() {
     j.key("backlog").val(uint64_t{o.backlog});
     j.key("backlog_queue_s").val(backlog_queue_s);
     j.key("backlog_drain_s").val(backlog_drain_s);
+    j.key("backlog_queue_tool_cpu_pct").val(backlog_queue_cpu_pct);
+    j.key("backlog_drain_tool_cpu_pct").val(backlog_drain_cpu_pct);
   }
   j.key("scenario").val(std::string_view{o.scenario});
   j.key("tool_cpu_pct").val(tool_cpu_pct);
@@ -276,9 +279,10 @@ int report::finish() {
   if (o.scenario == "backlog") // the line bench/run.sh collects
     std::printf("RESULT scenario=backlog proto=%d qos=%d backlog=%u queued_s=%.3f queue_rate=%.0f drain_s=%.3f "
                 "drain_rate=%.0f received=%" PRIu64 " lost=%" PRIu64 " duplicated=%" PRIu64 " tool_cpu_pct=%.1f "
-                "error=%s\n",
+                "queue_tool_cpu_pct=%.1f drain_tool_cpu_pct=%.1f error=%s\n",
                 o.mqtt, o.qos, o.backlog, backlog_queue_s, backlog_queue_s > 0 ? o.backlog / backlog_queue_s : 0.0,
                 backlog_drain_s, backlog_drain_s > 0 ? unique / backlog_drain_s : 0.0, unique, lost, dup, tool_cpu_pct,
+                backlog_queue_cpu_pct, backlog_drain_cpu_pct,
                 setup_ok && errors.empty() ? "none" : "see_json");
   std::fflush(stdout);
   return setup_ok ? 0 : 2;

@@ -47,6 +47,7 @@ struct report {
   double run_s = 0, drain_s = 0, tool_cpu_pct = 0;
   uint64_t tool_rss_kb = 0;
   double backlog_queue_s = 0, backlog_drain_s = 0; ///< --scenario backlog
+  double backlog_queue_cpu_pct = 0, backlog_drain_cpu_pct = 0; ///< tool CPU in each backlog phase
   std::vector<class_totals> classes;
   const histogram* latency = nullptr;
   const histogram* connect_time = nullptr;
