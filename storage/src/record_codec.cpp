@@ -67,7 +67,8 @@ constexpr uint8_t sub_known_flags = 0x0F;
 
 // Queue entry flag bits.
 constexpr uint8_t entry_retain = 0x01;
-constexpr uint8_t entry_known_flags = 0x01;
+constexpr uint8_t entry_stored_at = 0x02; // the record ends with i64 stored-at (wall ms)
+constexpr uint8_t entry_known_flags = 0x03;
 
 void put_header(std::string& out, record_type t) {
   put_u8(out, current_version);
@@ -312,6 +313,13 @@ bool get_entry_v1(reader& r, queued_entry& x, const clocks& now) {
   if (!get_message_v1(r, *m, now))
     return false;
   x.msg = std::move(m);
+  x.stored_at.reset();
+  if ((flags & entry_stored_at) != 0) {
+    uint64_t ms;
+    if (!r.fixed(ms))
+      return false;
+    x.stored_at = now.to_steady(static_cast<int64_t>(ms));
+  }
   return true;
 }
 
@@ -378,7 +386,8 @@ void encode(const queued_entry& x, std::string& out, const clocks& now) {
   put_header(out, record_type::queue_entry);
   put_u64(out, x.seq);
   put_u8(out, x.qos);
-  put_u8(out, x.retain ? entry_retain : 0);
+  put_u8(out, static_cast<uint8_t>((x.retain ? entry_retain : 0)
+                                   | (x.stored_at ? entry_stored_at : 0)));
   put_varint(out, x.subscription_ids.size());
   for (auto id : x.subscription_ids)
     put_u32(out, id);
@@ -388,6 +397,8 @@ void encode(const queued_entry& x, std::string& out, const clocks& now) {
     // No message: encode an empty one so that the record stays decodable.
     put_message(out, message{}, now);
   }
+  if (x.stored_at)
+    put_u64(out, static_cast<uint64_t>(now.to_wall_ms(*x.stored_at)));
 }
 
 void encode_retained(const message& m, std::string& out, const clocks& now) {

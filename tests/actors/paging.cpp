@@ -472,4 +472,58 @@ CAF_TEST(a delivery stored while its session ends does not outlive the session) 
   CAF_CHECK_EQUAL(last, 0u);
 }
 
+CAF_TEST(the offline TTL applies to entries read back from the store) {
+  // session.device_persisted_messages_ttl: counted from when an entry was
+  // stored, for the memory window, the stored tail and after a restart;
+  // an entry's own Message Expiry applies instead. Expired entries are
+  // skipped, counted and erased from the store.
+  limits.offline_message_ttl = 60s;
+  stop_all();
+  boot();
+  auto sub = offline_subscriber();
+  publish(0, 30); // t0: 20 in the memory window, 10 stored only
+  {
+    // t0, with its own Message Expiry (1000 s): outlives the TTL.
+    protocol::publish p;
+    p.topic = "t";
+    p.qos_level = qos::at_least_once;
+    p.payload = "own-expiry";
+    p.packet_id = pub.packet_id();
+    p.props.message_expiry_interval = 1000;
+    pub.send(p);
+    settle();
+    pub.conn->take();
+  }
+  CAF_CHECK(machine("sub").cold());
+  advance_time(40s);
+  publish(30, 50); // t0 + 40 s, stored only
+  advance_time(30s); // t0 + 70 s: what was stored at t0 is past its TTL
+  settle();
+  auto c = reconnect(sub, registry);
+  connect(c, {false, 3600, 0, 10});
+  strings expected{"own-expiry"};
+  auto rest = payloads(30, 50);
+  expected.insert(expected.end(), rest.begin(), rest.end());
+  CAF_CHECK_EQUAL(drain(c, 10, 20), expected);
+  CAF_CHECK_EQUAL(machine("sub").counters().dropped_expired, 30u);
+  CAF_CHECK_EQUAL(stored("sub"), 0u);
+  // After a restart every entry comes from the store: the TTL still counts
+  // from when each was stored.
+  peer_close(c);
+  settle();
+  publish(50, 60); // t0 + 70 s
+  advance_time(40s);
+  publish(60, 70); // t0 + 110 s
+  settle();
+  crash();
+  boot();
+  CAF_CHECK_EQUAL(machine("sub").stored_backlog(), 20u);
+  advance_time(30s); // t0 + 140 s: 50..59 are past their TTL, 60..69 are not
+  auto c2 = reconnect(c, registry);
+  CAF_CHECK(connect(c2, {false, 3600, 0, 10}).session_present);
+  CAF_CHECK_EQUAL(drain(c2, 10, 20), payloads(60, 70));
+  CAF_CHECK_EQUAL(machine("sub").counters().dropped_expired, 10u);
+  CAF_CHECK_EQUAL(stored("sub"), 0u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

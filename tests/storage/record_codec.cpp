@@ -133,6 +133,36 @@ const bytes golden_entry_bytes = make_bytes({
   0x03, 'p', 'u', 'b',    //   publisher "pub"
 });
 
+/// An entry with its stored time (flag bit 1): stored 5 s before t0.
+queued_entry golden_stored_entry() {
+  auto m = std::make_shared<message>();
+  m->topic = "a";
+  m->qos_level = protocol::qos::at_least_once;
+  queued_entry e;
+  e.seq = 1;
+  e.msg = std::move(m);
+  e.qos = 1;
+  e.stored_at = t0.steady - 5s;
+  return e;
+}
+
+const bytes golden_stored_entry_bytes = make_bytes({
+  0x01,                   // format version 1
+  0x02,                   // record type: queue entry
+  0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // seq 1 (u64 LE)
+  0x01,                   // effective QoS 1
+  0x02,                   // entry flags: stored at (bit 1), no retain
+  0x00,                   // subscription id count 0
+  // message:
+  0x01, 'a',              //   topic "a"
+  0x00,                   //   payload: length 0
+  0x01,                   //   publish QoS 1
+  0x00,                   //   flags: none
+  0x00,                   //   user property count 0
+  0x00,                   //   publisher ""
+  0x78, 0x54, 0xE5, 0xCF, 0x8B, 0x01, 0x00, 0x00, // stored at 1699999995000 ms wall clock (i64 LE)
+});
+
 message golden_retained() {
   message m;
   m.topic = "a";
@@ -220,6 +250,43 @@ CAF_TEST(queue entry v1) {
   CAF_CHECK(same(e, golden_entry()));
 }
 
+CAF_TEST(queue entry v1 with its stored time) {
+  std::string out;
+  codec::encode(golden_stored_entry(), out, t0);
+  CAF_CHECK_EQUAL(hex(to_bytes(out)), hex(golden_stored_entry_bytes));
+  queued_entry e;
+  CAF_REQUIRE(!codec::decode(str(golden_stored_entry_bytes), e, t0));
+  CAF_CHECK(same(e, golden_stored_entry()));
+  CAF_CHECK(e.stored_at == golden_stored_entry().stored_at);
+  // An entry without it (written before it existed) has none.
+  CAF_REQUIRE(!codec::decode(str(golden_entry_bytes), e, t0));
+  CAF_CHECK(!e.stored_at);
+  // After a restart (steady clock near 0, wall clock 1 h later) it is still
+  // 5 s before t0, i.e. 1 h + 5 s ago.
+  codec::clocks after{message::clock::time_point{5s}, t0.wall_ms + 3'600'000};
+  CAF_REQUIRE(!codec::decode(str(golden_stored_entry_bytes), e, after));
+  CAF_REQUIRE(e.stored_at);
+  CAF_CHECK(*e.stored_at == after.steady - 3605s);
+}
+
+CAF_TEST(retained message v1) {
+  std::string out;
+  codec::encode_retained(golden_retained(), out, t0);
+  CAF_CHECK_EQUAL(hex(to_bytes(out)), hex(golden_retained_bytes));
+  protocol::message_ptr m;
+  CAF_REQUIRE(!codec::decode_retained(str(golden_retained_bytes), m, t0));
+  CAF_CHECK(same(*m, golden_retained()));
+}
+
+CAF_TEST(last seq v1) {
+  std::string out;
+  codec::encode_last_seq(0x0102030405060708, out);
+  CAF_CHECK_EQUAL(hex(to_bytes(out)), hex(golden_last_seq_bytes));
+  uint64_t x = 0;
+  CAF_REQUIRE(!codec::decode_last_seq(str(golden_last_seq_bytes), x));
+  CAF_CHECK_EQUAL(x, 0x0102030405060708u);
+}
+
 CAF_TEST(retained message v1) {
   std::string out;
   codec::encode_retained(golden_retained(), out, t0);
@@ -296,6 +363,7 @@ CAF_TEST(absurd expiry values are clamped not overflowed) {
 CAF_TEST(every truncation is rejected) {
   check_truncations(golden_session_bytes, decode_session);
   check_truncations(golden_entry_bytes, decode_entry);
+  check_truncations(golden_stored_entry_bytes, decode_entry);
   check_truncations(golden_retained_bytes, decode_retained);
   check_truncations(golden_last_seq_bytes, decode_last_seq);
 }
@@ -332,7 +400,7 @@ CAF_TEST(out of range values are rejected) {
   b[10] = 0x03; // effective QoS 3
   CAF_CHECK(decode_entry(b) == error::invalid_value);
   b = golden_entry_bytes;
-  b[11] = 0x02; // reserved entry flag bit 1
+  b[11] = 0x04; // reserved entry flag bit 2
   CAF_CHECK(decode_entry(b) == error::invalid_value);
   b = golden_session_bytes;
   b[27] = 0x0D; // retain handling 3

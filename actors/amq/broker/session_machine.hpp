@@ -209,6 +209,9 @@ public:
   size_t qos2_in_count() const noexcept { return qos2_in_.size(); }
   const session_counters& counters() const noexcept { return counters_; }
   uint32_t session_expiry() const noexcept { return session_expiry_; }
+  /// Offline TTL of a queued message without Message Expiry (0: none); an
+  /// entry read back from the store gets its stored time + this.
+  std::chrono::seconds offline_ttl() const noexcept { return limits_->offline_message_ttl; }
 
   /// Deliveries taken off this session's backlog: every `on_deliver` call
   /// minus what waits in the queue while connected. The router compares it

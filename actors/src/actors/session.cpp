@@ -144,13 +144,18 @@ void session_state::route_failed(uint64_t seq) {
   }
 }
 
-static broker::queued_message to_queued(storage::queued_entry&& qe) {
+/// A stored entry read back in a page. The offline TTL counts from when it
+/// was stored, as for a message queued in memory (docs/sessions.md, "Hot
+/// and cold queues"); its own Message Expiry, if any, applies instead.
+static broker::queued_message to_queued(storage::queued_entry&& qe, std::chrono::seconds ttl) {
   broker::queued_message qm;
   qm.msg = std::move(qe.msg);
   qm.seq = qe.seq;
   qm.q = static_cast<qos>(qe.qos);
   qm.retain = qe.retain;
   qm.subscription_ids = std::move(qe.subscription_ids);
+  if (ttl.count() > 0 && qe.stored_at && qm.msg && !qm.msg->expires_at)
+    qm.ttl_deadline = *qe.stored_at + ttl;
   return qm;
 }
 
@@ -307,7 +312,7 @@ void session_state::request_page(const broker::page_request& pr) {
         std::vector<broker::queued_message> page;
         page.reserve(entries.size());
         for (auto& qe : entries)
-          page.push_back(to_queued(std::move(qe)));
+          page.push_back(to_queued(std::move(qe), machine.offline_ttl()));
         machine.on_page(token, std::move(page), now_of(self));
         after_input();
       },

@@ -11,6 +11,12 @@ namespace amq::actors {
 
 void storage_state::persist(storage::write_batch& b, uint64_t token) {
   ++counters.batches;
+  // When each entry was stored: the offline TTL of an entry read back from
+  // the store counts from here (docs/sessions.md, "Hot and cold queues").
+  auto now = self->clock().now();
+  for (auto& [client, e] : b.append)
+    if (!e.stored_at)
+      e.stored_at = now;
   pending.merge(std::move(b));
   if (token != 0)
     waiting.emplace_back(caf::actor_cast<caf::actor>(self->current_sender()), token);

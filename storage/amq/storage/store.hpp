@@ -63,6 +63,11 @@ struct queued_entry {
   uint8_t qos = 1;                  ///< effective QoS for this session (1 or 2)
   bool retain = false;              ///< RETAIN flag to send
   std::vector<uint32_t> subscription_ids;
+  /// When the entry was first stored (the storage actor's clock at its
+  /// append); kept when a queue moves between backends. The offline TTL
+  /// (session.device_persisted_messages_ttl) of an entry read back from the
+  /// store counts from here. Unset in records written before it existed.
+  std::optional<protocol::message::clock::time_point> stored_at;
 };
 
 /// Outbound packet id of queue entry `seq`: 1..65535, cycling.
