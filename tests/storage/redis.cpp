@@ -8,6 +8,7 @@
 #include "amq/storage/redis_store.hpp"
 #include "amq/test/services.hpp"
 #include "record_codec.hpp"
+#include "temp_dir.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -365,6 +366,84 @@ CAF_TEST(clients are listed with hash tagged keys and any client id) {
   queue_batch bad;
   bad.append.emplace_back(std::string("a\0b", 3), entry(1));
   CAF_CHECK(st->apply(bad));
+}
+
+CAF_TEST(the stored time of an entry comes back) {
+  auto st = open();
+  queue_batch b;
+  auto e = entry(1);
+  auto at = protocol::message::clock::now() - std::chrono::seconds{90};
+  e.stored_at = at;
+  b.append.emplace_back("ttl", e);
+  b.append.emplace_back("ttl", entry(2)); // none (as written before it existed)
+  CHECK_OK(st->apply(b));
+  std::vector<queued_entry> got;
+  CHECK_OK(st->read_queue("ttl", 0, 0, [&](queued_entry&& x) { got.push_back(std::move(x)); }));
+  CAF_REQUIRE_EQUAL(got.size(), 2u);
+  CAF_REQUIRE(got[0].stored_at);
+  // Through the wall clock, rounded up to the ms.
+  auto diff = *got[0].stored_at - at;
+  CAF_CHECK(diff > -std::chrono::milliseconds{5} && diff < std::chrono::milliseconds{5});
+  CAF_CHECK(!got[1].stored_at);
+}
+
+CAF_TEST(the boot clean up removes queues without a record and keeps the others) {
+  // The role composite over RocksDB and this Redis, as the broker runs it
+  // (actors/store_factory.cpp): a queue whose session record is gone
+  // (erased while the router appended, or a crash between the parts of a
+  // batch) is removed at boot; a queue with its record stays whole.
+  test::temp_dir dir;
+  auto primary = [&] {
+    std::error_code err;
+    std::string detail;
+    auto p = open_rocksdb_store(dir.path(), true, err, detail);
+    if (!p)
+      CAF_FAIL("rocksdb: " << detail);
+    return p;
+  };
+  {
+    role_store rs{primary(), open(), nullptr};
+    CHECK_OK(rs.recover());
+    write_batch b;
+    session_record keep;
+    keep.client_id = "keep";
+    b.put_sessions.push_back(keep);
+    session_record gone;
+    gone.client_id = "gone";
+    b.put_sessions.push_back(gone);
+    for (uint64_t s = 1; s <= 3; ++s) {
+      b.append.emplace_back("keep", entry(s));
+      b.append.emplace_back("gone", entry(s));
+      b.append.emplace_back("never", entry(s)); // no record ever
+    }
+    CHECK_OK(rs.apply(b));
+    // The record of "gone" is erased, then the router appends once more.
+    write_batch e;
+    e.erase_sessions.push_back("gone");
+    CHECK_OK(rs.apply(e));
+    write_batch late;
+    late.append.emplace_back("gone", entry(4));
+    CHECK_OK(rs.apply(late));
+  }
+  std::vector<std::string> listed;
+  CHECK_OK(open()->for_each_client([&](const std::string& c) { listed.push_back(c); }));
+  std::sort(listed.begin(), listed.end());
+  CAF_CHECK_EQUAL(listed, std::vector<std::string>({"gone", "keep", "never"}));
+  // Boot.
+  role_store rs{primary(), open(), nullptr};
+  std::vector<std::string> removed;
+  CHECK_OK(rs.recover([&](const std::string& c, const std::string&) { removed.push_back(c); }));
+  std::sort(removed.begin(), removed.end());
+  CAF_CHECK_EQUAL(removed, std::vector<std::string>({"gone", "never"}));
+  listed.clear();
+  CHECK_OK(rs.for_each_queue([&](const std::string& c) { listed.push_back(c); }));
+  CAF_CHECK_EQUAL(listed, std::vector<std::string>({"keep"}));
+  seq_list kept;
+  CHECK_OK(rs.read_queue("keep", 0, 0, [&](queued_entry&& x) { kept.push_back(x.seq); }));
+  CAF_CHECK_EQUAL(kept, range(1, 3));
+  for (auto c : {"gone", "never"})
+    for (char k : {'q', 'n', 'd'})
+      CAF_CHECK_EQUAL(cmd({"EXISTS", redis_client_key(prefix, c, k)})->integer, 0);
 }
 
 CAF_TEST(a script error fails the batch with the reason) {
