@@ -11,6 +11,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -316,6 +318,81 @@ CAF_TEST(topics exist only for persistent APPLICATION sessions and go with them)
     CAF_REQUIRE(!s->apply(b));
   }
   CAF_CHECK(topics_eventually(prefix, {}).empty());
+}
+
+CAF_TEST(the boot clean up removes queue topics without a record and keeps the others) {
+  // The role composite over RocksDB and this Kafka, as the broker runs it
+  // (actors/store_factory.cpp): a queue topic whose session record is gone
+  // (a crash between erasing the record and deleting the topic) is deleted
+  // at boot, found by listing the topics and mapping their names back to
+  // client ids; a queue with its record stays whole.
+  auto o = options("amq-kq-boot");
+  auto tmpl = (std::filesystem::temp_directory_path() / "actormq-kq-XXXXXX").string();
+  CAF_REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+  struct remover {
+    std::string dir;
+    ~remover() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{tmpl};
+  auto primary = [&] {
+    std::error_code err;
+    std::string detail;
+    auto p = open_rocksdb_store(tmpl, true, err, detail);
+    if (!p)
+      CAF_FAIL("rocksdb: " << detail);
+    return p;
+  };
+  auto app_queue = [&] {
+    std::error_code err;
+    std::string detail;
+    auto q = open_kafka_app_queue(o, err, detail);
+    if (!q)
+      CAF_FAIL("cannot open the Kafka APPLICATION queue: " << detail);
+    return q;
+  };
+  auto stored_at = protocol::message::clock::now() - std::chrono::seconds{90};
+  std::string orphan = "orphan/x.y_z";
+  {
+    role_store rs{primary(), nullptr, app_queue()};
+    CAF_REQUIRE(!rs.recover());
+    write_batch b;
+    b.put_sessions.push_back(app_session("keep"));
+    for (uint64_t seq = 1; seq <= 3; ++seq) {
+      b.append.emplace_back("keep", entry(seq));
+      b.append.back().second.stored_at = stored_at;
+    }
+    CAF_REQUIRE(!rs.apply(b));
+    // The leftover: a queue topic with entries and no record anywhere.
+    auto q = app_queue();
+    queue_batch qb;
+    qb.create_queues.push_back(orphan);
+    qb.append.emplace_back(orphan, entry(1));
+    qb.append.emplace_back(orphan, entry(2));
+    CAF_REQUIRE(!q->apply(qb));
+  }
+  auto prefix = o.topic_prefix + ".msg.app.";
+  std::set<std::string> both{kafka_app_topic(o.topic_prefix, "keep"),
+                             kafka_app_topic(o.topic_prefix, orphan)};
+  CAF_CHECK_EQUAL(topics_eventually(prefix, both), both);
+  // Boot.
+  role_store rs{primary(), nullptr, app_queue()};
+  std::vector<std::string> removed;
+  CAF_REQUIRE(!rs.recover([&](const std::string& c, const std::string&) { removed.push_back(c); }));
+  CAF_CHECK_EQUAL(removed, std::vector<std::string>({orphan}));
+  std::set<std::string> kept{kafka_app_topic(o.topic_prefix, "keep")};
+  CAF_CHECK_EQUAL(topics_eventually(prefix, kept), kept);
+  std::vector<uint64_t> seqs;
+  auto err = rs.read_queue("keep", 0, 0, [&](queued_entry&& e) {
+    seqs.push_back(e.seq);
+    // The stored time comes back through Kafka (wall clock, ms).
+    CAF_REQUIRE(e.stored_at);
+    auto diff = *e.stored_at - stored_at;
+    CAF_CHECK(diff > -std::chrono::milliseconds{5} && diff < std::chrono::milliseconds{5});
+  });
+  CAF_REQUIRE(!err);
+  CAF_CHECK_EQUAL(seqs, range(1, 3));
 }
 
 CAF_TEST(sessions and subscriptions are rebuilt from the compacted topics) {
