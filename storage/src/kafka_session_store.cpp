@@ -384,6 +384,11 @@ public:
     return inner_->read_queue(client_id, from_seq, limit, f);
   }
 
+  std::error_code read_released(const std::string& client_id, uint64_t from_seq,
+                                std::vector<uint64_t>& out) override {
+    return inner_->read_released(client_id, from_seq, out);
+  }
+
   std::error_code last_seq(const std::string& client_id, uint64_t& out) override {
     return inner_->last_seq(client_id, out);
   }

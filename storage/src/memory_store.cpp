@@ -5,6 +5,7 @@
 #include "validate.hpp"
 
 #include <map>
+#include <set>
 
 namespace amq::storage {
 
@@ -23,20 +24,31 @@ public:
       sessions_.erase(c);
       queues_.erase(c);
       last_seq_.erase(c);
+      released_.erase(c);
     }
     for (auto& r : b.put_sessions)
       sessions_[r.client_id] = r;
     for (auto& [c, e] : b.append) {
-      queues_[c][e.seq] = e;
+      auto& stored = queues_[c][e.seq] = e;
+      stored.released = false; // the mark is kept apart (released_)
       auto& last = last_seq_[c];
       if (e.seq > last)
         last = e.seq;
     }
+    for (auto& [c, seq] : b.put_released)
+      released_[c].insert(seq);
     for (auto& [c, seq] : b.erase_entries) {
       if (auto i = queues_.find(c); i != queues_.end()) {
         i->second.erase(seq);
         if (i->second.empty())
           queues_.erase(i);
+      }
+    }
+    for (auto& [c, seq] : b.erase_released) {
+      if (auto i = released_.find(c); i != released_.end()) {
+        i->second.erase(seq);
+        if (i->second.empty())
+          released_.erase(i);
       }
     }
     for (auto& m : b.put_retained)
@@ -59,13 +71,25 @@ public:
     auto q = queues_.find(client_id);
     if (q == queues_.end())
       return {};
+    auto r = released_.find(client_id);
     size_t n = 0;
     for (auto i = q->second.lower_bound(from_seq); i != q->second.end(); ++i) {
       if (limit != 0 && n == limit)
         break;
-      f(queued_entry{i->second});
+      queued_entry e{i->second};
+      e.released = r != released_.end() && r->second.count(e.seq) > 0;
+      f(std::move(e));
       ++n;
     }
+    return {};
+  }
+
+  std::error_code read_released(const std::string& client_id, uint64_t from_seq,
+                                std::vector<uint64_t>& out) override {
+    if (!detail::valid_client_id(client_id))
+      return error::invalid_argument;
+    if (auto r = released_.find(client_id); r != released_.end())
+      out.insert(out.end(), r->second.lower_bound(from_seq), r->second.end());
     return {};
   }
 
@@ -95,6 +119,8 @@ private:
   std::map<std::string, session_record> sessions_;
   std::map<std::string, std::map<uint64_t, queued_entry>> queues_;
   std::map<std::string, uint64_t> last_seq_;
+  /// "Released" marks by client (independent of the entries, as on disk).
+  std::map<std::string, std::set<uint64_t>> released_;
   std::map<std::string, protocol::message_ptr> retained_;
 };
 

@@ -411,6 +411,11 @@ void encode_last_seq(uint64_t seq, std::string& out) {
   put_u64(out, seq);
 }
 
+void encode_released(uint64_t seq, std::string& out) {
+  put_header(out, record_type::released);
+  put_u64(out, seq);
+}
+
 // -- decoders -------------------------------------------------------------------
 
 std::error_code decode(std::string_view in, session_record& out) {
@@ -471,6 +476,21 @@ std::error_code decode_last_seq(std::string_view in, uint64_t& out) {
   switch (version) {
     case 1:
       r.fixed(out);
+      break;
+    default:
+      return error::unknown_version;
+  }
+  return r.finish();
+}
+
+std::error_code decode_released(std::string_view in, uint64_t& seq) {
+  reader r{in};
+  uint8_t version;
+  if (!get_header(r, record_type::released, version))
+    return r.err;
+  switch (version) {
+    case 1:
+      r.fixed(seq);
       break;
     default:
       return error::unknown_version;

@@ -40,6 +40,7 @@ enum class record_type : uint8_t {
   queue_entry = 0x02,
   retained = 0x03,
   last_seq = 0x04,
+  released = 0x05,
 };
 
 /// A reading of both clocks, taken together, to convert deadlines between
@@ -63,6 +64,8 @@ void encode(const session_record& x, std::string& out);
 void encode(const queued_entry& x, std::string& out, const clocks& now);
 void encode_retained(const protocol::message& m, std::string& out, const clocks& now);
 void encode_last_seq(uint64_t seq, std::string& out);
+/// The "released" mark of queue entry `seq` (PUBREC received).
+void encode_released(uint64_t seq, std::string& out);
 
 // -- decoders -----------------------------------------------------------------
 
@@ -71,5 +74,6 @@ std::error_code decode(std::string_view in, queued_entry& out, const clocks& now
 std::error_code decode_retained(std::string_view in, protocol::message_ptr& out,
                                 const clocks& now);
 std::error_code decode_last_seq(std::string_view in, uint64_t& out);
+std::error_code decode_released(std::string_view in, uint64_t& seq);
 
 } // namespace amq::storage::codec

@@ -4,6 +4,7 @@
 //   s/<client id>                    -> session record
 //   n/<client id>                    -> last sequence number of the session
 //   q/<client id> 0x00 <seq, 8B BE>  -> queue entry (prefix scan = queue in order)
+//   m/<client id> 0x00 <seq, 8B BE>  -> "released" mark of that entry (PUBREC received)
 //   r/<topic>                        -> retained message
 //
 // Client ids never contain U+0000 (MQTT §1.5.4; `apply` rejects them), so
@@ -43,6 +44,7 @@ constexpr std::string_view session_prefix = "s/";
 constexpr std::string_view last_seq_prefix = "n/";
 constexpr std::string_view queue_prefix_tag = "q/";
 constexpr std::string_view retained_prefix = "r/";
+constexpr std::string_view released_prefix_tag = "m/";
 
 std::string concat(std::string_view a, std::string_view b) {
   std::string out;
@@ -80,6 +82,26 @@ uint64_t read_be64(std::string_view in) {
 
 std::string queue_key(std::string_view client, uint64_t seq) {
   auto out = queue_prefix(client);
+  append_be64(out, seq);
+  return out;
+}
+
+/// `m/<client>\0`, `m/<client>\1` and `m/<client>\0<seq>`: the marks, keyed
+/// as the queue.
+std::string released_prefix(std::string_view client) {
+  auto out = concat(released_prefix_tag, client);
+  out.push_back('\0');
+  return out;
+}
+
+std::string released_end(std::string_view client) {
+  auto out = concat(released_prefix_tag, client);
+  out.push_back('\1');
+  return out;
+}
+
+std::string released_key(std::string_view client, uint64_t seq) {
+  auto out = released_prefix(client);
   append_be64(out, seq);
   return out;
 }
@@ -192,6 +214,7 @@ public:
       wb.Delete(slice(concat(session_prefix, c)));
       wb.Delete(slice(concat(last_seq_prefix, c)));
       wb.DeleteRange(slice(queue_prefix(c)), slice(queue_end(c)));
+      wb.DeleteRange(slice(released_prefix(c)), slice(released_end(c)));
     }
     for (auto& r : b.put_sessions) {
       buf_.clear();
@@ -213,8 +236,15 @@ public:
       codec::encode_last_seq(seq, buf_);
       wb.Merge(slice(concat(last_seq_prefix, c)), slice(buf_));
     }
+    for (auto& [c, seq] : b.put_released) {
+      buf_.clear();
+      codec::encode_released(seq, buf_);
+      wb.Put(slice(released_key(c, seq)), slice(buf_));
+    }
     for (auto& [c, seq] : b.erase_entries)
       wb.Delete(slice(queue_key(c, seq)));
+    for (auto& [c, seq] : b.erase_released)
+      wb.Delete(slice(released_key(c, seq)));
     for (auto& m : b.put_retained) {
       buf_.clear();
       codec::encode_retained(*m, buf_, now);
@@ -243,6 +273,10 @@ public:
                              const std::function<void(queued_entry&&)>& f) override {
     if (!detail::valid_client_id(client_id))
       return error::invalid_argument;
+    // The marks first (a handful at most: entries in flight at QoS 2).
+    marks_.clear();
+    if (auto err = read_released(client_id, from_seq, marks_))
+      return err;
     auto now = codec::clocks::now();
     auto prefix = queue_prefix(client_id);
     auto end = queue_end(client_id);
@@ -250,6 +284,7 @@ public:
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper;
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro)};
+    auto mark = marks_.begin();
     size_t n = 0;
     for (it->Seek(slice(queue_key(client_id, from_seq))); it->Valid(); it->Next()) {
       if (limit != 0 && n == limit)
@@ -267,8 +302,42 @@ public:
         report_corrupt("queue entry", printable(key), err);
         continue;
       }
+      while (mark != marks_.end() && *mark < e.seq)
+        ++mark;
+      e.released = mark != marks_.end() && *mark == e.seq;
       f(std::move(e));
       ++n;
+    }
+    return check(it->status());
+  }
+
+  std::error_code read_released(const std::string& client_id, uint64_t from_seq,
+                                std::vector<uint64_t>& out) override {
+    if (!detail::valid_client_id(client_id))
+      return error::invalid_argument;
+    auto prefix = released_prefix(client_id);
+    auto end = released_end(client_id);
+    rocksdb::Slice upper{end};
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro)};
+    for (it->Seek(slice(released_key(client_id, from_seq))); it->Valid(); it->Next()) {
+      auto key = view(it->key());
+      if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) {
+        report_corrupt("released mark", printable(key), error::bad_key);
+        continue;
+      }
+      uint64_t seq = 0;
+      auto err = codec::decode_released(view(it->value()), seq);
+      if (!err && seq != read_be64(key.substr(prefix.size())))
+        err = error::invalid_value; // the record is not the key's mark
+      if (err) {
+        // Skipped: the entry is then resent as PUBLISH (DUP), as before
+        // marks existed; never a lost message.
+        report_corrupt("released mark", printable(key), err);
+        continue;
+      }
+      out.push_back(seq);
     }
     return check(it->status());
   }
@@ -364,6 +433,7 @@ private:
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::WriteOptions write_opts_;
   std::string buf_;
+  std::vector<uint64_t> marks_;
   std::string last_error_;
 };
 

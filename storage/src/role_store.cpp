@@ -186,6 +186,14 @@ std::error_code role_store::apply(const write_batch& b) {
     else
       primary_part.erase_entries.emplace_back(c, seq);
   }
+  // "Released" marks live in the primary whatever the queue backend (a
+  // Kafka record cannot be updated in place; one layout for all). A mark is
+  // put after the queue appends (phase 1) and erased after the entry's
+  // erase in the queue backend: a crash in between leaves a mark without
+  // its entry (ignored, erased with the session), never an entry that lost
+  // its mark.
+  primary_part.put_released = b.put_released;
+  primary_part.erase_released = b.erase_released;
 
   primary_part.put_retained = b.put_retained;
   primary_part.erase_retained = b.erase_retained;
@@ -239,6 +247,13 @@ std::error_code role_store::apply(const write_batch& b) {
       });
     }
   }
+  // The erase of an entry failed in its backend: keep its mark, so that a
+  // restart before the erase is retried resends PUBREL, not the message.
+  if (!failed.empty() && !primary_part.erase_released.empty())
+    std::erase_if(primary_part.erase_released, [&](const auto& e) {
+      auto* q = backend(role_of_client(e.first));
+      return q && failed.count(q) > 0;
+    });
   // Phase 2: the primary.
   if (!primary_part.empty())
     if (auto err = timed(parts[2], [&] { return primary_->apply(primary_part); }))
@@ -274,9 +289,29 @@ std::error_code role_store::read_queue(const std::string& client_id, uint64_t fr
                                        const std::function<void(queued_entry&&)>& f) {
   if (!detail::valid_client_id(client_id))
     return error::invalid_argument;
-  if (auto* q = backend(role_of_client(client_id)))
+  auto* q = backend(role_of_client(client_id));
+  if (!q)
+    return primary_->read_queue(client_id, from_seq, limit, f);
+  // The queue from its backend, the marks from the primary.
+  std::vector<uint64_t> marks;
+  if (auto err = primary_->read_released(client_id, from_seq, marks)) {
+    last_error_ = primary_->describe() + ": " + primary_->last_error();
+    return err;
+  }
+  if (marks.empty())
     return q->read_queue(client_id, from_seq, limit, f);
-  return primary_->read_queue(client_id, from_seq, limit, f);
+  auto mark = marks.begin();
+  return q->read_queue(client_id, from_seq, limit, [&](queued_entry&& e) {
+    while (mark != marks.end() && *mark < e.seq)
+      ++mark;
+    e.released = mark != marks.end() && *mark == e.seq;
+    f(std::move(e));
+  });
+}
+
+std::error_code role_store::read_released(const std::string& client_id, uint64_t from_seq,
+                                          std::vector<uint64_t>& out) {
+  return primary_->read_released(client_id, from_seq, out);
 }
 
 std::error_code role_store::last_seq(const std::string& client_id, uint64_t& out) {

@@ -69,8 +69,8 @@ std::error_code store::queue_stats(const std::string& client_id, queue_info& out
 }
 
 // Applying the merged batch must equal applying `*this`, then `other`. The
-// fixed order inside a batch (erase sessions, put sessions, append, erase
-// entries, put retained, erase retained) would otherwise let a mutation of
+// fixed order inside a batch (erase sessions, put sessions, append, put
+// released, erase entries, erase released, put retained, erase retained) would otherwise let a mutation of
 // `*this` survive a later erase in `other` (or an erase in `*this` kill a
 // later put in `other`), so those are dropped from `*this` first.
 void write_batch::merge(write_batch&& other) {
@@ -80,6 +80,8 @@ void write_batch::merge(write_batch&& other) {
     std::erase_if(put_sessions, [&](const session_record& r) { return gone.count(r.client_id) > 0; });
     std::erase_if(append, [&](const auto& a) { return gone.count(a.first) > 0; });
     std::erase_if(erase_entries, [&](const auto& e) { return gone.count(e.first) > 0; });
+    std::erase_if(put_released, [&](const auto& e) { return gone.count(e.first) > 0; });
+    std::erase_if(erase_released, [&](const auto& e) { return gone.count(e.first) > 0; });
   }
   if (!other.append.empty() && !erase_entries.empty()) {
     // An entry erased in `*this` and appended again in `other` (a sequence
@@ -89,6 +91,14 @@ void write_batch::merge(write_batch&& other) {
       added.emplace(client, e.seq);
     std::erase_if(erase_entries,
                   [&](const auto& e) { return added.count({e.first, e.second}) > 0; });
+  }
+  if (!other.put_released.empty() && !erase_released.empty()) {
+    // Likewise a mark erased in `*this` and put again in `other`.
+    std::set<std::pair<std::string_view, uint64_t>> marked;
+    for (auto& [client, seq] : other.put_released)
+      marked.emplace(client, seq);
+    std::erase_if(erase_released,
+                  [&](const auto& e) { return marked.count({e.first, e.second}) > 0; });
   }
   if (!other.erase_retained.empty() && !put_retained.empty()) {
     std::unordered_set<std::string_view> gone(other.erase_retained.begin(),
@@ -104,7 +114,9 @@ void write_batch::merge(write_batch&& other) {
   move_append(erase_sessions, other.erase_sessions);
   move_append(put_sessions, other.put_sessions);
   move_append(append, other.append);
+  move_append(put_released, other.put_released);
   move_append(erase_entries, other.erase_entries);
+  move_append(erase_released, other.erase_released);
   move_append(put_retained, other.put_retained);
   move_append(erase_retained, other.erase_retained);
 }

@@ -29,6 +29,12 @@ inline std::error_code validate(const write_batch& b) noexcept {
   for (auto& [c, seq] : b.erase_entries)
     if (!valid_client_id(c))
       return error::invalid_argument;
+  for (auto& [c, seq] : b.put_released)
+    if (!valid_client_id(c))
+      return error::invalid_argument;
+  for (auto& [c, seq] : b.erase_released)
+    if (!valid_client_id(c))
+      return error::invalid_argument;
   for (auto& m : b.put_retained)
     if (!m)
       return error::invalid_argument;

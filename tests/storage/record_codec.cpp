@@ -287,22 +287,31 @@ CAF_TEST(last seq v1) {
   CAF_CHECK_EQUAL(x, 0x0102030405060708u);
 }
 
-CAF_TEST(retained message v1) {
+CAF_TEST(released mark v1) {
+  // The "released" mark of a QoS 2 queue entry (PUBREC received).
+  const bytes golden = make_bytes({
+    0x01,                   // format version 1
+    0x05,                   // record type: released mark
+    0x2c, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // seq 300 (u64 LE)
+  });
   std::string out;
-  codec::encode_retained(golden_retained(), out, t0);
-  CAF_CHECK_EQUAL(hex(to_bytes(out)), hex(golden_retained_bytes));
-  protocol::message_ptr m;
-  CAF_REQUIRE(!codec::decode_retained(str(golden_retained_bytes), m, t0));
-  CAF_CHECK(same(*m, golden_retained()));
-}
-
-CAF_TEST(last seq v1) {
-  std::string out;
-  codec::encode_last_seq(0x0102030405060708, out);
-  CAF_CHECK_EQUAL(hex(to_bytes(out)), hex(golden_last_seq_bytes));
+  codec::encode_released(300, out);
+  CAF_CHECK_EQUAL(hex(to_bytes(out)), hex(golden));
   uint64_t x = 0;
-  CAF_REQUIRE(!codec::decode_last_seq(str(golden_last_seq_bytes), x));
-  CAF_CHECK_EQUAL(x, 0x0102030405060708u);
+  CAF_REQUIRE(!codec::decode_released(str(golden), x));
+  CAF_CHECK_EQUAL(x, 300u);
+  auto decode_released = [](const bytes& b) {
+    uint64_t seq;
+    return codec::decode_released(str(b), seq);
+  };
+  check_truncations(golden, decode_released);
+  CAF_CHECK(decode_released(golden_last_seq_bytes) == error::wrong_record_type);
+  auto v2 = golden;
+  v2[0] = 0x02;
+  CAF_CHECK(decode_released(v2) == error::unknown_version);
+  auto longer = golden;
+  longer.push_back(0);
+  CAF_CHECK(decode_released(longer) == error::trailing_bytes);
 }
 
 CAF_TEST(lengths from 128 take a two byte varint) {

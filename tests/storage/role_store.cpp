@@ -385,4 +385,68 @@ CAF_TEST(each backend part is observed under its own metrics label) {
                   0);
 }
 
+CAF_TEST(released marks live in the primary and join every queue backend) {
+  auto flags = [&](const std::string& c) {
+    std::vector<std::pair<uint64_t, bool>> out;
+    CHECK_OK(st->read_queue(c, 0, 0,
+                            [&](queued_entry&& e) { out.emplace_back(e.seq, e.released); }));
+    return out;
+  };
+  using flag_list = std::vector<std::pair<uint64_t, bool>>;
+  write_batch b;
+  b.put_sessions = {record("dev", 0), record("app", 1)};
+  b.append = {{"dev", entry(1)}, {"dev", entry(2)}, {"app", entry(1)}, {"app", entry(2)}};
+  CHECK_OK(st->apply(b));
+  b = {};
+  b.put_released = {{"dev", 2}, {"app", 1}};
+  CHECK_OK(st->apply(b));
+  // The DEVICE queue is in the fake backend, the marks in the primary.
+  std::vector<uint64_t> in_primary;
+  CHECK_OK(primary->read_released("dev", 0, in_primary));
+  CAF_CHECK_EQUAL(in_primary, std::vector<uint64_t>{2});
+  CAF_CHECK_EQUAL(flags("dev"), (flag_list{{1, false}, {2, true}}));
+  CAF_CHECK_EQUAL(flags("app"), (flag_list{{1, true}, {2, false}}));
+  // A page from seq 2 of the DEVICE queue still carries it.
+  std::vector<std::pair<uint64_t, bool>> page;
+  CHECK_OK(st->read_queue("dev", 2, 1,
+                          [&](queued_entry&& e) { page.emplace_back(e.seq, e.released); }));
+  CAF_CHECK_EQUAL(page, (flag_list{{2, true}}));
+  // A type change moves the queue; the marks stay valid (same seqs).
+  b = {};
+  b.put_sessions = {record("dev", 1)};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK(device->seqs("dev").empty());
+  CAF_CHECK_EQUAL(flags("dev"), (flag_list{{1, false}, {2, true}}));
+  b = {};
+  b.put_sessions = {record("dev", 0)};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(flags("dev"), (flag_list{{1, false}, {2, true}}));
+  // PUBCOMP while the DEVICE backend fails: the entry stays and so does its
+  // mark (a restart resends PUBREL, not the message).
+  device->fail = true;
+  b = {};
+  b.append = {{"dev", entry(3)}};
+  b.erase_entries = {{"dev", 2}};
+  b.erase_released = {{"dev", 2}};
+  CAF_CHECK(st->apply(b));
+  device->fail = false;
+  CAF_CHECK_EQUAL(flags("dev"), (flag_list{{1, false}, {2, true}}));
+  // It works: both go.
+  b = {};
+  b.erase_entries = {{"dev", 2}};
+  b.erase_released = {{"dev", 2}};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(flags("dev"), (flag_list{{1, false}}));
+  in_primary.clear();
+  CHECK_OK(primary->read_released("dev", 0, in_primary));
+  CAF_CHECK(in_primary.empty());
+  // Erasing a session erases its marks with its record.
+  b = {};
+  b.erase_sessions = {"app"};
+  CHECK_OK(st->apply(b));
+  in_primary.clear();
+  CHECK_OK(st->read_released("app", 0, in_primary));
+  CAF_CHECK(in_primary.empty());
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -428,6 +428,7 @@ struct state {
   std::map<std::string, session_record> s;
   std::map<std::string, seq_list> q;
   std::map<std::string, uint64_t> n;
+  std::map<std::string, seq_list> m; ///< released marks
   std::map<std::string, std::string> r;
   bool operator==(const state&) const = default;
 };
@@ -438,6 +439,7 @@ state snapshot(const backend& b) {
   for (auto c : {"a", "b"}) {
     out.q[c] = seqs(b, c);
     out.n[c] = last_seq(b, c);
+    CHECK_OK(b->read_released(c, 0, out.m[c]));
   }
   out.r = retained(b);
   return out;
@@ -474,6 +476,21 @@ CAF_TEST(a merged batch equals its parts applied in order) {
     y.append = {{"b", entry(1)}};
     cases.emplace_back(std::move(x), std::move(y));
   }
+  { // a mark is put, then its session is erased
+    write_batch x, y;
+    x.put_released = {{"a", 1}, {"b", 1}};
+    y.erase_sessions = {"a"};
+    cases.emplace_back(std::move(x), std::move(y));
+  }
+  { // a mark is erased with its entry, then put again
+    write_batch x, y;
+    x.put_released = {{"a", 1}};
+    x.erase_entries = {{"a", 1}};
+    x.erase_released = {{"a", 1}};
+    y.append = {{"a", entry(1)}};
+    y.put_released = {{"a", 1}};
+    cases.emplace_back(std::move(x), std::move(y));
+  }
   { // retained put then erased, erased then put
     write_batch x, y;
     x.put_retained = {make_msg("u", "1")};
@@ -493,6 +510,82 @@ CAF_TEST(a merged batch equals its parts applied in order) {
     m.merge(write_batch{y});
     apply(merged, m);
     CAF_CHECK(snapshot(seq) == snapshot(merged));
+  }
+}
+
+// -- released marks (QoS 2: PUBREC received) ------------------------------------------------
+
+namespace {
+
+/// (seq, released) of every entry read from `from`, at most `limit`.
+std::vector<std::pair<uint64_t, bool>> flags(const backend& b, const std::string& client,
+                                             uint64_t from = 0, size_t limit = 0) {
+  std::vector<std::pair<uint64_t, bool>> out;
+  CHECK_OK(b->read_queue(client, from, limit,
+                         [&](queued_entry&& e) { out.emplace_back(e.seq, e.released); }));
+  return out;
+}
+
+seq_list marks(const backend& b, const std::string& client, uint64_t from = 0) {
+  seq_list out;
+  CHECK_OK(b->read_released(client, from, out));
+  return out;
+}
+
+using flag_list = std::vector<std::pair<uint64_t, bool>>;
+
+} // namespace
+
+CAF_TEST(released marks are read with their entries and go with them) {
+  for (auto& b : all_backends()) {
+    CAF_MESSAGE("backend " << b.name);
+    write_batch wb;
+    wb.put_sessions = {session("c"), session("c1")};
+    wb.append = {{"c", entry(1)}, {"c", entry(2)}, {"c", entry(3)}, {"c", entry(300)},
+                 {"c1", entry(2)}};
+    apply(b, wb);
+    CAF_CHECK_EQUAL(flags(b, "c"),
+                    (flag_list{{1, false}, {2, false}, {3, false}, {300, false}}));
+    // PUBREC of 2 and 300 (300: the seq's second byte is set).
+    wb.clear();
+    wb.put_released = {{"c", 2}, {"c", 300}};
+    apply(b, wb);
+    CAF_CHECK_EQUAL(flags(b, "c"), (flag_list{{1, false}, {2, true}, {3, false}, {300, true}}));
+    CAF_CHECK_EQUAL(flags(b, "c", 2, 2), (flag_list{{2, true}, {3, false}}));
+    CAF_CHECK_EQUAL(flags(b, "c", 3), (flag_list{{3, false}, {300, true}}));
+    CAF_CHECK_EQUAL(marks(b, "c"), (seq_list{2, 300}));
+    CAF_CHECK_EQUAL(marks(b, "c", 3), (seq_list{300}));
+    // Another client, whose id extends this one, has none.
+    CAF_CHECK_EQUAL(flags(b, "c1"), (flag_list{{2, false}}));
+    CAF_CHECK(marks(b, "c1").empty());
+    // They survive a restart.
+    b.reopen();
+    CAF_CHECK_EQUAL(flags(b, "c"), (flag_list{{1, false}, {2, true}, {3, false}, {300, true}}));
+    // PUBCOMP of 2: entry and mark go in one batch.
+    wb.clear();
+    wb.erase_entries = {{"c", 2}};
+    wb.erase_released = {{"c", 2}};
+    apply(b, wb);
+    CAF_CHECK_EQUAL(flags(b, "c"), (flag_list{{1, false}, {3, false}, {300, true}}));
+    CAF_CHECK_EQUAL(marks(b, "c"), (seq_list{300}));
+    // A mark without its entry is never read as an entry.
+    wb.clear();
+    wb.put_released = {{"c", 7}};
+    apply(b, wb);
+    CAF_CHECK_EQUAL(seqs(b, "c"), (seq_list{1, 3, 300}));
+    // Erasing the session erases its marks (no orphans), not the other's.
+    wb.clear();
+    wb.put_released = {{"c1", 2}};
+    wb.erase_sessions = {"c"};
+    apply(b, wb);
+    CAF_CHECK(marks(b, "c").empty());
+    CAF_CHECK_EQUAL(marks(b, "c1"), (seq_list{2}));
+    // A session created again with an old seq does not inherit a mark.
+    wb.clear();
+    wb.put_sessions = {session("c")};
+    wb.append = {{"c", entry(300)}};
+    apply(b, wb);
+    CAF_CHECK_EQUAL(flags(b, "c"), (flag_list{{300, false}}));
   }
 }
 
@@ -554,6 +647,7 @@ CAF_TEST(the key layout on disk is the documented one) {
   write_batch wb;
   wb.put_sessions = {session("dev1")};
   wb.append = {{"dev1", entry(0x0102)}};
+  wb.put_released = {{"dev1", 0x0102}};
   wb.put_retained = {make_msg("a/b", "x")};
   apply(b, wb);
   b.close();
@@ -565,6 +659,7 @@ CAF_TEST(the key layout on disk is the documented one) {
   for (it->SeekToFirst(); it->Valid(); it->Next())
     keys.push_back(it->key().ToString());
   std::vector<std::string> expected{
+    std::string{"m/dev1\0\0\0\0\0\0\0\x01\x02", 15},
     "n/dev1",
     std::string{"q/dev1\0\0\0\0\0\0\0\x01\x02", 15},
     "r/a/b",
@@ -574,6 +669,10 @@ CAF_TEST(the key layout on disk is the documented one) {
   std::string v;
   CAF_CHECK(db->Get(rocksdb::ReadOptions{}, "n/dev1", &v).ok());
   CAF_CHECK_EQUAL(v, std::string("\x01\x04\x02\x01\0\0\0\0\0\0", 10));
+  // The released mark: version 1, type 0x05, the seq (u64 LE).
+  CAF_CHECK(db->Get(rocksdb::ReadOptions{}, std::string{"m/dev1\0\0\0\0\0\0\0\x01\x02", 15}, &v)
+              .ok());
+  CAF_CHECK_EQUAL(v, std::string("\x01\x05\x02\x01\0\0\0\0\0\0", 10));
 }
 
 CAF_TEST(corrupt records are skipped and reported) {

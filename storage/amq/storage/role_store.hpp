@@ -4,8 +4,9 @@
 ///
 /// Roles (docs/sessions.md, "Where state lives"):
 /// - the **primary** (embedded RocksDB by default) keeps session records
-///   (subscriptions, expiry, client type, inbound QoS 2 ids) and retained
-///   messages;
+///   (subscriptions, expiry, client type, inbound QoS 2 ids), the
+///   "released" marks of outbound QoS 2 entries (PUBREC received) of every
+///   client whatever its queue backend, and retained messages;
 /// - the **DEVICE queue** backend keeps the offline queues of DEVICE
 ///   clients (the primary itself, or Redis);
 /// - the **APPLICATION queue** backend keeps those of APPLICATION clients
@@ -133,6 +134,9 @@ public:
   std::error_code for_each_session(const std::function<void(session_record&&)>& f) override;
   std::error_code read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
                              const std::function<void(queued_entry&&)>& f) override;
+  /// Marks come from the primary for every queue backend.
+  std::error_code read_released(const std::string& client_id, uint64_t from_seq,
+                                std::vector<uint64_t>& out) override;
   std::error_code last_seq(const std::string& client_id, uint64_t& out) override;
   std::error_code queue_stats(const std::string& client_id, queue_info& out) override;
   /// The primary's queues, then every client of the queue backends.

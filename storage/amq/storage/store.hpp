@@ -11,6 +11,12 @@
 ///   messages survive a crash. Outbound packet ids are derived from the
 ///   sequence number (`packet_id_for`), so they need not be stored: after a
 ///   restart a message is resent with the same id and DUP=1;
+/// - a "released" mark per QoS 2 queue entry whose PUBREC the broker
+///   received (`write_batch::put_released`): after a restart such an entry
+///   is resent as PUBREL, not as PUBLISH (the client may have completed the
+///   flow and must not get the message twice). The session sends PUBREL
+///   only after the mark is durable and erases it with the entry on PUBCOMP
+///   (`erase_released`); erasing the session erases its marks;
 /// - retained messages by topic.
 ///
 /// Every mutation goes through `apply(batch)`, which is atomic and, when it
@@ -68,6 +74,11 @@ struct queued_entry {
   /// (session.device_persisted_messages_ttl) of an entry read back from the
   /// store counts from here. Unset in records written before it existed.
   std::optional<protocol::message::clock::time_point> stored_at;
+  /// QoS 2: the client's PUBREC was received and the "released" mark is
+  /// stored, so the entry is resent as PUBREL (same packet id), not as
+  /// PUBLISH. Set by `read_queue` from the mark; not part of the entry's
+  /// record (`append` ignores it).
+  bool released = false;
 };
 
 /// Outbound packet id of queue entry `seq`: 1..65535, cycling.
@@ -81,8 +92,8 @@ struct retained_entry {
 };
 
 /// One atomic, durable set of mutations. Order inside a batch: sessions
-/// erased, sessions put, queue entries appended, queue entries erased,
-/// retained put, retained erased.
+/// erased, sessions put, queue entries appended, released marks put, queue
+/// entries erased, released marks erased, retained put, retained erased.
 struct write_batch {
   /// Removes the session record and its whole queue.
   std::vector<std::string> erase_sessions;
@@ -90,8 +101,16 @@ struct write_batch {
   std::vector<session_record> put_sessions;
   /// Appends queue entries: (client id, entry).
   std::vector<std::pair<std::string, queued_entry>> append;
+  /// Stores the "released" mark (PUBREC received) of queue entries:
+  /// (client id, seq). A mark without its entry is never read back as an
+  /// entry; it goes with `erase_released` or with the session.
+  std::vector<std::pair<std::string, uint64_t>> put_released;
   /// Removes single queue entries: (client id, seq).
   std::vector<std::pair<std::string, uint64_t>> erase_entries;
+  /// Removes "released" marks: (client id, seq). The session lists here
+  /// every erased entry it had marked (erasing an entry does not look for
+  /// its mark: that would cost every acknowledgement a delete).
+  std::vector<std::pair<std::string, uint64_t>> erase_released;
   /// Inserts or replaces retained messages (by `msg->topic`).
   std::vector<protocol::message_ptr> put_retained;
   /// Removes retained messages by topic.
@@ -99,13 +118,16 @@ struct write_batch {
 
   bool empty() const noexcept {
     return erase_sessions.empty() && put_sessions.empty() && append.empty()
-           && erase_entries.empty() && put_retained.empty() && erase_retained.empty();
+           && put_released.empty() && erase_entries.empty() && erase_released.empty()
+           && put_retained.empty() && erase_retained.empty();
   }
   void clear() {
     erase_sessions.clear();
     put_sessions.clear();
     append.clear();
+    put_released.clear();
     erase_entries.clear();
+    erase_released.clear();
     put_retained.clear();
     erase_retained.clear();
   }
@@ -143,6 +165,20 @@ public:
   virtual std::error_code
   read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
              const std::function<void(queued_entry&&)>& f) = 0;
+
+  /// Appends to `out`, in order, the seqs >= `from_seq` of `client_id`'s
+  /// "released" marks (`write_batch::put_released`). `read_queue` of a
+  /// store that holds both queue and marks sets `queued_entry::released`
+  /// itself; the role composite uses this to join the marks it keeps in the
+  /// primary with queues kept elsewhere (Redis, Kafka). The default has
+  /// none: for stores that keep no marks (the Kafka stores).
+  virtual std::error_code read_released(const std::string& client_id, uint64_t from_seq,
+                                        std::vector<uint64_t>& out) {
+    (void)client_id;
+    (void)from_seq;
+    (void)out;
+    return {};
+  }
 
   /// Highest sequence number ever stored for `client_id` (0 if none), so
   /// that a restarted session continues the sequence.
