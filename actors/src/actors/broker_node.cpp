@@ -270,8 +270,19 @@ void broker_node::stop() {
     sys_.registry().erase(timer_service_name);
     caf::anon_send_exit(timers, caf::exit_reason::user_shutdown);
   }
-  if (storage_)
+  if (storage_) {
+    // Apply what the sessions stored on their way out (acknowledgements of
+    // the last moments, records) before the storage actor stops: its
+    // mailbox is in order, and an exit would drop what is pending.
+    caf::scoped_actor self{sys_};
+    self->request(storage_, std::chrono::seconds{30}, commit_atom::value)
+      .receive([] {},
+               [&](caf::error& err) {
+                 AMQ_LOG_WARN("broker shutdown: the store did not commit in time ({})",
+                              sys_.render(err));
+               });
     caf::anon_send_exit(storage_, caf::exit_reason::user_shutdown);
+  }
 }
 
 } // namespace amq::actors
