@@ -388,7 +388,9 @@ def fleet_section(P, meta, results, brokers, runs, get):
       "never received, `dup` = received twice, over the whole run. A rate is not reported (*tool-bound*) "
       "when actormq-fleet used ≥ 90 % of its core **in that phase**. *vs mosquitto* is the ratio to "
       "Mosquitto's rate in the same run. *CPU s* = CPU seconds used by the broker process and by the "
-      "backend server (redis-server / Kafka's JVM) over the whole fleet run.")
+      "backend server (redis-server / Kafka's JVM) over the whole fleet run; *backend wrote* = growth of "
+      "Redis's AOF, or the size of the run's Kafka topic logs (evidence that the backlog went through "
+      "that backend).")
     P()
     if meta.get("redis") or meta.get("kafka"):
         P(f"Backends: Redis {meta.get('redis', '—')}; Kafka {meta.get('kafka', '—')}; both started for "
@@ -396,8 +398,8 @@ def fleet_section(P, meta, results, brokers, runs, get):
         P()
     fsync = (meta.get("redis", "").rsplit(" ", 1) + ["?"])[1] if meta.get("redis") else "?"
     P("| broker | queue stored in | run | load | queueing rate (msg/s) | drain rate (msg/s) | received | lost | dup "
-      "| vs mosquitto: queueing · drain | tool CPU: queueing · drain | CPU s: broker · backend |")
-    P("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| vs mosquitto: queueing · drain | tool CPU: queueing · drain | CPU s: broker · backend | backend wrote |")
+    P("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for b in brokers:
         for run in runs:
             r = get("backlog", b, run)
@@ -406,11 +408,12 @@ def fleet_section(P, meta, results, brokers, runs, get):
             m = get("backlog", "mosquitto", run)
             vs = "—" if b == "mosquitto" else f"{fleet_ratio(r, m, 'queue')} · {fleet_ratio(r, m, 'drain')}"
             backend_cpu = r.get("backend_cpu_s", "—")
+            wrote = f"{num(r, 'backend_bytes') / 1e6:.1f} MB" if "backend_bytes" in r else "—"
             P(f"| {BROKER_NAMES.get(b, b)} | {STORE.get(b, '?').format(fsync=fsync)} | {run} | {r.get('loadavg', '?')} "
               f"| {fleet_rate(r, 'queue')} | {fleet_rate(r, 'drain')} | {fmt_int(num(r, 'received'))} "
               f"| {r.get('lost')} | {r.get('duplicated')} | {vs} "
               f"| {phase_cpu(r, 'queue'):.0f}% · {phase_cpu(r, 'drain'):.0f}% "
-              f"| {r.get('broker_cpu_s', '—')} · {backend_cpu} |")
+              f"| {r.get('broker_cpu_s', '—')} · {backend_cpu} | {wrote} |")
     P()
 
 

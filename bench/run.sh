@@ -156,17 +156,19 @@ LIMIT=$SCRATCH/limit-broker
 # brokers: Mosquitto gets `persistence true` (its store is written on autosave/shutdown, not per
 # message) and a queue of 1,000,000 (> the 100,000 backlog); actormq runs on its default embedded
 # RocksDB store (every QoS 1 message is stored before PUBACK) in a fresh data directory.
-mosquitto_conf() { # $1 port, $2 nodelay(0|1), $3 persist(0|1) -> path
-  local f=$RUNDIR/mosquitto-$2-${3:-0}.conf
+mosquitto_conf() { # $1 port, $2 nodelay(0|1), $3 persist(0|1), $4 run -> path
+  local f=$RUNDIR/mosquitto-$2-${3:-0}-r${4:-0}.conf
   {
     echo "listener $1 127.0.0.1"
     echo "allow_anonymous true"
     echo "max_queued_messages 1000000"
     if [ "${3:-0}" = 1 ]; then
-      # mosquitto started as root drops to the 'mosquitto' user: let it write its store
-      mkdir -p "$RUNDIR/mosquitto-data" && chmod 0777 "$RUNDIR/mosquitto-data"
+      # mosquitto started as root drops to the 'mosquitto' user: let it write its store. A fresh
+      # store per run, like actormq's data dirs: a second run that loaded the first run's store
+      # (saved at shutdown) stopped delivering half of its backlog.
+      mkdir -p "$RUNDIR/mosquitto-data-$4" && chmod 0777 "$RUNDIR/mosquitto-data-$4"
       echo "persistence true"
-      echo "persistence_location $RUNDIR/mosquitto-data/"
+      echo "persistence_location $RUNDIR/mosquitto-data-$4/"
     else
       echo "persistence false"
     fi
@@ -243,7 +245,7 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
       ;;
     mosquitto)
       local conf
-      conf=$(mosquitto_conf "$BPORT" "$4" "$([ "$2" = backlog ] && echo 1 || echo 0)")
+      conf=$(mosquitto_conf "$BPORT" "$4" "$([ "$2" = backlog ] && echo 1 || echo 0)" "$3")
       (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$MOSQUITTO" -c "$conf") >"$BLOG" 2>&1 &
       ;;
     limit)
@@ -351,6 +353,10 @@ stop_services() {
 # CPU seconds (user + system) a process has used so far; 0 if it is gone.
 CLK_TCK=$(getconf CLK_TCK)
 cpu_s() { awk -v hz="$CLK_TCK" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+redis_aof_bytes() { # 0 without AOF
+  redis-cli -h 127.0.0.1 -p "$AMQ_TEST_REDIS_PORT" info persistence 2>/dev/null | tr -d '\r' |
+    awk -F: '$1 == "aof_current_size" {n = $2} END {print n + 0}'
+}
 
 cleanup() { stop_broker cleanup 0; stop_services; }
 trap cleanup EXIT
@@ -409,16 +415,20 @@ one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
   if [ "$mode" = fleet ]; then
     # CPU seconds the broker and the backend servers used over the whole fleet run (set-up,
     # queueing, drain): the backend's work is part of what the broker costs.
-    local bc0 rc0=0 kc0=0
+    local bc0 rc0=0 kc0=0 ra0=0
     bc0=$(cpu_s "$BPID")
-    case $b in actormq-redis) rc0=$(cpu_s "$REDIS_PID") ;; actormq-kafka) kc0=$(cpu_s "$KAFKA_PID") ;; esac
+    case $b in actormq-redis) rc0=$(cpu_s "$REDIS_PID"); ra0=$(redis_aof_bytes) ;; actormq-kafka) kc0=$(cpu_s "$KAFKA_PID") ;; esac
     # shellcheck disable=SC2086
     timeout -k 5 300 taskset -c "$TOOL_CPU" "$FLEET_BIN" --port "$BPORT" --quiet --id-prefix "$FLEET_PREFIX" \
       --duration 240 --drain 5 $args >"$RUNDIR/load-$b-$label-r$r.txt" 2>&1
     extra="broker_cpu_s=$(awk -v a="$bc0" -v b="$(cpu_s "$BPID")" 'BEGIN{printf "%.2f", b - a}')"
+    # backend_bytes: what the backend wrote for this run (Redis: AOF growth; Kafka: the size of
+    # this run's topics), the evidence that the backlog went through that backend.
     case $b in
-      actormq-redis) extra="$extra backend_cpu_s=$(awk -v a="$rc0" -v b="$(cpu_s "$REDIS_PID")" 'BEGIN{printf "%.2f", b - a}')" ;;
-      actormq-kafka) extra="$extra backend_cpu_s=$(awk -v a="$kc0" -v b="$(cpu_s "$KAFKA_PID")" 'BEGIN{printf "%.2f", b - a}')" ;;
+      actormq-redis) extra="$extra backend_cpu_s=$(awk -v a="$rc0" -v b="$(cpu_s "$REDIS_PID")" 'BEGIN{printf "%.2f", b - a}')"
+        extra="$extra backend_bytes=$(($(redis_aof_bytes) - ra0))" ;;
+      actormq-kafka) extra="$extra backend_cpu_s=$(awk -v a="$kc0" -v b="$(cpu_s "$KAFKA_PID")" 'BEGIN{printf "%.2f", b - a}')"
+        extra="$extra backend_bytes=$(find "$SERVICES_DIR"/kafka/data/ -path "*/amqb-r$r.*" -name '*.log' -printf '%s\n' 2>/dev/null | awk '{n += $1} END {print n + 0}')" ;;
     esac
   else
     # shellcheck disable=SC2086
