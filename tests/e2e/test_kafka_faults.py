@@ -9,9 +9,10 @@ every request times out) and then continuing it (SIGCONT). It checks:
   with a reason code (PUBACK 0x83), never acknowledged and then lost;
 - when Kafka answers again the broker resumes on its own: publishes are
   acknowledged, and the subscriber gets every acknowledged message, in order.
-The same checks hold when Kafka is stopped (SIGTERM) under traffic and
-started again on the same data dir and ports (services.sh stop-kafka /
-start-kafka); the module's tests share one Kafka.
+The same checks hold when Kafka is stopped under traffic — SIGTERM
+(services.sh stop-kafka) or kill -9 of its JVM — and started again on the
+same data dir and ports (services.sh start-kafka); the module's tests share
+one Kafka.
 It also checks that a broker whose Kafka is unreachable at start-up refuses
 to start with a clear message (storage.kafka.wait_at_boot_ms = 0).
 """
@@ -20,6 +21,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -182,10 +184,22 @@ def test_kafka_unreachable_while_running(own_kafka, broker_factory, clients):
     check_stopped_cleanly(broker)
 
 
-def test_kafka_stopped_and_restarted_on_same_data(own_kafka, broker_factory, clients):
-    """Kafka stopped (SIGTERM, by PID) while a publisher sends QoS 1 to an
-    offline persistent APPLICATION session, then started again on the same
-    data dir and ports: refused (0x83) while down, never acked-then-lost."""
+def running(pid):
+    """True while `pid` runs (a zombie has an empty command line)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read() != b""
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_kafka_stopped_and_restarted_on_same_data(own_kafka, broker_factory, clients, how):
+    """Kafka stopped while a publisher sends QoS 1 to an offline persistent
+    APPLICATION session — SIGTERM (services.sh stop-kafka: a clean shutdown)
+    or SIGKILL (kill -9 of the JVM: no shutdown at all, log recovery at the
+    next start) —, then started again on the same data dir and ports:
+    refused (0x83) while down, never acked-then-lost."""
     broker = broker_factory(*broker_args(own_kafka.bootstrap, uid("amq-restart")))
     topic = uid("restart")
     cid = uid("app")
@@ -213,14 +227,25 @@ def test_kafka_stopped_and_restarted_on_same_data(own_kafka, broker_factory, cli
     for _ in range(20):
         assert send() == 0
 
-    # Stop while publishing: keep sending until services.sh has seen it exit.
+    # Stop while publishing: keep sending until it has exited.
     t0 = time.monotonic()
-    stopper = subprocess.Popen([SERVICES, "stop-kafka"], env=own_kafka.env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while stopper.poll() is None:
-        send()
-    assert stopper.returncode == 0, stopper.stderr.read()
-    print(f"Kafka stopped in {time.monotonic() - t0:.1f} s ({len(codes) - 20} publishes meanwhile)")
+    if how == "sigterm":
+        stopper = subprocess.Popen([SERVICES, "stop-kafka"], env=own_kafka.env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        while stopper.poll() is None:
+            send()
+        assert stopper.returncode == 0, stopper.stderr.read()
+    else:
+        # kill -9 from another thread while this one is in the middle of a
+        # publish (a batch on its way to Kafka).
+        pid = own_kafka.pid
+        killer = threading.Timer(random.uniform(0.05, 0.3), os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        while running(pid):
+            send()
+        killer.join()
+    print(f"Kafka stopped ({how}) in {time.monotonic() - t0:.1f} s "
+          f"({len(codes) - 20} publishes meanwhile)")
     assert broker.alive()
 
     # Down: clean sessions keep working; the persistent session's publishes are refused.
