@@ -166,19 +166,31 @@ def main():
       f"{meta.get('mem')} RAM, Linux {meta.get('kernel')}, g++ {meta.get('gxx')}. Shared machine: "
       f"1-min load average {meta.get('loadavg_start', '?').split()[0]} at the start, "
       f"{meta.get('loadavg_end', '? ').split()[0]} at the end (per-run values in the raw lines).")
-    P(f"- **Pinning**: brokers `taskset -c {meta.get('broker_cpu')}`, mqtt-load `taskset -c {meta.get('tool_cpu')}`. "
-      f"Exception: the column *actormq (2 cores, unpinned)* runs actormq without taskset "
-      f"(2 CAF worker threads + 1 I/O thread), so it can use the tool's core too; "
-      f"*actormq (1 core)* runs 1 worker + 1 I/O thread on CPU {meta.get('broker_cpu')}.")
+    only_fleet = bool(results) and all(r.get("scenario") == "backlog" for r in results)
+    if only_fleet:
+        P(f"- **Pinning**: brokers `taskset -c {meta.get('broker_cpu')}` (actormq: 1 CAF worker + 1 I/O thread), "
+          f"actormq-fleet `taskset -c {meta.get('tool_cpu')}`; Redis and Kafka not pinned.")
+    else:
+        P(f"- **Pinning**: brokers `taskset -c {meta.get('broker_cpu')}`, mqtt-load `taskset -c {meta.get('tool_cpu')}`. "
+          f"Exception: the column *actormq (2 cores, unpinned)* runs actormq without taskset "
+          f"(2 CAF worker threads + 1 I/O thread), so it can use the tool's core too; "
+          f"*actormq (1 core)* runs 1 worker + 1 I/O thread on CPU {meta.get('broker_cpu')}.")
+    tools = ("actormq-fleet from the same build" if only_fleet else
+             f"mqtt-load and limit-broker from `{meta.get('shared')}` (g++ -O2)")
     P(f"- **Build**: actormq {meta.get('actormq_commit')}, CMAKE_BUILD_TYPE={meta.get('build_type')}; "
-      f"mosquitto {meta.get('mosquitto')}; mqtt-load and limit-broker from `{meta.get('shared')}` (g++ -O2).")
-    P(f"- **Load**: MQTT 3.1.1, 64-byte payloads, `--inflight 100`, {meta.get('duration')} s of publishing per run, "
-      f"fresh broker process per run, {repeat} run(s) per cell (shown `run 1 / run 2 / …`; within one run, `·` separates p50 from p99). "
-      f"Mosquitto TCP_NODELAY: `{meta.get('mosq_nodelay')}` (auto = Nagle on at max rate, "
-      f"`set_tcp_nodelay true` at fixed rate).")
-    P("- **Rules**: a rate is *received* messages/s (deliveries/s for fan-out); `lost` is expected − unique "
-      "received; a rate with lost > 0 is marked **LOSS**; a cell where the tool used ≥ 90 % of its core is "
-      "not reported (*tool-bound*). Ratios are per run (same minute), not across runs.")
+      f"mosquitto {meta.get('mosquitto')}; {tools}.")
+    if only_fleet:
+        P(f"- **Load**: actormq-fleet `--scenario backlog --backlog 100000 --qos 1` (MQTT 3.1.1, 64-byte payloads), "
+          f"fresh broker process and fresh store per run, {repeat} run(s) per broker, interleaved.")
+    else:
+        P(f"- **Load**: MQTT 3.1.1, 64-byte payloads, `--inflight 100`, {meta.get('duration')} s of publishing per run, "
+          f"fresh broker process per run, {repeat} run(s) per cell (shown `run 1 / run 2 / …`; within one run, `·` separates p50 from p99). "
+          f"Mosquitto TCP_NODELAY: `{meta.get('mosq_nodelay')}` (auto = Nagle on at max rate, "
+          f"`set_tcp_nodelay true` at fixed rate).")
+    if not only_fleet:
+        P("- **Rules**: a rate is *received* messages/s (deliveries/s for fan-out); `lost` is expected − unique "
+          "received; a rate with lost > 0 is marked **LOSS**; a cell where the tool used ≥ 90 % of its core is "
+          "not reported (*tool-bound*). Ratios are per run (same minute), not across runs.")
     P()
 
     def col_brokers(cols):
