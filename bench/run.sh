@@ -35,6 +35,8 @@
 #             storage.sessions: kafka, acks=all, replication factor 1)
 # Redis and a single-node Kafka are started for the run by scripts/services.sh
 # (AMQ_SERVICES_DIR=<run dir>/services) when one of the last two is listed, stopped at the end.
+# Default --brokers: persist: "actormq actormq-redis actormq-kafka mosquitto"; all: all six;
+# throughput, idle: "actormq actormq2 mosquitto limit".
 # mqtt-load (and actormq-fleet) always run pinned to $TOOL_CPU.
 #
 # --rev GIT_REV benchmarks a committed revision instead of the working tree: it is exported with
@@ -65,7 +67,7 @@ BROKERS=
 OUTFILE=
 REV=
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     all|throughput|idle|persist) PART=$1 ;;
