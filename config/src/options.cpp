@@ -282,8 +282,11 @@ std::vector<option_descriptor> make_options() {
         "two pages.");
   t.add(AMQ_KEY(session.device_persisted_messages_ttl), uint_in<uint32_t>(0, 4294967295),
         {"MQTT_PERSISTENT_SESSION_DEVICE_PERSISTED_MESSAGES_TTL"},
-        "Seconds a stored DEVICE message without a Message Expiry Interval is kept. 0: until "
-        "delivered or evicted.")
+        "Seconds a message queued for an offline persistent session (DEVICE or APPLICATION, "
+        "in memory or in the store) without a Message Expiry Interval is kept, counted from when "
+        "it was stored; then it is dropped (counted, reason queue_ttl). With Redis also the "
+        "lifetime of a DEVICE client's keys after its last append. 0: until delivered or "
+        "evicted.")
     .tbmq_default = "604800";
   t.add(AMQ_KEY(session.device_overflow_policy), detail::overflow_policy_codec(), {},
         "What a full DEVICE queue does with a new message. drop_oldest: evict the oldest queued "
