@@ -353,6 +353,7 @@ CAF_TEST(records round trip every field) {
     e.qos = 2;
     e.retain = true;
     e.subscription_ids = {3, 4, 268'435'455};
+    e.stored_at = message::clock::now() - 90s;
     write_batch wb;
     wb.put_sessions = {r};
     wb.append = {{"ü-dev", e}};
@@ -368,6 +369,8 @@ CAF_TEST(records round trip every field) {
     CAF_CHECK_EQUAL(es[0].qos, 2);
     CAF_CHECK(es[0].retain);
     CAF_CHECK_EQUAL(es[0].subscription_ids, (std::vector<uint32_t>{3, 4, 268'435'455}));
+    CAF_REQUIRE(es[0].stored_at); // through the wall clock, rounded up to the ms
+    CAF_CHECK(*es[0].stored_at - *e.stored_at < 5ms && *e.stored_at - *es[0].stored_at < 5ms);
     CAF_CHECK(same(*es[0].msg, *m));
     std::vector<message_ptr> rs;
     CHECK_OK(b->for_each_retained([&](message_ptr&& x) { rs.push_back(std::move(x)); }));
