@@ -9,6 +9,7 @@
 
 #include "amq/broker/session_machine.hpp"
 #include "amq/protocol/packet.hpp"
+#include "amq/storage/store.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -1633,17 +1634,170 @@ CAF_TEST(durable queue entries are reported done when acknowledged or dropped) {
   send_ack<puback>(p1.packet_id);
   CAF_CHECK_EQUAL(take_fx().done_seqs, std::vector<uint64_t>{7});
   send_ack<pubrec>(p2.packet_id);
-  next<pubrel>();
-  CAF_CHECK(take_fx().done_seqs.empty()); // not done before PUBCOMP
+  // PUBREL only once the "released" mark is stored.
+  auto fx = take_fx();
+  CAF_CHECK(fx.done_seqs.empty()); // not done before PUBCOMP
+  CAF_CHECK_EQUAL(fx.mark_seqs, std::vector<uint64_t>{8});
+  CAF_CHECK(quiet());
+  m().on_mark_stored(8, true, now);
+  CAF_CHECK_EQUAL(next<pubrel>().packet_id, p2.packet_id);
   send_ack<pubcomp>(p2.packet_id);
-  CAF_CHECK_EQUAL(take_fx().done_seqs, std::vector<uint64_t>{8});
+  fx = take_fx();
+  CAF_CHECK_EQUAL(fx.done_seqs, std::vector<uint64_t>{8});
+  CAF_CHECK_EQUAL(fx.unmark_seqs, std::vector<uint64_t>{8}); // the mark goes with it
+}
+
+// -- QoS 2 across a restart: the stored "released" mark --------------------------
+
+CAF_TEST(a stored qos 2 entry sends pubrel only after its released mark is stored) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    open(persistent_connect());
+    take_fx();
+    auto d = msg("t/1", "once", qos::exactly_once);
+    d.seq = 20;
+    m().on_deliver(d, now);
+    auto p = next<publish>();
+    CAF_CHECK_EQUAL(p.packet_id, 21u);
+    send_ack<pubrec>(p.packet_id);
+    CAF_CHECK_EQUAL(take_fx().mark_seqs, std::vector<uint64_t>{20});
+    CAF_CHECK(quiet());
+    // A second PUBREC while the mark is on its way asks for nothing more.
+    send_ack<pubrec>(p.packet_id);
+    CAF_CHECK(take_fx().mark_seqs.empty());
+    CAF_CHECK(quiet());
+    // Stale and foreign answers change nothing.
+    m().on_mark_stored(19, true, now);
+    m().on_mark_stored(20 + 65535, true, now); // same packet id, other entry
+    CAF_CHECK(quiet());
+    m().on_mark_stored(20, true, now);
+    CAF_CHECK_EQUAL(next<pubrel>().packet_id, 21u);
+    CAF_CHECK(quiet());
+    // A duplicate PUBREC now: PUBREL again (the mark is durable).
+    send_ack<pubrec>(p.packet_id);
+    CAF_CHECK_EQUAL(next<pubrel>().packet_id, 21u);
+    CAF_CHECK(take_fx().mark_seqs.empty());
+    // Reconnect before PUBCOMP: PUBREL, never the message.
+    close();
+    open(persistent_connect());
+    CAF_CHECK_EQUAL(next<pubrel>().packet_id, 21u);
+    CAF_CHECK(quiet());
+    send_ack<pubcomp>(21);
+    auto fx = take_fx();
+    CAF_CHECK_EQUAL(fx.done_seqs, std::vector<uint64_t>{20});
+    CAF_CHECK_EQUAL(fx.unmark_seqs, std::vector<uint64_t>{20});
+    CAF_CHECK_EQUAL(m().inflight_count(), 0u);
+  }
+}
+
+CAF_TEST(a released mark that fails to store leaves the message to be resent) {
+  make(v5);
+  open(persistent_connect());
+  take_fx();
+  auto d = msg("t/1", "once", qos::exactly_once);
+  d.seq = 5;
+  m().on_deliver(d, now);
+  auto p = next<publish>();
+  send_ack<pubrec>(p.packet_id);
+  CAF_CHECK_EQUAL(take_fx().mark_seqs, std::vector<uint64_t>{5});
+  m().on_mark_stored(5, false, now);
+  CAF_CHECK(quiet()); // no PUBREL: a crash now must not be followed by the message
+  // Next connection: PUBLISH with DUP, and the flow starts over.
+  close();
+  open(persistent_connect());
+  auto again = next<publish>();
+  CAF_CHECK(again.dup);
+  CAF_CHECK_EQUAL(again.packet_id, p.packet_id);
+  CAF_CHECK_EQUAL(again.payload, "once");
+  send_ack<pubrec>(p.packet_id);
+  CAF_CHECK_EQUAL(take_fx().mark_seqs, std::vector<uint64_t>{5});
+  m().on_mark_stored(5, true, now);
+  CAF_CHECK_EQUAL(next<pubrel>().packet_id, p.packet_id);
+}
+
+CAF_TEST(a mark stored while offline sends pubrel on reconnect) {
+  make(v5);
+  open(persistent_connect());
+  take_fx();
+  auto d = msg("t/1", "once", qos::exactly_once);
+  d.seq = 9;
+  m().on_deliver(d, now);
+  auto p = next<publish>();
+  send_ack<pubrec>(p.packet_id);
+  close();
+  // Reconnected before the mark is stored: nothing is resent for it ...
+  open(persistent_connect());
+  CAF_CHECK(quiet());
+  close();
+  m().on_mark_stored(9, true, now);
+  CAF_CHECK(quiet()); // ... nothing is written while offline ...
+  open(persistent_connect());
+  CAF_CHECK_EQUAL(next<pubrel>().packet_id, p.packet_id); // ... PUBREL on the next one
+  CAF_CHECK(quiet());
+}
+
+CAF_TEST(restored entries with a released mark are resent as pubrel) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    std::deque<queued_message> q;
+    auto a = msg("t/1", "pubrec-seen", qos::exactly_once);
+    auto b = msg("t/1", "pubrec-not-seen", qos::exactly_once);
+    queued_message qa{a.msg, 41, false, false, qos::exactly_once, false, {}};
+    qa.released = true;
+    q.push_back(std::move(qa));
+    q.push_back(queued_message{b.msg, 42, false, false, qos::exactly_once, false, {}});
+    m().restore(v, 3600, now + 3600s, {{"t/#", subscription_entry{qos::exactly_once}}},
+                std::move(q));
+    take_fx();
+    auto ack = open(persistent_connect());
+    CAF_CHECK(ack.session_present);
+    // Seq 41: PUBREL with its packet id, no PUBLISH. Seq 42: PUBLISH, DUP.
+    CAF_CHECK_EQUAL(next<pubrel>().packet_id, 42u);
+    auto p = next<publish>();
+    CAF_CHECK(p.dup);
+    CAF_CHECK_EQUAL(p.packet_id, 43u);
+    CAF_CHECK_EQUAL(p.payload, "pubrec-not-seen");
+    CAF_CHECK(quiet());
+    send_ack<pubcomp>(42);
+    auto fx = take_fx();
+    CAF_CHECK_EQUAL(fx.done_seqs, std::vector<uint64_t>{41});
+    CAF_CHECK_EQUAL(fx.unmark_seqs, std::vector<uint64_t>{41});
+    send_ack<pubrec>(43);
+    CAF_CHECK_EQUAL(take_fx().mark_seqs, std::vector<uint64_t>{42});
+  }
+}
+
+CAF_TEST(a cold page carries the released mark into a pubrel) {
+  make(v5);
+  m().restore_cold(v5, 3600, now + 3600s, {{"t/#", subscription_entry{qos::exactly_once}}}, 100,
+                   101, 2);
+  take_fx();
+  open(persistent_connect());
+  auto fx = take_fx();
+  CAF_REQUIRE_NOT_EQUAL(fx.page.token, 0u);
+  CAF_CHECK_EQUAL(fx.page.from_seq, 100u);
+  auto a = msg("t/1", "pubrec-seen", qos::exactly_once);
+  auto b = msg("t/1", "pubrec-not-seen", qos::exactly_once);
+  std::vector<queued_message> page;
+  queued_message qa{a.msg, 100, false, false, qos::exactly_once, false, {}};
+  qa.released = true;
+  page.push_back(std::move(qa));
+  page.push_back(queued_message{b.msg, 101, false, false, qos::exactly_once, false, {}});
+  m().on_page(fx.page.token, std::move(page), now);
+  CAF_CHECK_EQUAL(next<pubrel>().packet_id, amq::storage::packet_id_for(100));
+  auto p = next<publish>();
+  CAF_CHECK(p.dup);
+  CAF_CHECK_EQUAL(p.packet_id, amq::storage::packet_id_for(101));
+  CAF_CHECK(quiet());
 }
 
 CAF_TEST(restored queue is resent with dup after reconnect) {
   make(v5);
   std::deque<queued_message> q;
   auto r = msg("t/1", "kept", qos::at_least_once);
-  q.push_back(queued_message{r.msg, 41, false, qos::at_least_once, false, {}});
+  q.push_back(queued_message{r.msg, 41, false, false, qos::at_least_once, false, {}});
   m().restore(v5, 3600, now + 3600s, {{"t/#", subscription_entry{qos::at_least_once}}},
               std::move(q));
   auto e = take_fx();

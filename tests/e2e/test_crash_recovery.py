@@ -7,6 +7,10 @@ message whose PUBACK/PUBCOMP the publisher got, in publish order — QoS 2
 exactly once. Messages published but not acknowledged may or may not arrive
 (the publisher would resend them); none may arrive twice for QoS 2, and
 nothing may arrive out of order.
+
+QoS 2 whose PUBREC the broker had received before the crash (qos2_restart.py):
+after the restart the subscriber gets PUBREL for it, not the message again;
+a message without PUBREC comes again as PUBLISH with DUP = 1.
 """
 
 import time
@@ -14,6 +18,7 @@ import time
 import pytest
 
 from conftest import V311, VERSIONS, uid
+from qos2_restart import check_released_entry_survives_kill_9
 from redis_server import RedisServer
 
 
@@ -79,3 +84,9 @@ def test_acknowledged_messages_survive_kill_9(broker, clients, version, qos):
     missing = set(acked) - set(received)
     assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {sorted(missing)[:5]}"
     sub2.disconnect()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos2_pubrec_received_is_resent_as_pubrel_after_kill_9(broker, clients, version):
+    check_released_entry_survives_kill_9(broker, clients, version,
+                                         r"broker opened rocksdb:.*[1-9][0-9]* persistent sessions")

@@ -6,6 +6,8 @@ variable fails, it does not skip). Every test has its own topic prefix.
 - kill -9 in the middle of a QoS 1 / QoS 2 stream to an offline persistent
   APPLICATION subscriber, restart: every acknowledged message arrives, in
   order, QoS 2 exactly once (the Kafka twin of test_crash_recovery.py);
+- QoS 2 whose PUBREC the broker had received before a kill -9 is resent as
+  PUBREL, not as PUBLISH (qos2_restart.py);
 - a non-persistent APPLICATION session gets no topic; a persistent one gets
   its topic, which goes when the session is cleared or expires;
 - with the data directory wiped, a restarted broker rebuilds the session and
@@ -20,6 +22,7 @@ import time
 import pytest
 
 from conftest import V311, V5, VERSIONS, uid, wait_until
+from qos2_restart import check_released_entry_survives_kill_9
 
 BOOTSTRAP = os.environ.get("AMQ_TEST_KAFKA_BOOTSTRAP")
 TOPICS_BIN = os.environ.get("AMQ_KAFKA_TOPICS_BIN")
@@ -98,6 +101,15 @@ def test_acknowledged_messages_survive_kill_9(kafka_broker, clients, version, qo
     missing = set(acked) - set(received)
     assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {sorted(missing)[:5]}"
     sub2.disconnect()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos2_pubrec_received_is_resent_as_pubrel_after_kill_9(kafka_broker, clients, version):
+    # The queue is a Kafka topic; the "released" mark is in the embedded
+    # store (qos2_restart.py, docs/sessions.md "QoS 2 across a restart").
+    prefix, broker = kafka_broker
+    check_released_entry_survives_kill_9(broker, clients, version,
+                                         r"broker opened .*[1-9][0-9]* persistent sessions")
 
 
 def test_topics_follow_persistent_application_sessions(kafka_broker, clients):

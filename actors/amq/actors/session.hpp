@@ -62,6 +62,11 @@ struct session_state {
   /// Writes what changed in the session's durable state (fire and forget:
   /// the storage actor applies it in order, before later batches).
   void persist_effects(broker::effects& fx);
+  /// Token bit of a `persisted_atom` answering a "released" mark (the low
+  /// bits are the entry's seq): the machine sends PUBREL once it is stored.
+  static constexpr uint64_t mark_token = uint64_t{1} << 63;
+  /// The storage answered the mark of entry `seq`.
+  void mark_stored(uint64_t seq, bool ok);
   storage::session_record make_record() const;
   void kick(protocol::reason_code rc);
   void tick();

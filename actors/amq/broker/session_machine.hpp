@@ -21,6 +21,20 @@
 ///     reconnect: every in-flight entry is resent in order, PUBLISH with DUP=1
 ///     (or PUBREL for awaiting_pubcomp). Never resent on the same connection.
 ///
+/// A stored QoS 2 entry (seq != 0) takes one more step, so that a restart
+/// resends PUBREL and never the message to a client that already has it
+/// (docs/sessions.md, "QoS 2 across a restart"):
+///
+///     awaiting_pubrec ──PUBREC──▶ releasing ──(mark stored: on_mark_stored ok,
+///         (fx().mark_seqs: store     │          send PUBREL)──▶ awaiting_pubcomp
+///          the "released" mark)      └─(mark failed)──▶ awaiting_pubrec (resent as
+///                                                       PUBLISH DUP on reconnect)
+///     awaiting_pubcomp ──PUBCOMP──▶ done (fx().done_seqs + unmark_seqs: entry
+///                                          and mark erased in one batch)
+///     restore/page: an entry read with its mark (queued_message::released)
+///         is resent as PUBREL with its packet id and goes to awaiting_pubcomp.
+///     reconnect while releasing: nothing is resent; PUBREL follows the mark.
+///
 /// Inbound QoS flows (client → server), method B of MQTT 5.0 §4.3.3:
 ///
 ///     PUBLISH q1 ──route──▶ (router accepted) ──▶ PUBACK
@@ -145,6 +159,12 @@ public:
   /// needs it (the actor retries after a delay).
   void on_page_failed(uint64_t token, time_point now);
 
+  /// The "released" mark of entry `seq` (asked for in `fx().mark_seqs`) is
+  /// stored (`ok`): PUBREL goes out now (or on reconnect). Not stored: the
+  /// entry waits for PUBREC again (it is resent as PUBLISH with DUP=1 on
+  /// the next connection). Stale answers are ignored.
+  void on_mark_stored(uint64_t seq, bool ok, time_point now);
+
   /// Administrative disconnect (0x98) or server shutdown (0x8B).
   void on_server_disconnect(protocol::reason_code rc, time_point now);
 
@@ -225,7 +245,7 @@ public:
 
 private:
   struct inflight_entry {
-    enum state_t : uint8_t { awaiting_puback, awaiting_pubrec, awaiting_pubcomp };
+    enum state_t : uint8_t { awaiting_puback, awaiting_pubrec, releasing, awaiting_pubcomp };
     uint16_t packet_id;
     state_t state;
     queued_message qm;

@@ -90,6 +90,10 @@ struct queued_message {
   protocol::message_ptr msg;
   uint64_t seq = 0; ///< durable queue position, 0 = not persisted
   bool dup = false; ///< may have been sent before (restored after a restart)
+  /// QoS 2 stored entry whose PUBREC was received and whose "released" mark
+  /// is (being) stored: it is resent as PUBREL, and its mark is erased with
+  /// it (`effects::unmark_seqs`).
+  bool released = false;
   protocol::qos q = protocol::qos::at_most_once; ///< effective QoS
   bool retain = false;
   std::vector<uint32_t> subscription_ids;
@@ -139,6 +143,12 @@ struct effects {
   std::vector<std::string> unsubscribes;
   /// Durable queue entries that are done (acknowledged, dropped, expired).
   std::vector<uint64_t> done_seqs;
+  /// QoS 2 entries whose PUBREC arrived: store their "released" mark, then
+  /// call `session_machine::on_mark_stored` (PUBREL goes out only then).
+  std::vector<uint64_t> mark_seqs;
+  /// Entries of `done_seqs` (or dropped from the stored tail) whose mark
+  /// must go with them.
+  std::vector<uint64_t> unmark_seqs;
   /// The session's durable record (subscriptions, expiry, connected state)
   /// changed.
   bool record_changed = false;
@@ -155,13 +165,16 @@ struct effects {
 
   bool empty() const noexcept {
     return routes.empty() && subscribes.empty() && unsubscribes.empty() && done_seqs.empty()
-           && !record_changed && !state_reset && !close && page.token == 0;
+           && mark_seqs.empty() && unmark_seqs.empty() && !record_changed && !state_reset
+           && !close && page.token == 0;
   }
   void clear() {
     routes.clear();
     subscribes.clear();
     unsubscribes.clear();
     done_seqs.clear();
+    mark_seqs.clear();
+    unmark_seqs.clear();
     record_changed = false;
     state_reset = false;
     page = {};

@@ -154,6 +154,7 @@ static broker::queued_message to_queued(storage::queued_entry&& qe, std::chrono:
   qm.q = static_cast<qos>(qe.qos);
   qm.retain = qe.retain;
   qm.subscription_ids = std::move(qe.subscription_ids);
+  qm.released = qe.released; // PUBREC received before: resent as PUBREL
   if (ttl.count() > 0 && qe.stored_at && qm.msg && !qm.msg->expires_at)
     qm.ttl_deadline = *qe.stored_at + ttl;
   return qm;
@@ -231,6 +232,22 @@ void session_state::persist_effects(broker::effects& fx) {
   // before the session turned clean must not stay behind.
   for (auto seq : fx.done_seqs)
     wb.erase_entries.emplace_back(cid, seq);
+  for (auto seq : fx.unmark_seqs)
+    wb.erase_released.emplace_back(cid, seq);
+  // "Released" marks (PUBREC received for a stored QoS 2 entry): each is
+  // confirmed on its own (persisted_atom with mark_token | seq) and the
+  // machine sends PUBREL only then. They join the same group commit. A
+  // session without a stored record would leave an orphan mark and does
+  // not survive a restart anyway: confirmed at once.
+  for (auto seq : fx.mark_seqs) {
+    if (!stored) {
+      self->send(self, persisted_atom::value, uint64_t{mark_token | seq}, true);
+      continue;
+    }
+    storage::write_batch mark;
+    mark.put_released.emplace_back(cid, seq);
+    self->send(storage, persist_atom::value, std::move(mark), uint64_t{mark_token | seq});
+  }
   if (wb.empty())
     return;
   if (stored && !fx.subscribes.empty()) {
@@ -240,6 +257,15 @@ void session_state::persist_effects(broker::effects& fx) {
   } else {
     self->send(storage, persist_atom::value, std::move(wb), uint64_t{0});
   }
+}
+
+void session_state::mark_stored(uint64_t seq, bool ok) {
+  if (!ok)
+    AMQ_LOG_WARN("session {} could not store the PUBREC of entry {}: PUBREL waits for the "
+                 "client's next connection",
+                 machine.client_id(), seq);
+  machine.on_mark_stored(seq, ok, now_of(self));
+  after_input();
 }
 
 void session_state::kick(reason_code rc) {
@@ -504,8 +530,12 @@ caf::behavior session_behavior() {
     },
     [](kick_atom, reason_code rc) { session_actor::current().kick(rc); },
     [](tick_atom) { session_actor::current().tick(); },
-    [](persisted_atom, uint64_t, bool ok) {
+    [](persisted_atom, uint64_t token, bool ok) {
       auto& st = session_actor::current();
+      if ((token & session_state::mark_token) != 0) {
+        st.mark_stored(token & ~session_state::mark_token, ok);
+        return;
+      }
       if (!ok)
         AMQ_LOG_WARN("session {} could not store its subscriptions", st.machine.client_id());
       if (st.output_holds > 0 && --st.output_holds == 0)

@@ -190,6 +190,8 @@ bool session_machine::on_connect(const connect& c, time_point now) {
       pubrel rel;
       rel.packet_id = e.packet_id;
       write(rel);
+    } else if (e.state == inflight_entry::releasing) {
+      // The client has it; PUBREL follows once the mark is stored.
     } else if (!send_now(e.qm, e.packet_id, true, now)) {
       // Too large for this connection's Maximum Packet Size: discarded "as
       // if it had completed sending" (§3.1.2.25), so it frees its slot.
@@ -562,8 +564,9 @@ void session_machine::handle(const pubrec& p, time_point now) {
     return;
   }
   auto e = inflight_.find(i->second);
-  if (e->second.state == inflight_entry::awaiting_puback)
-    return;
+  if (e->second.state == inflight_entry::awaiting_puback
+      || e->second.state == inflight_entry::releasing)
+    return; // releasing: PUBREL follows once the mark is stored
   if (static_cast<uint8_t>(p.code) >= 0x80) {
     // The client refused the message: the flow ends here (§4.3.3).
     entry_done(e->second.qm);
@@ -572,10 +575,42 @@ void session_machine::handle(const pubrec& p, time_point now) {
     pump(now);
     return;
   }
+  if (e->second.state == inflight_entry::awaiting_pubrec && e->second.qm.seq != 0) {
+    // A stored entry: PUBREL only once its "released" mark is durable, so
+    // that a restart resends PUBREL and not the message (on_mark_stored).
+    e->second.state = inflight_entry::releasing;
+    e->second.qm.released = true;
+    fx().mark_seqs.push_back(e->second.qm.seq);
+    return;
+  }
   e->second.state = inflight_entry::awaiting_pubcomp;
   e->second.qm.msg.reset(); // the message itself is no longer needed
   pubrel rel;
   rel.packet_id = p.packet_id;
+  write(rel);
+}
+
+void session_machine::on_mark_stored(uint64_t seq, bool ok, time_point) {
+  auto i = inflight_ids_.find(storage::packet_id_for(seq));
+  if (i == inflight_ids_.end())
+    return;
+  auto e = inflight_.find(i->second);
+  auto& en = e->second;
+  if (en.state != inflight_entry::releasing || en.qm.seq != seq)
+    return; // stale: the entry is gone or was sent again meanwhile
+  if (!ok) {
+    // Not stored: PUBREL now could be followed by the message again after a
+    // crash. The entry waits for the next connection (PUBLISH, DUP=1).
+    en.state = inflight_entry::awaiting_pubrec;
+    en.qm.released = false;
+    return;
+  }
+  en.state = inflight_entry::awaiting_pubcomp;
+  en.qm.msg.reset();
+  if (!connected_)
+    return; // sent on reconnect
+  pubrel rel;
+  rel.packet_id = en.packet_id;
   write(rel);
 }
 
@@ -766,6 +801,8 @@ void session_machine::enqueue(queued_message qm) {
       entry_done(queue_.front());
       queue_.pop_front();
     } else {
+      // Not read yet: it may carry a mark (restored after a restart).
+      fx().unmark_seqs.push_back(cold_->next_seq);
       fx().done_seqs.push_back(cold_->next_seq++);
       if (cold_->count > 0)
         --cold_->count;
@@ -860,6 +897,24 @@ void session_machine::pump(time_point now) {
     }
     if (inflight_.size() >= window)
       break;
+    if (front.released && front.seq != 0 && front.q == qos::exactly_once) {
+      // Read back with its "released" mark: the client has the message and
+      // sent PUBREC before the restart. PUBREL, never the message again
+      // (no expiry either: it was delivered).
+      auto id = storage::packet_id_for(front.seq);
+      if (inflight_ids_.count(id) > 0)
+        break;
+      pubrel rel;
+      rel.packet_id = id;
+      write(rel);
+      front.msg.reset();
+      auto seq = ++send_seq_;
+      inflight_.emplace(seq,
+                        inflight_entry{id, inflight_entry::awaiting_pubcomp, std::move(front)});
+      inflight_ids_.emplace(id, seq);
+      queue_.pop_front();
+      continue;
+    }
     if (expired_in_queue(front, now)) {
       ++counters_.dropped_expired;
       metrics::count_drop(front.msg->expired(now) ? metrics::drop::message_expired
@@ -906,7 +961,7 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
       fx().done_seqs.push_back(d.seq); // stored by the router: remove it again
     return;
   }
-  queued_message qm{d.msg, d.seq, false, min_qos(d.msg->qos_level, d.max_qos), d.retain,
+  queued_message qm{d.msg, d.seq, false, false, min_qos(d.msg->qos_level, d.max_qos), d.retain,
                     d.subscription_ids};
   if (!connected_) {
     if (qm.q == qos::at_most_once) {
@@ -941,8 +996,11 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
 namespace amq::broker {
 
 void session_machine::entry_done(const queued_message& qm) {
-  if (qm.seq != 0)
-    fx().done_seqs.push_back(qm.seq);
+  if (qm.seq == 0)
+    return;
+  fx().done_seqs.push_back(qm.seq);
+  if (qm.released)
+    fx().unmark_seqs.push_back(qm.seq); // the mark goes with its entry
 }
 
 void session_machine::restore(protocol_version v, uint32_t session_expiry,
