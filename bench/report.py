@@ -421,7 +421,12 @@ def fleet_section(P, meta, results, brokers, runs, get):
             vs = "—" if b == "mosquitto" else f"{fleet_ratio(r, m, 'queue')} · {fleet_ratio(r, m, 'drain')}"
             backend_cpu = r.get("backend_cpu_s", "—")
             wrote = f"{num(r, 'backend_bytes') / 1e6:.1f} MB" if "backend_bytes" in r else "—"
-            P(f"| {BROKER_NAMES.get(b, b)} | {STORE.get(b, '?').format(fsync=fsync)} | {run} | {r.get('loadavg', '?')} "
+            if b == "actormq-redis" and fsync == "off":
+                wrote = "— (no AOF)"
+            store = STORE.get(b, "?").format(fsync=fsync)
+            if b == "actormq-redis" and fsync == "off":
+                store = "Redis sorted set in memory (no AOF: not crash-safe), before PUBACK"
+            P(f"| {BROKER_NAMES.get(b, b)} | {store} | {run} | {r.get('loadavg', '?')} "
               f"| {fleet_rate(r, 'queue')} | {fleet_rate(r, 'drain')} | {fmt_int(num(r, 'received'))} "
               f"| {r.get('lost')} | {r.get('duplicated')} | {vs} "
               f"| {phase_cpu(r, 'queue'):.0f}% · {phase_cpu(r, 'drain'):.0f}% "
