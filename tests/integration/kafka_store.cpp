@@ -395,6 +395,85 @@ CAF_TEST(the boot clean up removes queue topics without a record and keeps the o
   CAF_CHECK_EQUAL(seqs, range(1, 3));
 }
 
+CAF_TEST(released marks of kafka queues are kept in the primary and survive a restart) {
+  // QoS 2 across a restart (docs/sessions.md): a Kafka record cannot be
+  // updated in place, so the role composite keeps the "released" mark
+  // (PUBREC received) of an APPLICATION entry in RocksDB and joins it with
+  // the entry read from the topic, also after both are reopened; PUBCOMP
+  // erases entry (offset commit) and mark; erasing the session erases its
+  // marks with its record.
+  auto o = options("amq-kq-rel");
+  auto tmpl = (std::filesystem::temp_directory_path() / "actormq-kq-XXXXXX").string();
+  CAF_REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+  struct remover {
+    std::string dir;
+    ~remover() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{tmpl};
+  auto primary = [&] {
+    std::error_code err;
+    std::string detail;
+    auto p = open_rocksdb_store(tmpl, true, err, detail);
+    if (!p)
+      CAF_FAIL("rocksdb: " << detail);
+    return p;
+  };
+  auto app_queue = [&] {
+    std::error_code err;
+    std::string detail;
+    auto q = open_kafka_app_queue(o, err, detail);
+    if (!q)
+      CAF_FAIL("cannot open the Kafka APPLICATION queue: " << detail);
+    return q;
+  };
+  using flag_list = std::vector<std::pair<uint64_t, bool>>;
+  auto flags = [](role_store& rs, const std::string& c, uint64_t from = 0, size_t limit = 0) {
+    flag_list out;
+    auto err = rs.read_queue(c, from, limit,
+                             [&](queued_entry&& e) { out.emplace_back(e.seq, e.released); });
+    if (err)
+      CAF_FAIL("read_queue failed: " << err.message() << ": " << rs.last_error());
+    return out;
+  };
+  {
+    role_store rs{primary(), nullptr, app_queue()};
+    CAF_REQUIRE(!rs.recover());
+    write_batch b;
+    b.put_sessions.push_back(app_session("app"));
+    for (uint64_t seq = 1; seq <= 3; ++seq)
+      b.append.emplace_back("app", entry(seq));
+    CAF_REQUIRE(!rs.apply(b));
+    write_batch m;
+    m.put_released.emplace_back("app", 2);
+    CAF_REQUIRE(!rs.apply(m));
+    CAF_CHECK_EQUAL(flags(rs, "app"), (flag_list{{1, false}, {2, true}, {3, false}}));
+  }
+  // Restart: both reopened (the read position comes from Kafka).
+  role_store rs{primary(), nullptr, app_queue()};
+  CAF_REQUIRE(!rs.recover());
+  CAF_CHECK_EQUAL(flags(rs, "app"), (flag_list{{1, false}, {2, true}, {3, false}}));
+  CAF_CHECK_EQUAL(flags(rs, "app", 2, 1), (flag_list{{2, true}})); // a cold page
+  write_batch done;
+  done.erase_entries.emplace_back("app", 1);
+  done.erase_entries.emplace_back("app", 2);
+  done.erase_released.emplace_back("app", 2);
+  CAF_REQUIRE(!rs.apply(done));
+  CAF_CHECK_EQUAL(flags(rs, "app"), (flag_list{{3, false}}));
+  std::vector<uint64_t> marks;
+  CAF_REQUIRE(!rs.read_released("app", 0, marks));
+  CAF_CHECK(marks.empty());
+  write_batch m;
+  m.put_released.emplace_back("app", 3);
+  CAF_REQUIRE(!rs.apply(m));
+  write_batch gone;
+  gone.erase_sessions.emplace_back("app");
+  CAF_REQUIRE(!rs.apply(gone));
+  CAF_REQUIRE(!rs.read_released("app", 0, marks));
+  CAF_CHECK(marks.empty());
+}
+
 CAF_TEST(sessions and subscriptions are rebuilt from the compacted topics) {
   auto o = options("amq-ks-rebuild");
   std::error_code err;

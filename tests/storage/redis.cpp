@@ -446,6 +446,76 @@ CAF_TEST(the boot clean up removes queues without a record and keeps the others)
       CAF_CHECK_EQUAL(cmd({"EXISTS", redis_client_key(prefix, c, k)})->integer, 0);
 }
 
+CAF_TEST(released marks of redis queues are kept in the primary and survive a restart) {
+  // QoS 2 across a restart (docs/sessions.md): the role composite over
+  // RocksDB and this Redis keeps the "released" mark (PUBREC received) of a
+  // DEVICE entry in RocksDB and joins it with the entry read from Redis,
+  // also after both are reopened; PUBCOMP erases entry and mark together;
+  // erasing the session erases its marks.
+  test::temp_dir dir;
+  auto primary = [&] {
+    std::error_code err;
+    std::string detail;
+    auto p = open_rocksdb_store(dir.path(), true, err, detail);
+    if (!p)
+      CAF_FAIL("rocksdb: " << detail);
+    return p;
+  };
+  using flag_list = std::vector<std::pair<uint64_t, bool>>;
+  auto flags = [](role_store& rs, const std::string& c, uint64_t from = 0, size_t limit = 0) {
+    flag_list out;
+    CHECK_OK(rs.read_queue(c, from, limit,
+                           [&](queued_entry&& e) { out.emplace_back(e.seq, e.released); }));
+    return out;
+  };
+  {
+    role_store rs{primary(), open(), nullptr};
+    CHECK_OK(rs.recover());
+    write_batch b;
+    session_record r;
+    r.client_id = "dev";
+    b.put_sessions.push_back(r);
+    for (uint64_t s = 1; s <= 3; ++s)
+      b.append.emplace_back("dev", entry(s));
+    CHECK_OK(rs.apply(b));
+    write_batch m;
+    m.put_released.emplace_back("dev", 2);
+    CHECK_OK(rs.apply(m));
+    // Nothing about the mark is written to Redis: the entry is unchanged.
+    auto raw = cmd({"ZRANGEBYSCORE", redis_client_key(prefix, "dev", 'q'), "2", "2"});
+    CAF_REQUIRE(raw && raw->elements == 1);
+    std::string rec;
+    codec::encode(entry(2), rec, codec::clocks::now());
+    CAF_CHECK_EQUAL(std::string(raw->element[0]->str, raw->element[0]->len), rec);
+    CAF_CHECK_EQUAL(cmd({"KEYS", prefix + "*"})->elements, 2u); // q and n only
+  }
+  // Restart: both stores reopened.
+  role_store rs{primary(), open(), nullptr};
+  CHECK_OK(rs.recover());
+  CAF_CHECK_EQUAL(flags(rs, "dev"), (flag_list{{1, false}, {2, true}, {3, false}}));
+  CAF_CHECK_EQUAL(flags(rs, "dev", 2, 1), (flag_list{{2, true}})); // a cold page
+  write_batch done;
+  done.erase_entries.emplace_back("dev", 2);
+  done.erase_released.emplace_back("dev", 2);
+  CHECK_OK(rs.apply(done));
+  CAF_CHECK_EQUAL(flags(rs, "dev"), (flag_list{{1, false}, {3, false}}));
+  std::vector<uint64_t> marks;
+  CHECK_OK(rs.read_released("dev", 0, marks));
+  CAF_CHECK(marks.empty());
+  write_batch m;
+  m.put_released.emplace_back("dev", 3);
+  CHECK_OK(rs.apply(m));
+  write_batch gone;
+  gone.erase_sessions.emplace_back("dev");
+  CHECK_OK(rs.apply(gone));
+  CHECK_OK(rs.read_released("dev", 0, marks));
+  CAF_CHECK(marks.empty());
+  CAF_CHECK(flags(rs, "dev").empty());
+  uint64_t last = 1;
+  CHECK_OK(rs.last_seq("dev", last));
+  CAF_CHECK_EQUAL(last, 0u);
+}
+
 CAF_TEST(a script error fails the batch with the reason) {
   auto st = open();
   cmd({"SET", redis_client_key(prefix, "wrong"), "not a sorted set"});
