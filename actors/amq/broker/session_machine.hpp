@@ -121,7 +121,7 @@ public:
   void on_route_failed(uint64_t seq, protocol::reason_code rc, time_point now);
 
   /// A message for this session from the router.
-  void on_deliver(const routed_message& d, time_point now);
+  void on_deliver(routed_message d, time_point now);
 
   /// Timer tick: keep-alive, will delay, session expiry.
   void on_timer(time_point now);
@@ -357,7 +357,6 @@ private:
   /// Borrowed from a per-thread spare while an input is being handled.
   std::unique_ptr<effects> fx_;
   static std::unique_ptr<effects> acquire_effects();
-  std::vector<protocol::string_pair> scratch_props_;
 };
 
 } // namespace amq::broker

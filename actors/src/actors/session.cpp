@@ -114,7 +114,7 @@ void session_state::writable(uint64_t conn_id, bool value) {
 void session_state::deliver(delivery_batch& batch) {
   auto now = now_of(self);
   for (auto& d : batch.items)
-    machine.on_deliver(d, now);
+    machine.on_deliver(std::move(d), now);
   after_input();
 }
 

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "amq/metrics/registry.hpp"
+#include "amq/protocol/delivery_codec.hpp"
 #include "amq/protocol/topic.hpp"
 #include "amq/storage/store.hpp"
 
@@ -719,39 +720,38 @@ void session_machine::set_writable(bool writable, time_point now) {
 }
 
 bool session_machine::send_now(queued_message& qm, uint16_t packet_id, bool dup, time_point now) {
-  publish pub;
-  to_publish(*qm.msg, qm.q, qm.retain, now, scratch_props_, pub);
-  pub.dup = dup;
-  pub.packet_id = packet_id;
+  // Encoded straight from the shared message (amq/protocol/delivery_codec.hpp):
+  // no publish/properties value is built per delivery.
+  delivery_header h;
+  h.q = qm.q;
+  h.retain = qm.retain;
+  h.dup = dup;
+  h.packet_id = packet_id;
+  const std::string& topic = qm.msg->topic;
   // Outbound topic alias (5.0 §3.3.2.3.4): the first PUBLISH on a topic
   // carries the name and a new alias, later ones only the alias, while the
   // client's Topic Alias Maximum leaves room. Mappings last one connection.
   uint16_t new_alias = 0;
   if (version_ == protocol_version::v5) {
-    pub.props.subscription_identifiers = qm.subscription_ids;
-    if (client_topic_alias_max_ > 0 && !pub.topic.empty()) {
-      if (auto a = out_aliases_.find(pub.topic); a != out_aliases_.end()) {
-        pub.props.topic_alias = a->second;
-        pub.topic = {};
+    h.subscription_ids = qm.subscription_ids;
+    if (client_topic_alias_max_ > 0 && !topic.empty()) {
+      if (auto a = out_aliases_.find(topic); a != out_aliases_.end()) {
+        h.topic_alias = a->second;
+        h.alias_only = true;
       } else if (out_aliases_.size() < client_topic_alias_max_) {
         new_alias = static_cast<uint16_t>(out_aliases_.size() + 1);
-        pub.props.topic_alias = new_alias;
+        h.topic_alias = new_alias;
       }
     }
-  } else {
-    pub.props = properties{};
   }
-  auto size = encoded_size(pub, version_);
+  auto size = append_delivery(*qm.msg, h, version_, now, client_max_packet_, out_);
   if (client_max_packet_ != 0 && size > client_max_packet_) {
     ++counters_.dropped_too_large;
     metrics::count_drop(metrics::drop::too_large);
     return false; // not sent: a new alias is not established either
   }
   if (new_alias != 0)
-    out_aliases_.emplace(std::string(pub.topic), new_alias);
-  auto old = out_.size();
-  out_.resize(old + size);
-  encode_to(pub, version_, out_.data() + old);
+    out_aliases_.emplace(topic, new_alias);
   ++counters_.messages_out;
   metrics::add(metrics::slot::sent + static_cast<size_t>(qm.q));
   return true;
@@ -950,7 +950,7 @@ void session_machine::pump(time_point now) {
   want_page();
 }
 
-void session_machine::on_deliver(const routed_message& d, time_point now) {
+void session_machine::on_deliver(routed_message d, time_point now) {
   ++deliveries_;
   if (finished_)
     return;
@@ -961,15 +961,17 @@ void session_machine::on_deliver(const routed_message& d, time_point now) {
       fx().done_seqs.push_back(d.seq); // stored by the router: remove it again
     return;
   }
-  queued_message qm{d.msg, d.seq, false, false, min_qos(d.msg->qos_level, d.max_qos), d.retain,
-                    d.subscription_ids};
+  auto q = min_qos(d.msg->qos_level, d.max_qos);
+  // Moved, not copied: no reference count or identifier list copy per delivery.
+  queued_message qm{std::move(d.msg), d.seq, false, false, q, d.retain,
+                    std::move(d.subscription_ids)};
   if (!connected_) {
     if (qm.q == qos::at_most_once) {
       ++counters_.dropped_qos0_offline;
       metrics::count_drop(metrics::drop::qos0_offline);
       return;
     }
-    if (limits_->offline_message_ttl.count() > 0 && !d.msg->expires_at)
+    if (limits_->offline_message_ttl.count() > 0 && !qm.msg->expires_at)
       qm.ttl_deadline = now + limits_->offline_message_ttl;
     enqueue(std::move(qm));
     return;
