@@ -66,6 +66,8 @@
 
 #include "amq/broker/lazy_box.hpp"
 #include "amq/broker/lazy_deque.hpp"
+#include "amq/broker/packet_id_map.hpp"
+#include "amq/broker/seq_map.hpp"
 #include "amq/broker/session_types.hpp"
 #include "amq/protocol/framer.hpp"
 #include "amq/protocol/message.hpp"
@@ -339,8 +341,8 @@ private:
   std::optional<uint32_t> will_expiry_;
   std::optional<time_point> will_at_;
   std::map<std::string, subscription_entry, std::less<>> subs_;
-  std::map<uint64_t, inflight_entry> inflight_; ///< send order → entry
-  lazy_box<std::unordered_map<uint16_t, uint64_t>> inflight_ids_;
+  seq_map<inflight_entry> inflight_; ///< send order → entry (amq/broker/seq_map.hpp)
+  lazy_box<packet_id_map> inflight_ids_;
   uint64_t send_seq_ = 0;
   uint16_t last_packet_id_ = 0;
   lazy_deque<queued_message> queue_;
