@@ -189,7 +189,10 @@ void router_state::route(route_batch& batch) {
   if (batch.publisher != 0)
     publisher = batch.publisher;
   wb.clear();
+  const size_t batch_size = batch.messages.size();
+  size_t index = 0;
   for (auto& msg : batch.messages) {
+    ++index;
     ++counters.routed;
     // $SYS/ belongs to the broker (docs/metrics.md): a client's PUBLISH there
     // is acknowledged and discarded, counted; the broker's own are retained
@@ -217,13 +220,21 @@ void router_state::route(route_batch& batch) {
       continue;
     }
     for (auto& d : matches) {
-      broker::routed_message rm;
+      auto& items = out[d.session].items;
+      if (items.capacity() == 0) {
+        // A target usually gets most of a batch (fan-in, fan-out, p2p): room
+        // for the rest of it (bounded) instead of growing 1, 2, 4, ...
+        items.reserve(std::min<size_t>(batch_size - index + 1, 64));
+      }
+      auto& rm = items.emplace_back();
       rm.msg = msg;
       rm.max_qos = static_cast<qos>(d.qos);
       rm.retain = d.retain_as_published && msg->retain;
-      for (size_t i = 0; i < d.ids.size(); ++i)
-        rm.subscription_ids.push_back(d.ids[i]);
-      out[d.session].items.push_back(std::move(rm));
+      if (!d.ids.empty()) {
+        rm.subscription_ids.reserve(d.ids.size());
+        for (size_t i = 0; i < d.ids.size(); ++i)
+          rm.subscription_ids.push_back(d.ids[i]);
+      }
     }
   }
   pending_commit held;
