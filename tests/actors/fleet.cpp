@@ -84,8 +84,8 @@ struct fixture : actor_fixture {
 
   ~fixture() {
     std::vector<caf::actor> all{registry, router};
-    for (auto& [addr, e] : deref<registry_actor_type>(registry).state.by_addr)
-      all.push_back(e.second);
+    for (auto& [cid, e] : deref<registry_actor_type>(registry).state.sessions)
+      all.push_back(e.session);
     stop_actors(all);
   }
 

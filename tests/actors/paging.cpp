@@ -82,8 +82,8 @@ struct fixture : actor_fixture {
   void stop_all() {
     std::vector<caf::actor> all{registry, router, storage_actor};
     if (!terminated(registry))
-      for (auto& [addr, e] : reg().by_addr)
-        all.push_back(e.second);
+      for (auto& [cid, e] : reg().sessions)
+        all.push_back(e.session);
     stop_actors(all);
   }
 

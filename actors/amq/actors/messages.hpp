@@ -59,6 +59,8 @@
 /// // (shutdown_atom) → bool, once every session actor has ended
 /// // (restore_atom, session_record, uint64_t first_seq, uint64_t last_seq, uint64_t depth)
 /// //                                            a persistent session loaded at boot
+/// // (remove_atom, std::string client_id, session_id)  a session actor it spawned ended
+/// //                                            (sent from the session state's destructor)
 
 #include "amq/admin/api.hpp"
 #include "amq/broker/session_types.hpp"

@@ -50,8 +50,14 @@ struct registry_state {
   std::shared_ptr<const config::client_classifier> classifier;
   std::shared_ptr<admin::session_directory> directory; ///< null: no admin API
   std::unordered_map<std::string, entry> sessions;
-  /// Every live session actor (also those replaced in `sessions`).
-  std::unordered_map<caf::actor_addr, std::pair<std::string, caf::actor>> by_addr;
+  /// Session actors spawned and not yet ended (also those replaced in
+  /// `sessions`). A session tells the registry it ended with
+  /// (remove_atom, client_id, id) from its state's destructor, which runs
+  /// however the actor exits; no monitor and no map by actor address
+  /// (~170 bytes per session, docs/performance.md "Idle connections").
+  size_t live = 0;
+  /// A session `(client_id, id)` ended: forget it unless replaced.
+  void ended(const std::string& client_id, broker::session_id id);
   broker::session_id next_id = 1;
   /// Pending answer to (shutdown_atom) while sessions are still ending.
   std::optional<caf::response_promise> shutdown_promise;

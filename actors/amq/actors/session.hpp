@@ -32,6 +32,9 @@ struct session_state {
   using clock = broker::session_machine::clock;
 
   explicit session_state(caf::event_based_actor* self) : self(self) {}
+  /// Tells the registry that spawned it (if any) that this session ended;
+  /// runs however the actor exits (CAF destroys the state in on_exit).
+  ~session_state();
 
   void init(broker::session_id id, std::string client_id, broker::session_limits limits,
             caf::actor router, caf::actor storage,
@@ -130,6 +133,8 @@ struct session_state {
   std::shared_ptr<admin::session_stats> stats;
   /// What this session adds to the broker's gauges (amq/metrics/session_probe.hpp).
   metrics::session_probe probe;
+  /// The registry that spawned this session (null: none), told when it ends.
+  caf::actor_addr registry;
 };
 
 /// The session actor class. Idle connections are what a broker has most of,
@@ -144,7 +149,8 @@ public:
   session_actor(caf::actor_config& cfg, broker::session_id id, std::string client_id,
                 const broker::session_limits& limits, caf::actor router, caf::actor storage,
                 std::shared_ptr<const config::client_classifier> classifier,
-                std::shared_ptr<admin::session_directory> directory = nullptr);
+                std::shared_ptr<admin::session_directory> directory = nullptr,
+                caf::actor_addr registry = {});
 
   caf::behavior make_behavior() override;
   caf::resumable::resume_result resume(caf::execution_unit* eu, size_t max_throughput) override;
@@ -163,6 +169,7 @@ caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::str
                          const broker::session_limits& limits, caf::actor router,
                          caf::actor storage,
                          std::shared_ptr<const config::client_classifier> classifier = nullptr,
-                         std::shared_ptr<admin::session_directory> directory = nullptr);
+                         std::shared_ptr<admin::session_directory> directory = nullptr,
+                         caf::actor_addr registry = {});
 
 } // namespace amq::actors

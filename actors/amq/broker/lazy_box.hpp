@@ -4,8 +4,8 @@
 /// element arrives; `clear()` frees it again.
 ///
 /// A session holds several of them (inbound topic aliases, outbound topic
-/// aliases, in-flight packet ids, inbound QoS 2 ids) that an idle connection
-/// never fills: inline they cost ~200 bytes per session (an empty
+/// aliases, in-flight packet ids, inbound QoS 2 ids, the in-flight entries,
+/// the subscriptions) that an idle connection never fills: inline they cost ~200 bytes per session (an empty
 /// `std::unordered_map` is 56 bytes), which at 10,000+ idle connections is a
 /// visible share of the broker's memory (docs/performance.md). Same idea as
 /// `lazy_deque`; only the members the session machine uses are provided.
@@ -42,6 +42,11 @@ public:
   }
   iterator begin() { return c_ ? c_->begin() : none().begin(); }
   iterator end() { return c_ ? c_->end() : none().end(); }
+  const_iterator begin() const { return view().begin(); }
+  const_iterator end() const { return view().end(); }
+
+  /// The container, or a shared empty one.
+  const C& view() const noexcept { return c_ ? *c_ : none(); }
 
   template <class K>
   auto& operator[](K&& k) {
@@ -54,6 +59,10 @@ public:
   template <class... Ts>
   auto insert(Ts&&... xs) {
     return get().insert(std::forward<Ts>(xs)...);
+  }
+  template <class K, class V>
+  auto insert_or_assign(K&& k, V&& v) {
+    return get().insert_or_assign(std::forward<K>(k), std::forward<V>(v));
   }
 
   /// By key: 0 when there is no container.
@@ -78,6 +87,26 @@ private:
   }
 
   std::unique_ptr<C> c_;
+};
+
+/// A value of type `T` that takes 8 bytes and is allocated on first write
+/// (`->`); until then `view()` reads a shared default-constructed `T`.
+/// For per-session counters an idle session never touches.
+template <class T>
+class lazy_value {
+public:
+  T* operator->() {
+    if (!v_)
+      v_ = std::make_unique<T>();
+    return v_.get();
+  }
+  const T& view() const noexcept {
+    static const T none{};
+    return v_ ? *v_ : none;
+  }
+
+private:
+  std::unique_ptr<T> v_;
 };
 
 } // namespace amq::broker

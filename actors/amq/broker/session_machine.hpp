@@ -213,7 +213,7 @@ public:
   bool finished() const noexcept { return finished_; }
   protocol::protocol_version version() const noexcept { return version_; }
   const std::map<std::string, subscription_entry, std::less<>>& subscriptions() const noexcept {
-    return subs_;
+    return subs_.view();
   }
   size_t inflight_count() const noexcept { return inflight_.size(); }
   uint16_t keep_alive() const noexcept { return keep_alive_; }
@@ -229,7 +229,7 @@ public:
     return inflight_.size() + queue_.size() + stored_backlog();
   }
   size_t qos2_in_count() const noexcept { return qos2_in_.size(); }
-  const session_counters& counters() const noexcept { return counters_; }
+  const session_counters& counters() const noexcept { return counters_.view(); }
   uint32_t session_expiry() const noexcept { return session_expiry_; }
   /// Offline TTL of a queued message without Message Expiry (0: none); an
   /// entry read back from the store gets its stored time + this.
@@ -335,13 +335,17 @@ private:
   // session-scoped
   uint32_t session_expiry_ = 0; ///< seconds; UINT32_MAX = never
   std::optional<time_point> expires_at_;
-  std::optional<will_state> will_;
-  /// The will's Message Expiry Interval: its lifetime counts from the moment
-  /// the will is published, not from CONNECT (MQTT 5.0 §3.1.3.2.4).
-  std::optional<uint32_t> will_expiry_;
-  std::optional<time_point> will_at_;
-  std::map<std::string, subscription_entry, std::less<>> subs_;
-  seq_map<inflight_entry> inflight_; ///< send order → entry (amq/broker/seq_map.hpp)
+  /// The will and when it is due; null: none (8 bytes for the many
+  /// sessions without one, docs/performance.md "Idle connections").
+  struct pending_will : will_state {
+    /// The will's Message Expiry Interval: its lifetime counts from the moment
+    /// the will is published, not from CONNECT (MQTT 5.0 §3.1.3.2.4).
+    std::optional<uint32_t> expiry;
+    std::optional<time_point> at; ///< delayed will: when it is published
+  };
+  std::unique_ptr<pending_will> will_;
+  lazy_box<std::map<std::string, subscription_entry, std::less<>>> subs_;
+  lazy_box<seq_map<inflight_entry>> inflight_; ///< send order → entry (amq/broker/seq_map.hpp)
   lazy_box<packet_id_map> inflight_ids_;
   uint64_t send_seq_ = 0;
   uint16_t last_packet_id_ = 0;
@@ -353,7 +357,8 @@ private:
   uint64_t route_seq_ = 0; ///< seq of the batch being filled
   lazy_deque<pending_ack> pending_acks_;
 
-  session_counters counters_;
+  /// Allocated on the first count (an idle session never counts).
+  lazy_value<session_counters> counters_;
   uint64_t deliveries_ = 0;
   std::vector<uint8_t> out_;
   /// Borrowed from a per-thread spare while an input is being handled.

@@ -33,11 +33,21 @@ void refuse(const net::connection_ptr& conn, protocol_version v, reason_code rc)
 caf::actor registry_state::spawn_for(const std::string& client_id) {
   auto sid = next_id++;
   auto session = spawn_session(self->system(), sid, client_id, limits, router, storage,
-                               classifier, directory);
-  self->monitor(session);
+                               classifier, directory, self->address());
+  ++live;
   sessions[client_id] = entry{session, sid};
-  by_addr[session.address()] = {client_id, session};
   return session;
+}
+
+void registry_state::ended(const std::string& client_id, broker::session_id sid) {
+  if (live > 0)
+    --live;
+  if (auto j = sessions.find(client_id); j != sessions.end() && j->second.id == sid)
+    sessions.erase(j);
+  if (shutdown_promise && live == 0) {
+    shutdown_promise->deliver(true);
+    shutdown_promise.reset();
+  }
 }
 
 void registry_state::connect(net::connection_ptr conn, connect_frame_ptr cf,
@@ -105,22 +115,12 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
   st.limits = limits;
   st.router = std::move(router);
   st.storage = std::move(storage);
-  self->set_down_handler([&st](caf::down_msg& dm) {
-    auto i = st.by_addr.find(dm.source);
-    if (i == st.by_addr.end())
-      return;
-    auto j = st.sessions.find(i->second.first);
-    if (j != st.sessions.end() && j->second.session.address() == dm.source)
-      st.sessions.erase(j);
-    st.by_addr.erase(i);
-    if (st.shutdown_promise && st.by_addr.empty()) {
-      st.shutdown_promise->deliver(true);
-      st.shutdown_promise.reset();
-    }
-  });
   return {
     [&st](connect_atom, net::connection_ptr& conn, connect_frame_ptr& cf, edge_link_ptr& link) {
       st.connect(std::move(conn), std::move(cf), std::move(link));
+    },
+    [&st](remove_atom, const std::string& client_id, broker::session_id sid) {
+      st.ended(client_id, sid);
     },
     [&st](kick_atom, const std::string& client_id, reason_code rc) -> bool {
       auto i = st.sessions.find(client_id);
@@ -153,10 +153,12 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
       st.self->send(session, restore_atom::value, std::move(rec), first_seq, last_seq, depth);
     },
     [&st](shutdown_atom) -> caf::result<bool> {
-      if (st.by_addr.empty())
+      if (st.live == 0)
         return true;
-      for (auto& [addr, e] : st.by_addr)
-        st.self->send(e.second, shutdown_atom::value);
+      // Sessions replaced in `sessions` are ending already (they refused
+      // an attach or are gone) and report like the others.
+      for (auto& [cid, e] : st.sessions)
+        st.self->send(e.session, shutdown_atom::value);
       st.shutdown_promise = st.self->make_response_promise();
       return caf::delegated<bool>{};
     },

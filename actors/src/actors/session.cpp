@@ -32,6 +32,11 @@ void session_state::init(broker::session_id sid, std::string client_id,
   router = std::move(r);
 }
 
+session_state::~session_state() {
+  if (auto reg = caf::actor_cast<caf::actor>(registry))
+    caf::anon_send(reg, remove_atom::value, machine.client_id(), id);
+}
+
 bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
                            edge_link_ptr l) {
   auto now = now_of(self);
@@ -470,11 +475,13 @@ session_actor::session_actor(caf::actor_config& cfg, broker::session_id id, std:
                              const broker::session_limits& limits, caf::actor router,
                              caf::actor storage,
                              std::shared_ptr<const config::client_classifier> classifier,
-                             std::shared_ptr<admin::session_directory> directory)
+                             std::shared_ptr<admin::session_directory> directory,
+                             caf::actor_addr registry)
   : super(cfg) {
   state.init(id, std::move(client_id), limits, std::move(router), std::move(storage),
              std::move(classifier));
   state.directory = std::move(directory);
+  state.registry = std::move(registry);
 }
 
 caf::behavior session_actor::make_behavior() {
@@ -557,10 +564,11 @@ caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::str
                          const broker::session_limits& limits, caf::actor router,
                          caf::actor storage,
                          std::shared_ptr<const config::client_classifier> classifier,
-                         std::shared_ptr<admin::session_directory> directory) {
+                         std::shared_ptr<admin::session_directory> directory,
+                         caf::actor_addr registry) {
   return sys.spawn<session_actor>(id, std::move(client_id), limits, std::move(router),
                                   std::move(storage), std::move(classifier),
-                                  std::move(directory));
+                                  std::move(directory), std::move(registry));
 }
 
 } // namespace amq::actors

@@ -120,7 +120,7 @@ bool session_machine::on_connect(const connect& c, time_point now) {
     // The existing session ends here: a will still waiting for its delay is
     // published now (MQTT 5.0 §3.1.2.4, §3.1.3.2.2: "... or the Session ends,
     // whichever happens first").
-    if (will_ && will_at_)
+    if (will_ && will_->at)
       publish_will(now);
     reset_state();
   }
@@ -129,8 +129,6 @@ bool session_machine::on_connect(const connect& c, time_point now) {
   persistent_ = session_expiry_ > 0;
   // A reconnect in time cancels a delayed will (§3.1.3.2.2).
   will_.reset();
-  will_at_.reset();
-  will_expiry_.reset();
   expires_at_.reset();
   if (c.will) {
     auto& w = *c.will;
@@ -142,10 +140,12 @@ bool session_machine::on_connect(const connect& c, time_point now) {
     p.props = w.props;
     p.props.will_delay_interval.reset();
     // Message Expiry starts when the will is published (§3.1.3.2.4).
-    will_expiry_ = p.props.message_expiry_interval;
+    auto expiry = p.props.message_expiry_interval;
     p.props.message_expiry_interval.reset();
-    auto msg = std::make_shared<message>(message::from_publish(p, w.topic, client_id_, now));
-    will_ = will_state{std::move(msg), w.props.will_delay_interval.value_or(0)};
+    will_ = std::make_unique<pending_will>();
+    will_->msg = std::make_shared<message>(message::from_publish(p, w.topic, client_id_, now));
+    will_->delay = w.props.will_delay_interval.value_or(0);
+    will_->expiry = expiry;
   }
   keep_alive_ = c.keep_alive;
   bool keep_alive_capped = false;
@@ -226,7 +226,7 @@ void session_machine::connection_gone(bool publish_will_now, time_point now) {
     else if (will_->delay == 0 || !persistent_)
       publish_will(now);
     else
-      will_at_ = now + std::chrono::seconds{will_->delay};
+      will_->at = now + std::chrono::seconds{will_->delay};
   }
   if (!persistent_) {
     end_session(now);
@@ -292,8 +292,6 @@ void session_machine::on_server_disconnect(reason_code rc, time_point now) {
 void session_machine::on_admin_clear(time_point now) {
   on_server_disconnect(reason_code::administrative_action, now);
   will_.reset();
-  will_at_.reset();
-  will_expiry_.reset();
   end_session(now);
 }
 
@@ -326,23 +324,19 @@ void session_machine::reset_state() {
   cold_.reset();
   qos2_in_.clear();
   will_.reset();
-  will_at_.reset();
-  will_expiry_.reset();
   expires_at_.reset();
   existed_ = false;
 }
 
 void session_machine::publish_will(time_point now) {
-  if (will_expiry_) {
+  if (will_->expiry) {
     auto msg = std::make_shared<message>(*will_->msg);
-    msg->expires_at = now + std::chrono::seconds{*will_expiry_};
+    msg->expires_at = now + std::chrono::seconds{*will_->expiry};
     fx().routes.push_back(std::move(msg));
   } else {
     fx().routes.push_back(std::move(will_->msg));
   }
   will_.reset();
-  will_at_.reset();
-  will_expiry_.reset();
 }
 
 // -- timers -------------------------------------------------------------------
@@ -355,7 +349,8 @@ std::optional<session_machine::time_point> session_machine::next_deadline() cons
   };
   if (connected_ && keep_alive_ > 0)
     consider(last_rx_ + std::chrono::milliseconds{keep_alive_ * 1500});
-  consider(will_at_);
+  if (will_)
+    consider(will_->at);
   if (!connected_)
     consider(expires_at_);
   return t;
@@ -374,7 +369,7 @@ void session_machine::on_timer(time_point now) {
     fx().close_detail = "no packet within 1.5 x keep alive";
     connection_gone(true, now);
   }
-  if (will_at_ && now >= *will_at_)
+  if (will_ && will_->at && now >= *will_->at)
     publish_will(now);
   if (!connected_ && expires_at_ && now >= *expires_at_)
     end_session(now);
@@ -427,7 +422,7 @@ void session_machine::on_bytes(std::span<const uint8_t> bytes, time_point now) {
 }
 
 void session_machine::handle(publish& p, time_point now) {
-  ++counters_.messages_in;
+  ++counters_->messages_in;
   metrics::add(metrics::slot::received + static_cast<size_t>(p.qos_level));
   if (p.qos_level != qos::at_most_once && version_ == protocol_version::v5
       && inbound_unacked_ >= limits_->receive_maximum) {
@@ -468,7 +463,7 @@ void session_machine::handle(publish& p, time_point now) {
   }
   if (p.qos_level == qos::exactly_once && qos2_in_.count(p.packet_id) > 0) {
     // Duplicate before PUBREL: acknowledge again, never forward twice.
-    ++counters_.duplicate_qos2;
+    ++counters_->duplicate_qos2;
     metrics::add(metrics::slot::qos2_duplicates);
     if (pending_acks_.empty()) {
       pubrec rec;
@@ -746,13 +741,13 @@ bool session_machine::send_now(queued_message& qm, uint16_t packet_id, bool dup,
   }
   auto size = append_delivery(*qm.msg, h, version_, now, client_max_packet_, out_);
   if (client_max_packet_ != 0 && size > client_max_packet_) {
-    ++counters_.dropped_too_large;
+    ++counters_->dropped_too_large;
     metrics::count_drop(metrics::drop::too_large);
     return false; // not sent: a new alias is not established either
   }
   if (new_alias != 0)
     out_aliases_.emplace(topic, new_alias);
-  ++counters_.messages_out;
+  ++counters_->messages_out;
   metrics::add(metrics::slot::sent + static_cast<size_t>(qm.q));
   return true;
 }
@@ -788,7 +783,7 @@ void session_machine::enqueue(queued_message qm) {
   bool whole = to_store || !connected_;
   auto limit = whole ? offline_limit() : limits_->max_queued_online;
   if (queue_.size() + (whole ? stored_backlog() : 0) >= limit) {
-    ++counters_.dropped_queue_full;
+    ++counters_->dropped_queue_full;
     metrics::count_drop(connected_ ? metrics::drop::online_queue_full
                                    : metrics::drop::offline_queue_full);
     if ((queue_.empty() && !cold_) || (!connected_ && limits_->offline_drop_newest)) {
@@ -889,7 +884,7 @@ void session_machine::pump(time_point now) {
       if (!front.msg->expired(now))
         send_now(front, 0, false, now);
       else {
-        ++counters_.dropped_expired;
+        ++counters_->dropped_expired;
         metrics::count_drop(metrics::drop::message_expired);
       }
       queue_.pop_front();
@@ -916,7 +911,7 @@ void session_machine::pump(time_point now) {
       continue;
     }
     if (expired_in_queue(front, now)) {
-      ++counters_.dropped_expired;
+      ++counters_->dropped_expired;
       metrics::count_drop(front.msg->expired(now) ? metrics::drop::message_expired
                                                   : metrics::drop::queue_ttl);
       entry_done(front);
@@ -955,7 +950,7 @@ void session_machine::on_deliver(routed_message d, time_point now) {
   if (finished_)
     return;
   if (d.msg->expired(now)) {
-    ++counters_.dropped_expired;
+    ++counters_->dropped_expired;
     metrics::count_drop(metrics::drop::message_expired);
     if (d.seq != 0)
       fx().done_seqs.push_back(d.seq); // stored by the router: remove it again
@@ -967,7 +962,7 @@ void session_machine::on_deliver(routed_message d, time_point now) {
                     std::move(d.subscription_ids)};
   if (!connected_) {
     if (qm.q == qos::at_most_once) {
-      ++counters_.dropped_qos0_offline;
+      ++counters_->dropped_qos0_offline;
       metrics::count_drop(metrics::drop::qos0_offline);
       return;
     }
@@ -985,7 +980,7 @@ void session_machine::on_deliver(routed_message d, time_point now) {
     // is full) and the router already paces publishers by this session's
     // backlog: a subscriber this far behind is a slow consumer, and QoS 0
     // is at most once. Dropped, counted and logged (session.cpp).
-    ++counters_.dropped_queue_full;
+    ++counters_->dropped_queue_full;
     metrics::count_drop(metrics::drop::online_queue_full);
     return;
   }
