@@ -146,7 +146,9 @@ def test_queue_limits_by_client_type(redis, broker_factory, clients):
     moved = {r: after.get(r, 0) - before.get(r, 0) for r in after}
     print(f"dropped metrics moved by {moved}")
     assert moved.get("offline_queue_full", 0) == 15
-    assert len(redis_keys(redis, f"{prefix}:{{{dev}}}:q")) == 1
+    zcard = subprocess.run(["redis-cli", "-p", str(redis.port), "ZCARD", f"{prefix}:{{{dev}}}:q"],
+                           capture_output=True, text=True, timeout=10, check=True).stdout
+    assert int(zcard) == 5, f"Redis holds {zcard.strip()} entries, expected the newest 5"
     got = receive_all(broker, clients, dev, payloads[-1])
     assert got == payloads[-5:], got
 
