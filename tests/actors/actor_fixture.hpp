@@ -90,6 +90,11 @@ public:
     return 0;
   }
 
+  /// What the socket would hold unread (set by a test).
+  size_t readable_bytes() const noexcept override {
+    return unread;
+  }
+
   bool is_closed() const noexcept {
     return closed || aborted;
   }
@@ -131,6 +136,7 @@ public:
   std::deque<std::vector<uint8_t>> sends;
   size_t taken = 0;
   bool send_result = true;
+  size_t unread = 0;
   bool closed = false;
   bool aborted = false;
   bool close_notified = false;

@@ -289,6 +289,62 @@ CAF_TEST(keep alive timeout closes a 3.1.1 connection without DISCONNECT) {
   CAF_CHECK(c.conn->closed);
 }
 
+CAF_TEST(a PINGREQ waiting behind a PUBLISH the router holds keeps the connection) {
+  // The router paces a publisher by answering its route batch late (flow
+  // control, storage); meanwhile the publisher's input waits unprocessed.
+  // A PINGREQ among it arrived in time: keep-alive must not close.
+  open(v5, connect_options{true, std::nullopt, 10});
+  c.publish("data/1", qos::at_least_once, "a");
+  settle();
+  CAF_REQUIRE_EQUAL(rbox->routes.size(), 1u); // not answered yet
+  advance_time(10s);
+  settle();
+  c.send(protocol::pingreq{});
+  settle();
+  advance_time(5s + 2ms); // 15 s after the PUBLISH, 5 s after the PINGREQ
+  settle();
+  CAF_CHECK(!c.conn->is_closed());
+  CAF_CHECK(only<protocol::disconnect>(c.conn->take()).empty());
+  // The router accepts: PUBACK, then the PINGRESP, in order.
+  caf::anon_send(session, routed_atom::value, rbox->routes[0].seq);
+  settle();
+  auto ps = c.conn->take();
+  CAF_REQUIRE_EQUAL(ps.size(), 2u);
+  CAF_CHECK(std::holds_alternative<protocol::puback>(ps[0]));
+  CAF_CHECK(std::holds_alternative<protocol::pingresp>(ps[1]));
+  // Real silence still ends it: 15 s after the PINGREQ was processed.
+  advance_time(14s);
+  settle();
+  CAF_CHECK(!c.conn->is_closed());
+  advance_time(1s + 2ms);
+  settle();
+  auto ds = only<protocol::disconnect>(c.conn->take());
+  CAF_REQUIRE_EQUAL(ds.size(), 1u);
+  CAF_CHECK_EQUAL(code(ds[0].code), 0x8D);
+  CAF_CHECK(c.conn->closed);
+}
+
+CAF_TEST(keep alive does not close a connection whose input arrived but is not processed) {
+  open(v311, connect_options{true, std::nullopt, 4});
+  // 1. Unread in the socket (the I/O thread is busy, or reading is paused).
+  c.conn->unread = 2;
+  advance_time(6s + 2ms);
+  settle();
+  CAF_CHECK(!c.conn->is_closed());
+  // 2. Read, but behind the keep-alive tick in the session's mailbox.
+  c.conn->unread = 0;
+  advance_time(6s + 2ms); // the tick is queued ...
+  c.send(protocol::pingreq{}); // ... before the PINGREQ the edge read in time
+  settle();
+  CAF_CHECK(!c.conn->is_closed());
+  CAF_CHECK_EQUAL(only<protocol::pingresp>(c.conn->take()).size(), 1u);
+  // Silence with nothing pending closes (3.1.1: no DISCONNECT).
+  advance_time(6s + 2ms);
+  settle();
+  CAF_CHECK(c.conn->take().empty());
+  CAF_CHECK(c.conn->closed);
+}
+
 CAF_TEST(deliveries are queued while the connection is not writable) {
   open(v5);
   c.conn->send_result = false; // the write queue is above its high watermark

@@ -59,6 +59,13 @@ public:
   /// Called by the session actor after processing a chunk of `n` bytes.
   void consumed(const net::connection_ptr& conn, size_t n);
 
+  /// True if the client sent bytes the session has not processed yet: read and on their way
+  /// to (or stashed in) the session actor, or still unread in the socket. The keep-alive
+  /// check asks before it closes: such a client was not silent.
+  bool input_pending(const net::connection_ptr& conn) const noexcept {
+    return unconsumed_.load() > 0 || (conn && conn->readable_bytes() > 0);
+  }
+
 private:
   void refuse(const net::connection_ptr& conn, uint8_t level, protocol::reason_code rc,
               std::string_view why);

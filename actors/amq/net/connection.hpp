@@ -152,6 +152,14 @@ public:
   /// Bytes accepted by `send` and not yet written to the socket.
   virtual size_t queued_bytes() const noexcept = 0;
 
+  /// Bytes the kernel received on this connection that have not been read yet (FIONREAD), 0
+  /// once closed; thread-safe. The session's keep-alive check asks this before it closes a
+  /// connection: a PINGREQ that arrived in time but waits unread (reading paused, or the I/O
+  /// thread busy) must not count as silence.
+  virtual size_t readable_bytes() const noexcept {
+    return 0;
+  }
+
 protected:
   connection(uint64_t id, std::string peer) : id_(id), peer_(std::move(peer)) {
   }

@@ -85,6 +85,10 @@ void session_state::bytes(uint64_t conn_id, byte_chunk& chunk) {
   if (!conn || conn->id() != conn_id)
     return; // from a connection that was taken over
   if (outstanding_routes > 0 || !stash.empty()) {
+    // The bytes wait behind routes the router has not accepted yet (flow
+    // control, storage), but the client was not silent: keep-alive counts
+    // them now (an empty feed only refreshes the time of the last input).
+    machine.on_bytes({}, now_of(self));
     stash.emplace_back(conn_id, std::move(chunk));
     return;
   }
@@ -283,6 +287,11 @@ void session_state::tick() {
   if (timer_at && now < *timer_at)
     return; // an earlier wait that is no longer wanted; ours comes later
   timer_at.reset();
+  // Keep-alive: input that arrived but is not processed yet (unread in the
+  // socket while the I/O thread is busy or reading is paused, or read and on
+  // its way here behind this tick) is not silence, however late the broker is.
+  if (conn && link && machine.connected() && link->input_pending(conn))
+    machine.on_bytes({}, now);
   machine.on_timer(now);
   after_input();
 }

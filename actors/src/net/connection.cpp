@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <sys/ioctl.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
@@ -198,6 +200,19 @@ void tcp_connection::abort_with(std::error_code reason) {
 
 size_t tcp_connection::queued_bytes() const noexcept {
   return queued_.load(std::memory_order_relaxed);
+}
+
+size_t tcp_connection::readable_bytes() const noexcept {
+  // Under the mutex: the socket is closed only by finish(), after it set phase_ to closed under
+  // this mutex, so the descriptor is still ours here (native_handle() only reads it).
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (phase_.load(std::memory_order_relaxed) == phase::closed)
+    return 0;
+  int n = 0;
+  auto& sock = const_cast<socket_type&>(socket_);
+  if (::ioctl(sock.native_handle(), FIONREAD, &n) != 0 || n < 0)
+    return 0;
+  return static_cast<size_t>(n);
 }
 
 // -- I/O thread: reading -----------------------------------------------------------------------------

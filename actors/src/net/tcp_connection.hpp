@@ -32,6 +32,7 @@ public:
   void close() override;
   void abort() override;
   size_t queued_bytes() const noexcept override;
+  size_t readable_bytes() const noexcept override;
 
   // -- server side -----------------------------------------------------------------------------------
 
