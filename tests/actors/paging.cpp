@@ -410,6 +410,90 @@ CAF_TEST(QoS 2 is delivered exactly once across a takeover and a restart while c
   CAF_CHECK_EQUAL(stored("sub"), 0u);
 }
 
+CAF_TEST(a restart between PUBREL and PUBCOMP resends PUBREL from the stored mark) {
+  // QoS 2 across a restart (docs/sessions.md): PUBREL goes out only once
+  // the "released" mark is stored; after a crash, marked entries come back
+  // as PUBREL (their packet ids, in order, also through cold pages), the
+  // others as PUBLISH with DUP; nothing is delivered twice and nothing
+  // (entry or mark) stays behind.
+  auto sub = offline_subscriber(qos::exactly_once);
+  publish(0, 30, qos::exactly_once);
+  CAF_CHECK(machine("sub").cold());
+  auto c1 = reconnect(sub, registry);
+  connect(c1, {false, 3600, 0, 10});
+  settle();
+  auto first = only<protocol::publish>(c1.conn->take());
+  CAF_REQUIRE_EQUAL(first.size(), 10u);
+  for (size_t i = 0; i < 6; ++i)
+    c1.ack<protocol::pubrec>(first[i].packet_id);
+  settle();
+  auto rels = only<protocol::pubrel>(c1.conn->take());
+  CAF_REQUIRE_EQUAL(rels.size(), 6u);
+  std::vector<uint64_t> marks;
+  CAF_REQUIRE(!store->read_released("sub", 0, marks));
+  CAF_CHECK_EQUAL(marks.size(), 6u); // stored before the PUBRELs went out
+  for (size_t i = 0; i < 2; ++i)
+    c1.ack<protocol::pubcomp>(rels[i].packet_id);
+  settle();
+  marks.clear();
+  CAF_REQUIRE(!store->read_released("sub", 0, marks));
+  CAF_CHECK_EQUAL(marks.size(), 4u); // erased with their entries
+  crash();
+  boot();
+  CAF_CHECK(machine("sub").cold());
+  auto c2 = reconnect(c1, registry);
+  CAF_CHECK(connect(c2, {false, 3600, 0, 10}).session_present);
+  settle();
+  auto again = c2.conn->take();
+  std::erase_if(again, [](const protocol::packet& p) {
+    return std::holds_alternative<protocol::connack>(p);
+  });
+  // 2..5: PUBREL, 6..9: PUBLISH with DUP, all with their old packet ids.
+  CAF_REQUIRE_GREATER_OR_EQUAL(again.size(), 8u);
+  for (size_t i = 0; i < 4; ++i) {
+    auto rel = std::get_if<protocol::pubrel>(&again[i]);
+    CAF_REQUIRE(rel != nullptr);
+    CAF_CHECK_EQUAL(rel->packet_id, first[i + 2].packet_id);
+  }
+  strings delivered = payloads(0, 6); // what the client has
+  for (size_t i = 4; i < 8; ++i) {
+    auto p = std::get_if<protocol::publish>(&again[i]);
+    CAF_REQUIRE(p != nullptr);
+    CAF_CHECK(p->dup);
+    CAF_CHECK_EQUAL(p->packet_id, first[i + 2].packet_id);
+  }
+  // The client completes everything (method B, as it would).
+  std::set<uint16_t> unreleased;
+  for (size_t i = 2; i < 6; ++i)
+    unreleased.insert(first[i].packet_id);
+  auto handle = [&](client& c, std::vector<protocol::packet> ps) {
+    for (auto& p : ps) {
+      if (auto pub = std::get_if<protocol::publish>(&p)) {
+        if (unreleased.insert(pub->packet_id).second)
+          delivered.emplace_back(pub->payload);
+        c.ack<protocol::pubrec>(pub->packet_id);
+      } else if (auto rel = std::get_if<protocol::pubrel>(&p)) {
+        unreleased.erase(rel->packet_id);
+        c.ack<protocol::pubcomp>(rel->packet_id);
+      }
+    }
+  };
+  handle(c2, std::move(again));
+  for (size_t r = 0; r < 1000; ++r) {
+    settle();
+    auto ps = c2.conn->take();
+    if (ps.empty())
+      break;
+    handle(c2, std::move(ps));
+  }
+  CAF_CHECK_EQUAL(delivered, payloads(0, 30));
+  CAF_CHECK(unreleased.empty());
+  CAF_CHECK_EQUAL(stored("sub"), 0u);
+  marks.clear();
+  CAF_REQUIRE(!store->read_released("sub", 0, marks));
+  CAF_CHECK(marks.empty());
+}
+
 CAF_TEST(a session that expires in the middle of a drain leaves nothing stored) {
   auto c = make_client("sub", v5, registry);
   connect(c, {false, 10, 0, 10});
