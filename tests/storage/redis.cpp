@@ -75,6 +75,15 @@ struct fixture {
     redisFree(raw);
   }
 
+  /// The integer reply of a command (by value: CAF_CHECK_EQUAL binds its
+  /// operands by reference, which would outlive a temporary reply).
+  long long integer(std::vector<std::string> args) {
+    auto r = cmd(std::move(args));
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+      CAF_FAIL("no integer reply from redis");
+    return r->integer;
+  }
+
   reply_ptr cmd(std::vector<std::string> args) {
     std::vector<const char*> argv;
     std::vector<size_t> lens;
@@ -311,7 +320,7 @@ CAF_TEST(the keys of a client get a TTL refreshed by every append) {
   // ttl 0: no expiry.
   auto st0 = open(options());
   append(*st0, "forever", 1, 1);
-  CAF_CHECK_EQUAL(cmd({"TTL", redis_client_key(prefix, "forever")})->integer, -1);
+  CAF_CHECK_EQUAL(integer({"TTL", redis_client_key(prefix, "forever")}), -1);
 }
 
 CAF_TEST(last seq survives an emptied queue and a reopen and goes with the queue) {
@@ -334,9 +343,8 @@ CAF_TEST(last seq survives an emptied queue and a reopen and goes with the queue
   CHECK_OK(st->apply(erase));
   CHECK_OK(st->last_seq("c", last));
   CAF_CHECK_EQUAL(last, 0u);
-  CAF_CHECK_EQUAL(cmd({"EXISTS", redis_client_key(prefix, "c"), redis_client_key(prefix, "c", 'n')})
-                    ->integer,
-                  0);
+  CAF_CHECK_EQUAL(
+    integer({"EXISTS", redis_client_key(prefix, "c"), redis_client_key(prefix, "c", 'n')}), 0);
 }
 
 CAF_TEST(an erased queue recreated in one batch keeps the new entries) {
@@ -443,7 +451,7 @@ CAF_TEST(the boot clean up removes queues without a record and keeps the others)
   CAF_CHECK_EQUAL(kept, range(1, 3));
   for (auto c : {"gone", "never"})
     for (char k : {'q', 'n', 'd'})
-      CAF_CHECK_EQUAL(cmd({"EXISTS", redis_client_key(prefix, c, k)})->integer, 0);
+      CAF_CHECK_EQUAL(integer({"EXISTS", redis_client_key(prefix, c, k)}), 0);
 }
 
 CAF_TEST(released marks of redis queues are kept in the primary and survive a restart) {
@@ -526,7 +534,7 @@ CAF_TEST(a script error fails the batch with the reason) {
   CAF_MESSAGE("error: " << st->last_error());
   CAF_CHECK(st->last_error().find("WRONGTYPE") != std::string::npos);
   // Nothing of the failed client changed.
-  CAF_CHECK_EQUAL(cmd({"EXISTS", redis_client_key(prefix, "wrong", 'n')})->integer, 0);
+  CAF_CHECK_EQUAL(integer({"EXISTS", redis_client_key(prefix, "wrong", 'n')}), 0);
 }
 
 CAF_TEST(a killed connection fails a batch then reconnects and retries kept erases) {
