@@ -100,21 +100,25 @@ struct session_state {
   caf::actor storage; ///< null: nothing is persisted
   std::shared_ptr<const config::client_classifier> classifier;
   /// DEVICE or APPLICATION, assigned at each CONNECT by the configured rules.
+  /// (The small members sit together: padding is per session.)
   config::client_type type = config::client_type::device;
   bool stored = false; ///< a session record exists in storage
+  bool registered_persistent = false;
+  bool registered = false;
   /// Record writes the output waits for: a SUBACK is sent only once the
   /// subscription it confirms is stored (a crash must not lose it).
   uint32_t output_holds = 0;
-  bool registered_persistent = false;
-  bool registered = false;
-  net::connection_ptr conn;
-  edge_link_ptr link;
   bool flush_pending = false;
+  /// The session ended and waits for the router to confirm its removal;
+  /// attaches meanwhile wait (answered false when it quits).
+  bool removing = false;
   /// Route batches sent and not yet acknowledged by the router. While one is
   /// outstanding, further bytes wait in `stash` and are not reported
   /// consumed, so the edge stops reading: a publisher is paced by the router,
   /// which defers its ack while a target session's backlog is too long.
   uint32_t outstanding_routes = 0;
+  net::connection_ptr conn;
+  edge_link_ptr link;
   broker::lazy_deque<std::pair<uint64_t, byte_chunk>> stash;
   /// Flow control (router.hpp): deliveries taken off the backlog, as last
   /// reported to the router.
@@ -123,9 +127,6 @@ struct session_state {
   uint64_t drops_logged = 0;
   clock::time_point drops_logged_at{};
   std::optional<clock::time_point> timer_at;
-  /// The session ended and waits for the router to confirm its removal;
-  /// attaches meanwhile wait (answered false when it quits).
-  bool removing = false;
   std::unique_ptr<std::vector<caf::response_promise>> attach_waiting;
   /// Admin API: the directory this session reports to (null: none) and the
   /// numbers it reads from this session without asking it.

@@ -310,9 +310,11 @@ private:
   std::string client_id_;
   /// Shared, read-only (16 bytes instead of a ~100-byte copy per session).
   std::shared_ptr<const session_limits> limits_;
-  protocol::protocol_version version_ = protocol::protocol_version::v5;
   protocol::framer framer_;
 
+  // The small members sit together: padding is per session
+  // (docs/performance.md "Idle connections").
+  protocol::protocol_version version_ = protocol::protocol_version::v5;
   bool connected_ = false;
   bool writable_ = true;
   bool persistent_ = false;
@@ -323,12 +325,13 @@ private:
   uint16_t keep_alive_ = 0;
   time_point last_rx_{};
   uint16_t client_receive_max_ = 65535;
-  uint32_t client_max_packet_ = 0; ///< 0 = no limit
   bool request_problem_info_ = true;
+  uint32_t client_max_packet_ = 0; ///< 0 = no limit
   lazy_box<std::unordered_map<uint16_t, std::string>> topic_aliases_;
   /// Outbound (server to client) topic aliases, 5.0 §3.3.2.3.4: at most the
   /// client's Topic Alias Maximum (absent or 0: none, [MQTT-3.1.2-27]).
   uint16_t client_topic_alias_max_ = 0;
+  uint16_t last_packet_id_ = 0;
   lazy_box<std::map<std::string, uint16_t, std::less<>>> out_aliases_;
   uint32_t inbound_unacked_ = 0; ///< QoS 1/2 publishes not yet fully acked
 
@@ -348,7 +351,6 @@ private:
   lazy_box<seq_map<inflight_entry>> inflight_; ///< send order → entry (amq/broker/seq_map.hpp)
   lazy_box<packet_id_map> inflight_ids_;
   uint64_t send_seq_ = 0;
-  uint16_t last_packet_id_ = 0;
   lazy_deque<queued_message> queue_;
   std::unique_ptr<cold_queue> cold_; ///< null: hot (the whole queue is in memory)
   lazy_box<std::unordered_set<uint16_t>> qos2_in_;
