@@ -2,11 +2,13 @@
 /// `packet_id_map`: packet identifier → send sequence number, for a
 /// session's outbound in-flight window (session_machine's `inflight_ids_`).
 ///
-/// Open addressing in one array, indexed by the identifier itself: outbound
-/// identifiers are handed out consecutively (`next_packet_id`, or derived
-/// from consecutive queue positions), so a window of N identifiers fills N
-/// consecutive slots without collisions and a lookup is one probe. Erase
-/// shifts the following run back (no tombstones). Replaces an
+/// Open addressing (linear probing) in one array at most half full, with
+/// Fibonacci hashing: outbound identifiers are handed out consecutively
+/// (`next_packet_id`, or derived from consecutive queue positions), and the
+/// multiplicative hash spreads such a window evenly over the table, so
+/// probe runs stay short (indexing by the identifier itself would make the
+/// whole window one run, and every erase would scan it). Erase shifts the
+/// rest of its run back (no tombstones). Replaces an
 /// `std::unordered_map<uint16_t, uint64_t>`, which allocated a node per
 /// in-flight message and divided by a prime per lookup (~5 % of the broker's
 /// CPU on a max-rate QoS 1 p2p run; docs/performance.md, "Profile-driven
@@ -117,11 +119,16 @@ private:
   value_type* data() noexcept { return slots_.data(); }
   const value_type* data() const noexcept { return slots_.data(); }
   size_t mask() const noexcept { return slots_.size() - 1; }
+  /// Fibonacci hashing: the top log2(size) bits of id * 2^32/phi.
+  size_t home(uint16_t id) const noexcept {
+    auto bits = static_cast<unsigned>(std::countr_zero(slots_.size()));
+    return static_cast<size_t>((uint32_t{id} * 0x9E3779B9u) >> (32 - bits));
+  }
 
   size_t index_of(uint16_t id) const noexcept {
     if (size_ == 0 || id == 0)
       return npos;
-    for (size_t i = id & mask();; i = (i + 1) & mask()) {
+    for (size_t i = home(id);; i = (i + 1) & mask()) {
       auto k = slots_[i].first;
       if (k == id)
         return i;
@@ -131,7 +138,7 @@ private:
   }
 
   size_t place(uint16_t id, uint64_t seq) noexcept {
-    size_t i = id & mask();
+    size_t i = home(id);
     while (slots_[i].first != 0)
       i = (i + 1) & mask();
     slots_[i] = {id, seq};
@@ -156,9 +163,9 @@ private:
       auto k = slots_[j].first;
       if (k == 0)
         break;
-      size_t home = k & m;
+      size_t h = home(k);
       // Entry j may move to hole i if its home is not in (i, j] (cyclically).
-      bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
       if (!stays) {
         slots_[i] = slots_[j];
         i = j;
