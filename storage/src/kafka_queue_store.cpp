@@ -21,14 +21,33 @@
 // capped (Kafka's offset.metadata.max.bytes is 4096); acked entries that do
 // not fit are resent after a restart (QoS 1: a duplicate with DUP=1).
 //
+// The acked entries above the committed offset are also kept as ranges of
+// seqs (`acked_above`), updated with every ack and commit, so a commit costs
+// O(entries it passes + ranges it lists, at most max_metadata bytes), never
+// O(backlog): building the metadata from the whole index made a drain
+// O(n^2) (a 100,000-message drain spent most of its time walking it).
+//
 // `apply` order: erased sessions (topic deleted; erased and put again in
 // the same batch: the topic is kept and its read position moved to its end),
 // put sessions (APPLICATION: topic created if missing; a session that
 // became DEVICE: topic deleted), appends (produced, then flushed: apply
 // returns only when every record has its delivery report), acks (index, then
-// one synchronous offset commit for every changed client). A failed commit is
-// retried with the next batch and does not fail the batch (the entries are
-// acknowledged by the client already; a crash before the retry resends them).
+// one offset commit request for every changed client).
+//
+// The commit is asynchronous: apply sends it and returns; its answer is
+// collected by a later apply (at most max_commits_in_flight unanswered, then
+// apply waits), and closing the store waits for every answer. This keeps
+// the durability rule — an offset is committed only after PUBACK/PUBCOMP of
+// every entry before it — because what is sent is computed from acks only;
+// what asynchrony adds is a window in which a crash loses commits already
+// decided: those entries are read again after the restart and resent with
+// DUP (QoS 1: a duplicate; QoS 2 after PUBCOMP: a duplicate the client sees
+// as a new message, as with any commit lost in a crash), never skipped.
+// Commits go in order to the group coordinator; should an earlier one
+// still land after a later one (a retry inside librdkafka), the offset is
+// lower than decided: again redelivery, never a skip. A failed commit is retried with the next batch and
+// does not fail the batch (the entries are acknowledged by the client
+// already; a crash before the retry resends them).
 // If any record of a batch fails, the batch fails and the records of that
 // batch that did reach Kafka are marked acked (the router did not deliver
 // them and refused the publisher: they must not come back later).
@@ -54,6 +73,13 @@ using namespace std::chrono_literals;
 
 constexpr size_t max_metadata = 3500; // below Kafka's 4096-byte default
 
+/// Offset commits sent and not answered yet, at most (then `apply` waits).
+constexpr int max_commits_in_flight = 16;
+
+/// A page starting at most this many records after the consumer's position
+/// is read on from there instead of re-positioning the consumer.
+constexpr int64_t max_read_on = 1024;
+
 void put_be64(std::string& out, uint64_t x) {
   for (int i = 7; i >= 0; --i)
     out.push_back(static_cast<char>(static_cast<uint8_t>(x >> (8 * i))));
@@ -74,6 +100,71 @@ struct indexed {
   bool acked = false;
 };
 
+/// Disjoint, non-adjacent ranges of sequence numbers: first -> last
+/// (inclusive). Adding or removing one number costs O(log ranges); listing
+/// them costs one step per range, however many numbers they hold.
+class seq_ranges {
+public:
+  void add(uint64_t s) {
+    auto next = ranges_.upper_bound(s); // first range starting after s
+    if (next != ranges_.begin()) {
+      auto prev = std::prev(next);
+      if (s <= prev->second)
+        return; // already in
+      if (prev->second + 1 == s) {
+        prev->second = s;
+        if (next != ranges_.end() && next->first == s + 1) {
+          prev->second = next->second;
+          ranges_.erase(next);
+        }
+        return;
+      }
+    }
+    if (next != ranges_.end() && next->first == s + 1) {
+      auto last = next->second;
+      ranges_.erase(next);
+      ranges_.emplace(s, last);
+      return;
+    }
+    ranges_.emplace(s, s);
+  }
+
+  void remove(uint64_t s) {
+    auto next = ranges_.upper_bound(s);
+    if (next == ranges_.begin())
+      return;
+    auto it = std::prev(next);
+    if (s > it->second)
+      return;
+    auto first = it->first;
+    auto last = it->second;
+    ranges_.erase(it);
+    if (first < s)
+      ranges_.emplace(first, s - 1);
+    if (s < last)
+      ranges_.emplace(s + 1, last);
+  }
+
+  /// Removes every number <= `floor`.
+  void remove_up_to(uint64_t floor) {
+    while (!ranges_.empty() && ranges_.begin()->first <= floor) {
+      auto last = ranges_.begin()->second;
+      ranges_.erase(ranges_.begin());
+      if (last > floor) {
+        ranges_.emplace(floor + 1, last);
+        break;
+      }
+    }
+  }
+
+  const std::map<uint64_t, uint64_t>& ranges() const noexcept {
+    return ranges_;
+  }
+
+private:
+  std::map<uint64_t, uint64_t> ranges_;
+};
+
 struct client_state {
   std::string topic;
   bool loaded = false;
@@ -83,6 +174,11 @@ struct client_state {
   std::map<int64_t, indexed> by_offset;
   std::map<uint64_t, int64_t> by_seq;
   std::set<uint64_t> acked_unindexed; ///< acked before being indexed (metadata)
+  /// Every acknowledged seq the committed offset has not passed yet: the
+  /// acked entries of `by_offset` and `acked_unindexed`. Kept with every
+  /// change, so a commit lists them without walking `by_offset` (which
+  /// holds the whole unacknowledged backlog).
+  seq_ranges acked_above;
   uint64_t floor_seq = 0;             ///< highest seq below the committed offset
   uint64_t last_seq = 0;
   bool last_seq_known = false;
@@ -128,28 +224,22 @@ void parse_metadata(std::string_view md, uint64_t& last, std::set<uint64_t>& ack
   }
 }
 
-std::string make_metadata(const client_state& st) {
-  std::vector<uint64_t> seqs;
-  for (auto& [off, e] : st.by_offset)
-    if (e.acked)
-      seqs.push_back(e.seq);
-  seqs.insert(seqs.end(), st.acked_unindexed.begin(), st.acked_unindexed.end());
-  std::sort(seqs.begin(), seqs.end());
+/// The commit metadata of `st`: one step (counted in `steps`) per range of
+/// acknowledged seqs listed, at most as many as fit in `max_metadata`
+/// bytes — never a walk over the backlog.
+std::string make_metadata(const client_state& st, uint64_t& steps) {
   std::string out = "v1 last=" + std::to_string(st.last_seq) + " acked=";
   size_t base = out.size();
-  for (size_t i = 0; i < seqs.size();) {
-    size_t j = i;
-    while (j + 1 < seqs.size() && seqs[j + 1] == seqs[j] + 1)
-      ++j;
-    std::string part = std::to_string(seqs[i]);
-    if (j > i)
-      part += "-" + std::to_string(seqs[j]);
+  for (auto& [first, last] : st.acked_above.ranges()) {
+    ++steps;
+    std::string part = std::to_string(first);
+    if (last > first)
+      part += "-" + std::to_string(last);
     if (out.size() + part.size() + 1 > max_metadata)
       break; // the rest is resent after a restart
     if (out.size() > base)
       out.push_back(',');
     out += part;
-    i = j + 1;
   }
   return out;
 }
@@ -159,6 +249,30 @@ public:
   explicit kafka_queue_store(kafka_options opts) : opts_(std::move(opts)) {
     pev_.owner = this;
     pev_.on_delivery = &kafka_queue_store::delivered;
+  }
+
+  kafka_queue_store(const kafka_queue_store&) = delete;
+  kafka_queue_store& operator=(const kafka_queue_store&) = delete;
+
+  /// A clean shutdown: what is not committed yet is sent, and the answers
+  /// are waited for (a crash instead resends those entries, with DUP).
+  ~kafka_queue_store() override {
+    if (!consumer_)
+      return;
+    flush_commits(commit_degraded_ ? std::min<uint32_t>(1000, opts_.request_timeout_ms)
+                                   : opts_.request_timeout_ms);
+    rd_kafka_assign(consumer_.get(), nullptr); // stop fetching before the handle goes
+  }
+
+  /// Sends what is not committed yet and waits up to `wait_ms` for the
+  /// answers of every commit sent; true if all came and the last succeeded.
+  bool flush_commits(uint32_t wait_ms) {
+    commit();
+    return drain_commits(wait_ms) && !commit_degraded_;
+  }
+
+  const kafka_queue_counters& counters() const noexcept {
+    return counters_;
   }
 
   bool open(std::string& detail) {
@@ -228,6 +342,11 @@ public:
     }
     to_delete.insert(to_delete.end(), delete_later_.begin(), delete_later_.end());
     delete_later_.clear();
+    // Commits still unanswered may name a topic about to go: their answers
+    // first (rare: sessions ending). An answer about a deleted topic can
+    // leave librdkafka unable to close the consumer (rd_kafka_destroy hangs).
+    if (!to_delete.empty())
+      drain_commits(commit_degraded_ ? 0 : opts_.request_timeout_ms);
     if (!to_delete.empty()
         && !kafka::delete_topics(producer_.get(), to_delete, opts_.request_timeout_ms, why)) {
       // Retried with the next batch; the sessions are gone either way.
@@ -272,13 +391,20 @@ public:
     if (start >= st.known_end) {
       int64_t low = 0;
       int64_t high = 0;
-      if (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high, why))
+      if (!watermarks(st.topic, low, high, why))
         return failed(why);
       st.known_end = std::max(st.known_end, high);
       if (start >= st.known_end)
         return {};
     }
-    if (!seek(st.topic, start, why))
+    // Positioned a little before `start` (entries acknowledged and
+    // committed before they were read, ...): read on from there — what lies
+    // in between is indexed and not delivered (acknowledged, or below
+    // from_seq) — rather than re-position the consumer, which drops the
+    // records it fetched ahead and fetches again (a round trip).
+    bool read_on = assigned_ == st.topic && position_ >= st.committed && position_ <= start
+                   && start - position_ <= max_read_on;
+    if (!read_on && !seek(st.topic, start, why))
       return failed(why);
     auto now = codec::clocks::now();
     size_t n = 0;
@@ -346,7 +472,7 @@ public:
     if (!st.last_seq_known) {
       int64_t low = 0;
       int64_t high = 0;
-      if (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high, why))
+      if (!watermarks(st.topic, low, high, why))
         return failed(why);
       st.known_end = std::max(st.known_end, high);
       if (high > low) {
@@ -403,7 +529,7 @@ public:
       return failed(why);
     int64_t low = 0;
     int64_t high = 0;
-    if (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high, why))
+    if (!watermarks(st.topic, low, high, why))
       return failed(why);
     st.known_end = std::max(st.known_end, high);
     uint64_t acked = st.acked_unindexed.size();
@@ -440,6 +566,12 @@ private:
     return kafka_app_topic(opts_.topic_prefix, client);
   }
 
+  /// Low and high watermark of the client's topic (a request to Kafka).
+  bool watermarks(const std::string& topic, int64_t& low, int64_t& high, std::string& why) {
+    ++counters_.watermark_requests;
+    return kafka::watermarks(consumer_.get(), topic, opts_.request_timeout_ms, low, high, why);
+  }
+
   std::error_code failed(std::string why) {
     last_error_ = std::move(why);
     return error::backend_failure;
@@ -458,7 +590,7 @@ private:
       return true;
     int64_t low = 0;
     int64_t high = 0;
-    if (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high, why))
+    if (!watermarks(st.topic, low, high, why))
       return false;
     kafka::tpl_ptr tpl{rd_kafka_topic_partition_list_new(1)};
     rd_kafka_topic_partition_list_add(tpl.get(), st.topic.c_str(), 0);
@@ -483,8 +615,10 @@ private:
     st.known_end = high;
     st.last_seq = std::max(st.last_seq, last);
     for (auto s : acked)
-      if (st.by_seq.count(s) == 0)
+      if (st.by_seq.count(s) == 0) {
         st.acked_unindexed.insert(s);
+        st.acked_above.add(s);
+      }
     st.loaded = true;
     return true;
   }
@@ -513,8 +647,7 @@ private:
     // A topic just created may not have a leader yet: retry briefly.
     auto deadline = std::chrono::steady_clock::now()
                     + std::chrono::milliseconds{opts_.request_timeout_ms};
-    while (!kafka::watermarks(consumer_.get(), st.topic, opts_.request_timeout_ms, low, high,
-                              why)) {
+    while (!watermarks(st.topic, low, high, why)) {
       if (std::chrono::steady_clock::now() > deadline)
         return false;
       std::this_thread::sleep_for(50ms);
@@ -538,8 +671,10 @@ private:
       e.seq = seq;
       e.acked = e.acked || acked;
       st.by_seq[seq] = offset;
-      if (e.acked)
+      if (e.acked) {
+        st.acked_above.add(seq);
         st.dirty = true;
+      }
     }
     if (contiguous)
       st.indexed_to = std::max(st.indexed_to, offset + 1);
@@ -560,43 +695,66 @@ private:
     }
     if (auto j = st.by_seq.find(seq); j != st.by_seq.end()) {
       st.by_offset[j->second].acked = true;
+      st.acked_above.add(seq);
       st.dirty = true;
     } else if (seq > st.floor_seq && st.acked_unindexed.size() < 100000) {
       st.acked_unindexed.insert(seq);
+      st.acked_above.add(seq);
       st.dirty = true;
     }
   }
 
-  /// Moves the committed offsets of changed clients, one commit request.
+  /// Moves the committed offsets of changed clients: one commit request for
+  /// all of them, sent without waiting for its answer (see the top of this
+  /// file). Its cost does not depend on the backlog: the committed offset
+  /// moves over the entries acknowledged since the last commit, and the
+  /// metadata lists the ranges of `acked_above`, at most `max_metadata`
+  /// bytes of them.
   void commit() {
-    kafka::tpl_ptr tpl{rd_kafka_topic_partition_list_new(8)};
-    std::vector<client_state*> states;
+    drain_commits(0); // answers that are there already
+    bool any = false;
     for (auto& [c, st] : clients_) {
       if (!st.dirty || !st.loaded)
         continue;
+      any = true;
       while (!st.by_offset.empty()) {
         auto it = st.by_offset.begin();
         if (!it->second.acked || (it->first != st.committed && it->first >= st.indexed_to))
           break;
         st.committed = it->first + 1;
         st.floor_seq = std::max(st.floor_seq, it->second.seq);
+        st.acked_above.remove(it->second.seq);
         st.by_seq.erase(it->second.seq);
         st.by_offset.erase(it);
       }
       if (st.by_offset.empty() && st.indexed_to > st.committed)
         st.committed = st.indexed_to;
-      std::erase_if(st.acked_unindexed, [&](uint64_t s) { return s <= st.floor_seq; });
-      auto md = make_metadata(st);
+      st.acked_unindexed.erase(st.acked_unindexed.begin(),
+                               st.acked_unindexed.upper_bound(st.floor_seq));
+      st.acked_above.remove_up_to(st.floor_seq);
+    }
+    if (!any)
+      return;
+    // Bounded pipelining: with too many commits unanswered, wait for one
+    // (not while Kafka is known not to answer: retried with the next batch).
+    if (commits_in_flight_ >= max_commits_in_flight) {
+      ++counters_.commit_waits;
+      if (!drain_commits(commit_degraded_ ? 0 : opts_.request_timeout_ms,
+                         max_commits_in_flight - 1))
+        return;
+    }
+    kafka::tpl_ptr tpl{rd_kafka_topic_partition_list_new(8)};
+    std::vector<client_state*> states;
+    for (auto& [c, st] : clients_) {
+      if (!st.dirty || !st.loaded)
+        continue;
+      auto md = make_metadata(st, counters_.metadata_steps);
       auto p = rd_kafka_topic_partition_list_add(tpl.get(), st.topic.c_str(), 0);
       p->offset = st.committed;
       p->metadata = std::malloc(md.size());
       std::memcpy(p->metadata, md.data(), md.size());
       p->metadata_size = md.size();
       states.push_back(&st);
-    }
-    if (tpl->cnt == 0) {
-      drain_commits(0);
-      return;
     }
     if (!commit_queue_)
       commit_queue_.reset(rd_kafka_queue_new(consumer_.get()));
@@ -609,20 +767,18 @@ private:
       return;
     }
     ++commits_in_flight_;
+    ++counters_.commits;
     for (auto* st : states)
       st->dirty = false; // a failed commit marks every client dirty again
-    // Healthy: wait for the answer (an ack is committed when apply
-    // returns). After a commit failed or timed out, do not stall the
-    // storage thread: the answer is picked up by a later batch.
-    drain_commits(commit_degraded_ ? 0 : opts_.request_timeout_ms);
   }
 
-  /// Collects the answers of earlier commits, waiting up to `wait_ms`.
-  void drain_commits(uint32_t wait_ms) {
+  /// Collects the answers of earlier commits until at most `target` are
+  /// unanswered, waiting up to `wait_ms`; false if more are left.
+  bool drain_commits(uint32_t wait_ms, int target = 0) {
     if (!commit_queue_)
-      return;
+      return true;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{wait_ms};
-    while (commits_in_flight_ > 0) {
+    while (commits_in_flight_ > target) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
@@ -632,7 +788,7 @@ private:
           commit_degraded_ = true;
           last_error_ = "offset commit: no answer from Kafka in time (retried)";
         }
-        return;
+        return false;
       }
       if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
         --commits_in_flight_;
@@ -650,6 +806,7 @@ private:
           commit_degraded_ = false;
         } else {
           commit_degraded_ = true;
+          ++counters_.commit_failures;
           last_error_ = std::move(failure);
           for (auto& [c, st] : clients_)
             if (st.loaded)
@@ -658,6 +815,7 @@ private:
       }
       rd_kafka_event_destroy(ev);
     }
+    return true;
   }
 
   /// Assigns the consumer to partition 0 of `topic` at `offset`, unless it
@@ -665,6 +823,7 @@ private:
   bool seek(const std::string& topic, int64_t offset, std::string& why) {
     if (assigned_ == topic && position_ == offset)
       return true;
+    ++counters_.seeks;
     kafka::tpl_ptr tpl{rd_kafka_topic_partition_list_new(1)};
     rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), 0)->offset = offset;
     auto err = rd_kafka_assign(consumer_.get(), tpl.get());
@@ -825,6 +984,7 @@ private:
   int commits_in_flight_ = 0;
   bool produce_degraded_ = false; ///< the last batch failed: probe first
   bool commit_degraded_ = false;
+  kafka_queue_counters counters_;
   std::string assigned_; ///< topic the consumer reads
   int64_t position_ = -1;
   std::string last_error_;
@@ -879,11 +1039,41 @@ public:
     return impl_->for_each_queue(f);
   }
 
+  store& inner() noexcept {
+    return *impl_;
+  }
+
 private:
   std::unique_ptr<store> impl_;
 };
 
+kafka_queue_store* as_kafka_queue(store& s) {
+  return dynamic_cast<kafka_queue_store*>(&s);
+}
+
+kafka_queue_store* as_kafka_queue(queue_store& q) {
+  auto app = dynamic_cast<kafka_app_queue*>(&q);
+  return app != nullptr ? as_kafka_queue(app->inner()) : nullptr;
+}
+
 } // namespace
+
+std::optional<kafka_queue_counters> kafka_queue_stats(store& s) {
+  if (auto k = as_kafka_queue(s))
+    return k->counters();
+  return std::nullopt;
+}
+
+std::optional<kafka_queue_counters> kafka_queue_stats(queue_store& q) {
+  if (auto k = as_kafka_queue(q))
+    return k->counters();
+  return std::nullopt;
+}
+
+bool kafka_queue_flush_commits(store& s, uint32_t wait_ms) {
+  auto k = as_kafka_queue(s);
+  return k != nullptr && k->flush_commits(wait_ms);
+}
 
 std::unique_ptr<queue_store> open_kafka_app_queue(const kafka_options& opts,
                                                   std::error_code& err, std::string& detail) {

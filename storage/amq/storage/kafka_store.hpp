@@ -12,7 +12,10 @@
 ///   its delivery report (acks and idempotence as configured). Acknowledged
 ///   entries (`erase_entries`) move the consumer group's committed offset,
 ///   up to the first unacknowledged entry; acknowledged entries above it are
-///   listed in the commit's metadata, so a restart skips them.
+///   listed in the commit's metadata, so a restart skips them. The commit
+///   is sent at the end of `apply` without waiting for Kafka's answer (a
+///   commit lost in a crash resends entries, with DUP; it never skips one);
+///   closing the store waits for the answers.
 ///   `read_queue` reads from the committed offset. Queue depth is the
 ///   topic's retention.
 /// - `open_kafka_session_store`: session records and subscription sets on
@@ -30,6 +33,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -96,6 +100,27 @@ std::unique_ptr<store> open_kafka_queue_store(const kafka_options& opts, std::er
 /// client in the batch, moves the read position to the end).
 std::unique_ptr<queue_store> open_kafka_app_queue(const kafka_options& opts,
                                                   std::error_code& err, std::string& detail);
+
+/// Work counters of a store from `open_kafka_queue_store` or
+/// `open_kafka_app_queue` (tests, diagnostics).
+struct kafka_queue_counters {
+  uint64_t commits = 0;            ///< offset commit requests sent
+  uint64_t commit_failures = 0;    ///< commit answers with an error
+  uint64_t commit_waits = 0;       ///< times `apply` waited: too many commits unanswered
+  uint64_t metadata_steps = 0;     ///< acknowledged seq ranges listed in commit metadata
+  uint64_t seeks = 0;              ///< consumer (re)positionings (rd_kafka_assign)
+  uint64_t watermark_requests = 0; ///< watermark queries (a round trip each)
+};
+
+/// The counters of `s`; nullopt if it is not a Kafka queue store.
+std::optional<kafka_queue_counters> kafka_queue_stats(store& s);
+std::optional<kafka_queue_counters> kafka_queue_stats(queue_store& q);
+
+/// Sends the offset commits not sent yet and waits up to `wait_ms` for the
+/// answers to every commit of `s` (an `open_kafka_queue_store`); true if all
+/// came and the last one succeeded. Tests use it to look at the committed
+/// offset; the broker does not need it.
+bool kafka_queue_flush_commits(store& s, uint32_t wait_ms);
 
 /// Opens the session replication backend: connects (retrying up to
 /// `wait_at_boot_ms`), creates the two compacted topics if missing. On
