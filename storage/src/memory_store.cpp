@@ -105,6 +105,9 @@ public:
   for_each_queue(const std::function<void(const std::string&)>& f) override {
     for (auto& [c, last] : last_seq_)
       f(c);
+    for (auto& [c, marks] : released_) // marks without a queue (as RocksDB)
+      if (!last_seq_.count(c))
+        f(c);
     return {};
   }
 

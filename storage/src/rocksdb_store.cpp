@@ -352,8 +352,26 @@ public:
   for_each_queue(const std::function<void(const std::string&)>& f) override {
     // Every queue has its `n/` record (an append writes it; erasing the
     // session deletes it with the queue), so this never reads a queue.
-    return scan(last_seq_prefix, [&](std::string_view key, std::string_view) {
-      f(std::string{key.substr(last_seq_prefix.size())});
+    if (auto err = scan(last_seq_prefix, [&](std::string_view key, std::string_view) {
+          f(std::string{key.substr(last_seq_prefix.size())});
+          return true;
+        }))
+      return err;
+    // Clients with "released" marks but no `n/` record (marks of queues in
+    // Redis/Kafka whose session is gone, or left by a build without marks)
+    // are listed too, so the boot clean-up erases their marks. Marks are
+    // few (QoS 2 entries in flight): one lookup per client that has any.
+    std::string last;
+    std::string value;
+    return scan(released_prefix_tag, [&](std::string_view key, std::string_view) {
+      auto rest = key.substr(released_prefix_tag.size());
+      auto client = rest.substr(0, rest.find('\0'));
+      if (client == last)
+        return true;
+      last.assign(client);
+      auto s = db_->Get(rocksdb::ReadOptions{}, slice(concat(last_seq_prefix, client)), &value);
+      if (s.IsNotFound())
+        f(last);
       return true;
     });
   }

@@ -10,6 +10,7 @@
 
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -589,6 +590,23 @@ CAF_TEST(released marks are read with their entries and go with them) {
     wb.append = {{"c", entry(300)}};
     apply(b, wb);
     CAF_CHECK_EQUAL(flags(b, "c"), (flag_list{{300, false}}));
+    // Marks of a client without a queue here (its queue was in Redis or
+    // Kafka) are listed with the queues, so the boot clean-up erases them
+    // (erase_sessions) when it has no record.
+    wb.clear();
+    wb.put_released = {{"ghost", 4}, {"ghost", 5}, {"c", 300}};
+    apply(b, wb);
+    std::vector<std::string> listed;
+    CHECK_OK(b->for_each_queue([&](const std::string& c) { listed.push_back(c); }));
+    CAF_CHECK_EQUAL(std::count(listed.begin(), listed.end(), "ghost"), 1);
+    CAF_CHECK_EQUAL(std::count(listed.begin(), listed.end(), "c"), 1); // once, marks or not
+    wb.clear();
+    wb.erase_sessions = {"ghost"};
+    apply(b, wb);
+    CAF_CHECK(marks(b, "ghost").empty());
+    listed.clear();
+    CHECK_OK(b->for_each_queue([&](const std::string& c) { listed.push_back(c); }));
+    CAF_CHECK_EQUAL(std::count(listed.begin(), listed.end(), "ghost"), 0);
   }
 }
 
