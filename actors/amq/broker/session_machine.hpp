@@ -239,11 +239,12 @@ public:
   /// minus what waits in the queue while connected. The router compares it
   /// with what it sent to pace publishers (flow control). While offline the
   /// queue does not count: it has its own limit and overflow policy.
-  /// A cold session's stored tail costs no memory and does not count.
-  int64_t progress() const noexcept {
-    return static_cast<int64_t>(deliveries_)
-           - (connected_ && !cold_ ? static_cast<int64_t>(queue_.size()) : 0);
-  }
+  /// A connected persistent session whose queue is stored does not count its
+  /// queue either (it goes cold instead of growing in memory), except the
+  /// part above its stored queue's limit less a headroom: the router then
+  /// holds its publishers instead of the session dropping acknowledged
+  /// messages (docs/sessions.md "Slow consumers").
+  int64_t progress() const noexcept;
 
 private:
   struct inflight_entry {

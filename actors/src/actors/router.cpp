@@ -120,6 +120,16 @@ void router_state::slow_check(broker::session_id sid, uint64_t deferral) {
   auto& e = i->second;
   if (e.deferral != deferral || e.deferred.empty())
     return; // drained in time
+  if (e.persistent && storage) {
+    // Its queue is stored (it goes cold rather than grow in memory) and it
+    // never drops an acknowledged message: the publishers keep waiting until
+    // it drains (session_machine::progress).
+    AMQ_LOG_WARN("router holds publishers for persistent session {}: backlog {} near its stored "
+                 "queue's limit after {} ms",
+                 e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog(),
+                 slow_after.count());
+    return;
+  }
   e.slow = true;
   AMQ_LOG_WARN("router marks session {} a slow consumer: backlog {} after {} ms; publishers "
                "no longer wait for it",

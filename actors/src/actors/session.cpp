@@ -420,11 +420,14 @@ void session_state::after_input() {
   // was sent — every 256 deliveries, whenever the queue runs empty, and on
   // every input while offline (the offline queue has its own limit and must
   // not hold publishers back: with a router high mark below 256 they would
-  // otherwise wait until the client returns).
+  // otherwise wait until the client returns), and on every change of a
+  // persistent session (its stored queue does not count, so its progress
+  // moves with every delivery; a publisher it holds near its queue's limit
+  // is released as it drains).
   auto progress = machine.progress();
   if (progress != progress_reported
       && (progress - progress_reported >= 256 || machine.queued_count() == 0
-          || !machine.connected())) {
+          || !machine.connected() || machine.persistent())) {
     progress_reported = progress;
     self->send(router, progress_atom::value, id, progress);
   }

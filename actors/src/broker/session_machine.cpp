@@ -775,6 +775,21 @@ size_t session_machine::offline_limit() const noexcept {
   return l == 0 ? std::numeric_limits<size_t>::max() : l;
 }
 
+int64_t session_machine::progress() const noexcept {
+  auto p = static_cast<int64_t>(deliveries_);
+  if (!connected_)
+    return p;
+  bool stored = cold_ || (!queue_.empty() && queue_.front().seq != 0);
+  if (!persistent_ || !stored)
+    return p - static_cast<int64_t>(queue_.size());
+  // Hold publishers before the stored queue is full: the headroom takes
+  // the route batches already on their way (the router paces at <= 1000).
+  auto limit = offline_limit();
+  auto headroom = std::min<size_t>(limit / 2, 2000);
+  auto depth = queue_.size() + stored_backlog();
+  return depth + headroom > limit ? p - static_cast<int64_t>(depth + headroom - limit) : p;
+}
+
 void session_machine::enqueue(queued_message qm) {
   // A stored entry beyond the memory window costs no memory: only the
   // store's limit (offline_limit()) applies to it, also while a client
@@ -782,7 +797,11 @@ void session_machine::enqueue(queued_message qm) {
   bool to_store = qm.seq != 0 && (cold_ || queue_.size() >= limits_->queue_memory);
   bool whole = to_store || !connected_;
   auto limit = whole ? offline_limit() : limits_->max_queued_online;
-  if (queue_.size() + (whole ? stored_backlog() : 0) >= limit) {
+  // A connected persistent session never drops a stored (acknowledged)
+  // message for its count limit: the router holds the publishers before it
+  // (progress()); batches already on their way may pass the limit a little.
+  bool hold = connected_ && qm.seq != 0;
+  if (!hold && queue_.size() + (whole ? stored_backlog() : 0) >= limit) {
     ++counters_->dropped_queue_full;
     metrics::count_drop(connected_ ? metrics::drop::online_queue_full
                                    : metrics::drop::offline_queue_full);
