@@ -225,8 +225,12 @@ storage::session_record session_state::make_record() const {
 }
 
 void session_state::persist_effects(broker::effects& fx) {
-  if (!storage)
+  if (!storage) {
+    // Nothing is stored: a PUBREC needs no mark and must not wait for one.
+    for (auto seq : fx.mark_seqs)
+      self->send(self, persisted_atom::value, uint64_t{mark_token | seq}, true);
     return;
+  }
   storage::write_batch wb;
   auto& cid = machine.client_id();
   if ((fx.state_reset || machine.finished() || !machine.persistent()) && stored) {
