@@ -106,7 +106,7 @@ std::unique_ptr<queue_store> open_kafka_app_queue(const kafka_options& opts,
 struct kafka_queue_counters {
   uint64_t commits = 0;            ///< offset commit requests sent
   uint64_t commit_failures = 0;    ///< commit answers with an error
-  uint64_t commit_waits = 0;       ///< times `apply` waited: too many commits unanswered
+  uint64_t commits_deferred = 0;   ///< commits left to a later batch: too many unanswered
   uint64_t metadata_steps = 0;     ///< acknowledged seq ranges listed in commit metadata
   uint64_t seeks = 0;              ///< consumer (re)positionings (rd_kafka_assign)
   uint64_t watermark_requests = 0; ///< watermark queries (a round trip each)
