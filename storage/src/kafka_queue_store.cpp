@@ -272,8 +272,19 @@ public:
   /// Sends what is not committed yet and waits up to `wait_ms` for the
   /// answers of every commit sent; true if all came and the last succeeded.
   bool flush_commits(uint32_t wait_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{wait_ms};
+    auto left = [&] {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - std::chrono::steady_clock::now())
+                  .count();
+      return static_cast<uint32_t>(std::max<int64_t>(0, ms));
+    };
+    drain_commits(left(), max_commits_in_flight - 1); // room for the last one
     commit();
-    return drain_commits(wait_ms) && !commit_degraded_;
+    bool answered = drain_commits(left());
+    bool all_sent = std::none_of(clients_.begin(), clients_.end(),
+                                 [](auto& kv) { return kv.second.loaded && kv.second.dirty; });
+    return answered && all_sent && !commit_degraded_;
   }
 
   const kafka_queue_counters& counters() const noexcept {
