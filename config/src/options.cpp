@@ -224,6 +224,17 @@ std::vector<option_descriptor> make_options() {
         "the session's queue, where they count toward the backlog by which the router paces "
         "publishers: a small value keeps latency and memory per subscriber low (the kernel's "
         "socket buffer comes on top).");
+  t.add(AMQ_KEY(limits.socket_receive_buffer), bytes_in<uint32_t>(0, 64 * 1024 * 1024), {},
+        "SO_RCVBUF of client connections (set on the listening socket, inherited by every "
+        "accepted one). 0: the kernel's default with autotuning (net.ipv4.tcp_rmem; up to "
+        "tens of MB per connection); the kernel doubles a set value for its bookkeeping. It "
+        "bounds the bytes a fast publisher has waiting in the broker's kernel; measured, a "
+        "small value did not shorten QoS 0 latency at max rate and cost throughput "
+        "(docs/performance.md, \"QoS 0 latency at max rate\").");
+  t.add(AMQ_KEY(limits.socket_send_buffer), bytes_in<uint32_t>(0, 64 * 1024 * 1024), {},
+        "SO_SNDBUF of client connections (set on the listening socket, inherited). 0: the "
+        "kernel's default with autotuning (net.ipv4.tcp_wmem). Bytes waiting here for a slow "
+        "subscriber come on top of limits.write_buffer_high_watermark.");
   t.add(AMQ_KEY(limits.write_buffer_low_watermark), bytes_in<uint64_t>(0, 1 * gib),
         {"NETTY_WRITE_BUFFER_LOW_WATER_MARK"},
         "Bytes waiting to be written below which a back-pressured connection is written to "

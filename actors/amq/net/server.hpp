@@ -52,6 +52,10 @@ struct server_options {
   int listen_backlog = 4096;
   /// Sets TCP_NODELAY on accepted sockets (writes are batched by the edge already).
   bool tcp_nodelay = true;
+  /// SO_RCVBUF / SO_SNDBUF of the listening socket, inherited by accepted ones (before the
+  /// handshake, so the window scale fits); 0 keeps the kernel's default with autotuning.
+  int receive_buffer = 0;
+  int send_buffer = 0;
   /// How long `connection::close()` waits for the peer's EOF after flushing before closing.
   std::chrono::milliseconds close_linger{2000};
   /// Threading model; see `io_model`.

@@ -155,6 +155,8 @@ std::error_code broker_node::start() {
   opts.port = cfg_.listeners.mqtt.port;
   opts.io_threads = cfg_.runtime.io_threads;
   opts.write_high_watermark = cfg_.limits.write_buffer_high_watermark;
+  opts.receive_buffer = static_cast<int>(cfg_.limits.socket_receive_buffer);
+  opts.send_buffer = static_cast<int>(cfg_.limits.socket_send_buffer);
   auto registry = registry_;
   auto max_packet = cfg_.limits.max_packet_size;
   auto read_ahead = static_cast<size_t>(cfg_.limits.read_ahead_bytes);

@@ -102,6 +102,12 @@ std::error_code server::impl::start() {
     return fail(ec);
   if (acceptor->set_option(tcp::acceptor::reuse_address(true), ec); ec)
     return fail(ec);
+  if (opts.receive_buffer > 0)
+    if (acceptor->set_option(asio::socket_base::receive_buffer_size(opts.receive_buffer), ec); ec)
+      return fail(ec);
+  if (opts.send_buffer > 0)
+    if (acceptor->set_option(asio::socket_base::send_buffer_size(opts.send_buffer), ec); ec)
+      return fail(ec);
   if (acceptor->bind(endpoint, ec); ec)
     return fail(ec);
   if (acceptor->listen(opts.listen_backlog, ec); ec)

@@ -123,6 +123,8 @@ struct limits_config {
   uint16_t max_topic_levels = 200;
   uint64_t write_buffer_high_watermark = 64 * 1024;
   uint64_t write_buffer_low_watermark = 32 * 1024;
+  uint32_t socket_receive_buffer = 0; ///< SO_RCVBUF of client connections; 0: kernel autotuning
+  uint32_t socket_send_buffer = 0;    ///< SO_SNDBUF of client connections; 0: kernel autotuning
   uint32_t connect_timeout_ms = 10000;
   bool operator==(const limits_config&) const = default;
 };
