@@ -25,7 +25,10 @@
 /// it, so it cannot stall the other subscribers of its topics. Its own
 /// queue then takes the overflow (bounded by `limits.max_queued_messages`,
 /// oldest dropped and counted). It is unmarked once its backlog falls below
-/// `flow_low` again.
+/// `flow_low` again. A persistent session with a store is never marked slow:
+/// its stored queue does not count as backlog until it nears its limit
+/// (`session_machine::progress`), and then its publishers wait, so it never
+/// drops an acknowledged message (docs/sessions.md "Slow consumers").
 ///
 /// Durability: QoS 1/2 deliveries to persistent sessions get a per-session
 /// queue position and are written to the storage actor in one batch per
