@@ -499,6 +499,28 @@ CAF_TEST(paused reading stops the client and resumed reading delivers everything
   CAF_CHECK_EQUAL(rec->size(), filled);
 }
 
+CAF_TEST(readable_bytes counts input not read yet and is 0 once closed) {
+  // The session's keep-alive check asks this before it closes a connection
+  // whose input arrived but waits unread (reading paused, I/O thread busy).
+  configure = [](recorder& r) { r.pause_on_data = true; };
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  CAF_REQUIRE(cl.write_all("a"));
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.data_calls == 1; }));
+  CAF_CHECK_EQUAL(conn->readable_bytes(), 0u); // read (and paused after it)
+  CAF_REQUIRE(cl.write_all("hello"));
+  // Loopback delivers at once but not synchronously: wait, bounded, for the kernel.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (conn->readable_bytes() < 5 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  CAF_CHECK_EQUAL(conn->readable_bytes(), 5u);
+  CAF_CHECK_EQUAL(rec->size(), 1u); // still unread by the receiver
+  conn->abort();
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.closed == 1; }));
+  CAF_CHECK_EQUAL(conn->readable_bytes(), 0u);
+}
+
 CAF_TEST(close flushes queued bytes before closing) {
   start();
   client cl{srv->port(), 64 * 1024};
