@@ -213,6 +213,34 @@ CAF_TEST(shared groups are balanced among the online members) {
   CAF_CHECK_EQUAL(pub.box->routed.size(), 10u);
 }
 
+CAF_TEST(consecutive messages on one topic match like separate ones) {
+  // The router matches a run of same-topic messages once, except where a
+  // shared group chooses per message.
+  auto a = make_session(1);
+  auto b = make_session(2);
+  auto plain = make_session(3);
+  auto rap = make_session(4);
+  auto pub = make_session(5);
+  subscribe(a, "$share/g/s/t", qos::at_least_once);
+  subscribe(b, "$share/g/s/t", qos::at_least_once);
+  subscribe(plain, "s/#", qos::at_least_once, 7);
+  subscribe(rap, "s/t", qos::at_most_once, 0, false, retain_handling::send_on_subscribe, true);
+  auto r = make_message("s/t", "r", qos::at_least_once, true);
+  route(pub, 1, {make_message("s/t", "1"), make_message("s/t", "2"), r,
+                 make_message("s/t", "4"), make_message("s/u", "5"), make_message("s/t", "6")});
+  sched.run();
+  CAF_CHECK_EQUAL(a.box->items().size(), 3u); // 1, r, 6 or 2, 4, 6: alternating
+  CAF_CHECK_EQUAL(b.box->items().size(), 2u);
+  CAF_CHECK_EQUAL(topics(plain.box->items()), (strings{"s/t", "s/t", "s/t", "s/t", "s/u", "s/t"}));
+  for (auto& x : plain.box->items())
+    CAF_CHECK_EQUAL(x.subscription_ids, (std::vector<uint32_t>{7}));
+  CAF_REQUIRE_EQUAL(rap.box->items().size(), 5u);
+  // Retain As Published is decided per message: only the retained one.
+  for (size_t i = 0; i < 5; ++i)
+    CAF_CHECK_EQUAL(rap.box->items()[i].retain, i == 2);
+  CAF_CHECK_EQUAL(plain.box->batches.size(), 1u);
+}
+
 CAF_TEST(a shared delivery is separate from the same sessions non-shared one) {
   auto a = make_session(1);
   auto pub = make_session(2);

@@ -201,6 +201,9 @@ void router_state::route(route_batch& batch) {
   wb.clear();
   const size_t batch_size = batch.messages.size();
   size_t index = 0;
+  std::string_view last_topic;
+  bool reuse = false;
+  std::vector<std::vector<broker::routed_message>*> targets;
   for (auto& msg : batch.messages) {
     ++index;
     ++counters.routed;
@@ -222,15 +225,28 @@ void router_state::route(route_batch& batch) {
           wb.put_retained.push_back(msg);
       }
     }
-    tree.match(msg->topic, publisher, matches);
+    // Consecutive messages on one topic (a device's burst, one read of a
+    // publisher) match the same subscribers: match once and reuse the
+    // targets. Not across a shared group's choice, which turns per message.
+    if (!reuse || msg->topic != last_topic) {
+      tree.match(msg->topic, publisher, matches);
+      targets.clear();
+      reuse = true;
+      for (auto& d : matches) {
+        targets.push_back(&out[d.session].items);
+        reuse = reuse && !d.shared;
+      }
+      last_topic = msg->topic;
+    }
     if (matches.empty()) {
       ++counters.no_subscribers;
       if (!msg->retain) // a retained one is kept for later subscribers
         metrics::count_drop(metrics::drop::no_subscribers);
       continue;
     }
-    for (auto& d : matches) {
-      auto& items = out[d.session].items;
+    for (size_t t = 0; t < matches.size(); ++t) {
+      auto& d = matches[t];
+      auto& items = *targets[t]; // out's nodes do not move while it grows
       if (items.capacity() == 0) {
         // A target usually gets most of a batch (fan-in, fan-out, p2p): room
         // for the rest of it (bounded) instead of growing 1, 2, 4, ...
