@@ -762,6 +762,7 @@ CAF_TEST(inbound qos 2 state survives a reconnect) {
   open(persistent_connect());
   send(pub("a", qos::exactly_once, 9));
   route_all();
+  m().on_qos2_in_stored(9, true, now); // persistent: PUBREC after the id is stored
   CAF_CHECK_EQUAL(next<pubrec>().packet_id, 9u);
   close();
   open(persistent_connect());
@@ -771,6 +772,7 @@ CAF_TEST(inbound qos 2 state survives a reconnect) {
   CAF_CHECK(take_fx().routes.empty());
   CAF_CHECK_EQUAL(next<pubrec>().packet_id, 9u);
   send_ack<pubrel>(9);
+  m().on_qos2_in_erased(9, true, now); // and PUBCOMP after its erase
   CAF_CHECK_EQUAL(code(next<pubcomp>().code), 0);
 }
 
@@ -1849,6 +1851,161 @@ CAF_TEST(no expiry ttl replaces never) {
   auto ack = open(conn(false)); // seed rule: Clean Start 0, no expiry → "never"
   CAF_CHECK_EQUAL(ack.props.session_expiry_interval.value_or(0), 600u);
   CAF_CHECK_EQUAL(m().session_expiry(), 600u);
+}
+
+// -- inbound QoS 2 state across a restart ------------------------------------------
+
+CAF_TEST(persistent session: pubrec waits for the stored inbound qos 2 id) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    open(persistent_connect());
+    take_fx();
+    send(pub("a", qos::exactly_once, 7));
+    send(pub("b", qos::at_least_once, 8));
+    auto fx = take_fx();
+    CAF_CHECK_EQUAL(fx.routes.size(), 2u);
+    CAF_CHECK_EQUAL(fx.store_qos2_in, std::vector<uint16_t>{7});
+    m().on_routed(m().commit_routes(), now);
+    CAF_CHECK(quiet()); // routed, but the id is not stored yet: no PUBREC, and no PUBACK before it
+    // A duplicate meanwhile is not routed and waits as well.
+    auto dup = pub("a", qos::exactly_once, 7);
+    dup.dup = true;
+    send(dup);
+    fx = take_fx();
+    CAF_CHECK(fx.routes.empty());
+    CAF_CHECK(fx.store_qos2_in.empty());
+    CAF_CHECK(quiet());
+    m().on_qos2_in_stored(9, true, now); // foreign answer: ignored
+    CAF_CHECK(quiet());
+    m().on_qos2_in_stored(7, true, now);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 7u);
+    CAF_CHECK_EQUAL(next<puback>().packet_id, 8u);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 7u);
+    CAF_CHECK(quiet());
+    // Stored before the routes are accepted: PUBREC waits for the router.
+    send(pub("c", qos::exactly_once, 9));
+    CAF_CHECK_EQUAL(take_fx().store_qos2_in, std::vector<uint16_t>{9});
+    m().on_qos2_in_stored(9, true, now);
+    CAF_CHECK(quiet());
+    m().on_routed(m().commit_routes(), now);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 9u);
+    // PUBREL erases the id; PUBCOMP waits for that (the client may reuse
+    // the id after PUBCOMP). A repeated PUBREL meanwhile asks for nothing.
+    send_ack<pubrel>(7);
+    CAF_CHECK_EQUAL(take_fx().erase_qos2_in, std::vector<uint16_t>{7});
+    CAF_CHECK(quiet());
+    send_ack<pubrel>(7);
+    CAF_CHECK(take_fx().erase_qos2_in.empty());
+    CAF_CHECK(quiet());
+    m().on_qos2_in_erased(9, true, now); // not being erased: ignored
+    CAF_CHECK(quiet());
+    m().on_qos2_in_erased(7, true, now);
+    auto comp = next<pubcomp>();
+    CAF_CHECK_EQUAL(comp.packet_id, 7u);
+    CAF_CHECK_EQUAL(code(comp.code), 0x00);
+    CAF_CHECK(quiet());
+    m().on_qos2_in_erased(7, true, now); // stale
+    CAF_CHECK(quiet());
+    // A failed store: PUBREC goes out anyway (logged by the actor).
+    send(pub("d", qos::exactly_once, 10));
+    route_all();
+    CAF_CHECK(quiet());
+    m().on_qos2_in_stored(10, false, now);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 10u);
+  }
+}
+
+CAF_TEST(clean session stores no inbound qos 2 id) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    open(conn(true));
+    take_fx();
+    send(pub("a", qos::exactly_once, 7));
+    auto fx = take_fx();
+    CAF_CHECK(fx.store_qos2_in.empty());
+    m().on_routed(m().commit_routes(), now);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 7u);
+    send_ack<pubrel>(7);
+    CAF_CHECK_EQUAL(next<pubcomp>().packet_id, 7u);
+    CAF_CHECK(take_fx().erase_qos2_in.empty());
+  }
+}
+
+CAF_TEST(restored inbound qos 2 ids make a resent publish a duplicate) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    m().restore_cold(v, 3600, now + 3600s, {}, 0, 0, 0);
+    m().restore_qos2_in({7, 65535});
+    take_fx();
+    CAF_CHECK_EQUAL(m().qos2_in_count(), 2u);
+    auto ack = open(persistent_connect());
+    CAF_CHECK(ack.session_present);
+    take_fx();
+    // The publisher did not see PUBREC before the restart: it resends.
+    auto dup = pub("a", qos::exactly_once, 7);
+    dup.dup = true;
+    send(dup);
+    auto fx = take_fx();
+    CAF_CHECK(fx.routes.empty()); // not routed a second time
+    CAF_CHECK(fx.store_qos2_in.empty());
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 7u);
+    CAF_CHECK_EQUAL(m().counters().duplicate_qos2, 1u);
+    send_ack<pubrel>(7);
+    CAF_CHECK_EQUAL(take_fx().erase_qos2_in, std::vector<uint16_t>{7});
+    m().on_qos2_in_erased(7, true, now);
+    auto comp = next<pubcomp>();
+    CAF_CHECK_EQUAL(comp.packet_id, 7u);
+    CAF_CHECK_EQUAL(code(comp.code), 0x00);
+    // PUBREL for the other restored id (PUBREC was seen): erased, PUBCOMP.
+    send_ack<pubrel>(65535);
+    CAF_CHECK_EQUAL(take_fx().erase_qos2_in, std::vector<uint16_t>{65535});
+    m().on_qos2_in_erased(65535, true, now);
+    comp = next<pubcomp>();
+    CAF_CHECK_EQUAL(comp.packet_id, 65535u);
+    CAF_CHECK_EQUAL(code(comp.code), 0x00);
+    CAF_CHECK_EQUAL(m().qos2_in_count(), 0u);
+    // The id is free again: a new message, routed and stored.
+    send(pub("a", qos::exactly_once, 7));
+    fx = take_fx();
+    CAF_CHECK_EQUAL(fx.routes.size(), 1u);
+    CAF_CHECK_EQUAL(fx.store_qos2_in, std::vector<uint16_t>{7});
+  }
+}
+
+CAF_TEST(an inbound qos 2 erase confirmed while offline) {
+  make(v5);
+  open(persistent_connect());
+  send(pub("a", qos::exactly_once, 7));
+  take_fx();
+  m().on_qos2_in_stored(7, true, now);
+  m().on_routed(m().commit_routes(), now);
+  CAF_CHECK_EQUAL(next<pubrec>().packet_id, 7u);
+  send_ack<pubrel>(7);
+  CAF_CHECK_EQUAL(take_fx().erase_qos2_in, std::vector<uint16_t>{7});
+  close();
+  take_fx();
+  m().on_qos2_in_erased(7, true, now); // offline: nothing to write
+  CAF_CHECK_EQUAL(m().qos2_in_count(), 0u);
+  open(persistent_connect());
+  CAF_CHECK(quiet());
+  send_ack<pubrel>(7); // the client did not see PUBCOMP: it resends PUBREL
+  CAF_CHECK_EQUAL(next<pubcomp>().packet_id, 7u);
+}
+
+CAF_TEST(a clean start drops the restored inbound qos 2 ids) {
+  make(v5);
+  m().restore_cold(v5, 3600, now + 3600s, {}, 0, 0, 0);
+  m().restore_qos2_in({7});
+  take_fx();
+  auto ack = open(conn(true, 3600));
+  CAF_CHECK(!ack.session_present);
+  CAF_CHECK(take_fx().state_reset); // the actor erases the stored session with its ids
+  CAF_CHECK_EQUAL(m().qos2_in_count(), 0u);
+  send(pub("a", qos::exactly_once, 7));
+  CAF_CHECK_EQUAL(take_fx().routes.size(), 1u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -91,3 +91,67 @@ def check_released_entry_survives_kill_9(broker, clients, version, restarted_log
     assert sub3.ping() == [], "completed QoS 2 flows resent"
     sub3.send(mqtt_raw.disconnect(version))
     sub3.close()
+
+
+def check_inbound_qos2_survives_kill_9(broker, version, restarted_log):
+    """Inbound QoS 2 (publisher -> broker) across a broker crash: the broker
+    stores the packet id of a persistent publisher's QoS 2 PUBLISH before its
+    PUBREC. The publisher sends PUBLISH X (id 10) and gets PUBREC; the broker
+    is killed with SIGKILL and restarted on the same data; the publisher
+    comes back with its session and resends X with DUP = 1 and id 10, as if it
+    had not seen the PUBREC. The broker must answer PUBREC without routing X
+    again: the persistent subscriber (offline meanwhile) gets X exactly
+    once. PUBREL 10 then gets PUBCOMP 10 (success), and id 10 is free again.
+    """
+    topic = uid("q2in")
+    sub_id = uid("q2in-sub")
+    pub_id = uid("q2in-pub")
+    sub, _ = _connect(broker, version, sub_id)
+    assert sub.subscribe([(topic, 2)]) == [2]
+    sub.send(mqtt_raw.disconnect(version))
+    sub.close()
+
+    pub, _ = _connect(broker, version, pub_id)
+    pub.send(mqtt_raw.publish(topic, b"X", qos=2, packet_id=10, version=version))
+    rec = pub.recv_type(PUBREC, timeout=15)  # X is routed (stored) and id 10 stored
+    assert rec.packet_id == 10
+
+    broker.proc.kill()
+    broker.proc.wait()
+    pub.abort()
+    broker.start()  # same data directory, new process
+    broker.wait_log(restarted_log, timeout=30)
+
+    pub2, connack = _connect(broker, version, pub_id)
+    assert connack.session_present
+    pub2.send(mqtt_raw.publish(topic, b"X", qos=2, packet_id=10, dup=True, version=version))
+    rec = pub2.recv_type(PUBREC, timeout=15)
+    assert rec.packet_id == 10
+    pub2.send(ack(PUBREL, 10, version))
+    comp = pub2.recv_type(PUBCOMP, timeout=15)
+    assert comp.packet_id == 10 and comp.code == 0, f"PUBCOMP {comp.code:#x}"
+    # Id 10 is free again: Y is a new message.
+    pub2.send(mqtt_raw.publish(topic, b"Y", qos=2, packet_id=10, version=version))
+    assert pub2.recv_type(PUBREC, timeout=15).packet_id == 10
+    pub2.send(ack(PUBREL, 10, version))
+    assert pub2.recv_type(PUBCOMP, timeout=15).packet_id == 10
+    pub2.send(mqtt_raw.disconnect(version))
+    pub2.close()
+
+    sub2, connack = _connect(broker, version, sub_id)
+    assert connack.session_present
+    got = []  # every PUBLISH until Y, each acknowledged (PUBREL -> PUBCOMP)
+    while not got or got[-1].payload != b"Y":
+        got.append(sub2.next_publish(timeout=15))
+    print("publishes after the restart:", got)
+    assert [p.payload for p in got] == [b"X", b"Y"], f"X not delivered exactly once: {got}"
+    # Y's PUBREL (after its mark is stored), then nothing more.
+    while True:
+        p = sub2.recv(15)
+        assert p.type == PUBREL, f"more after Y: {p!r}"
+        sub2.send(ack(PUBCOMP, p.packet_id, version))
+        if p.packet_id == got[-1].packet_id:
+            break
+    assert [p for p in sub2.ping() if p.type == PUBLISH] == []
+    sub2.send(mqtt_raw.disconnect(version))
+    sub2.close()

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import V311, VERSIONS, uid
-from qos2_restart import check_released_entry_survives_kill_9
+from qos2_restart import check_inbound_qos2_survives_kill_9, check_released_entry_survives_kill_9
 from redis_server import RedisServer
 
 
@@ -90,3 +90,9 @@ def test_acknowledged_messages_survive_kill_9(broker, clients, version, qos):
 def test_qos2_pubrec_received_is_resent_as_pubrel_after_kill_9(broker, clients, version):
     check_released_entry_survives_kill_9(broker, clients, version,
                                          r"broker opened rocksdb:.*[1-9][0-9]* persistent sessions")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos2_inbound_id_survives_kill_9(broker, version):
+    check_inbound_qos2_survives_kill_9(broker, version,
+                                       r"broker opened rocksdb:.*[1-9][0-9]* persistent sessions")

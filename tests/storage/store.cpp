@@ -610,6 +610,44 @@ CAF_TEST(released marks are read with their entries and go with them) {
   }
 }
 
+CAF_TEST(inbound qos 2 ids are kept as marks apart from the queue) {
+  using amq::storage::inbound_qos2_base;
+  using amq::storage::inbound_qos2_seq;
+  for (auto& b : all_backends()) {
+    CAF_MESSAGE("backend " << b.name);
+    write_batch wb;
+    wb.put_sessions = {session("c"), session("c1")};
+    wb.append = {{"c", entry(1)}, {"c", entry(7)}};
+    wb.put_released = {{"c", 1}, {"c", inbound_qos2_seq(7)}, {"c", inbound_qos2_seq(65535)}};
+    apply(b, wb);
+    // The ids never join a queue entry (entry 7 is not released) ...
+    CAF_CHECK_EQUAL(flags(b, "c"), (flag_list{{1, true}, {7, false}}));
+    // ... and are read from the reserved range, apart from the entry marks.
+    CAF_CHECK_EQUAL(marks(b, "c", inbound_qos2_base),
+                    (seq_list{inbound_qos2_seq(7), inbound_qos2_seq(65535)}));
+    CAF_CHECK(amq::storage::is_inbound_qos2_seq(inbound_qos2_seq(65535)));
+    CAF_CHECK(!amq::storage::is_inbound_qos2_seq(65535));
+    CAF_CHECK(marks(b, "c1", inbound_qos2_base).empty());
+    b.reopen();
+    CAF_CHECK_EQUAL(marks(b, "c", inbound_qos2_base),
+                    (seq_list{inbound_qos2_seq(7), inbound_qos2_seq(65535)}));
+    // PUBREL erases one.
+    wb.clear();
+    wb.erase_released = {{"c", inbound_qos2_seq(7)}};
+    apply(b, wb);
+    CAF_CHECK_EQUAL(marks(b, "c", inbound_qos2_base), (seq_list{inbound_qos2_seq(65535)}));
+    // Erasing the session (clear, expiry, clean takeover) erases the rest.
+    wb.clear();
+    wb.put_released = {{"c1", inbound_qos2_seq(3)}};
+    wb.erase_sessions = {"c"};
+    apply(b, wb);
+    CAF_CHECK(marks(b, "c", inbound_qos2_base).empty());
+    CAF_CHECK_EQUAL(marks(b, "c1", inbound_qos2_base), (seq_list{inbound_qos2_seq(3)}));
+    b.reopen();
+    CAF_CHECK(marks(b, "c", inbound_qos2_base).empty());
+  }
+}
+
 // -- RocksDB only -------------------------------------------------------------------------
 
 CAF_TEST(reopening keeps everything) {

@@ -70,6 +70,16 @@ struct session_state {
   static constexpr uint64_t mark_token = uint64_t{1} << 63;
   /// The storage answered the mark of entry `seq`.
   void mark_stored(uint64_t seq, bool ok);
+  /// Token bit of a `persisted_atom` answering an inbound QoS 2 id (the low
+  /// 16 bits): the machine sends its PUBREC once it is stored.
+  static constexpr uint64_t qos2_in_token = uint64_t{1} << 62;
+  /// With `qos2_in_token`: the answer is for the id's erase (PUBREL).
+  static constexpr uint64_t qos2_in_erase = uint64_t{1} << 61;
+  /// Stores / erases the inbound QoS 2 ids of `fx` (before its routes go).
+  void persist_qos2_in(broker::effects& fx);
+  /// The storage answered the write (or `erase`) of inbound QoS 2 id
+  /// `packet_id`.
+  void qos2_in_stored(uint16_t packet_id, bool erase, bool ok);
   storage::session_record make_record() const;
   void kick(protocol::reason_code rc);
   void tick();

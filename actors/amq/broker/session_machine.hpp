@@ -41,6 +41,11 @@
 ///     PUBLISH q2 ──route──▶ (router accepted) ──▶ PUBREC, id ∈ qos2_in
 ///         duplicate PUBLISH with id ∈ qos2_in: not routed again, PUBREC resent
 ///     PUBREL ──▶ id ∉ qos2_in, PUBCOMP
+///     persistent session: the id is stored (fx().store_qos2_in) and PUBREC
+///         also waits for it (on_qos2_in_stored); PUBREL erases it
+///         (fx().erase_qos2_in) and PUBCOMP waits for that (on_qos2_in_erased);
+///         restore_qos2_in
+///         brings the ids back after a restart (docs/sessions.md)
 ///
 /// Acknowledgements are sent only after the router accepted the batch the
 /// message was in (for persistent offline subscribers that means: stored),
@@ -167,6 +172,23 @@ public:
   /// the next connection). Stale answers are ignored.
   void on_mark_stored(uint64_t seq, bool ok, time_point now);
 
+  /// The inbound QoS 2 id `packet_id` (asked for in `fx().store_qos2_in`)
+  /// was written (`ok`) or not: its PUBREC goes out once its routes are
+  /// accepted too. Not stored: PUBREC goes out anyway (storage is failing;
+  /// only a crash before PUBREL could then route a resent PUBLISH again).
+  /// Stale answers are ignored.
+  void on_qos2_in_stored(uint16_t packet_id, bool ok, time_point now);
+
+  /// The erase of inbound QoS 2 id `packet_id` (PUBREL received, asked for
+  /// in `fx().erase_qos2_in`) is written (`ok`) or not: PUBCOMP goes out
+  /// now (not stored: anyway; the actor logs it). Stale answers are ignored.
+  void on_qos2_in_erased(uint16_t packet_id, bool ok, time_point now);
+
+  /// After `restore`/`restore_cold`: the inbound QoS 2 ids stored before
+  /// the restart (PUBREC sent or about to be, PUBREL not yet received). A
+  /// PUBLISH with one of them is a duplicate: PUBREC again, not routed.
+  void restore_qos2_in(const std::vector<uint16_t>& ids);
+
   /// Administrative disconnect (0x98) or server shutdown (0x8B).
   void on_server_disconnect(protocol::reason_code rc, time_point now);
 
@@ -269,6 +291,7 @@ private:
     uint64_t seq;
     uint16_t packet_id;
     protocol::qos q;
+    bool routed; ///< the router accepted batch `seq` (a QoS 2 ack may still wait for its id)
   };
 
   // packet handlers
@@ -277,6 +300,9 @@ private:
   void handle(const protocol::pubrec& p, time_point now);
   void handle(const protocol::pubrel& p, time_point now);
   void handle(const protocol::pubcomp& p, time_point now);
+  /// Sends the acks at the front of `pending_acks_` whose batch is routed
+  /// (and, for QoS 2, whose id is stored), in order.
+  void flush_acks();
   void handle(const protocol::subscribe& p, time_point now);
   void handle(const protocol::unsubscribe& p, time_point now);
   void handle(const protocol::disconnect& p, time_point now);
@@ -354,7 +380,11 @@ private:
   uint64_t send_seq_ = 0;
   lazy_deque<queued_message> queue_;
   std::unique_ptr<cold_queue> cold_; ///< null: hot (the whole queue is in memory)
-  lazy_box<std::unordered_set<uint16_t>> qos2_in_;
+  /// Inbound QoS 2 ids between PUBLISH and PUBCOMP -> their state: a
+  /// persistent session's id is being stored (PUBREC waits), stored (or
+  /// nothing to store), or being erased after PUBREL (PUBCOMP waits).
+  static constexpr uint8_t qos2_storing = 0, qos2_stored = 1, qos2_erasing = 2;
+  lazy_box<std::unordered_map<uint16_t, uint8_t>> qos2_in_;
 
   // route bookkeeping
   uint64_t route_seq_ = 0; ///< seq of the batch being filled

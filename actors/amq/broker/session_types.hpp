@@ -149,6 +149,11 @@ struct effects {
   /// Entries of `done_seqs` (or dropped from the stored tail) whose mark
   /// must go with them.
   std::vector<uint64_t> unmark_seqs;
+  /// Inbound QoS 2 ids to store (persistent session; PUBREC waits for
+  /// `session_machine::on_qos2_in_stored`) and to erase (PUBREL: PUBCOMP
+  /// waits for `on_qos2_in_erased`; a refused PUBLISH).
+  std::vector<uint16_t> store_qos2_in;
+  std::vector<uint16_t> erase_qos2_in;
   /// The session's durable record (subscriptions, expiry, connected state)
   /// changed.
   bool record_changed = false;
@@ -165,7 +170,8 @@ struct effects {
 
   bool empty() const noexcept {
     return routes.empty() && subscribes.empty() && unsubscribes.empty() && done_seqs.empty()
-           && mark_seqs.empty() && unmark_seqs.empty() && !record_changed && !state_reset
+           && mark_seqs.empty() && unmark_seqs.empty() && store_qos2_in.empty()
+           && erase_qos2_in.empty() && !record_changed && !state_reset
            && !close && page.token == 0;
   }
   void clear() {
@@ -175,6 +181,8 @@ struct effects {
     done_seqs.clear();
     mark_seqs.clear();
     unmark_seqs.clear();
+    store_qos2_in.clear();
+    erase_qos2_in.clear();
     record_changed = false;
     state_reset = false;
     page = {};

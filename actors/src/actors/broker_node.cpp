@@ -103,6 +103,15 @@ std::error_code broker_node::open_storage(std::vector<protocol::message_ptr>& re
     store->last_seq(r.client_id, rs.last_seq);
     if (rs.first_seq != 0 && rs.last_seq >= rs.first_seq)
       rs.depth = rs.last_seq - rs.first_seq + 1;
+    // Inbound QoS 2 ids (PUBREC sent, PUBREL not received): kept as marks
+    // in a reserved seq range (storage::inbound_qos2_seq).
+    std::vector<uint64_t> ids;
+    if (auto e = store->read_released(r.client_id, storage::inbound_qos2_base, ids))
+      AMQ_LOG_WARN("broker could not read the inbound QoS 2 state of {}: {}", r.client_id,
+                   e.message());
+    for (auto seq : ids)
+      if (storage::is_inbound_qos2_seq(seq))
+        r.qos2_in.push_back(static_cast<uint16_t>(seq & 0xFFFF));
     known.insert(r.client_id);
     rs.record = std::move(r);
     sessions.push_back(std::move(rs));

@@ -196,6 +196,7 @@ void session_state::restore(storage::session_record& rec, uint64_t first_seq, ui
   machine.set_application(type == config::client_type::application);
   machine.restore_cold(version, rec.session_expiry, expires_at, std::move(subs), first_seq,
                        last_seq, depth);
+  machine.restore_qos2_in(rec.qos2_in); // read from their marks (broker_node)
   stored = true;
   registered = true;
   registered_persistent = true;
@@ -270,6 +271,55 @@ void session_state::persist_effects(broker::effects& fx) {
   } else {
     self->send(storage, persist_atom::value, std::move(wb), uint64_t{0});
   }
+}
+
+void session_state::persist_qos2_in(broker::effects& fx) {
+  // Inbound QoS 2 ids of a persistent session: each is confirmed on its own
+  // (persisted_atom with qos2_in_token | id) and the machine sends PUBREC
+  // only then (and once the routes are accepted). Without storage or a
+  // stored record nothing survives a restart: confirmed at once.
+  auto& cid = machine.client_id();
+  for (auto id : fx.store_qos2_in) {
+    auto token = uint64_t{qos2_in_token | id};
+    if (!storage || !stored) {
+      self->send(self, persisted_atom::value, token, true);
+      continue;
+    }
+    storage::write_batch b;
+    b.put_released.emplace_back(cid, storage::inbound_qos2_seq(id));
+    self->send(storage, persist_atom::value, std::move(b), token);
+  }
+  fx.store_qos2_in.clear();
+  // Erases (PUBREL): PUBCOMP waits for each (qos2_in_token | erase bit).
+  for (auto id : fx.erase_qos2_in) {
+    auto token = uint64_t{qos2_in_token | qos2_in_erase | id};
+    if (!storage || !stored) {
+      self->send(self, persisted_atom::value, token, true);
+      continue;
+    }
+    storage::write_batch b;
+    b.erase_released.emplace_back(cid, storage::inbound_qos2_seq(id));
+    self->send(storage, persist_atom::value, std::move(b), token);
+  }
+  fx.erase_qos2_in.clear();
+}
+
+void session_state::qos2_in_stored(uint16_t packet_id, bool erase, bool ok) {
+  if (erase) {
+    if (!ok)
+      AMQ_LOG_WARN("session {} could not erase inbound QoS 2 id {}: PUBCOMP goes out anyway; "
+                   "after a crash a new PUBLISH with that id would be taken for a duplicate",
+                   machine.client_id(), packet_id);
+    machine.on_qos2_in_erased(packet_id, ok, now_of(self));
+    after_input();
+    return;
+  }
+  if (!ok)
+    AMQ_LOG_WARN("session {} could not store inbound QoS 2 id {}: PUBREC goes out anyway; a "
+                 "crash before its PUBREL would route a resent PUBLISH again",
+                 machine.client_id(), packet_id);
+  machine.on_qos2_in_stored(packet_id, ok, now_of(self));
+  after_input();
 }
 
 void session_state::mark_stored(uint64_t seq, bool ok) {
@@ -394,6 +444,12 @@ void session_state::quit_now() {
 
 void session_state::after_input() {
   auto& fx = machine.fx();
+  // Before the routes: the ids usually reach the storage actor ahead of the
+  // router's writes for the same PUBLISHes and share their group commit.
+  // After the record when it is (re)written now (a CONNECT in this input:
+  // its erase of an old session must not take the new ids with it).
+  if (stored && !fx.state_reset)
+    persist_qos2_in(fx);
   for (auto& s : fx.subscribes)
     self->send(router, subscribe_atom::value, id, caf::actor{self}, std::move(s));
   for (auto& f : fx.unsubscribes)
@@ -415,6 +471,7 @@ void session_state::after_input() {
     detach();
   }
   persist_effects(fx);
+  persist_qos2_in(fx);
   if (fx.page.token != 0)
     request_page(fx.page);
   fx.clear();
@@ -557,6 +614,11 @@ caf::behavior session_behavior() {
       auto& st = session_actor::current();
       if ((token & session_state::mark_token) != 0) {
         st.mark_stored(token & ~session_state::mark_token, ok);
+        return;
+      }
+      if ((token & session_state::qos2_in_token) != 0) {
+        st.qos2_in_stored(static_cast<uint16_t>(token & 0xFFFF),
+                          (token & session_state::qos2_in_erase) != 0, ok);
         return;
       }
       if (!ok)

@@ -461,26 +461,38 @@ void session_machine::handle(publish& p, time_point now) {
     protocol_violation(reason_code::topic_name_invalid, "topic has more levels than allowed");
     return;
   }
-  if (p.qos_level == qos::exactly_once && qos2_in_.count(p.packet_id) > 0) {
-    // Duplicate before PUBREL: acknowledge again, never forward twice.
-    ++counters_->duplicate_qos2;
-    metrics::add(metrics::slot::qos2_duplicates);
-    if (pending_acks_.empty()) {
-      pubrec rec;
-      rec.packet_id = p.packet_id;
-      write(rec);
-    } else {
-      pending_acks_.push_back({pending_acks_.back().seq, p.packet_id, p.qos_level});
+  if (p.qos_level == qos::exactly_once) {
+    if (auto i = qos2_in_.find(p.packet_id); i != qos2_in_.end()) {
+      // Duplicate before PUBREL: acknowledge again, never forward twice.
+      // Behind the acks still waiting, and not before the id is stored.
+      ++counters_->duplicate_qos2;
+      metrics::add(metrics::slot::qos2_duplicates);
+      if (pending_acks_.empty() && i->second != qos2_storing) {
+        pubrec rec;
+        rec.packet_id = p.packet_id;
+        write(rec);
+      } else if (pending_acks_.empty()) {
+        pending_acks_.push_back({0, p.packet_id, p.qos_level, true});
+      } else {
+        auto& back = pending_acks_.back();
+        pending_acks_.push_back({back.seq, p.packet_id, p.qos_level, back.routed});
+      }
+      return;
     }
-    return;
   }
   fx().routes.push_back(std::make_shared<message>(message::from_publish(p, topic, client_id_, now)));
   if (p.qos_level == qos::at_most_once)
     return;
-  if (p.qos_level == qos::exactly_once)
-    qos2_in_.insert(p.packet_id);
+  if (p.qos_level == qos::exactly_once) {
+    // A persistent session stores the id (fx().store_qos2_in) and PUBREC
+    // waits for it (on_qos2_in_stored) as well as for the routes, so that
+    // after a restart a resent PUBLISH (DUP) is known and not routed again.
+    qos2_in_.insert_or_assign(p.packet_id, persistent_ ? qos2_storing : qos2_stored);
+    if (persistent_)
+      fx().store_qos2_in.push_back(p.packet_id);
+  }
   ++inbound_unacked_;
-  pending_acks_.push_back({route_seq_, p.packet_id, p.qos_level});
+  pending_acks_.push_back({route_seq_, p.packet_id, p.qos_level, false});
 }
 
 uint64_t session_machine::commit_routes() noexcept {
@@ -488,8 +500,50 @@ uint64_t session_machine::commit_routes() noexcept {
 }
 
 void session_machine::on_routed(uint64_t seq, time_point) {
-  while (!pending_acks_.empty() && pending_acks_.front().seq <= seq) {
+  for (auto& a : pending_acks_) {
+    if (a.seq > seq)
+      break;
+    a.routed = true;
+  }
+  flush_acks();
+}
+
+void session_machine::on_qos2_in_stored(uint16_t packet_id, bool ok, time_point) {
+  (void)ok; // not stored: PUBREC goes out anyway (the actor logs it); only
+            // a crash before PUBREL could then route a resent PUBLISH again
+  auto i = qos2_in_.find(packet_id);
+  if (i == qos2_in_.end() || i->second != qos2_storing)
+    return; // released (PUBREL) or reset meanwhile, or a stale answer
+  i->second = qos2_stored;
+  flush_acks();
+}
+
+void session_machine::on_qos2_in_erased(uint16_t packet_id, bool ok, time_point) {
+  (void)ok; // not erased: PUBCOMP goes out anyway (the actor logs it)
+  auto i = qos2_in_.find(packet_id);
+  if (i == qos2_in_.end() || i->second != qos2_erasing)
+    return; // stale (session reset meanwhile)
+  qos2_in_.erase(i);
+  if (!connected_)
+    return; // the client resends PUBREL on its next connection
+  pubcomp comp;
+  comp.packet_id = packet_id;
+  write(comp);
+}
+
+void session_machine::restore_qos2_in(const std::vector<uint16_t>& ids) {
+  for (auto id : ids)
+    qos2_in_.insert_or_assign(id, qos2_stored);
+}
+
+void session_machine::flush_acks() {
+  while (!pending_acks_.empty() && pending_acks_.front().routed) {
     auto a = pending_acks_.front();
+    if (a.q == qos::exactly_once) {
+      auto i = qos2_in_.find(a.packet_id);
+      if (i != qos2_in_.end() && i->second == qos2_storing)
+        break; // its id is not stored yet: PUBREC (and what follows) waits
+    }
     pending_acks_.pop_front();
     if (a.q == qos::at_least_once) {
       puback ack;
@@ -528,7 +582,10 @@ void session_machine::on_route_failed(uint64_t seq, reason_code rc, time_point n
       ack.code = rc;
       write(ack);
     } else {
-      qos2_in_.erase(a.packet_id);
+      // Refused: the id goes (its erase needs no confirmation, the refusing
+      // PUBREC tells the client the flow is over).
+      if (qos2_in_.erase(a.packet_id) > 0 && persistent_)
+        fx().erase_qos2_in.push_back(a.packet_id);
       pubrec rec;
       rec.packet_id = a.packet_id;
       rec.code = rc;
@@ -613,7 +670,21 @@ void session_machine::on_mark_stored(uint64_t seq, bool ok, time_point) {
 void session_machine::handle(const pubrel& p, time_point) {
   pubcomp comp;
   comp.packet_id = p.packet_id;
-  if (qos2_in_.erase(p.packet_id) > 0) {
+  auto i = qos2_in_.find(p.packet_id);
+  if (i != qos2_in_.end() && i->second == qos2_erasing)
+    return; // repeated: PUBCOMP follows the erase
+  if (i != qos2_in_.end() && persistent_) {
+    // PUBCOMP only once the id's erase is durable (on_qos2_in_erased):
+    // after PUBCOMP the client may reuse the id for a new message, which a
+    // stored id left by a crash would turn into a "duplicate", never routed.
+    i->second = qos2_erasing;
+    fx().erase_qos2_in.push_back(p.packet_id);
+    if (inbound_unacked_ > 0)
+      --inbound_unacked_;
+    return;
+  }
+  if (i != qos2_in_.end()) {
+    qos2_in_.erase(i);
     if (inbound_unacked_ > 0)
       --inbound_unacked_;
   } else {

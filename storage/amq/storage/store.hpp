@@ -58,7 +58,11 @@ struct session_record {
   uint32_t session_expiry = 0;      ///< seconds; UINT32_MAX = never
   int64_t disconnected_at_ms = 0;   ///< wall clock (ms since epoch); 0 = was connected
   std::vector<stored_subscription> subscriptions;
-  std::vector<uint16_t> qos2_in;    ///< inbound QoS 2 ids between PUBREC and PUBREL
+  /// Inbound QoS 2 ids between PUBREC and PUBREL. The session writes it
+  /// empty (it stores each id on its own, `inbound_qos2_seq`, so a QoS 2
+  /// PUBLISH does not rewrite the record); the broker fills it from those
+  /// marks when it restores the session.
+  std::vector<uint16_t> qos2_in;
   friend bool operator==(const session_record&, const session_record&) = default;
 };
 
@@ -84,6 +88,22 @@ struct queued_entry {
 /// Outbound packet id of queue entry `seq`: 1..65535, cycling.
 constexpr uint16_t packet_id_for(uint64_t seq) noexcept {
   return static_cast<uint16_t>(seq % 65535 + 1);
+}
+
+/// Inbound QoS 2 state of a persistent session (the packet ids of PUBLISHes
+/// received, routed and PUBREC'd, waiting for PUBREL) is kept as "released"
+/// marks in a reserved seq range that no queue entry reaches: the mark of
+/// inbound id `id` is seq `inbound_qos2_base | id`. So it shares the marks'
+/// records (m/<client>\0<seq>, type 0x05), their backend (always the
+/// primary), their erasure with the session and the boot clean-up. Read
+/// them with `read_released(client, inbound_qos2_base, out)`; `read_queue`
+/// never joins them with an entry.
+inline constexpr uint64_t inbound_qos2_base = uint64_t{1} << 63;
+constexpr uint64_t inbound_qos2_seq(uint16_t packet_id) noexcept {
+  return inbound_qos2_base | packet_id;
+}
+constexpr bool is_inbound_qos2_seq(uint64_t seq) noexcept {
+  return seq >= inbound_qos2_base && seq <= (inbound_qos2_base | 0xFFFF);
 }
 
 /// A retained message as stored (the message carries its topic).
