@@ -7,7 +7,8 @@ variable fails, it does not skip). Every test has its own topic prefix.
   APPLICATION subscriber, restart: every acknowledged message arrives, in
   order, QoS 2 exactly once (the Kafka twin of test_crash_recovery.py);
 - QoS 2 whose PUBREC the broker had received before a kill -9 is resent as
-  PUBREL, not as PUBLISH (qos2_restart.py);
+  PUBREL, not as PUBLISH (qos2_restart.py); a persistent publisher's resent
+  QoS 2 PUBLISH (DUP) after a kill -9 is not routed again;
 - a non-persistent APPLICATION session gets no topic; a persistent one gets
   its topic, which goes when the session is cleared or expires;
 - with the data directory wiped, a restarted broker rebuilds the session and
@@ -22,7 +23,7 @@ import time
 import pytest
 
 from conftest import V311, V5, VERSIONS, uid, wait_until
-from qos2_restart import check_released_entry_survives_kill_9
+from qos2_restart import check_inbound_qos2_survives_kill_9, check_released_entry_survives_kill_9
 
 BOOTSTRAP = os.environ.get("AMQ_TEST_KAFKA_BOOTSTRAP")
 TOPICS_BIN = os.environ.get("AMQ_KAFKA_TOPICS_BIN")
@@ -110,6 +111,14 @@ def test_qos2_pubrec_received_is_resent_as_pubrel_after_kill_9(kafka_broker, cli
     prefix, broker = kafka_broker
     check_released_entry_survives_kill_9(broker, clients, version,
                                          r"broker opened .*[1-9][0-9]* persistent sessions")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos2_inbound_id_survives_kill_9(kafka_broker, version):
+    # Sessions from Kafka, the inbound ids in the embedded store.
+    prefix, broker = kafka_broker
+    check_inbound_qos2_survives_kill_9(broker, version,
+                                       r"broker opened .*[1-9][0-9]* persistent sessions")
 
 
 def test_topics_follow_persistent_application_sessions(kafka_broker, clients):
