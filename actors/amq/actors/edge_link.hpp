@@ -75,13 +75,14 @@ private:
   /// Frames the bytes before CONNECT; released once the CONNECT is decoded.
   std::unique_ptr<protocol::framer> framer_;
   size_t max_unconsumed_;
-  tiny_lock mtx_;
   caf::actor session_;          ///< guarded by mtx_
+  // The one-byte members sit together (16 bytes less per connection).
+  tiny_lock mtx_;
   bool connect_seen_ = false;   ///< guarded by mtx_ after CONNECT
   bool closed_ = false;         ///< guarded by mtx_
+  std::atomic<bool> paused_{false};
   std::vector<uint8_t> early_;  ///< guarded by mtx_: bytes after CONNECT before bind
   std::atomic<size_t> unconsumed_{0};
-  std::atomic<bool> paused_{false};
 };
 
 } // namespace amq::actors
