@@ -2,7 +2,12 @@
 // mapping (docs/storage-format.md, "Topic names").
 #include "kafka_client.hpp"
 
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <thread>
+#include <unordered_set>
 
 namespace amq::storage {
 
@@ -101,7 +106,33 @@ namespace kafka {
 
 namespace {
 
+/// The handle_events of the handles alive. A handle whose destruction does
+/// not end in time is abandoned (its threads run on, see handle_deleter)
+/// while its owner and the owner's handle_events go: librdkafka's threads
+/// may still call on_log/on_error, which then find it gone here and drop
+/// the call. Never destroyed (a detached librdkafka thread may call into it
+/// while the process exits).
+struct live_events {
+  std::mutex mtx;
+  std::unordered_multiset<const void*> alive; ///< once per handle (a store may
+                                              ///< replace its producer)
+  void forget(const void* events) {
+    std::lock_guard guard{mtx};
+    if (auto i = alive.find(events); i != alive.end())
+      alive.erase(i);
+  }
+  std::atomic<uint64_t> abandoned{0};
+};
+
+live_events& live() {
+  static auto* x = new live_events;
+  return *x;
+}
+
 void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  std::lock_guard guard{live().mtx};
+  if (live().alive.count(opaque) == 0)
+    return;
   auto ev = static_cast<handle_events*>(opaque);
   ev->last_error = std::string{rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))} + ": "
                    + (reason ? reason : "");
@@ -110,6 +141,9 @@ void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
 }
 
 void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  std::lock_guard guard{live().mtx};
+  if (live().alive.count(rd_kafka_opaque(rk)) == 0)
+    return;
   auto ev = static_cast<handle_events*>(rd_kafka_opaque(rk));
   if (ev && ev->opts && ev->opts->log)
     ev->opts->log(level, std::string{"kafka "} + fac + ": " + buf);
@@ -178,8 +212,52 @@ bool check_results(const rd_kafka_topic_result_t** results, size_t n, bool delet
 } // namespace
 
 void handle_deleter::operator()(rd_kafka_t* rk) const noexcept {
-  rd_kafka_destroy(rk);
+  // librdkafka 2.0.2 (Debian 12) can hang in rd_kafka_destroy for ever: a
+  // broker thread waits for a reference that is never released (seen
+  // after topics were deleted; confluentinc/librdkafka#3007, #3954).
+  // Bounded: destroyed on a thread of its own, waited for up to the
+  // request timeout + 5 s; past that the handle is abandoned (its threads
+  // keep running, its callbacks are dropped), logged and counted, so
+  // that closing a store, and the broker's shutdown, always end.
+  auto events = static_cast<handle_events*>(rd_kafka_opaque(rk));
+  uint32_t wait_ms = 20000;
+  decltype(kafka_options::log) log;
+  bool consumer = rd_kafka_type(rk) == RD_KAFKA_CONSUMER;
+  if (events && events->opts) {
+    wait_ms = events->opts->request_timeout_ms + 5000;
+    log = events->opts->log;
+  }
+  struct shared {
+    std::mutex mtx;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto st = std::make_shared<shared>();
+  bool finished = false;
+  try {
+    std::thread{[rk, st] {
+      rd_kafka_destroy(rk);
+      std::lock_guard guard{st->mtx};
+      st->done = true;
+      st->cv.notify_all();
+    }}.detach();
+    std::unique_lock lock{st->mtx};
+    finished = st->cv.wait_for(lock, std::chrono::milliseconds{wait_ms}, [&] { return st->done; });
+  } catch (...) {
+    // no thread: destroyed here, unbounded
+    rd_kafka_destroy(rk);
+    finished = true;
+  }
+  live().forget(events);
+  if (!finished) {
+    ++live().abandoned;
+    if (log)
+      log(3, std::string{"kafka: a "} + (consumer ? "consumer" : "producer")
+               + " handle did not shut down within " + std::to_string(wait_ms)
+               + " ms (librdkafka hang in rd_kafka_destroy); abandoned");
+  }
 }
+
 
 std::string describe(rd_kafka_resp_err_t err) {
   return std::string{rd_kafka_err2name(err)} + " (" + rd_kafka_err2str(err) + ")";
@@ -217,6 +295,10 @@ handle_ptr make_handle(const kafka_options& opts, bool consumer, handle_events& 
     rd_kafka_conf_destroy(conf);
     return nullptr;
   }
+  {
+    std::lock_guard guard{live().mtx};
+    live().alive.insert(&events);
+  }
   rd_kafka_conf_set_opaque(conf, &events);
   rd_kafka_conf_set_error_cb(conf, on_error);
   rd_kafka_conf_set_log_cb(conf, on_log);
@@ -225,6 +307,7 @@ handle_ptr make_handle(const kafka_options& opts, bool consumer, handle_events& 
   auto rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr,
                          sizeof errstr);
   if (rk == nullptr) {
+    live().forget(&events);
     rd_kafka_conf_destroy(conf);
     error = std::string{"cannot create a Kafka client: "} + errstr;
     return nullptr;
@@ -380,5 +463,9 @@ bool watermarks(rd_kafka_t* rk, const std::string& topic, uint32_t timeout_ms, i
 }
 
 } // namespace kafka
+
+uint64_t kafka_abandoned_handles() noexcept {
+  return kafka::live().abandoned.load();
+}
 
 } // namespace amq::storage

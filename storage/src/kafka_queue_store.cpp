@@ -361,8 +361,18 @@ public:
     // Commits still unanswered may name a topic about to go: their answers
     // first (rare: sessions ending). An answer about a deleted topic can
     // leave librdkafka unable to close the consumer (rd_kafka_destroy hangs).
-    if (!to_delete.empty())
+    // The consumer must not have read a topic when it goes: a fetch that
+    // meets the deleted partition (also one in flight as the consumer is
+    // unassigned) leaves librdkafka 2.0.2 holding a reference for ever, and
+    // the consumer's rd_kafka_destroy then hangs (bounded: see
+    // kafka::handle_deleter). So a consumer that read one is replaced
+    // first: destroyed while the topic still exists.
+    if (!to_delete.empty()) {
       drain_commits(commit_degraded_ ? 0 : opts_.request_timeout_ms);
+      if (!assigned_.empty()
+          && std::find(to_delete.begin(), to_delete.end(), assigned_) != to_delete.end())
+        replace_consumer();
+    }
     if (!to_delete.empty()
         && !kafka::delete_topics(producer_.get(), to_delete, opts_.request_timeout_ms, why)) {
       // Retried with the next batch; the sessions are gone either way.
@@ -831,6 +841,31 @@ private:
       rd_kafka_event_destroy(ev);
     }
     return true;
+  }
+
+  /// A new consumer handle for the current one (same group); the commits
+  /// still unanswered (their queue belongs to the old handle) are sent
+  /// again with the next batch. Keeps the old one, unassigned, if no new
+  /// one can be made.
+  void replace_consumer() {
+    std::string why;
+    auto fresh = kafka::make_handle(opts_, true, cev_, why);
+    if (!fresh) {
+      last_error_ = why;
+      rd_kafka_assign(consumer_.get(), nullptr);
+      assigned_.clear();
+      return;
+    }
+    commit_queue_.reset();
+    if (commits_in_flight_ > 0) {
+      commits_in_flight_ = 0;
+      for (auto& [c, st] : clients_)
+        if (st.loaded)
+          st.dirty = true;
+    }
+    consumer_ = std::move(fresh); // the old one is destroyed here
+    assigned_.clear();
+    position_ = -1;
   }
 
   /// Assigns the consumer to partition 0 of `topic` at `offset`, unless it

@@ -122,6 +122,12 @@ std::optional<kafka_queue_counters> kafka_queue_stats(queue_store& q);
 /// offset; the broker does not need it.
 bool kafka_queue_flush_commits(store& s, uint32_t wait_ms);
 
+/// How many librdkafka handles of this process did not shut down within
+/// their bound (request timeout + 5 s) and were abandoned: librdkafka 2.0.2
+/// can hang in rd_kafka_destroy; closing a store never does. Logged (level
+/// 3) each time; tests check it stays 0.
+uint64_t kafka_abandoned_handles() noexcept;
+
 /// Opens the session replication backend: connects (retrying up to
 /// `wait_at_boot_ms`), creates the two compacted topics if missing. On
 /// failure returns nullptr and sets `err` and `detail`.
