@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""The issue's persistence scenario per DEVICE queue backend, with figures.
+"""The issue's persistence scenario per queue backend, with figures.
 
 For each backend (embedded RocksDB, Redis with AOF + appendfsync always,
-started here on a free port): a persistent MQTT 5 DEVICE subscriber goes
+started here on a free port, or Kafka: the broker given by
+AMQ_TEST_KAFKA_BOOTSTRAP, e.g. from `scripts/services.sh start` and its env
+file, with the subscriber an APPLICATION client whose queue is its own topic
+and sessions replicated in Kafka): a persistent MQTT 5 subscriber goes
 offline, a paho publisher sends N QoS 1 messages (every PUBACK awaited; at
 most 30,000 outstanding, paho 1.x reuses packet ids beyond 65,535), the broker
 is killed with SIGKILL, restarted on the same store, and the subscriber
@@ -10,7 +13,7 @@ reconnects. Prints the rate at which publishes were stored (acknowledged),
 the restart time, the drain rate, and whether all N arrived in order.
 session.device_persisted_messages_limit is set to N so Redis drops nothing.
 
-Usage: persist_backends.py <actormq binary> [N] [embedded|redis ...]
+Usage: persist_backends.py <actormq binary> [N] [embedded|redis|kafka ...]
 """
 
 import os
@@ -75,6 +78,17 @@ def run(binary, n, backend, work):
     if backend == "redis":
         redis = RedisServer(os.path.join(work, "redis")).start()
         args += redis.broker_args("bench")
+    elif backend == "kafka":
+        bootstrap = os.environ.get("AMQ_TEST_KAFKA_BOOTSTRAP")
+        if not bootstrap:
+            raise SystemExit("kafka: set AMQ_TEST_KAFKA_BOOTSTRAP (scripts/services.sh start, "
+                             "then load its env file)")
+        args += ["--set", "storage.application_queue=kafka", "--set", "storage.sessions=kafka",
+                 "--set", f"storage.kafka.bootstrap_servers={bootstrap}",
+                 "--set", f"storage.kafka.topic_prefix=bench{os.getpid()}",
+                 "--set", "storage.kafka.replication_factor=1",
+                 "--set", "session.client_type_rules=[{field: client_id, kind: exact, "
+                          "pattern: bench-dev, type: application}]"]
     log = open(os.path.join(work, backend + ".log"), "ab")
     broker = start_broker(args, port, log)
     try:
