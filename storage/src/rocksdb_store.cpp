@@ -54,17 +54,11 @@ std::string concat(std::string_view a, std::string_view b) {
   return out;
 }
 
-/// `q/<client>\0`.
-std::string queue_prefix(std::string_view client) {
-  auto out = concat(queue_prefix_tag, client);
-  out.push_back('\0');
-  return out;
-}
-
-/// `q/<client>\1`: the first key after the client's queue.
-std::string queue_end(std::string_view client) {
-  auto out = concat(queue_prefix_tag, client);
-  out.push_back('\1');
+/// `<tag><client>\0` (the start of a client's keys under `tag`) or, with
+/// `last`, `<tag><client>\1` (the first key after them).
+std::string client_range(std::string_view tag, std::string_view client, bool last = false) {
+  auto out = concat(tag, client);
+  out.push_back(last ? '\1' : '\0');
   return out;
 }
 
@@ -80,6 +74,15 @@ uint64_t read_be64(std::string_view in) {
   return x;
 }
 
+/// `q/<client>\0`, `q/<client>\1`: a client's queue entries.
+std::string queue_prefix(std::string_view client) {
+  return client_range(queue_prefix_tag, client);
+}
+
+std::string queue_end(std::string_view client) {
+  return client_range(queue_prefix_tag, client, true);
+}
+
 std::string queue_key(std::string_view client, uint64_t seq) {
   auto out = queue_prefix(client);
   append_be64(out, seq);
@@ -89,15 +92,11 @@ std::string queue_key(std::string_view client, uint64_t seq) {
 /// `m/<client>\0`, `m/<client>\1` and `m/<client>\0<seq>`: the marks, keyed
 /// as the queue.
 std::string released_prefix(std::string_view client) {
-  auto out = concat(released_prefix_tag, client);
-  out.push_back('\0');
-  return out;
+  return client_range(released_prefix_tag, client);
 }
 
 std::string released_end(std::string_view client) {
-  auto out = concat(released_prefix_tag, client);
-  out.push_back('\1');
-  return out;
+  return client_range(released_prefix_tag, client, true);
 }
 
 std::string released_key(std::string_view client, uint64_t seq) {
