@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <charconv>
+#include <limits>
 #include <map>
 #include <set>
 #include <thread>
@@ -24,8 +25,9 @@ using steady = std::chrono::steady_clock;
 // KEYS: q, n, d. ARGV: limit, drop_newest (0/1), ttl (s), erase queue
 // (0/1), npre, npre seqs to erase, napp, napp (seq, record) pairs, then
 // seqs to erase after the appends (entries appended in this batch).
-// Returns the number of entries of this client dropped by the overflow
-// policy in this call (also added to the client's `d` counter).
+// Returns the sequence numbers (strings) of the entries of this client
+// dropped by the overflow policy in this call (their count is also added to
+// the client's `d` counter).
 constexpr std::string_view queue_script = R"lua(
 local q, n, d = KEYS[1], KEYS[2], KEYS[3]
 local limit = tonumber(ARGV[1])
@@ -38,7 +40,7 @@ for k = 1, npre do
   redis.call('ZREMRANGEBYSCORE', q, ARGV[i], ARGV[i]); i = i + 1
 end
 local napp = tonumber(ARGV[i]); i = i + 1
-local dropped = 0
+local gone = {}
 if napp > 0 then
   local last = tonumber(redis.call('GET', n) or '0')
   local count = redis.call('ZCARD', q)
@@ -46,7 +48,7 @@ if napp > 0 then
     local seq = ARGV[i]
     count = count - redis.call('ZREMRANGEBYSCORE', q, seq, seq)
     if newest and count >= limit then
-      dropped = dropped + 1
+      gone[#gone + 1] = seq
     else
       count = count + redis.call('ZADD', q, seq, ARGV[i + 1])
     end
@@ -62,17 +64,17 @@ end
 if napp > 0 then
   local over = redis.call('ZCARD', q) - limit
   if over > 0 then
-    redis.call('ZPOPMIN', q, over)
-    dropped = dropped + over
+    local popped = redis.call('ZPOPMIN', q, over)
+    for k = 2, #popped, 2 do gone[#gone + 1] = popped[k] end
   end
-  if dropped > 0 then redis.call('INCRBY', d, dropped) end
+  if #gone > 0 then redis.call('INCRBY', d, #gone) end
   if ttl > 0 then
     redis.call('EXPIRE', q, ttl)
     redis.call('EXPIRE', n, ttl)
     redis.call('EXPIRE', d, ttl)
   end
 end
-return dropped
+return gone
 )lua";
 
 struct reply_deleter {
@@ -243,13 +245,25 @@ public:
       if (a == appended.end() || !a->second.count(seq))
         pending_erases_[c].insert(seq);
     }
+    // Entries the script dropped earlier that the session now erases (its
+    // own overflow drop, an expiry, or a delivered entry's ack): the session
+    // accounted for them, so the backend does not count them (see
+    // `unclaimed_`).
+    if (!unclaimed_.empty())
+      for (auto& [c, seq] : b.erase_entries)
+        claim(c, seq);
+    for (auto& c : b.erase_queues)
+      settle(c, 0, std::numeric_limits<uint64_t>::max());
     if (ops.empty())
       return {};
     auto now = codec::clocks::now();
     std::vector<command> cmds;
     cmds.reserve(ops.size() + 3);
     cmds.push_back(command{} << "MULTI");
+    std::vector<std::string_view> clients;
+    clients.reserve(ops.size());
     for (auto& [c, o] : ops) {
+      clients.push_back(c);
       command cmd;
       cmd << "EVALSHA" << sha_ << uint64_t{3} << redis_client_key(opts_.key_prefix, c, 'q')
           << redis_client_key(opts_.key_prefix, c, 'n')
@@ -273,14 +287,14 @@ public:
     if (opts_.wait_replicas > 0)
       cmds.push_back(command{} << "WAIT" << uint64_t{opts_.wait_replicas}
                                << uint64_t{opts_.wait_timeout_ms});
-    auto err = transact(cmds, ops.size());
+    auto err = transact(cmds, clients);
     if (err == error_noscript) {
       // Redis lost its script cache (restart, SCRIPT FLUSH): no script ran.
       if (load_script()) {
         for (size_t i = 1; i + 1 < cmds.size(); ++i)
           if (cmds[i].args[0] == "EVALSHA")
             cmds[i].args[1] = sha_;
-        err = transact(cmds, ops.size());
+        err = transact(cmds, clients);
       }
     }
     if (err != error_none) {
@@ -308,6 +322,18 @@ public:
     if (!r || r->type != REDIS_REPLY_ARRAY) {
       fail_reply("ZRANGEBYSCORE", r.get());
       return error::backend_failure;
+    }
+    if (!unclaimed_.empty()) {
+      // The reader skips every seq from `from_seq` up to the last entry of
+      // this page (all of them if the page is not full): dropped entries
+      // there that no session erased are counted now.
+      uint64_t upto = std::numeric_limits<uint64_t>::max();
+      uint64_t last = 0;
+      if (limit != 0 && r->elements / 2 >= limit && r->elements >= 2
+          && r->element[r->elements - 1]->type == REDIS_REPLY_STRING
+          && parse_u64(view(r->element[r->elements - 1]), last))
+        upto = last;
+      settle(client_id, from_seq, upto);
     }
     auto now = codec::clocks::now();
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -490,8 +516,10 @@ private:
     return true;
   }
 
-  /// MULTI ... EXEC [WAIT]: `n` scripts.
-  outcome transact(const std::vector<command>& cmds, size_t n) {
+  /// MULTI ... EXEC [WAIT]: one script per client of `clients`, in order.
+  outcome transact(const std::vector<command>& cmds,
+                   const std::vector<std::string_view>& clients) {
+    auto n = clients.size();
     if (!ensure_connected())
       return error_io;
     std::vector<reply_ptr> replies;
@@ -518,16 +546,20 @@ private:
           noscript = true;
         else if (first_error.empty())
           first_error = std::string{view(e)};
-      } else if (e->type == REDIS_REPLY_INTEGER && e->integer > 0) {
-        dropped += static_cast<uint64_t>(e->integer);
+      } else if (e->type == REDIS_REPLY_ARRAY && e->elements > 0 && i < n) {
+        // The scripts that ran dropped these whatever the outcome of the
+        // others (a script's effects are not rolled back).
+        for (size_t k = 0; k < e->elements; ++k) {
+          uint64_t seq = 0;
+          if (e->element[k]->type == REDIS_REPLY_STRING && parse_u64(view(e->element[k]), seq))
+            track(clients[i], seq);
+          else
+            ++dropped; // unreadable: counted at once
+        }
       }
     }
-    // The scripts that ran dropped these whatever the outcome of the others
-    // (a script's effects are not rolled back).
-    if (dropped > 0) {
-      dropped_ += dropped;
+    if (dropped > 0)
       metrics::count_drop(metrics::drop::backend_trimmed, static_cast<int64_t>(dropped));
-    }
     if (noscript) {
       last_error_ = "NOSCRIPT: Redis lost the queue script";
       return error_noscript;
@@ -565,6 +597,48 @@ private:
       opts_.log(level, line);
   }
 
+  /// The script dropped `client`'s entry `seq`.
+  void track(std::string_view client, uint64_t seq) {
+    auto i = unclaimed_.find(client);
+    if (i == unclaimed_.end())
+      i = unclaimed_.emplace(std::string{client}, std::set<uint64_t>{}).first;
+    i->second.insert(seq);
+    if (i->second.size() > max_unclaimed) {
+      // Nobody erases or reads this queue: count the oldest now.
+      i->second.erase(i->second.begin());
+      metrics::count_drop(metrics::drop::backend_trimmed);
+    }
+  }
+
+  /// The session erased `client`'s entry `seq`: if the script had dropped
+  /// it, the session counted it (or delivered it from memory).
+  void claim(const std::string& client, uint64_t seq) {
+    auto i = unclaimed_.find(client);
+    if (i == unclaimed_.end())
+      return;
+    i->second.erase(seq);
+    if (i->second.empty())
+      unclaimed_.erase(i);
+  }
+
+  /// Counts (backend_trimmed) and forgets `client`'s dropped entries with a
+  /// seq in [from, to]: the reader passed them, or the queue is erased.
+  void settle(const std::string& client, uint64_t from, uint64_t to) {
+    auto i = unclaimed_.find(client);
+    if (i == unclaimed_.end())
+      return;
+    auto& seqs = i->second;
+    auto first = seqs.lower_bound(from);
+    auto last = to == std::numeric_limits<uint64_t>::max() ? seqs.end() : seqs.upper_bound(to);
+    auto n = std::distance(first, last);
+    if (n > 0) {
+      metrics::count_drop(metrics::drop::backend_trimmed, static_cast<int64_t>(n));
+      seqs.erase(first, last);
+    }
+    if (seqs.empty())
+      unclaimed_.erase(i);
+  }
+
   redis_options opts_;
   std::string describe_;
   context_ptr ctx_;
@@ -575,7 +649,16 @@ private:
   /// Erases not applied yet (the batch holding them failed).
   std::set<std::string> pending_erase_queues_;
   std::map<std::string, std::set<uint64_t>> pending_erases_;
-  uint64_t dropped_ = 0;
+  /// Entries the script dropped (trimmed to the limit, or refused by
+  /// drop_newest) that are not counted yet, by client. Usually the session
+  /// drops the same entry itself (it enforces the same limit, after the
+  /// store: the router stores before it delivers) and counts it under its
+  /// own reason (offline_queue_full); its erase claims the entry here, so
+  /// it is counted once. An entry no session erases is counted
+  /// (backend_trimmed) when a read passes over it, when its queue is
+  /// erased, or when a client has more than `max_unclaimed` of them.
+  static constexpr size_t max_unclaimed = 4096;
+  std::map<std::string, std::set<uint64_t>, std::less<>> unclaimed_;
 };
 
 } // namespace

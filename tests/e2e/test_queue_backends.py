@@ -145,12 +145,21 @@ def test_queue_limits_by_client_type(redis, broker_factory, clients):
     after = dropped_metrics(broker)
     moved = {r: after.get(r, 0) - before.get(r, 0) for r in after}
     print(f"dropped metrics moved by {moved}")
+    # Each dropped message counted once: the session drops the same oldest
+    # entries the Redis script trimmed (offline_queue_full); its erases
+    # claim them, so the store does not count them as backend_trimmed too.
     assert moved.get("offline_queue_full", 0) == 15
+    assert moved.get("backend_trimmed", 0) == 0
     zcard = subprocess.run(["redis-cli", "-p", str(redis.port), "ZCARD", f"{prefix}:{{{dev}}}:q"],
                            capture_output=True, text=True, timeout=10, check=True).stdout
     assert int(zcard) == 5, f"Redis holds {zcard.strip()} entries, expected the newest 5"
     got = receive_all(broker, clients, dev, payloads[-1])
     assert got == payloads[-5:], got
+    # Reading the queue back (pages past the trimmed seqs) counts nothing more.
+    after = dropped_metrics(broker)
+    moved = {r: after.get(r, 0) - before.get(r, 0) for r in after}
+    assert moved.get("offline_queue_full", 0) == 15, moved
+    assert moved.get("backend_trimmed", 0) == 0, moved
 
     # APPLICATION on Kafka: no count limit, all 20 in order, none dropped.
     assert session_detail(broker, app)["dropped"] == 0
