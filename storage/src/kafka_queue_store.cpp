@@ -356,6 +356,24 @@ public:
         clients_.erase(r.client_id);
       }
     }
+    delete_topics_now(std::move(to_delete));
+    // -- appends ----------------------------------------------------------------
+    if (!b.append.empty()) {
+      if (auto err = produce(b))
+        result = err;
+    }
+    // -- acks --------------------------------------------------------------------
+    for (auto& [c, seq] : b.erase_entries)
+      ack(c, seq);
+    commit();
+    return result;
+  }
+
+  /// Deletes `to_delete` and the deletions kept from earlier failures; a
+  /// failure keeps them for the next call (their sessions are gone either
+  /// way) and sets last_error_.
+  void delete_topics_now(std::vector<std::string> to_delete) {
+    std::string why;
     to_delete.insert(to_delete.end(), delete_later_.begin(), delete_later_.end());
     delete_later_.clear();
     // Commits still unanswered may name a topic about to go: their answers
@@ -381,16 +399,6 @@ public:
         if (topics_.count(t) == 0)
           delete_later_.insert(t);
     }
-    // -- appends ----------------------------------------------------------------
-    if (!b.append.empty()) {
-      if (auto err = produce(b))
-        result = err;
-    }
-    // -- acks --------------------------------------------------------------------
-    for (auto& [c, seq] : b.erase_entries)
-      ack(c, seq);
-    commit();
-    return result;
   }
 
   std::error_code for_each_session(const std::function<void(session_record&&)>&) override {
@@ -580,6 +588,52 @@ public:
       if (kafka_topic_component_decode(std::string_view{t}.substr(prefix.size()), client))
         f(client);
     }
+    return {};
+  }
+
+  /// Boot clean-up (queue_store::erase_leftovers): deletes every queue
+  /// topic that is not the topic of a client in `keep`. The expected name
+  /// of each kept client is computed (`kafka_app_topic`, hashed or not), so
+  /// a topic whose hashed name gives no client id back is found too.
+  std::error_code
+  erase_leftover_topics(const std::unordered_set<std::string>& keep,
+                        const std::function<void(const std::string&, const std::string&)>& removed) {
+    std::set<std::string> names;
+    std::string why;
+    if (!kafka::list_topics(producer_.get(), app_prefix(), opts_.request_timeout_ms, names, why))
+      return failed(why);
+    std::unordered_set<std::string> expected;
+    for (auto& c : keep)
+      expected.insert(topic_of(c));
+    auto prefix = app_prefix();
+    std::vector<std::string> to_delete;
+    std::vector<std::string> clients;
+    for (auto& t : names) {
+      if (expected.count(t) > 0) {
+        topics_.insert(t);
+        continue;
+      }
+      std::string client;
+      if (!kafka_topic_component_decode(std::string_view{t}.substr(prefix.size()), client)) {
+        client.clear(); // a hashed name: the id is in no record any more
+      } else {
+        // As an erased session (apply): late appends are dropped.
+        if (erased_.size() > 10000)
+          erased_.clear();
+        erased_.insert(client);
+        clients_.erase(client);
+      }
+      topics_.erase(t);
+      to_delete.push_back(t);
+      clients.push_back(std::move(client));
+    }
+    if (to_delete.empty())
+      return {};
+    auto deleted = to_delete;
+    delete_topics_now(std::move(to_delete));
+    if (removed)
+      for (size_t i = 0; i < deleted.size(); ++i)
+        removed(clients[i], deleted[i]);
     return {};
   }
 
@@ -1089,6 +1143,10 @@ public:
     return impl_->for_each_queue(f);
   }
 
+  std::error_code erase_leftovers(
+    const std::unordered_set<std::string>& keep,
+    const std::function<void(const std::string&, const std::string&)>& removed) override;
+
   store& inner() noexcept {
     return *impl_;
   }
@@ -1099,6 +1157,15 @@ private:
 
 kafka_queue_store* as_kafka_queue(store& s) {
   return dynamic_cast<kafka_queue_store*>(&s);
+}
+
+std::error_code kafka_app_queue::erase_leftovers(
+  const std::unordered_set<std::string>& keep,
+  const std::function<void(const std::string&, const std::string&)>& removed) {
+  auto k = as_kafka_queue(*impl_);
+  if (k == nullptr)
+    return queue_store::erase_leftovers(keep, removed);
+  return k->erase_leftover_topics(keep, removed);
 }
 
 kafka_queue_store* as_kafka_queue(queue_store& q) {

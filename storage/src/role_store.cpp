@@ -9,6 +9,25 @@
 
 namespace amq::storage {
 
+std::error_code queue_store::erase_leftovers(
+  const std::unordered_set<std::string>& keep,
+  const std::function<void(const std::string&, const std::string&)>& removed) {
+  queue_batch leftovers;
+  if (auto err = for_each_client([&](const std::string& c) {
+        if (!keep.count(c))
+          leftovers.erase_queues.push_back(c);
+      }))
+    return err;
+  if (leftovers.empty())
+    return {};
+  if (auto err = apply(leftovers))
+    return err;
+  if (removed)
+    for (auto& c : leftovers.erase_queues)
+      removed(c, c);
+  return {};
+}
+
 role_store::role_store(std::unique_ptr<store> primary, std::unique_ptr<queue_store> device,
                        std::unique_ptr<queue_store> application)
   : primary_(std::move(primary)), device_(std::move(device)),
@@ -358,25 +377,21 @@ role_store::recover(const std::function<void(const std::string&, const std::stri
   for (auto* q : {device_.get(), application_.get()}) {
     if (!q)
       continue;
-    queue_batch leftovers;
-    auto err = q->for_each_client([&](const std::string& c) {
-      auto i = roles_.find(c);
-      if (i == roles_.end() || backend(i->second) != q)
-        leftovers.erase_queues.push_back(c);
+    // An orphan is a queue that is not the queue of any client whose
+    // record puts it in this backend (the backend computes each kept
+    // client's queue name, hashed or not, so it finds every other one).
+    std::unordered_set<std::string> keep;
+    for (auto& [c, role] : roles_)
+      if (backend(role) == q)
+        keep.insert(c);
+    auto err = q->erase_leftovers(keep, [&](const std::string& c, const std::string& name) {
+      if (removed)
+        removed(c, c.empty() ? q->describe() + " (" + name + ")" : q->describe());
     });
     if (err) {
       last_error_ = q->describe() + ": " + q->last_error();
       return err;
     }
-    if (leftovers.empty())
-      continue;
-    if (auto err = q->apply(leftovers)) {
-      last_error_ = q->describe() + ": " + q->last_error();
-      return err;
-    }
-    if (removed)
-      for (auto& c : leftovers.erase_queues)
-        removed(c, q->describe());
   }
   return {};
 }

@@ -109,6 +109,14 @@ std::vector<uint64_t> read_all(store& s, const std::string& id, uint64_t from = 
   return out;
 }
 
+std::vector<uint64_t> read_all_of(role_store& s, const std::string& id) {
+  std::vector<uint64_t> out;
+  auto err = s.read_queue(id, 0, 0, [&](queued_entry&& e) { out.push_back(e.seq); });
+  if (err)
+    CAF_FAIL("read_queue failed: " << err.message() << ": " << s.last_error());
+  return out;
+}
+
 std::vector<uint64_t> range(uint64_t from, uint64_t to) {
   std::vector<uint64_t> out;
   for (auto x = from; x <= to; ++x)
@@ -410,8 +418,10 @@ CAF_TEST(the boot clean up removes queue topics without a record and keeps the o
   // The role composite over RocksDB and this Kafka, as the broker runs it
   // (actors/store_factory.cpp): a queue topic whose session record is gone
   // (a crash between erasing the record and deleting the topic) is deleted
-  // at boot, found by listing the topics and mapping their names back to
-  // client ids; a queue with its record stays whole.
+  // at boot; a queue with its record stays whole. An orphan is a topic
+  // that is not the topic of any stored APPLICATION session: also one of a
+  // client id so long that its topic name is hashed (not reversible), kept
+  // while its record exists, deleted at the boot after the record went.
   auto o = options("amq-kq-boot");
   auto tmpl = (std::filesystem::temp_directory_path() / "actormq-kq-XXXXXX").string();
   CAF_REQUIRE(mkdtemp(tmpl.data()) != nullptr);
@@ -440,15 +450,24 @@ CAF_TEST(the boot clean up removes queue topics without a record and keeps the o
   };
   auto stored_at = protocol::message::clock::now() - std::chrono::seconds{90};
   std::string orphan = "orphan/x.y_z";
+  std::string long_id = "long/" + std::string(250, 'L'); // over Kafka's 249 characters
+  auto long_topic = kafka_app_topic(o.topic_prefix, long_id);
+  CAF_REQUIRE(long_topic.find("_h") != std::string::npos); // a hashed name
+  std::string decoded;
+  CAF_REQUIRE(!kafka_topic_component_decode(long_topic.substr(o.topic_prefix.size() + 9),
+                                            decoded));
   {
     role_store rs{primary(), nullptr, app_queue()};
     CAF_REQUIRE(!rs.recover());
     write_batch b;
     b.put_sessions.push_back(app_session("keep"));
+    b.put_sessions.push_back(app_session(long_id));
     for (uint64_t seq = 1; seq <= 3; ++seq) {
       b.append.emplace_back("keep", entry(seq));
       b.append.back().second.stored_at = stored_at;
     }
+    b.append.emplace_back(long_id, entry(1));
+    b.append.emplace_back(long_id, entry(2));
     CAF_REQUIRE(!rs.apply(b));
     // The leftover: a queue topic with entries and no record anywhere.
     auto q = app_queue();
@@ -459,15 +478,38 @@ CAF_TEST(the boot clean up removes queue topics without a record and keeps the o
     CAF_REQUIRE(!q->apply(qb));
   }
   auto prefix = o.topic_prefix + ".msg.app.";
-  std::set<std::string> both{kafka_app_topic(o.topic_prefix, "keep"),
-                             kafka_app_topic(o.topic_prefix, orphan)};
-  CAF_CHECK_EQUAL(topics_eventually(prefix, both), both);
-  // Boot.
+  std::set<std::string> all{kafka_app_topic(o.topic_prefix, "keep"),
+                            kafka_app_topic(o.topic_prefix, orphan), long_topic};
+  CAF_CHECK_EQUAL(topics_eventually(prefix, all), all);
+  // Boot: the orphan goes; the hashed topic stays, its record exists.
+  std::set<std::string> kept{kafka_app_topic(o.topic_prefix, "keep"), long_topic};
+  {
+    role_store rs{primary(), nullptr, app_queue()};
+    std::vector<std::string> removed;
+    CAF_REQUIRE(
+      !rs.recover([&](const std::string& c, const std::string&) { removed.push_back(c); }));
+    CAF_CHECK_EQUAL(removed, std::vector<std::string>({orphan}));
+    CAF_CHECK_EQUAL(topics_eventually(prefix, kept), kept);
+    CAF_CHECK_EQUAL(read_all_of(rs, long_id), range(1, 2));
+  }
+  // The long id's record goes from the primary alone (a crash between
+  // erasing the record and deleting its topic).
+  {
+    auto p = primary();
+    write_batch gone;
+    gone.erase_sessions.push_back(long_id);
+    CAF_REQUIRE(!p->apply(gone));
+  }
+  // Boot: its topic, whose name gives no client id back, is deleted.
   role_store rs{primary(), nullptr, app_queue()};
-  std::vector<std::string> removed;
-  CAF_REQUIRE(!rs.recover([&](const std::string& c, const std::string&) { removed.push_back(c); }));
-  CAF_CHECK_EQUAL(removed, std::vector<std::string>({orphan}));
-  std::set<std::string> kept{kafka_app_topic(o.topic_prefix, "keep")};
+  std::vector<std::pair<std::string, std::string>> removed;
+  CAF_REQUIRE(!rs.recover([&](const std::string& c, const std::string& where) {
+    removed.emplace_back(c, where);
+  }));
+  CAF_REQUIRE_EQUAL(removed.size(), 1u);
+  CAF_CHECK_EQUAL(removed[0].first, ""); // no client id
+  CAF_CHECK(removed[0].second.find(long_topic) != std::string::npos);
+  kept.erase(long_topic);
   CAF_CHECK_EQUAL(topics_eventually(prefix, kept), kept);
   std::vector<uint64_t> seqs;
   auto err = rs.read_queue("keep", 0, 0, [&](queued_entry&& e) {

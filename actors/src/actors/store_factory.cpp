@@ -158,9 +158,13 @@ std::unique_ptr<storage::store> open_store(const config::broker_config& cfg, std
   auto composite = std::make_unique<storage::role_store>(std::move(primary), std::move(device),
                                                          std::move(application));
   err = composite->recover([](const std::string& client, const std::string& where) {
-    AMQ_LOG_WARN("storage removed the leftover queue of client {} from {} (no session record "
-                 "for it there)",
-                 client, where);
+    if (client.empty()) // a name without the client id (Kafka: hashed topic name)
+      AMQ_LOG_WARN("storage removed a leftover queue from {}: no session record for it there",
+                   where);
+    else
+      AMQ_LOG_WARN("storage removed the leftover queue of client {} from {} (no session record "
+                   "for it there)",
+                   client, where);
   });
   if (err) {
     detail = "cannot recover the queue backends: " + composite->last_error();

@@ -109,8 +109,21 @@ public:
   virtual std::error_code queue_stats(const std::string& client_id, queue_info& out) = 0;
 
   /// Calls `f` for every client that has anything stored in this backend
-  /// (for the leftover clean-up at boot).
+  /// and whose id the backend can tell (Kafka: not hashed topic names).
   virtual std::error_code for_each_client(const std::function<void(const std::string&)>& f) = 0;
+
+  /// Boot clean-up: erases every queue of this backend that is not the
+  /// queue of a client in `keep` (the clients whose session record puts
+  /// their queue here), and reports each one through `removed`: its client
+  /// id, or an empty id and the backend's name of the queue when that name
+  /// does not give the client id back (Kafka: a hashed topic name). The
+  /// default lists the clients with `for_each_client` and erases the others
+  /// with `apply`; a backend whose queue names cannot all be mapped back
+  /// overrides it (an orphan is a queue that no kept client's name maps to).
+  virtual std::error_code
+  erase_leftovers(const std::unordered_set<std::string>& keep,
+                  const std::function<void(const std::string& client, const std::string& name)>&
+                    removed);
 
   /// Backend detail of the last failure, for logs.
   virtual std::string last_error() const {
@@ -146,9 +159,14 @@ public:
   std::string last_error() const override;
 
   /// Boot: learns every client's type from the primary and erases, in the
-  /// queue backends other than the primary, every queue of a client without
-  /// a record or whose record's type maps to another backend. Reports what
-  /// it removed through `removed` (client id, backend description).
+  /// queue backends other than the primary, every queue that is not the
+  /// queue of a client whose record's type maps to that backend (orphans:
+  /// no record, or a record of the other type), also those whose name does
+  /// not give the client id back (Kafka hashed topic names;
+  /// `queue_store::erase_leftovers`). Reports what it removed through
+  /// `removed` (client id, backend description); for a queue without a
+  /// client id: an empty id, and the backend description followed by the
+  /// queue's name in parentheses.
   std::error_code
   recover(const std::function<void(const std::string&, const std::string&)>& removed = {});
 
