@@ -319,13 +319,31 @@ std::error_code role_store::read_queue(const std::string& client_id, uint64_t fr
   }
   if (marks.empty())
     return q->read_queue(client_id, from_seq, limit, f);
+  // A mark at or after `from_seq` and before an entry the backend returned,
+  // without its own entry, is the mark of an entry the backend dropped
+  // (Redis trimmed it to the depth limit or expired it, Kafka's retention
+  // deleted it): the backend returns a client's entries in seq order, so
+  // that entry would have come first. Nobody would erase such a mark before
+  // the session ends (the session never sees the entry again), so it goes
+  // now. Marks after the last entry returned are left alone (a full page
+  // says nothing about what follows it).
   auto mark = marks.begin();
-  return q->read_queue(client_id, from_seq, limit, [&](queued_entry&& e) {
-    while (mark != marks.end() && *mark < e.seq)
-      ++mark;
+  write_batch stale;
+  auto err = q->read_queue(client_id, from_seq, limit, [&](queued_entry&& e) {
+    for (; mark != marks.end() && *mark < e.seq; ++mark)
+      stale.erase_released.emplace_back(client_id, *mark);
     e.released = mark != marks.end() && *mark == e.seq;
+    if (e.released)
+      ++mark;
     f(std::move(e));
   });
+  if (!err && !stale.erase_released.empty()) {
+    if (auto e = primary_->apply(stale))
+      last_error_ = "cannot erase the released marks of entries gone from " + q->describe()
+                    + ": " + primary_->describe() + ": " + primary_->last_error()
+                    + " (tried again with the next read)";
+  }
+  return err;
 }
 
 std::error_code role_store::read_released(const std::string& client_id, uint64_t from_seq,

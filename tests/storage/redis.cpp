@@ -570,6 +570,69 @@ CAF_TEST(released marks of redis queues are kept in the primary and survive a re
   CAF_CHECK_EQUAL(last, 0u);
 }
 
+CAF_TEST(marks of entries redis trimmed are erased when a read passes them) {
+  // A "released" mark (PUBREC received) whose entry the queue script
+  // trimmed to the depth limit has no entry to join any more; the read of
+  // a page that starts at or before it and returns a later entry erases it
+  // (nothing else would before the session ends). A page that starts after
+  // a mark, or ends before one, leaves it alone.
+  test::temp_dir dir;
+  std::error_code err;
+  std::string detail;
+  auto p = open_rocksdb_store(dir.path(), true, err, detail);
+  if (!p)
+    CAF_FAIL("rocksdb: " << detail);
+  auto o = options();
+  o.limit = 3;
+  role_store rs{std::move(p), open(o), nullptr};
+  CHECK_OK(rs.recover());
+  using flag_list = std::vector<std::pair<uint64_t, bool>>;
+  auto flags = [&](uint64_t from, size_t limit) {
+    flag_list out;
+    CHECK_OK(rs.read_queue("dev", from, limit,
+                           [&](queued_entry&& e) { out.emplace_back(e.seq, e.released); }));
+    return out;
+  };
+  auto marks = [&] {
+    std::vector<uint64_t> out;
+    CHECK_OK(rs.read_released("dev", 0, out));
+    return out;
+  };
+  write_batch b;
+  session_record r;
+  r.client_id = "dev";
+  b.put_sessions.push_back(r);
+  for (uint64_t s = 1; s <= 3; ++s)
+    b.append.emplace_back("dev", entry(s));
+  CHECK_OK(rs.apply(b));
+  write_batch m;
+  m.put_released = {{"dev", 1}, {"dev", 2}, {"dev", 3}};
+  m.put_released.emplace_back("dev", inbound_qos2_seq(7)); // an inbound id: never touched
+  CHECK_OK(rs.apply(m));
+  // Two more: Redis trims 1 and 2 (limit 3); their marks stay for now.
+  write_batch more;
+  more.append = {{"dev", entry(4)}, {"dev", entry(5)}};
+  CHECK_OK(rs.apply(more));
+  CAF_CHECK_EQUAL(marks(), (seq_list{1, 2, 3, inbound_qos2_seq(7)}));
+  // A page from 2 on: mark 1 is before it (left), mark 2 before its first
+  // entry (erased), mark 3 joined.
+  CAF_CHECK_EQUAL(flags(2, 1), (flag_list{{3, true}}));
+  CAF_CHECK_EQUAL(marks(), (seq_list{1, 3, inbound_qos2_seq(7)}));
+  // Boot's look at the first entry (from 0, one entry) erases mark 1.
+  CAF_CHECK_EQUAL(flags(0, 1), (flag_list{{3, true}}));
+  CAF_CHECK_EQUAL(marks(), (seq_list{3, inbound_qos2_seq(7)}));
+  // Mark 5 after a full page's last entry stays; entry 3 trimmed, a read
+  // passing it erases mark 3 and joins mark 5.
+  write_batch m5;
+  m5.put_released.emplace_back("dev", 5);
+  m5.append.emplace_back("dev", entry(6)); // trims 3
+  CHECK_OK(rs.apply(m5));
+  CAF_CHECK_EQUAL(flags(4, 1), (flag_list{{4, false}}));
+  CAF_CHECK_EQUAL(marks(), (seq_list{3, 5, inbound_qos2_seq(7)}));
+  CAF_CHECK_EQUAL(flags(0, 0), (flag_list{{4, false}, {5, true}, {6, false}}));
+  CAF_CHECK_EQUAL(marks(), (seq_list{5, inbound_qos2_seq(7)}));
+}
+
 CAF_TEST(a script error fails the batch with the reason) {
   auto st = open();
   cmd({"SET", redis_client_key(prefix, "wrong"), "not a sorted set"});
