@@ -263,10 +263,12 @@ CAF_TEST(unsubscribe prunes empty nodes) {
   CAF_CHECK(!tree.unsubscribe(1, "x/y"));
   CAF_CHECK(!tree.unsubscribe(1, "$share/g/a/b"));
   CAF_CHECK(!tree.unsubscribe(3, "$share/h/a/b"));
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), 1u); // a/b/c: not in the trie
   CAF_CHECK(tree.unsubscribe(2, "a/b/c/#"));
-  CAF_CHECK_EQUAL(tree.node_count(), 5u);
-  CAF_CHECK(tree.unsubscribe(1, "a/b/c"));
   CAF_CHECK_EQUAL(tree.node_count(), 4u); // a, b (group), +, c
+  CAF_CHECK(tree.unsubscribe(1, "a/b/c"));
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), 0u);
+  CAF_CHECK_EQUAL(tree.node_count(), 4u);
   CAF_CHECK(!tree.unsubscribe(1, "a/b/c"));
   CAF_CHECK(tree.unsubscribe(3, "$share/g/a/b"));
   CAF_CHECK_EQUAL(tree.node_count(), 3u);
@@ -302,17 +304,123 @@ CAF_TEST(large subscriber lists use an index) {
 }
 
 CAF_TEST(many children switch to a hash map) {
+  // Wildcard filters: exact ones would not be in the trie.
   for (session_id s = 0; s < 100; ++s)
-    tree.subscribe(s, "d/" + std::to_string(s) + "/cmd", qos(1));
+    tree.subscribe(s, "d/" + std::to_string(s) + "/+", qos(1));
   for (session_id s = 0; s < 100; ++s) {
     auto want = std::to_string(s);
     want.append(":q1");
     CAF_CHECK_EQUAL(deliver("d/" + std::to_string(s) + "/cmd"), want);
   }
   CAF_CHECK_EQUAL(tree.node_count(), 201u);
+  CAF_CHECK_EQUAL(deliver("d/5"), "");
   for (session_id s = 0; s < 100; ++s)
-    CAF_CHECK(tree.unsubscribe(s, "d/" + std::to_string(s) + "/cmd"));
+    CAF_CHECK(tree.unsubscribe(s, "d/" + std::to_string(s) + "/+"));
   CAF_CHECK_EQUAL(tree.node_count(), 0u);
+}
+
+CAF_TEST(exact filters live in a table outside the trie) {
+  CAF_CHECK(tree.subscribe(1, "dev/1/cmd", qos(1, 7)));
+  CAF_CHECK_EQUAL(tree.node_count(), 0u);
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), 1u);
+  CAF_CHECK_EQUAL(deliver("dev/1/cmd"), "1:q1#7");
+  CAF_CHECK_EQUAL(deliver("dev/1"), "");
+  CAF_CHECK_EQUAL(deliver("dev/1/cmd/x"), "");
+  CAF_CHECK_EQUAL(deliver("dev/1/cmdx"), "");
+  // Replacing the options of the only subscriber.
+  CAF_CHECK(!tree.subscribe(1, "dev/1/cmd", qos(2, 8)));
+  CAF_CHECK_EQUAL(deliver("dev/1/cmd"), "1:q2#8");
+  // Second and third subscriber: a list; back to one inline subscriber.
+  CAF_CHECK(tree.subscribe(2, "dev/1/cmd", qos(0)));
+  CAF_CHECK(tree.subscribe(3, "dev/1/cmd", qos(1)));
+  CAF_CHECK(!tree.subscribe(2, "dev/1/cmd", qos(1)));
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), 1u);
+  CAF_CHECK_EQUAL(tree.size(), 3u);
+  CAF_CHECK_EQUAL(deliver("dev/1/cmd"), "1:q2#8 2:q1 3:q1");
+  CAF_CHECK(tree.find(2, "dev/1/cmd") == std::optional{qos(1)});
+  CAF_CHECK(!tree.find(4, "dev/1/cmd"));
+  CAF_CHECK(!tree.unsubscribe(4, "dev/1/cmd"));
+  CAF_CHECK(tree.unsubscribe(1, "dev/1/cmd"));
+  CAF_CHECK(tree.unsubscribe(3, "dev/1/cmd"));
+  CAF_CHECK_EQUAL(deliver("dev/1/cmd"), "2:q1");
+  CAF_CHECK(!tree.find(1, "dev/1/cmd"));
+  CAF_CHECK(tree.find(2, "dev/1/cmd") == std::optional{qos(1)});
+  CAF_CHECK(!tree.unsubscribe(1, "dev/1/cmd"));
+  CAF_CHECK(tree.unsubscribe(2, "dev/1/cmd"));
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), 0u);
+  CAF_CHECK_EQUAL(tree.size(), 0u);
+  CAF_CHECK_EQUAL(deliver("dev/1/cmd"), "");
+  // Merged with an overlapping wildcard subscription of the same session;
+  // No Local applies per subscription.
+  tree.subscribe(5, "dev/2/cmd", qos(0, 1));
+  tree.subscribe(5, "dev/+/cmd", qos(2, 2));
+  tree.subscribe(6, "dev/#", qos(1));
+  tree.subscribe(7, "dev/2/cmd", subscription_options{1, true, false, 0, 0});
+  CAF_CHECK_EQUAL(deliver("dev/2/cmd"), "5:q2#1#2 6:q1 7:q1");
+  CAF_CHECK_EQUAL(deliver("dev/2/cmd", session_id{7}), "5:q2#1#2 6:q1");
+  // Empty levels and '$' topics are plain bytes to an exact filter.
+  tree.subscribe(8, "a//b", qos(0));
+  tree.subscribe(8, "/", qos(1));
+  tree.subscribe(8, "$SYS/x", qos(0));
+  CAF_CHECK_EQUAL(deliver("a//b"), "8:q0");
+  CAF_CHECK_EQUAL(deliver("a/b"), "");
+  CAF_CHECK_EQUAL(deliver("/"), "8:q1");
+  CAF_CHECK_EQUAL(deliver("//"), "");
+  CAF_CHECK_EQUAL(deliver("$SYS/x"), "8:q0");
+  // A shared group on a wildcard-free filter stays in the trie.
+  tree.subscribe(9, "$share/g/dev/2/cmd", qos(1));
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), 4u); // dev/2/cmd, a//b, /, $SYS/x
+  CAF_CHECK_EQUAL(deliver("dev/2/cmd"), "5:q2#1#2 6:q1 7:q1 9:q1:shared");
+}
+
+CAF_TEST(many exact filters grow and shrink the table) {
+  constexpr session_id n = 5000;
+  for (session_id s = 0; s < n; ++s)
+    CAF_CHECK(tree.subscribe(s, "devices/" + std::to_string(s) + "/cmd", qos(1)));
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), n);
+  for (session_id s = 0; s < n; s += 7)
+    CAF_CHECK_EQUAL(deliver("devices/" + std::to_string(s) + "/cmd"), std::to_string(s) + ":q1");
+  CAF_CHECK_EQUAL(deliver("devices/" + std::to_string(n) + "/cmd"), "");
+  // Remove all but every 100th (the table shrinks), then check the rest.
+  for (session_id s = 0; s < n; ++s)
+    if (s % 100 != 0)
+      CAF_CHECK(tree.unsubscribe(s, "devices/" + std::to_string(s) + "/cmd"));
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), n / 100);
+  for (session_id s = 0; s < n; ++s) {
+    auto want = s % 100 == 0 ? std::to_string(s) + ":q1" : std::string{};
+    if (deliver("devices/" + std::to_string(s) + "/cmd") != want)
+      CAF_FAIL("devices/" << s << "/cmd: want '" << want << "'");
+  }
+  for (session_id s = 0; s < n; s += 100)
+    CAF_CHECK(tree.unsubscribe(s, "devices/" + std::to_string(s) + "/cmd"));
+  CAF_CHECK_EQUAL(tree.size(), 0u);
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), 0u);
+  CAF_CHECK(tree.subscribe(1, "devices/1/cmd", qos(0)));
+  CAF_CHECK_EQUAL(deliver("devices/1/cmd"), "1:q0");
+}
+
+CAF_TEST(a shared exact filter with many subscribers keeps its index consistent) {
+  // Members join and leave in a scrambled order: the flat session index
+  // (backward-shift deletion, swap with the last member) must stay exact.
+  std::mt19937_64 rng(7);
+  std::set<session_id> model;
+  for (int round = 0; round < 20000; ++round) {
+    session_id s = rng() % 3000;
+    if (rng() % 3 != 0) {
+      CAF_CHECK_EQUAL(tree.subscribe(s, "fleet/cmd", qos(1)), model.insert(s).second);
+    } else {
+      CAF_CHECK_EQUAL(tree.unsubscribe(s, "fleet/cmd"), model.erase(s) > 0);
+    }
+  }
+  CAF_CHECK_EQUAL(tree.size(), model.size());
+  tree.match("fleet/cmd", std::nullopt, out);
+  auto got = sessions(out);
+  CAF_CHECK(got == std::vector<session_id>(model.begin(), model.end()));
+  for (auto s : model)
+    CAF_CHECK(tree.find(s, "fleet/cmd").has_value());
+  for (auto s : model)
+    CAF_CHECK(tree.unsubscribe(s, "fleet/cmd"));
+  CAF_CHECK_EQUAL(tree.exact_filter_count(), 0u);
 }
 
 CAF_TEST(shared group delivers round robin to one member) {
@@ -530,6 +638,7 @@ CAF_TEST(randomized match against a reference matcher) {
       CAF_CHECK(t.unsubscribe(key.first, key.second));
     CAF_CHECK_EQUAL(t.size(), 0u);
     CAF_CHECK_EQUAL(t.node_count(), 0u);
+    CAF_CHECK_EQUAL(t.exact_filter_count(), 0u);
   }
 }
 

@@ -6,6 +6,19 @@
 ///
 /// Design
 /// ------
+/// Exact filters. A non-shared filter without wildcards (`devices/<id>/cmd`,
+/// the common subscription of a device) matches exactly the topic equal to
+/// it, so it is not put in the trie at all: it is one entry of a flat hash
+/// table keyed by the whole filter (open addressing, linear probing, a
+/// one-byte tag per slot so that a probe rarely touches an entry it does not
+/// want). An entry is one allocation: the filter's bytes and, inline, its
+/// single subscriber; a second subscriber to the same filter moves them into
+/// a subscriber list. match() looks the topic up there once (one hash of the
+/// topic, usually one entry read) before it walks the trie, which then holds
+/// only wildcard filters and shared groups. Per subscription that is ~64
+/// bytes for a filter of up to 16 bytes instead of two trie nodes, a child
+/// table entry and a subscriber vector (~410 bytes; docs/performance.md).
+///
 /// Structure. One node per filter level; the root stands for "before the
 /// first level". A node owns its level string; its literal children sit in a
 /// table keyed by string_views into those strings (a vector for up to 8
@@ -61,7 +74,8 @@
 /// sessions in a set until `set_online(id, true)` or `forget_session(id)`.
 ///
 /// Cost. subscribe/unsubscribe: O(filter levels) plus O(1) amortized for the
-/// subscriber list (lists above 16 entries get a session→index hash map).
+/// subscriber list (lists above 16 entries get a session→position index: a
+/// flat open-addressing table of 32-bit positions, 8–16 bytes per member).
 /// match: O(topic levels × wildcard branches + matches); no allocation beyond
 /// the caller's reused `out` vector and internal scratch buffers that keep
 /// their capacity (a delivery carrying more than 3 subscription identifiers
@@ -147,6 +161,47 @@ struct delivery {
   subscription_ids ids;
 };
 
+namespace detail {
+
+/// The table of exact (wildcard-free, non-shared) filters of a topic_tree:
+/// open addressing with linear probing over two parallel arrays, an entry
+/// pointer and a one-byte tag (7 bits of the hash, high bit set; 0 = empty)
+/// per slot; at most 3/4 full; deletion by backward shift (no tombstones).
+/// `entry` is defined in topic_tree.cpp.
+class exact_filters {
+public:
+  struct entry;
+
+  exact_filters() = default;
+  ~exact_filters();
+  exact_filters(exact_filters&&) noexcept;
+  exact_filters& operator=(exact_filters&&) noexcept;
+  exact_filters(const exact_filters&) = delete;
+  exact_filters& operator=(const exact_filters&) = delete;
+
+  size_t size() const noexcept {
+    return count_;
+  }
+
+  entry* find(std::string_view key) const noexcept;
+
+  /// Inserts a new entry for `key` (not present) and returns it.
+  entry* insert(std::string_view key);
+
+  /// Destroys `e` (an entry of this table).
+  void erase(entry* e) noexcept;
+
+private:
+  void clear() noexcept;
+  void rehash(size_t capacity);
+
+  std::vector<entry*> slots_;
+  std::vector<uint8_t> tags_;
+  size_t count_ = 0;
+};
+
+} // namespace detail
+
 /// Subscription trie with shared groups; see the design comment above.
 class topic_tree {
 public:
@@ -205,9 +260,15 @@ public:
     return shared_groups_;
   }
 
-  /// Number of nodes, not counting the root.
+  /// Number of trie nodes, not counting the root (exact filters have none).
   size_t node_count() const noexcept {
     return nodes_;
+  }
+
+  /// Number of distinct exact filters (wildcard-free, non-shared) with at
+  /// least one subscriber; they live in a hash table, not in the trie.
+  size_t exact_filter_count() const noexcept {
+    return exact_.size();
   }
 
   /// Number of sessions marked offline.
@@ -227,12 +288,19 @@ private:
   node* find_node(std::string_view filter) const;
   void prune(node* n);
   void emit(node& n, std::optional<session_id> publisher, std::vector<delivery>& out);
+  template <class Subscribers>
+  void emit_subscribers(const Subscribers& subs, std::optional<session_id> publisher,
+                        std::vector<delivery>& out);
+  bool subscribe_exact(session_id session, std::string_view filter,
+                       const subscription_options& opts);
+  bool unsubscribe_exact(session_id session, std::string_view filter);
   void emit_shared(node& n, std::vector<delivery>& out);
   void begin_dedup(const std::vector<delivery>& out);
   uint32_t* dedup_find_or_insert(session_id session, uint32_t index);
   void dedup_grow();
 
   std::unique_ptr<node> root_;
+  detail::exact_filters exact_;
   size_t nodes_ = 0;
   size_t subscriptions_ = 0;
   size_t shared_subscriptions_ = 0;

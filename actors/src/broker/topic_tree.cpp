@@ -3,6 +3,9 @@
 #include "broker/trie_support.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
+#include <new>
 #include <string>
 #include <unordered_map>
 
@@ -38,6 +41,13 @@ std::vector<uint32_t> subscription_ids::to_vector() const {
 
 namespace {
 
+uint64_t mix(uint64_t x) noexcept {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return x;
+}
+
 /// One subscription held at a node (16 bytes).
 struct subscriber {
   session_id session;
@@ -46,8 +56,12 @@ struct subscriber {
 
 /// Subscribers of one filter or members of one shared group: a vector (what
 /// match() iterates) plus, above `index_threshold` entries, a session→position
-/// hash map so that subscribe/unsubscribe stay O(1) on filters such as
-/// "fleet/#" that a million sessions share. Removal swaps with the last entry.
+/// index so that subscribe/unsubscribe stay O(1) on filters such as
+/// "fleet/#" that a million sessions share. The index is a flat
+/// open-addressing table (linear probing, backward-shift deletion) of
+/// position + 1 (0 = empty), at most half full: 8–16 bytes per member where
+/// an unordered_map node and bucket cost ~40. Removal swaps with the last
+/// entry.
 class subscriber_list {
 public:
   static constexpr size_t index_threshold = 16;
@@ -79,30 +93,37 @@ public:
       return {&items_[pos], false};
     items_.push_back(subscriber{s, {}});
     if (index_) {
-      index_->emplace(s, items_.size() - 1);
+      if ((items_.size() + 1) * 2 > index_->size())
+        reindex(index_->size() * 2);
+      else
+        index_put(items_.size() - 1);
     } else if (items_.size() > index_threshold) {
-      index_ = std::make_unique<index_map>();
-      index_->reserve(items_.size() * 2);
-      for (size_t i = 0; i < items_.size(); ++i)
-        index_->emplace(items_[i].session, i);
+      index_ = std::make_unique<std::vector<uint32_t>>();
+      reindex(64);
     }
     return {&items_.back(), true};
   }
 
   bool erase(session_id s) {
-    auto pos = position(s);
+    auto slot = index_ ? index_slot(s) : npos;
+    auto pos = index_ ? (slot == npos ? npos : (*index_)[slot] - 1) : position(s);
     if (pos == npos)
       return false;
-    if (index_)
-      index_->erase(s);
-    if (pos + 1 != items_.size()) {
-      items_[pos] = items_.back();
-      if (index_)
-        (*index_)[items_[pos].session] = pos;
+    auto last = items_.size() - 1;
+    if (index_) {
+      index_remove(slot);
+      if (pos != last) // the last entry moves to `pos`
+        (*index_)[index_slot(items_[last].session)] = static_cast<uint32_t>(pos + 1);
     }
+    if (pos != last)
+      items_[pos] = items_[last];
     items_.pop_back();
-    if (index_ && items_.size() < index_threshold / 2)
-      index_.reset();
+    if (index_) {
+      if (items_.size() < index_threshold / 2)
+        index_.reset();
+      else if (index_->size() > 64 && items_.size() * 8 < index_->size())
+        reindex(index_->size() / 2);
+    }
     if (items_.empty())
       items_.shrink_to_fit(); // release the buffer
     else if (items_.capacity() > 64 && items_.size() < items_.capacity() / 4)
@@ -112,12 +133,15 @@ public:
 
 private:
   static constexpr size_t npos = static_cast<size_t>(-1);
-  using index_map = std::unordered_map<session_id, size_t>;
+
+  static size_t home(session_id s, size_t mask) noexcept {
+    return static_cast<size_t>(mix(s)) & mask;
+  }
 
   size_t position(session_id s) const noexcept {
     if (index_) {
-      auto i = index_->find(s);
-      return i == index_->end() ? npos : i->second;
+      auto slot = index_slot(s);
+      return slot == npos ? npos : (*index_)[slot] - 1;
     }
     for (size_t i = 0; i < items_.size(); ++i)
       if (items_[i].session == s)
@@ -125,8 +149,56 @@ private:
     return npos;
   }
 
+  /// The slot of `s` in the index, or npos.
+  size_t index_slot(session_id s) const noexcept {
+    auto& ix = *index_;
+    auto mask = ix.size() - 1;
+    for (auto h = home(s, mask);; h = (h + 1) & mask) {
+      auto v = ix[h];
+      if (v == 0)
+        return npos;
+      if (items_[v - 1].session == s)
+        return h;
+    }
+  }
+
+  /// Indexes items_[pos] (not indexed yet; the table has room).
+  void index_put(size_t pos) noexcept {
+    auto& ix = *index_;
+    auto mask = ix.size() - 1;
+    auto h = home(items_[pos].session, mask);
+    while (ix[h] != 0)
+      h = (h + 1) & mask;
+    ix[h] = static_cast<uint32_t>(pos + 1);
+  }
+
+  /// Empties `slot`, shifting later entries of its probe run back.
+  void index_remove(size_t slot) noexcept {
+    auto& ix = *index_;
+    auto mask = ix.size() - 1;
+    auto hole = slot;
+    for (auto j = (hole + 1) & mask; ix[j] != 0; j = (j + 1) & mask) {
+      auto want = home(items_[ix[j] - 1].session, mask);
+      // Move j into the hole unless its home lies cyclically in (hole, j].
+      if (((j - want) & mask) >= ((j - hole) & mask)) {
+        ix[hole] = ix[j];
+        hole = j;
+      }
+    }
+    ix[hole] = 0;
+  }
+
+  void reindex(size_t capacity) {
+    while (capacity < (items_.size() + 1) * 2)
+      capacity *= 2;
+    index_->assign(capacity, 0);
+    for (size_t i = 0; i < items_.size(); ++i)
+      index_put(i);
+  }
+
   std::vector<subscriber> items_;
-  std::unique_ptr<index_map> index_;
+  /// Null below the threshold; a power-of-two number of slots.
+  std::unique_ptr<std::vector<uint32_t>> index_;
 };
 
 /// A shared subscription group "$share/{name}/{filter}" at the filter's node.
@@ -169,13 +241,6 @@ void merge(delivery& d, const subscriber& s) {
   d.retain_as_published = d.retain_as_published || s.opts.retain_as_published;
   d.no_local = d.no_local && s.opts.no_local;
   d.ids.add(s.opts.subscription_id);
-}
-
-uint64_t mix(uint64_t x) noexcept {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return x;
 }
 
 } // namespace
@@ -221,6 +286,180 @@ struct topic_tree::node {
   }
 };
 
+// -- exact filters ------------------------------------------------------------
+
+namespace {
+
+bool has_wildcard(std::string_view filter) noexcept {
+  return filter.find_first_of("+#") != std::string_view::npos;
+}
+
+size_t hash_key(std::string_view key) noexcept {
+  return std::hash<std::string_view>{}(key);
+}
+
+/// The slot tag of a hash: 7 bits of it with the high bit set (0 = empty).
+uint8_t tag_of(size_t h) noexcept {
+  return static_cast<uint8_t>((h >> 57) | 0x80);
+}
+
+} // namespace
+
+/// One exact filter: a header of 24 bytes and the filter's bytes in the same
+/// allocation (a filter of up to 16 bytes fits malloc's 48-byte class). One
+/// subscriber inline; from the second on they move to a subscriber_list.
+struct detail::exact_filters::entry {
+  uint32_t size;     ///< bytes of the filter
+  bool many = false; ///< `list` in use instead of `one`
+  union subs_t {
+    subscriber one;
+    subscriber_list* list;
+    subs_t() : one{} {
+      // nop
+    }
+  } subs;
+
+  explicit entry(size_t n) : size(static_cast<uint32_t>(n)) {
+    // nop
+  }
+
+  std::string_view key() const noexcept {
+    return {reinterpret_cast<const char*>(this + 1), size};
+  }
+
+  static entry* make(std::string_view key) {
+    auto* mem = ::operator new(sizeof(entry) + key.size());
+    auto* e = new (mem) entry(key.size());
+    if (!key.empty())
+      std::memcpy(e + 1, key.data(), key.size());
+    return e;
+  }
+
+  static void destroy(entry* e) noexcept {
+    if (e->many)
+      delete e->subs.list;
+    e->~entry();
+    ::operator delete(e);
+  }
+};
+
+static_assert(sizeof(detail::exact_filters::entry) == 24);
+
+namespace detail {
+
+exact_filters::~exact_filters() {
+  clear();
+}
+
+exact_filters::exact_filters(exact_filters&& other) noexcept
+  : slots_(std::move(other.slots_)), tags_(std::move(other.tags_)), count_(other.count_) {
+  other.slots_.clear();
+  other.tags_.clear();
+  other.count_ = 0;
+}
+
+exact_filters& exact_filters::operator=(exact_filters&& other) noexcept {
+  if (this != &other) {
+    clear();
+    slots_ = std::move(other.slots_);
+    tags_ = std::move(other.tags_);
+    count_ = other.count_;
+    other.slots_.clear();
+    other.tags_.clear();
+    other.count_ = 0;
+  }
+  return *this;
+}
+
+void exact_filters::clear() noexcept {
+  for (auto* e : slots_)
+    if (e)
+      entry::destroy(e);
+  slots_.clear();
+  tags_.clear();
+  count_ = 0;
+}
+
+exact_filters::entry* exact_filters::find(std::string_view key) const noexcept {
+  if (count_ == 0)
+    return nullptr;
+  auto h = hash_key(key);
+  auto tag = tag_of(h);
+  auto mask = slots_.size() - 1;
+  for (auto i = h & mask;; i = (i + 1) & mask) {
+    auto t = tags_[i];
+    if (t == 0)
+      return nullptr;
+    if (t == tag) {
+      auto* e = slots_[i];
+      if (e->key() == key)
+        return e;
+    }
+  }
+}
+
+exact_filters::entry* exact_filters::insert(std::string_view key) {
+  if ((count_ + 1) * 4 > slots_.size() * 3)
+    rehash(slots_.empty() ? 16 : slots_.size() * 2);
+  auto h = hash_key(key);
+  auto mask = slots_.size() - 1;
+  auto i = h & mask;
+  while (tags_[i] != 0)
+    i = (i + 1) & mask;
+  auto* e = entry::make(key);
+  slots_[i] = e;
+  tags_[i] = tag_of(h);
+  ++count_;
+  return e;
+}
+
+void exact_filters::erase(entry* e) noexcept {
+  auto mask = slots_.size() - 1;
+  auto hole = hash_key(e->key()) & mask;
+  while (slots_[hole] != e)
+    hole = (hole + 1) & mask;
+  entry::destroy(e);
+  --count_;
+  // Backward shift: move later entries of the probe run into the hole unless
+  // their home slot lies cyclically in (hole, j].
+  for (auto j = (hole + 1) & mask; tags_[j] != 0; j = (j + 1) & mask) {
+    auto want = hash_key(slots_[j]->key()) & mask;
+    if (((j - want) & mask) >= ((j - hole) & mask)) {
+      slots_[hole] = slots_[j];
+      tags_[hole] = tags_[j];
+      hole = j;
+    }
+  }
+  slots_[hole] = nullptr;
+  tags_[hole] = 0;
+  if (count_ == 0) {
+    std::vector<entry*>{}.swap(slots_);
+    std::vector<uint8_t>{}.swap(tags_);
+  } else if (slots_.size() > 64 && count_ * 8 < slots_.size()) {
+    rehash(slots_.size() / 2);
+  }
+}
+
+void exact_filters::rehash(size_t capacity) {
+  std::vector<entry*> old;
+  old.swap(slots_);
+  slots_.assign(capacity, nullptr);
+  tags_.assign(capacity, 0);
+  auto mask = capacity - 1;
+  for (auto* e : old) {
+    if (!e)
+      continue;
+    auto h = hash_key(e->key());
+    auto i = h & mask;
+    while (tags_[i] != 0)
+      i = (i + 1) & mask;
+    slots_[i] = e;
+    tags_[i] = tag_of(h);
+  }
+}
+
+} // namespace detail
+
 // -- topic_tree ---------------------------------------------------------------
 
 topic_tree::topic_tree() : root_(std::make_unique<node>(std::string_view{}, nullptr)) {
@@ -234,6 +473,8 @@ topic_tree& topic_tree::operator=(topic_tree&&) noexcept = default;
 bool topic_tree::subscribe(session_id session, std::string_view filter,
                            const subscription_options& opts) {
   auto [group_name, plain] = split_shared(filter);
+  if (group_name.empty() && !has_wildcard(plain))
+    return subscribe_exact(session, plain, opts);
   auto* n = root_.get();
   auto done = detail::levels_done(plain);
   for (size_t pos = 0; pos != done;) {
@@ -274,6 +515,8 @@ bool topic_tree::subscribe(session_id session, std::string_view filter,
 
 bool topic_tree::unsubscribe(session_id session, std::string_view filter) {
   auto [group_name, plain] = split_shared(filter);
+  if (group_name.empty() && !has_wildcard(plain))
+    return unsubscribe_exact(session, plain);
   auto* n = find_node(plain);
   if (!n)
     return false;
@@ -299,6 +542,55 @@ bool topic_tree::unsubscribe(session_id session, std::string_view filter) {
   return true;
 }
 
+bool topic_tree::subscribe_exact(session_id session, std::string_view filter,
+                                 const subscription_options& opts) {
+  auto* e = exact_.find(filter);
+  if (!e) {
+    e = exact_.insert(filter);
+    e->subs.one = subscriber{session, opts};
+    ++subscriptions_;
+    return true;
+  }
+  if (!e->many) {
+    if (e->subs.one.session == session) {
+      e->subs.one.opts = opts;
+      return false;
+    }
+    auto list = std::make_unique<subscriber_list>();
+    list->insert(e->subs.one.session).first->opts = e->subs.one.opts;
+    e->subs.list = list.release();
+    e->many = true;
+  }
+  auto [entry, added] = e->subs.list->insert(session);
+  entry->opts = opts;
+  subscriptions_ += added ? 1 : 0;
+  return added;
+}
+
+bool topic_tree::unsubscribe_exact(session_id session, std::string_view filter) {
+  auto* e = exact_.find(filter);
+  if (!e)
+    return false;
+  if (!e->many) {
+    if (e->subs.one.session != session)
+      return false;
+    exact_.erase(e);
+    --subscriptions_;
+    return true;
+  }
+  auto* list = e->subs.list;
+  if (!list->erase(session))
+    return false;
+  --subscriptions_;
+  if (list->size() == 1) { // back to one inline subscriber
+    auto last = list->items().front();
+    delete list;
+    e->many = false;
+    e->subs.one = last;
+  }
+  return true;
+}
+
 void topic_tree::set_online(session_id session, bool online) {
   if (online)
     offline_.erase(session);
@@ -317,6 +609,16 @@ bool topic_tree::is_online(session_id session) const noexcept {
 std::optional<subscription_options> topic_tree::find(session_id session,
                                                      std::string_view filter) const {
   auto [group_name, plain] = split_shared(filter);
+  if (group_name.empty() && !has_wildcard(plain)) {
+    auto* e = exact_.find(plain);
+    if (!e)
+      return std::nullopt;
+    if (!e->many)
+      return e->subs.one.session == session ? std::optional{e->subs.one.opts} : std::nullopt;
+    if (auto* s = e->subs.list->find(session))
+      return s->opts;
+    return std::nullopt;
+  }
   auto* n = find_node(plain);
   if (!n)
     return std::nullopt;
@@ -360,8 +662,18 @@ void topic_tree::match(std::string_view topic, std::optional<session_id> publish
                        std::vector<delivery>& out) {
   out.clear();
   contributing_nodes_ = 0;
+  // The exact filter equal to the topic, if any (no wildcard: §4.7.2 does
+  // not apply); it contributes first, so it never needs the dedup table.
+  if (auto* e = exact_.find(topic)) {
+    if (e->many)
+      emit_subscribers(e->subs.list->items(), publisher, out);
+    else
+      emit_subscribers(std::array<subscriber, 1>{e->subs.one}, publisher, out);
+  }
   // §4.7.2: wildcards at the first level don't match topics starting with '$'.
   auto* root = root_.get();
+  if (root->unused())
+    return; // no wildcard filter and no shared group
   bool dollar = !topic.empty() && topic.front() == '$';
   auto done = detail::levels_done(topic);
   stack_.clear();
@@ -385,30 +697,35 @@ void topic_tree::match(std::string_view topic, std::optional<session_id> publish
 }
 
 void topic_tree::emit(node& n, std::optional<session_id> publisher, std::vector<delivery>& out) {
-  if (!n.subs.empty()) {
-    bool skip_own = publisher.has_value();
-    auto self = publisher.value_or(0);
-    if (contributing_nodes_ == 0) {
-      // A node holds each session once: no dedup needed yet.
-      for (auto& s : n.subs.items())
-        if (!(skip_own && s.opts.no_local && s.session == self))
-          out.push_back(make_delivery(s, false));
-    } else {
-      if (contributing_nodes_ == 1)
-        begin_dedup(out);
-      for (auto& s : n.subs.items()) {
-        if (skip_own && s.opts.no_local && s.session == self)
-          continue;
-        if (auto* idx = dedup_find_or_insert(s.session, static_cast<uint32_t>(out.size())))
-          merge(out[*idx], s);
-        else
-          out.push_back(make_delivery(s, false));
-      }
-    }
-    ++contributing_nodes_;
-  }
+  if (!n.subs.empty())
+    emit_subscribers(n.subs.items(), publisher, out);
   if (n.groups)
     emit_shared(n, out);
+}
+
+template <class Subscribers>
+void topic_tree::emit_subscribers(const Subscribers& subs, std::optional<session_id> publisher,
+                                  std::vector<delivery>& out) {
+  bool skip_own = publisher.has_value();
+  auto self = publisher.value_or(0);
+  if (contributing_nodes_ == 0) {
+    // A filter holds each session once: no dedup needed yet.
+    for (auto& s : subs)
+      if (!(skip_own && s.opts.no_local && s.session == self))
+        out.push_back(make_delivery(s, false));
+  } else {
+    if (contributing_nodes_ == 1)
+      begin_dedup(out);
+    for (auto& s : subs) {
+      if (skip_own && s.opts.no_local && s.session == self)
+        continue;
+      if (auto* idx = dedup_find_or_insert(s.session, static_cast<uint32_t>(out.size())))
+        merge(out[*idx], s);
+      else
+        out.push_back(make_delivery(s, false));
+    }
+  }
+  ++contributing_nodes_;
 }
 
 void topic_tree::emit_shared(node& n, std::vector<delivery>& out) {
