@@ -48,6 +48,10 @@ std::string_view to_string(overflow_policy x) noexcept {
   return x == overflow_policy::drop_newest ? "drop_newest" : "drop_oldest";
 }
 
+std::string_view to_string(slow_persistent_policy x) noexcept {
+  return x == slow_persistent_policy::hold ? "hold" : "overflow";
+}
+
 std::string_view to_string(storage_backend x) noexcept {
   switch (x) {
     case storage_backend::embedded: return "embedded";

@@ -184,6 +184,24 @@ std::vector<option_descriptor> make_options() {
         "Publishers are paced by a subscriber's backlog first (flow control); this bounds the "
         "memory a truly slow consumer can hold when it is no longer allowed to pace them. "
         "Mosquitto's equivalent is max_queued_messages with queue_qos0_messages.");
+  t.add(AMQ_KEY(limits.slow_consumer_timeout_ms), uint_in<uint32_t>(50, 600000), {},
+        "Milliseconds the router defers publishers' acknowledgements for one subscriber whose "
+        "backlog is above the flow-control mark (a client that stopped reading) before it "
+        "stops waiting for it: the subscriber is marked a slow consumer (logged, counted in "
+        "actormq_slow_consumers_total), the waiting publishers are released and no longer "
+        "wait for it, and its own bounded queue takes the overflow (drops counted). Too "
+        "short marks clients that are only briefly starved of CPU (a busy machine); too long "
+        "stalls the other subscribers of the same publishers for that long.");
+  t.add(AMQ_KEY(limits.slow_persistent_consumer), detail::slow_persistent_policy_codec(), {},
+        "A connected persistent subscriber whose stored queue nears its limit (session."
+        "offline_queue_limit, or the Redis / APPLICATION limit of its type) holds its "
+        "publishers. overflow: for at most limits.slow_consumer_timeout_ms, then it is marked "
+        "a slow consumer and its queue's limit and overflow policy (session."
+        "device_overflow_policy) apply while connected as while offline: drops counted "
+        "(reason stored_queue_full) and logged, the newest messages kept (drop_oldest); "
+        "unmarked once it has caught up. hold: its publishers wait for as long as it takes "
+        "(until it reads or disconnects), nothing is dropped; one stuck subscriber then "
+        "stalls every publisher to its topics.");
   t.add(AMQ_KEY(limits.read_ahead_bytes), bytes_in<uint64_t>(4 * kib, 1 * gib), {},
         "Bytes read from one connection and not yet processed by its session above which the "
         "broker stops reading it, so TCP flow control slows a client that publishes faster "

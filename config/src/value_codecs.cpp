@@ -410,6 +410,10 @@ enum_codec<overflow_policy> overflow_policy_codec() {
   return make_enum({overflow_policy::drop_oldest, overflow_policy::drop_newest});
 }
 
+enum_codec<slow_persistent_policy> slow_persistent_policy_codec() {
+  return make_enum({slow_persistent_policy::overflow, slow_persistent_policy::hold});
+}
+
 enum_codec<storage_backend> storage_backend_codec() {
   using enum storage_backend;
   return make_enum({embedded, redis, kafka, memory});

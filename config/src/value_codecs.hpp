@@ -247,6 +247,7 @@ enum_codec<client_type> client_type_codec();
 enum_codec<match_field> match_field_codec();
 enum_codec<match_kind> match_kind_codec();
 enum_codec<overflow_policy> overflow_policy_codec();
+enum_codec<slow_persistent_policy> slow_persistent_policy_codec();
 enum_codec<storage_backend> storage_backend_codec();
 enum_codec<kafka_acks> kafka_acks_codec();
 

@@ -28,12 +28,12 @@ struct fixture : actor_fixture {
   };
 
   fixture() {
-    router = sys.spawn(router_behavior, int64_t{1000}, caf::actor{});
+    router = sys.spawn(router_behavior, router_options{1000}, caf::actor{});
     sched.run();
   }
 
   void make_router(int64_t high) {
-    router = sys.spawn(router_behavior, high, caf::actor{});
+    router = sys.spawn(router_behavior, router_options{high}, caf::actor{});
     sched.run();
   }
 

@@ -15,6 +15,7 @@
 /// // (routed_atom, uint64_t seq)                router accepted route batch `seq`
 /// // (kick_atom, reason_code)                   administrative disconnect / shutdown
 /// // (tick_atom)                                timer (keep-alive, will delay, expiry)
+/// // (slow_atom, bool)                          router marked it a slow consumer / caught up
 /// // (shutdown_atom)                            server shutdown: DISCONNECT 0x8B, close, quit
 /// // (restore_atom, session_record, uint64_t first_seq, uint64_t last_seq, uint64_t depth)
 /// //                                            state loaded from storage at boot (the

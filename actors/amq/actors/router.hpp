@@ -20,15 +20,22 @@
 /// or growing memory without bound.
 ///
 /// Slow consumers: a session whose backlog keeps a publisher waiting for
-/// longer than `slow_after` (e.g. a client that stopped reading) is marked
-/// slow: the waiting acks are released and publishers no longer wait for
-/// it, so it cannot stall the other subscribers of its topics. Its own
-/// queue then takes the overflow (bounded by `limits.max_queued_messages`,
-/// oldest dropped and counted). It is unmarked once its backlog falls below
-/// `flow_low` again. A persistent session with a store is never marked slow:
-/// its stored queue does not count as backlog until it nears its limit
-/// (`session_machine::progress`), and then its publishers wait, so it never
-/// drops an acknowledged message (docs/sessions.md "Slow consumers").
+/// longer than `slow_after` (limits.slow_consumer_timeout_ms, 2 s; e.g. a
+/// client that stopped reading) is marked slow: the waiting acks are
+/// released and publishers no longer wait for it, so it cannot stall the
+/// other subscribers of its topics. Its own queue then takes the overflow:
+/// a clean session's (bounded by `limits.max_queued_messages`, oldest
+/// dropped and counted); a connected persistent session with a store is
+/// told (`(slow_atom, true)`, session_machine::set_slow) and its stored
+/// queue's limit and overflow policy then apply as while offline (counted
+/// drops). A persistent session's stored queue does not count as backlog
+/// until it nears its limit (`session_machine::progress`), so it is held
+/// and marked only there. It is unmarked once its backlog (while marked,
+/// its whole queue) falls below `flow_low` again (a persistent session is
+/// told: `(slow_atom, false)`). With limits.slow_persistent_consumer: hold,
+/// a persistent session with a store is never marked: its publishers wait
+/// as long as it takes and it never drops an acknowledged message
+/// (docs/sessions.md "Slow consumers").
 ///
 /// Durability: QoS 1/2 deliveries to persistent sessions get a per-session
 /// queue position and are written to the storage actor in one batch per
@@ -55,6 +62,13 @@ struct router_counters {
   uint64_t no_subscribers = 0;
   uint64_t storage_failures = 0;
   uint64_t slow_consumers = 0;
+};
+
+/// The router's settings (spawn_router derives them from session_limits).
+struct router_options {
+  int64_t flow_high = 2000; ///< backlog above which publishers' acks wait
+  std::chrono::milliseconds slow_after{2000}; ///< limits.slow_consumer_timeout_ms
+  bool hold_persistent = false; ///< limits.slow_persistent_consumer: hold
 };
 
 struct router_state {
@@ -101,7 +115,8 @@ struct router_state {
   std::unordered_map<broker::session_id, session_entry> sessions;
   int64_t flow_high = 2000;
   int64_t flow_low = 1000;
-  std::chrono::milliseconds slow_after{500};
+  std::chrono::milliseconds slow_after{2000};
+  bool hold_persistent = false; ///< never mark a persistent session with a store
   std::vector<broker::delivery> matches;
   std::unordered_map<broker::session_id, delivery_batch> out;
   router_counters counters;
@@ -124,10 +139,10 @@ struct router_state {
 
 using router_actor_type = caf::stateful_actor<router_state>;
 
-caf::behavior router_behavior(router_actor_type* self, int64_t flow_high, caf::actor storage);
+caf::behavior router_behavior(router_actor_type* self, router_options opts, caf::actor storage);
 
 /// Spawns the router; flow-control thresholds derive from the sessions'
-/// online queue limit.
+/// online queue limit, the slow-consumer settings from `limits` too.
 /// `storage` may be null (memory-only broker): nothing is persisted.
 caf::actor spawn_router(caf::actor_system& sys, const broker::session_limits& limits,
                         caf::actor storage);

@@ -200,6 +200,20 @@ public:
   /// its high watermark. While not writable, deliveries are queued.
   void set_writable(bool writable, time_point now);
 
+  /// The router marked this session a slow consumer (true: it kept a
+  /// publisher waiting for limits.slow_consumer_timeout_ms) or found it
+  /// caught up (false). Only a connected persistent session with stored
+  /// entries takes it (limits.slow_persistent_consumer: overflow; a clean
+  /// session's queue is bounded anyway): while marked, its stored queue's
+  /// limit (offline_limit()) and overflow policy apply as while offline —
+  /// the excess is dropped now (drop_oldest), counted — and all of its queue
+  /// counts as backlog. Unmarked while still above the point where the
+  /// router would hold its publishers again, it stays marked until it is
+  /// below it. docs/sessions.md "Slow consumers".
+  void set_slow(bool slow);
+  /// True while marked slow (set_slow).
+  bool slow() const noexcept { return slow_ != not_slow; }
+
   // -- outputs ----------------------------------------------------------------
 
   /// Bytes to write to the connection (appended to by every input).
@@ -263,9 +277,11 @@ public:
   /// queue does not count: it has its own limit and overflow policy.
   /// A connected persistent session whose queue is stored does not count its
   /// queue either (it goes cold instead of growing in memory), except the
-  /// part above its stored queue's limit less a headroom: the router then
-  /// holds its publishers instead of the session dropping acknowledged
-  /// messages (docs/sessions.md "Slow consumers").
+  /// part above its stored queue's limit less a headroom (hold_mark()): the
+  /// router then holds its publishers, for at most
+  /// limits.slow_consumer_timeout_ms unless limits.slow_persistent_consumer
+  /// is hold (docs/sessions.md "Slow consumers"). While marked slow
+  /// (set_slow) all of its queue counts.
   int64_t progress() const noexcept;
 
 private:
@@ -325,6 +341,13 @@ private:
   uint16_t next_packet_id();
   void enqueue(queued_message qm);
   size_t offline_limit() const noexcept;
+  /// Queue length (memory + stored tail) above which a connected persistent
+  /// session counts the rest as backlog (the router holds its publishers):
+  /// offline_limit() less a headroom for the route batches on their way.
+  size_t hold_mark() const noexcept;
+  /// Drops the oldest queued entry (memory front, else the stored tail's
+  /// first), counted by the caller.
+  void drop_oldest();
   /// Cold: asks for the next page when connected and less than one page is
   /// queued in memory; goes hot when the stored tail is empty.
   void want_page();
@@ -353,6 +376,11 @@ private:
   time_point last_rx_{};
   uint16_t client_receive_max_ = 65535;
   bool request_problem_info_ = true;
+  /// Slow consumer (set_slow): not_slow, slow_marked, or slow_leaving (the
+  /// router unmarked it while its queue was still near its limit). Cleared
+  /// when the connection goes.
+  static constexpr uint8_t not_slow = 0, slow_marked = 1, slow_leaving = 2;
+  uint8_t slow_ = not_slow;
   uint32_t client_max_packet_ = 0; ///< 0 = no limit
   lazy_box<std::unordered_map<uint16_t, std::string>> topic_aliases_;
   /// Outbound (server to client) topic aliases, 5.0 §3.3.2.3.4: at most the

@@ -56,6 +56,13 @@ struct session_limits {
   uint32_t no_expiry_ttl = 0;
   /// Offline queue overflow: drop the newest (true) or the oldest (false).
   bool offline_drop_newest = false;
+  /// limits.slow_persistent_consumer: hold (true) or overflow (false). With
+  /// overflow, a connected persistent session the router marked slow
+  /// (`session_machine::set_slow`) drops at its stored queue's limit.
+  bool hold_slow_persistent = false;
+  /// limits.slow_consumer_timeout_ms: how long the router defers publishers'
+  /// acks for one subscriber before it marks it slow (router.hpp).
+  std::chrono::milliseconds slow_consumer_timeout{2000};
   /// Which offline limit applies: set on the shared copy a machine points
   /// to (session_machine::set_application), so picking the limit by client
   /// type costs no memory per session.

@@ -42,13 +42,14 @@ enum class drop : uint8_t {
   sys_topic_denied,    ///< a client published to $SYS/...
   storage_failed,      ///< refused because the store failed to commit it
   backend_trimmed,     ///< stored, then dropped by the queue backend (Redis: depth limit)
+  stored_queue_full,   ///< connected persistent session marked slow, stored queue at its limit
   count_
 };
 inline constexpr size_t drop_count = static_cast<size_t>(drop::count_);
 inline constexpr std::array<std::string_view, drop_count> drop_names{
   "offline_queue_full", "online_queue_full", "too_large",        "message_expired", "queue_ttl",
   "qos0_offline",       "no_subscribers",    "sys_topic_denied", "storage_failed",
-  "backend_trimmed"};
+  "backend_trimmed",    "stored_queue_full"};
 
 /// Storage backends (label `backend`), in the order of config::storage_backend;
 /// "mixed": a store that spreads one commit over several backends (roles).

@@ -42,6 +42,9 @@ broker::session_limits make_session_limits(const config::broker_config& cfg) {
   l.max_session_expiry = cfg.limits.max_session_expiry_interval;
   l.no_expiry_ttl = cfg.session.no_expiry_ttl;
   l.offline_drop_newest = cfg.session.device_overflow_policy == config::overflow_policy::drop_newest;
+  l.hold_slow_persistent =
+    cfg.limits.slow_persistent_consumer == config::slow_persistent_policy::hold;
+  l.slow_consumer_timeout = std::chrono::milliseconds{cfg.limits.slow_consumer_timeout_ms};
   l.offline_message_ttl = std::chrono::seconds{cfg.session.device_persisted_messages_ttl};
   l.max_topic_levels = cfg.limits.max_topic_levels;
   l.max_client_id_length = cfg.limits.max_client_id_length;

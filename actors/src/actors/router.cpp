@@ -120,21 +120,30 @@ void router_state::slow_check(broker::session_id sid, uint64_t deferral) {
   auto& e = i->second;
   if (e.deferral != deferral || e.deferred.empty())
     return; // drained in time
-  if (e.persistent && storage) {
-    // Its queue is stored (it goes cold rather than grow in memory) and it
-    // never drops an acknowledged message: the publishers keep waiting until
-    // it drains (session_machine::progress).
+  auto name = e.client_id.empty() ? std::to_string(sid) : e.client_id;
+  bool stored = e.persistent && storage;
+  if (stored && hold_persistent) {
+    // limits.slow_persistent_consumer: hold. Its queue is stored (it goes
+    // cold rather than grow in memory) and it never drops an acknowledged
+    // message: the publishers keep waiting until it drains
+    // (session_machine::progress).
     AMQ_LOG_WARN("router holds publishers for persistent session {}: backlog {} near its stored "
                  "queue's limit after {} ms",
-                 e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog(),
-                 slow_after.count());
+                 name, e.backlog(), slow_after.count());
     return;
   }
   e.slow = true;
-  AMQ_LOG_WARN("router marks session {} a slow consumer: backlog {} after {} ms; publishers "
-               "no longer wait for it",
-               e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog(),
-               slow_after.count());
+  if (stored) {
+    AMQ_LOG_WARN("router marks persistent session {} a slow consumer: its stored queue is at its "
+                 "limit (backlog {} after {} ms); publishers no longer wait for it and its queue's "
+                 "overflow policy now applies",
+                 name, e.backlog(), slow_after.count());
+    self->send(e.handle, slow_atom::value, true);
+  } else {
+    AMQ_LOG_WARN("router marks session {} a slow consumer: backlog {} after {} ms; publishers "
+                 "no longer wait for it",
+                 name, e.backlog(), slow_after.count());
+  }
   ++counters.slow_consumers;
   metrics::add(metrics::slot::slow_consumers);
   for (auto& [publisher, s] : e.deferred)
@@ -185,6 +194,8 @@ void router_state::progress(broker::session_id sid, int64_t value) {
     e.slow = false;
     AMQ_LOG_INFO("router: session {} caught up (backlog {}); publishers are paced by it again",
                  e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog());
+    if (e.persistent && storage)
+      self->send(e.handle, slow_atom::value, false); // its queue's limit: held again
   }
   if (!e.deferred.empty() && e.backlog() < flow_low) {
     for (auto& [publisher, seq] : e.deferred)
@@ -346,11 +357,13 @@ bool delete_retained(router_state& st, const std::string& topic) {
 
 } // namespace
 
-caf::behavior router_behavior(router_actor_type* self, int64_t flow_high, caf::actor storage) {
+caf::behavior router_behavior(router_actor_type* self, router_options opts, caf::actor storage) {
   auto& st = self->state;
   st.storage = std::move(storage);
-  st.flow_high = flow_high;
-  st.flow_low = flow_high / 2;
+  st.flow_high = opts.flow_high;
+  st.flow_low = opts.flow_high / 2;
+  st.slow_after = opts.slow_after;
+  st.hold_persistent = opts.hold_persistent;
   return {
     [&st](subscribe_atom, broker::session_id sid, caf::actor& session,
           broker::subscribe_request& req) { st.subscribe(sid, std::move(session), req); },
@@ -399,8 +412,12 @@ caf::actor spawn_router(caf::actor_system& sys, const broker::session_limits& li
                         caf::actor storage) {
   // The backlog at which publishers are paced: well below the queue limit,
   // so that the batches already on their way fit in the queue.
-  auto high = std::clamp<int64_t>(static_cast<int64_t>(limits.max_queued_online) / 8, 16, 1000);
-  return sys.spawn(router_behavior, high, std::move(storage));
+  router_options opts;
+  opts.flow_high =
+    std::clamp<int64_t>(static_cast<int64_t>(limits.max_queued_online) / 8, 16, 1000);
+  opts.slow_after = limits.slow_consumer_timeout;
+  opts.hold_persistent = limits.hold_slow_persistent;
+  return sys.spawn(router_behavior, opts, std::move(storage));
 }
 
 } // namespace amq::actors

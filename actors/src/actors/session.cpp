@@ -610,6 +610,12 @@ caf::behavior session_behavior() {
     },
     [](kick_atom, reason_code rc) { session_actor::current().kick(rc); },
     [](tick_atom) { session_actor::current().tick(); },
+    [](slow_atom, bool slow) {
+      // The router marked it a slow consumer or found it caught up (router.hpp).
+      auto& st = session_actor::current();
+      st.machine.set_slow(slow);
+      st.after_input();
+    },
     [](persisted_atom, uint64_t token, bool ok) {
       auto& st = session_actor::current();
       if ((token & session_state::mark_token) != 0) {

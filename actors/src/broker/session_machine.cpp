@@ -217,6 +217,7 @@ void session_machine::connection_gone(bool publish_will_now, time_point now) {
   fx().record_changed = true;
   connected_ = false;
   writable_ = true;
+  slow_ = not_slow; // offline, its queue's limit applies anyway
   pending_acks_.clear();
   inbound_unacked_ = 0;
   topic_aliases_.clear();
@@ -846,52 +847,91 @@ size_t session_machine::offline_limit() const noexcept {
   return l == 0 ? std::numeric_limits<size_t>::max() : l;
 }
 
+size_t session_machine::hold_mark() const noexcept {
+  // The headroom takes the route batches already on their way (the router
+  // paces at <= 1000).
+  auto limit = offline_limit();
+  return limit - std::min<size_t>(limit / 2, 2000);
+}
+
 int64_t session_machine::progress() const noexcept {
   auto p = static_cast<int64_t>(deliveries_);
   if (!connected_)
     return p;
+  auto depth = queue_.size() + stored_backlog();
+  if (slow_ != not_slow)
+    return p - static_cast<int64_t>(depth); // caught up: below the router's low mark
   bool stored = cold_ || (!queue_.empty() && queue_.front().seq != 0);
   if (!persistent_ || !stored)
     return p - static_cast<int64_t>(queue_.size());
-  // Hold publishers before the stored queue is full: the headroom takes
-  // the route batches already on their way (the router paces at <= 1000).
-  auto limit = offline_limit();
-  auto headroom = std::min<size_t>(limit / 2, 2000);
-  auto depth = queue_.size() + stored_backlog();
-  return depth + headroom > limit ? p - static_cast<int64_t>(depth + headroom - limit) : p;
+  // Hold publishers before the stored queue is full.
+  auto mark = hold_mark();
+  return depth > mark ? p - static_cast<int64_t>(depth - mark) : p;
+}
+
+void session_machine::set_slow(bool slow) {
+  if (!slow) {
+    // Still above the hold mark (a limit below the router's low mark):
+    // stays marked until below it (pump), so that it does not hold its
+    // publishers again at once.
+    if (slow_ != not_slow)
+      slow_ = queue_.size() + stored_backlog() > hold_mark() ? slow_leaving : not_slow;
+    return;
+  }
+  if (!connected_ || !persistent_ || limits_->hold_slow_persistent)
+    return;
+  slow_ = slow_marked;
+  if (limits_->offline_drop_newest)
+    return; // what is queued stays; new messages are refused at the limit
+  // Batches on their way while its publishers were held may have passed the
+  // limit a little: back to it, the oldest first (as enqueue does).
+  while (queue_.size() + stored_backlog() > offline_limit()) {
+    ++counters_->dropped_queue_full;
+    metrics::count_drop(metrics::drop::stored_queue_full);
+    drop_oldest();
+  }
+}
+
+void session_machine::drop_oldest() {
+  // The front of the memory queue, or else the first entry of the stored tail.
+  if (!queue_.empty()) {
+    entry_done(queue_.front());
+    queue_.pop_front();
+  } else if (cold_) {
+    // Not read yet: it may carry a mark (restored after a restart).
+    fx().unmark_seqs.push_back(cold_->next_seq);
+    fx().done_seqs.push_back(cold_->next_seq++);
+    if (cold_->count > 0)
+      --cold_->count;
+  }
 }
 
 void session_machine::enqueue(queued_message qm) {
   // A stored entry beyond the memory window costs no memory: only the
   // store's limit (offline_limit()) applies to it, also while a client
   // is draining a long backlog; the online limit bounds the memory queue.
+  // A connected session marked slow (set_slow) is bounded like an offline
+  // one: the store's limit applies to its whole queue.
   bool to_store = qm.seq != 0 && (cold_ || queue_.size() >= limits_->queue_memory);
-  bool whole = to_store || !connected_;
+  bool whole = to_store || !connected_ || (qm.seq != 0 && slow_ != not_slow);
   auto limit = whole ? offline_limit() : limits_->max_queued_online;
-  // A connected persistent session never drops a stored (acknowledged)
-  // message for its count limit: the router holds the publishers before it
-  // (progress()); batches already on their way may pass the limit a little.
-  bool hold = connected_ && qm.seq != 0;
+  // A connected persistent session does not drop a stored (acknowledged)
+  // message for its count limit unless the router marked it slow: the
+  // router holds the publishers before it (progress()); batches already on
+  // their way may pass the limit a little.
+  bool hold = connected_ && qm.seq != 0 && slow_ == not_slow;
   if (!hold && queue_.size() + (whole ? stored_backlog() : 0) >= limit) {
     ++counters_->dropped_queue_full;
-    metrics::count_drop(connected_ ? metrics::drop::online_queue_full
-                                   : metrics::drop::offline_queue_full);
-    if ((queue_.empty() && !cold_) || (!connected_ && limits_->offline_drop_newest)) {
+    metrics::count_drop(!connected_ ? metrics::drop::offline_queue_full
+                        : whole     ? metrics::drop::stored_queue_full
+                                    : metrics::drop::online_queue_full);
+    // Overflow policy (a full stored queue: session.device_overflow_policy,
+    // connected or not); else drop the oldest, counted.
+    if ((queue_.empty() && !cold_) || (whole && limits_->offline_drop_newest)) {
       entry_done(qm);
       return;
     }
-    // Overflow policy: drop the oldest, counted: the front of the memory
-    // queue, or else the first entry of the stored tail.
-    if (!queue_.empty()) {
-      entry_done(queue_.front());
-      queue_.pop_front();
-    } else {
-      // Not read yet: it may carry a mark (restored after a restart).
-      fx().unmark_seqs.push_back(cold_->next_seq);
-      fx().done_seqs.push_back(cold_->next_seq++);
-      if (cold_->count > 0)
-        --cold_->count;
-    }
+    drop_oldest();
   }
   if (qm.seq != 0) {
     // A stored entry: while cold, or once the memory window is full, only
@@ -1032,6 +1072,8 @@ void session_machine::pump(time_point now) {
     }
     queue_.pop_front();
   }
+  if (slow_ == slow_leaving && queue_.size() + stored_backlog() <= hold_mark())
+    slow_ = not_slow;
   want_page();
 }
 

@@ -54,6 +54,14 @@ enum class overflow_policy : uint8_t {
   drop_newest, ///< Refuse the new message for that subscriber (counted).
 };
 
+/// What the router does with a connected persistent session whose stored
+/// queue nears its limit while it does not read (limits.slow_persistent_consumer).
+enum class slow_persistent_policy : uint8_t {
+  overflow, ///< Hold its publishers for at most limits.slow_consumer_timeout_ms, then its
+            ///< queue's limit and overflow policy apply while connected (counted drops).
+  hold,     ///< Hold its publishers for as long as it takes; nothing dropped.
+};
+
 /// Where one storage role keeps its data.
 enum class storage_backend : uint8_t { embedded, redis, kafka, memory };
 
@@ -67,6 +75,7 @@ std::string_view to_string(client_type x) noexcept;
 std::string_view to_string(match_field x) noexcept;
 std::string_view to_string(match_kind x) noexcept;
 std::string_view to_string(overflow_policy x) noexcept;
+std::string_view to_string(slow_persistent_policy x) noexcept;
 std::string_view to_string(storage_backend x) noexcept;
 std::string_view to_string(kafka_acks x) noexcept;
 
@@ -115,6 +124,10 @@ struct limits_config {
   uint16_t max_inflight_out = 1000;
   uint32_t max_queued_messages = 100000;
   uint32_t max_queued_qos0_messages = 10000;
+  /// How long the router defers publishers' acks for one subscriber before
+  /// it stops waiting for it (marks it a slow consumer).
+  uint32_t slow_consumer_timeout_ms = 2000;
+  slow_persistent_policy slow_persistent_consumer = slow_persistent_policy::overflow;
   uint64_t read_ahead_bytes = 128 * 1024;
   uint16_t topic_alias_maximum = 10;
   uint16_t max_keep_alive = 0;
