@@ -145,6 +145,33 @@ std::set<std::string> topics_with(const std::string& prefix) {
   return out;
 }
 
+/// Deletes the records of partition 0 of `topic` below `offset` (as
+/// retention deletes old segments: the log start offset moves).
+void delete_records_before(const std::string& topic, int64_t offset) {
+  char errstr[256];
+  auto conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap().c_str(), errstr, sizeof errstr);
+  auto rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  CAF_REQUIRE(rk != nullptr);
+  auto offsets = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(offsets, topic.c_str(), 0)->offset = offset;
+  auto del = rd_kafka_DeleteRecords_new(offsets);
+  rd_kafka_topic_partition_list_destroy(offsets);
+  auto q = rd_kafka_queue_new(rk);
+  rd_kafka_DeleteRecords(rk, &del, 1, nullptr, q);
+  rd_kafka_DeleteRecords_destroy(del);
+  auto ev = rd_kafka_queue_poll(q, 15000);
+  CAF_REQUIRE(ev != nullptr);
+  CAF_REQUIRE_EQUAL(rd_kafka_event_error(ev), RD_KAFKA_RESP_ERR_NO_ERROR);
+  auto parts = rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+  CAF_REQUIRE(parts != nullptr && parts->cnt == 1);
+  CAF_REQUIRE_EQUAL(parts->elems[0].err, RD_KAFKA_RESP_ERR_NO_ERROR);
+  CAF_CHECK_EQUAL(parts->elems[0].offset, offset); // the new log start
+  rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_destroy(rk);
+}
+
 /// `topics_with(prefix)` once it equals `expected`, or its last value after
 /// 15 s: Kafka's metadata is eventually consistent (a broker may answer
 /// from a cache that does not show a topic created or deleted a moment ago).
@@ -600,6 +627,70 @@ CAF_TEST(released marks of kafka queues are kept in the primary and survive a re
   CAF_REQUIRE(!rs.apply(gone));
   CAF_REQUIRE(!rs.read_released("app", 0, marks));
   CAF_CHECK(marks.empty());
+}
+
+CAF_TEST(marks of entries kafka deleted are erased by the next read past them) {
+  // Kafka deletes old records by retention whether they were acknowledged
+  // or not; the "released" marks of such QoS 2 entries (in the primary)
+  // then have no entry. After a restart, the read position starts at the
+  // oldest record left, and the read of the queue's first entry (the
+  // broker's boot look at every queue) erases the marks below it; the
+  // mark of an entry still there stays and is joined. DeleteRecords stands
+  // in for retention (same effect: the log start offset moves).
+  auto o = options("amq-kq-gone");
+  auto tmpl = (std::filesystem::temp_directory_path() / "actormq-kq-XXXXXX").string();
+  CAF_REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+  struct remover {
+    std::string dir;
+    ~remover() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{tmpl};
+  auto primary = [&] {
+    std::error_code err;
+    std::string detail;
+    auto p = open_rocksdb_store(tmpl, true, err, detail);
+    if (!p)
+      CAF_FAIL("rocksdb: " << detail);
+    return p;
+  };
+  auto app_queue = [&] {
+    std::error_code err;
+    std::string detail;
+    auto q = open_kafka_app_queue(o, err, detail);
+    if (!q)
+      CAF_FAIL("cannot open the Kafka APPLICATION queue: " << detail);
+    return q;
+  };
+  auto marks = [](role_store& rs) {
+    std::vector<uint64_t> out;
+    CAF_REQUIRE(!rs.read_released("app", 0, out));
+    return out;
+  };
+  {
+    role_store rs{primary(), nullptr, app_queue()};
+    CAF_REQUIRE(!rs.recover());
+    write_batch b;
+    b.put_sessions.push_back(app_session("app"));
+    for (uint64_t seq = 1; seq <= 4; ++seq)
+      b.append.emplace_back("app", entry(seq));
+    CAF_REQUIRE(!rs.apply(b));
+    write_batch m;
+    m.put_released = {{"app", 1}, {"app", 2}, {"app", 3}};
+    CAF_REQUIRE(!rs.apply(m));
+  }
+  // Entries 1 and 2 (offsets 0 and 1) go, as retention would delete them.
+  delete_records_before(kafka_app_topic(o.topic_prefix, "app"), 2);
+  role_store rs{primary(), nullptr, app_queue()};
+  CAF_REQUIRE(!rs.recover());
+  CAF_CHECK_EQUAL(marks(rs), std::vector<uint64_t>({1, 2, 3}));
+  std::vector<std::pair<uint64_t, bool>> first;
+  CAF_REQUIRE(!rs.read_queue("app", 0, 1, [&](queued_entry&& e) {
+    first.emplace_back(e.seq, e.released);
+  }));
+  CAF_CHECK_EQUAL(first, (std::vector<std::pair<uint64_t, bool>>{{3, true}}));
+  CAF_CHECK_EQUAL(marks(rs), std::vector<uint64_t>({3}));
 }
 
 CAF_TEST(sessions and subscriptions are rebuilt from the compacted topics) {
