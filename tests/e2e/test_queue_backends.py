@@ -6,13 +6,15 @@ Every test has its own Redis key prefix and Kafka topic prefix.
 
 - per-type queue limits: a DEVICE session on Redis with
   session.device_persisted_messages_limit = 5 keeps the newest 5 of 20
-  (drop oldest), its drops visible in the admin API and /metrics; an
+  (drop oldest), its drops visible in the admin API and /metrics, each
+  counted once (offline_queue_full, not also backend_trimmed); an
   APPLICATION session on Kafka (no count limit by default) keeps all 20
   although session.offline_queue_limit is 5;
 - boot clean-up: queues in Redis and Kafka whose session record is gone
   (here: the data directory is put back to a copy taken before those
   sessions existed) are removed when the broker starts, with a log line
-  each; queues with a record stay and are delivered;
+  each, also the Kafka topic of a client id too long for Kafka's topic
+  names (a hashed name); queues with a record stay and are delivered;
 - the offline TTL (session.device_persisted_messages_ttl) applies to
   entries read back from the store after a restart (embedded DEVICE queue
   and Kafka APPLICATION queue): expired ones are skipped and counted
@@ -22,6 +24,7 @@ Every test has its own Redis key prefix and Kafka topic prefix.
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -172,6 +175,9 @@ def test_leftover_queues_removed_at_boot(redis, broker_factory, clients, tmp_pat
     topic, other = uid("boot"), uid("other")
     keep_dev, keep_app = uid("dev-keep"), uid("app-keep")
     gone_dev, gone_app = uid("dev-gone"), uid("app-gone")
+    # Too long for Kafka's 249-character topic names: a hashed topic name,
+    # which does not give the client id back.
+    gone_long = uid("app-long") + "-" + "L" * 250
     app_prefix = f"{prefix}.msg.app."
 
     broker = broker_factory(*redis.broker_args(prefix), *kafka_args(prefix))
@@ -190,14 +196,18 @@ def test_leftover_queues_removed_at_boot(redis, broker_factory, clients, tmp_pat
     broker.start()
     offline_subscriber(broker, clients, gone_dev, other)
     offline_subscriber(broker, clients, gone_app, other)
+    offline_subscriber(broker, clients, gone_long, other)
     pub = clients(broker, V5)
     for i in range(2):
         pub.publish(other, f"g{i}", qos=1)
     pub.disconnect()
     broker.stop()
     assert redis_keys(redis, f"{prefix}:{{{gone_dev}}}:*")
-    wait_until(lambda: topics(app_prefix) == {app_prefix + keep_app, app_prefix + gone_app},
-               timeout=15, what="both APPLICATION topics")
+    named = {app_prefix + keep_app, app_prefix + gone_app}
+    wait_until(lambda: len(topics(app_prefix) - named) == 1 and named <= topics(app_prefix),
+               timeout=15, what="the three APPLICATION topics")
+    (hashed,) = topics(app_prefix) - named
+    assert "_h" in hashed and len(hashed) == 249, hashed
     shutil.rmtree(broker.data_dir)
     shutil.copytree(snapshot, broker.data_dir)
 
@@ -205,10 +215,12 @@ def test_leftover_queues_removed_at_boot(redis, broker_factory, clients, tmp_pat
     broker.start()
     broker.wait_log(rf"removed the leftover queue of client {gone_dev} from redis://", timeout=30)
     broker.wait_log(rf"removed the leftover queue of client {gone_app} from kafka:", timeout=30)
+    broker.wait_log(r"removed a leftover queue from kafka:.*\(" + re.escape(hashed) + r"\)",
+                    timeout=30)
     assert not redis_keys(redis, f"{prefix}:{{{gone_dev}}}:*")
     assert redis_keys(redis, f"{prefix}:{{{keep_dev}}}:q")
     wait_until(lambda: topics(app_prefix) == {app_prefix + keep_app}, timeout=20,
-               what="the leftover APPLICATION topic deleted, the other kept")
+               what="the leftover APPLICATION topics (hashed name too) deleted, the other kept")
     for cid in (keep_dev, keep_app):
         assert receive_all(broker, clients, cid, "k2") == ["k0", "k1", "k2"]
 
