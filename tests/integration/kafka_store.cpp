@@ -632,11 +632,12 @@ CAF_TEST(released marks of kafka queues are kept in the primary and survive a re
 CAF_TEST(marks of entries kafka deleted are erased by the next read past them) {
   // Kafka deletes old records by retention whether they were acknowledged
   // or not; the "released" marks of such QoS 2 entries (in the primary)
-  // then have no entry. After a restart, the read position starts at the
-  // oldest record left, and the read of the queue's first entry (the
-  // broker's boot look at every queue) erases the marks below it; the
-  // mark of an entry still there stays and is joined. DeleteRecords stands
-  // in for retention (same effect: the log start offset moves).
+  // then have no entry. A read from the queue's start (the broker's boot
+  // look at every queue's first entry, or a page) starts at the oldest
+  // record left and erases the marks below it, while the store runs and
+  // after a restart; the mark of an entry still there stays and is
+  // joined. DeleteRecords stands in for retention (same effect: the log
+  // start offset moves).
   auto o = options("amq-kq-gone");
   auto tmpl = (std::filesystem::temp_directory_path() / "actormq-kq-XXXXXX").string();
   CAF_REQUIRE(mkdtemp(tmpl.data()) != nullptr);
@@ -663,34 +664,45 @@ CAF_TEST(marks of entries kafka deleted are erased by the next read past them) {
       CAF_FAIL("cannot open the Kafka APPLICATION queue: " << detail);
     return q;
   };
-  auto marks = [](role_store& rs) {
+  auto marks = [](role_store& rs, const std::string& c) {
     std::vector<uint64_t> out;
-    CAF_REQUIRE(!rs.read_released("app", 0, out));
+    CAF_REQUIRE(!rs.read_released(c, 0, out));
+    return out;
+  };
+  using flag_list = std::vector<std::pair<uint64_t, bool>>;
+  auto first = [](role_store& rs, const std::string& c) {
+    flag_list out;
+    CAF_REQUIRE(!rs.read_queue(c, 0, 1, [&](queued_entry&& e) {
+      out.emplace_back(e.seq, e.released);
+    }));
     return out;
   };
   {
     role_store rs{primary(), nullptr, app_queue()};
     CAF_REQUIRE(!rs.recover());
     write_batch b;
-    b.put_sessions.push_back(app_session("app"));
-    for (uint64_t seq = 1; seq <= 4; ++seq)
-      b.append.emplace_back("app", entry(seq));
+    for (auto c : {"app", "live"}) {
+      b.put_sessions.push_back(app_session(c));
+      for (uint64_t seq = 1; seq <= 4; ++seq)
+        b.append.emplace_back(c, entry(seq));
+      b.put_released.emplace_back(c, 1);
+      b.put_released.emplace_back(c, 2);
+      b.put_released.emplace_back(c, 3);
+    }
     CAF_REQUIRE(!rs.apply(b));
-    write_batch m;
-    m.put_released = {{"app", 1}, {"app", 2}, {"app", 3}};
-    CAF_REQUIRE(!rs.apply(m));
+    // While the store runs: entries 1 and 2 of "live" (offsets 0 and 1)
+    // go; the next read from its start passes their marks.
+    delete_records_before(kafka_app_topic(o.topic_prefix, "live"), 2);
+    CAF_CHECK_EQUAL(first(rs, "live"), (flag_list{{3, true}}));
+    CAF_CHECK_EQUAL(marks(rs, "live"), std::vector<uint64_t>({3}));
   }
-  // Entries 1 and 2 (offsets 0 and 1) go, as retention would delete them.
+  // Across a restart: entries 1 and 2 of "app" go while the broker is down.
   delete_records_before(kafka_app_topic(o.topic_prefix, "app"), 2);
   role_store rs{primary(), nullptr, app_queue()};
   CAF_REQUIRE(!rs.recover());
-  CAF_CHECK_EQUAL(marks(rs), std::vector<uint64_t>({1, 2, 3}));
-  std::vector<std::pair<uint64_t, bool>> first;
-  CAF_REQUIRE(!rs.read_queue("app", 0, 1, [&](queued_entry&& e) {
-    first.emplace_back(e.seq, e.released);
-  }));
-  CAF_CHECK_EQUAL(first, (std::vector<std::pair<uint64_t, bool>>{{3, true}}));
-  CAF_CHECK_EQUAL(marks(rs), std::vector<uint64_t>({3}));
+  CAF_CHECK_EQUAL(marks(rs, "app"), std::vector<uint64_t>({1, 2, 3}));
+  CAF_CHECK_EQUAL(first(rs, "app"), (flag_list{{3, true}}));
+  CAF_CHECK_EQUAL(marks(rs, "app"), std::vector<uint64_t>({3}));
 }
 
 CAF_TEST(sessions and subscriptions are rebuilt from the compacted topics) {
