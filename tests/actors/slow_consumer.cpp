@@ -228,6 +228,30 @@ CAF_TEST(a slow persistent subscriber that caught up holds publishers again) {
   CAF_CHECK_EQUAL(got, expected);
 }
 
+CAF_TEST(a stored limit below the router low mark holds publishers only once) {
+  // Limit 6, hold mark 3, router low mark 8: once marked, the subscriber's
+  // whole queue (6) is below the low mark, so the router unmarks it at once;
+  // it stays marked itself (above its hold mark) instead of holding its
+  // publishers for another timeout every few messages.
+  limits.max_queued_offline = 6;
+  limits.max_queued_offline_application = 6;
+  start();
+  auto [sub, pub] = stuck_persistent_subscriber();
+  auto r = publish(pub, 0, 300);
+  CAF_CHECK_EQUAL(r.acked.size(), 300u);
+  CAF_CHECK_EQUAL(router_st().counters.slow_consumers, 1u);
+  auto& m = machine("sub");
+  CAF_CHECK(m.slow());
+  CAF_CHECK(!entry("sub").slow);
+  CAF_CHECK_EQUAL(m.queue_depth(), 5u + 6u);
+  auto got = drain(sub);
+  auto expected = payloads(0, 5);
+  for (auto& p : payloads(294, 300))
+    expected.push_back(p);
+  CAF_CHECK_EQUAL(got, expected);
+  CAF_CHECK(!m.slow()); // drained below its hold mark
+}
+
 CAF_TEST(the overflow of a slow persistent subscriber follows drop_newest) {
   limits.offline_drop_newest = true;
   start();
