@@ -308,8 +308,9 @@ SLOW_ARGS = ("--set", "limits.write_buffer_high_watermark=16384",
              "--set", "limits.write_buffer_low_watermark=8192")
 
 
-# The router marks the stuck session a slow consumer after 500 ms of holding a
-# publisher back (router.hpp), after which nobody waits for it.
+# The router marks the stuck session a slow consumer after
+# limits.slow_consumer_timeout_ms (2 s) of holding a publisher back
+# (router.hpp), after which nobody waits for it.
 @pytest.mark.broker_args(*SLOW_ARGS)
 @pytest.mark.parametrize("qos", [0, 1])
 def test_stuck_reader_does_not_stall_other_subscribers(broker, clients, qos):

@@ -42,7 +42,7 @@ def test_qos0_flood_with_a_stuck_subscriber_keeps_memory_bounded(broker, clients
     # One publisher writes 20,000 QoS 0 messages of 1 KiB (20 MB), 100 at a
     # time every 40 ms (~2.5 MB/s: the Python subscriber below keeps up with
     # that on a busy machine; a subscriber that cannot is itself a slow
-    # consumer after 500 ms and loses QoS 0 too, which is not what this
+    # consumer after limits.slow_consumer_timeout_ms and loses QoS 0 too, which is not what this
     # test is about). Nothing acknowledges QoS 0: only the broker's bounds
     # keep the stuck subscriber from holding the whole flood.
     n = 20000
