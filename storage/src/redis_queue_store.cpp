@@ -150,6 +150,10 @@ public:
     return last_error_;
   }
 
+  bool complete_reads() const noexcept override {
+    return true;
+  }
+
   /// Connects now; false with last_error_ set on failure.
   bool connect() {
     ctx_.reset();

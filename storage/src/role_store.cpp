@@ -325,11 +325,17 @@ std::error_code role_store::read_queue(const std::string& client_id, uint64_t fr
   // deleted it): the backend returns a client's entries in seq order, so
   // that entry would have come first. Nobody would erase such a mark before
   // the session ends (the session never sees the entry again), so it goes
-  // now. Marks after the last entry returned are left alone (a full page
-  // says nothing about what follows it).
+  // now. Marks after the last entry returned go too when the backend's
+  // reads are complete (Redis) and this one returned everything there is
+  // (fewer than `limit`, nothing corrupt skipped); otherwise they are left
+  // alone (a full page says nothing about what follows it). Inbound QoS 2
+  // ids (a reserved seq range) are never touched.
   auto mark = marks.begin();
   write_batch stale;
+  size_t returned = 0;
+  auto corrupt_before = corrupt_records();
   auto err = q->read_queue(client_id, from_seq, limit, [&](queued_entry&& e) {
+    ++returned;
     for (; mark != marks.end() && *mark < e.seq; ++mark)
       stale.erase_released.emplace_back(client_id, *mark);
     e.released = mark != marks.end() && *mark == e.seq;
@@ -337,6 +343,10 @@ std::error_code role_store::read_queue(const std::string& client_id, uint64_t fr
       ++mark;
     f(std::move(e));
   });
+  if (!err && q->complete_reads() && (limit == 0 || returned < limit)
+      && corrupt_records() == corrupt_before)
+    for (; mark != marks.end() && !is_inbound_qos2_seq(*mark); ++mark)
+      stale.erase_released.emplace_back(client_id, *mark);
   if (!err && !stale.erase_released.empty()) {
     if (auto e = primary_->apply(stale))
       last_error_ = "cannot erase the released marks of entries gone from " + q->describe()

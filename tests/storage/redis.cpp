@@ -575,7 +575,7 @@ CAF_TEST(marks of entries redis trimmed are erased when a read passes them) {
   // trimmed to the depth limit has no entry to join any more; the read of
   // a page that starts at or before it and returns a later entry erases it
   // (nothing else would before the session ends). A page that starts after
-  // a mark, or ends before one, leaves it alone.
+  // a mark, or is full and ends before one, leaves it alone.
   test::temp_dir dir;
   std::error_code err;
   std::string detail;
@@ -631,6 +631,14 @@ CAF_TEST(marks of entries redis trimmed are erased when a read passes them) {
   CAF_CHECK_EQUAL(marks(), (seq_list{3, 5, inbound_qos2_seq(7)}));
   CAF_CHECK_EQUAL(flags(0, 0), (flag_list{{4, false}, {5, true}, {6, false}}));
   CAF_CHECK_EQUAL(marks(), (seq_list{5, inbound_qos2_seq(7)}));
+  // Redis expires the client's keys (its TTL): a read that returns fewer
+  // entries than asked (here none) has seen all there is, so the marks
+  // after its last entry go too (Redis reads are complete); the inbound id
+  // stays.
+  for (char k : {'q', 'n', 'd'})
+    cmd({"DEL", redis_client_key(prefix, "dev", k)});
+  CAF_CHECK_EQUAL(flags(0, 1), flag_list{});
+  CAF_CHECK_EQUAL(marks(), (seq_list{inbound_qos2_seq(7)}));
 }
 
 CAF_TEST(a script error fails the batch with the reason) {

@@ -130,6 +130,14 @@ public:
     return {};
   }
 
+  /// True if a `read_queue` that returned fewer entries than its limit (or
+  /// had none) and reported no corrupt record has returned every entry at
+  /// or after `from_seq` (Redis: one ZRANGEBYSCORE). The composite then
+  /// erases the "released" marks after the last entry returned too.
+  virtual bool complete_reads() const noexcept {
+    return false;
+  }
+
   /// Receives corrupt records found by `read_queue` (set by the composite).
   store::corrupt_handler on_corrupt;
 };
