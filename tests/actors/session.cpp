@@ -449,6 +449,102 @@ CAF_TEST(DISCONNECT from a clean session ends it and removes it from the router)
   CAF_CHECK(deref<session_actor_type>(session).getf(caf::abstract_actor::is_terminated_flag));
 }
 
+namespace {
+
+/// What a session sent to the storage actor: (batch, token) per message.
+struct storage_box {
+  std::vector<std::pair<storage::write_batch, uint64_t>> batches;
+};
+
+/// A storage actor that records and never answers by itself: the test
+/// answers `persisted` (the commit) when it wants to.
+caf::behavior fake_storage(caf::event_based_actor* self, std::shared_ptr<storage_box> box) {
+  self->set_default_handler(
+    [](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+      return caf::message{};
+    });
+  return {
+    [box](persist_atom, storage::write_batch& b, uint64_t token) {
+      box->batches.emplace_back(std::move(b), token);
+    },
+  };
+}
+
+} // namespace
+
+CAF_TEST(the inbound QoS 2 ids and erases of one read are ONE storage write) {
+  auto sbox = std::make_shared<storage_box>();
+  auto store = sys.spawn(fake_storage, sbox);
+  sessions.push_back(store);
+  session = spawn_session(sys, 43, "dev-q2", limits, router, store);
+  sessions.push_back(session);
+  c = make_client("dev-q2", v5, caf::actor{});
+  connect_options o;
+  o.clean = false;
+  o.expiry = 3600;
+  caf::anon_send(session, attach_atom::value, net::connection_ptr{c.conn},
+                 make_connect_frame(c.connect_packet(o)), c.link);
+  settle();
+  CAF_REQUIRE_EQUAL(only<protocol::connack>(c.conn->take()).size(), 1u);
+  CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u); // the session record
+  sbox->batches.clear();
+  // One read: three QoS 2 PUBLISHes.
+  std::vector<uint8_t> buf;
+  for (uint16_t id : {1, 2, 3}) {
+    protocol::publish p;
+    p.topic = "t";
+    p.qos_level = qos::exactly_once;
+    p.packet_id = id;
+    p.payload = "x";
+    protocol::encode(p, v5, buf);
+  }
+  c.send_bytes(buf);
+  settle();
+  CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u); // one message for the three ids
+  auto ids = sbox->batches[0];
+  CAF_CHECK_NOT_EQUAL(ids.second & session_state::durable_token, 0u);
+  using key = std::pair<std::string, uint64_t>;
+  CAF_CHECK_EQUAL(ids.first.put_released,
+                  (std::vector<key>{{"dev-q2", storage::inbound_qos2_seq(1)},
+                                    {"dev-q2", storage::inbound_qos2_seq(2)},
+                                    {"dev-q2", storage::inbound_qos2_seq(3)}}));
+  CAF_CHECK(ids.first.erase_released.empty());
+  CAF_REQUIRE_EQUAL(rbox->routes.size(), 1u);
+  caf::anon_send(session, routed_atom::value, rbox->routes[0].seq);
+  settle();
+  CAF_CHECK(c.conn->take().empty()); // routed, not committed: no PUBREC
+  caf::anon_send(session, persisted_atom::value, ids.second, true);
+  settle();
+  auto recs = only<protocol::pubrec>(c.conn->take());
+  CAF_REQUIRE_EQUAL(recs.size(), 3u);
+  for (uint16_t i = 0; i < 3; ++i)
+    CAF_CHECK_EQUAL(recs[i].packet_id, i + 1);
+  // One read: the three PUBRELs -> one erase batch; PUBCOMP after it, also
+  // when it fails (logged).
+  buf.clear();
+  for (uint16_t id : {1, 2, 3}) {
+    protocol::pubrel r;
+    r.packet_id = id;
+    protocol::encode(r, v5, buf);
+  }
+  c.send_bytes(buf);
+  settle();
+  CAF_REQUIRE_EQUAL(sbox->batches.size(), 2u);
+  auto erases = sbox->batches[1];
+  CAF_CHECK(erases.first.put_released.empty());
+  CAF_CHECK_EQUAL(erases.first.erase_released,
+                  (std::vector<key>{{"dev-q2", storage::inbound_qos2_seq(1)},
+                                    {"dev-q2", storage::inbound_qos2_seq(2)},
+                                    {"dev-q2", storage::inbound_qos2_seq(3)}}));
+  CAF_CHECK(c.conn->take().empty()); // no PUBCOMP before the erases commit
+  caf::anon_send(session, persisted_atom::value, erases.second, false);
+  settle();
+  auto comps = only<protocol::pubcomp>(c.conn->take());
+  CAF_REQUIRE_EQUAL(comps.size(), 3u);
+  for (uint16_t i = 0; i < 3; ++i)
+    CAF_CHECK_EQUAL(comps[i].packet_id, i + 1);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
 
 // The offline count limit by client type and backend (docs/sessions.md

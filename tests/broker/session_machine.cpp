@@ -2008,4 +2008,261 @@ CAF_TEST(a clean start drops the restored inbound qos 2 ids) {
   CAF_CHECK_EQUAL(take_fx().routes.size(), 1u);
 }
 
+// -- durable batches: one storage write per input ------------------------------------
+
+CAF_TEST(the inbound qos 2 ids of one input form one durable batch) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    open(persistent_connect());
+    take_fx();
+    CAF_CHECK(m().commit_durable() == nullptr); // nothing asked: no batch
+    // One read: three QoS 2 PUBLISHes and a QoS 1 one behind them.
+    std::vector<uint8_t> buf;
+    encode(pub("a", qos::exactly_once, 3), ver, buf);
+    encode(pub("a", qos::exactly_once, 1), ver, buf);
+    encode(pub("a", qos::exactly_once, 2), ver, buf);
+    encode(pub("b", qos::at_least_once, 4), ver, buf);
+    send_bytes(buf);
+    auto* b = m().commit_durable();
+    CAF_REQUIRE(b != nullptr);
+    auto token = b->token;
+    CAF_CHECK_NOT_EQUAL(token, 0u);
+    CAF_CHECK_EQUAL(b->store_qos2_in, (std::vector<uint16_t>{3, 1, 2}));
+    CAF_CHECK(b->mark_seqs.empty());
+    CAF_CHECK(b->erase_qos2_in.empty());
+    CAF_CHECK(m().commit_durable() == nullptr); // one batch per input
+    auto fx = take_fx();
+    CAF_CHECK_EQUAL(fx.routes.size(), 4u);
+    CAF_CHECK(fx.store_qos2_in.empty()); // moved into the batch
+    m().on_routed(m().commit_routes(), now);
+    CAF_CHECK(quiet()); // routes accepted, batch not committed: no ack at all
+    m().on_durable(token + 1, true, now); // unknown token: ignored
+    CAF_CHECK(quiet());
+    m().on_durable(token, true, now);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 3u);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 1u);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 2u);
+    CAF_CHECK_EQUAL(next<puback>().packet_id, 4u);
+    CAF_CHECK(quiet());
+    m().on_durable(token, true, now); // answered once: stale now
+    CAF_CHECK(quiet());
+    // Committed before the routes are accepted: the PUBRECs wait for those.
+    buf.clear();
+    encode(pub("a", qos::exactly_once, 5), ver, buf);
+    encode(pub("a", qos::exactly_once, 6), ver, buf);
+    send_bytes(buf);
+    b = m().commit_durable();
+    CAF_REQUIRE(b != nullptr);
+    CAF_CHECK_EQUAL(b->store_qos2_in, (std::vector<uint16_t>{5, 6}));
+    m().on_durable(b->token, true, now);
+    CAF_CHECK(quiet());
+    route_all();
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 5u);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 6u);
+    CAF_CHECK(quiet());
+  }
+}
+
+CAF_TEST(durable batches answered out of order keep the acks in order) {
+  make(v5);
+  open(persistent_connect());
+  take_fx();
+  send(pub("a", qos::exactly_once, 1));
+  auto first = m().commit_durable()->token;
+  route_all();
+  send(pub("a", qos::exactly_once, 2));
+  auto second = m().commit_durable()->token;
+  route_all();
+  CAF_CHECK_NOT_EQUAL(first, second);
+  m().on_durable(second, true, now);
+  CAF_CHECK(quiet()); // PUBREC 2 waits behind PUBREC 1
+  m().on_durable(first, true, now);
+  CAF_CHECK_EQUAL(next<pubrec>().packet_id, 1u);
+  CAF_CHECK_EQUAL(next<pubrec>().packet_id, 2u);
+  CAF_CHECK(quiet());
+}
+
+CAF_TEST(the pubrecs of one input form one mark batch and pubrel follows it) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    open(persistent_connect());
+    take_fx();
+    for (uint64_t seq : {10, 11, 12}) {
+      auto d = msg("t/1", "m" + std::to_string(seq), qos::exactly_once);
+      d.seq = seq;
+      m().on_deliver(d, now);
+    }
+    for (uint16_t id : {11, 12, 13})
+      CAF_CHECK_EQUAL(next<publish>().packet_id, id);
+    take_fx();
+    // One read: PUBREC for all three, not in the order they were sent.
+    std::vector<uint8_t> buf;
+    for (uint16_t id : {12, 11, 13}) {
+      pubrec r;
+      r.packet_id = id;
+      encode(r, ver, buf);
+    }
+    send_bytes(buf);
+    auto* b = m().commit_durable();
+    CAF_REQUIRE(b != nullptr);
+    CAF_CHECK_EQUAL(b->mark_seqs, (std::vector<uint64_t>{11, 10, 12}));
+    CAF_CHECK(b->store_qos2_in.empty());
+    CAF_CHECK(b->erase_qos2_in.empty());
+    CAF_CHECK(m().commit_durable() == nullptr);
+    CAF_CHECK(quiet()); // no PUBREL before the marks are durable
+    m().on_durable(b->token, true, now);
+    // PUBREL in the order the PUBRECs arrived.
+    CAF_CHECK_EQUAL(next<pubrel>().packet_id, 12u);
+    CAF_CHECK_EQUAL(next<pubrel>().packet_id, 11u);
+    CAF_CHECK_EQUAL(next<pubrel>().packet_id, 13u);
+    CAF_CHECK(quiet());
+  }
+}
+
+CAF_TEST(the pubrels of one input form one erase batch and pubcomp follows it) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    open(persistent_connect());
+    take_fx();
+    std::vector<uint8_t> buf;
+    for (uint16_t id : {5, 6, 7})
+      encode(pub("a", qos::exactly_once, id), ver, buf);
+    send_bytes(buf);
+    m().on_durable(m().commit_durable()->token, true, now);
+    route_all();
+    for (uint16_t id : {5, 6, 7})
+      CAF_CHECK_EQUAL(next<pubrec>().packet_id, id);
+    // One read: PUBREL for all three.
+    buf.clear();
+    for (uint16_t id : {6, 5, 7}) {
+      pubrel r;
+      r.packet_id = id;
+      encode(r, ver, buf);
+    }
+    send_bytes(buf);
+    auto* b = m().commit_durable();
+    CAF_REQUIRE(b != nullptr);
+    CAF_CHECK_EQUAL(b->erase_qos2_in, (std::vector<uint16_t>{6, 5, 7}));
+    CAF_CHECK(b->store_qos2_in.empty());
+    CAF_CHECK(b->mark_seqs.empty());
+    CAF_CHECK(quiet()); // PUBCOMP only once the erases are durable
+    m().on_durable(b->token, true, now);
+    for (uint16_t id : {6, 5, 7}) {
+      auto comp = next<pubcomp>();
+      CAF_CHECK_EQUAL(comp.packet_id, id);
+      CAF_CHECK_EQUAL(code(comp.code), 0x00);
+    }
+    CAF_CHECK(quiet());
+    CAF_CHECK_EQUAL(m().qos2_in_count(), 0u);
+  }
+}
+
+CAF_TEST(one input with ids marks and erases gives one batch of all three) {
+  make(v5);
+  open(persistent_connect());
+  take_fx();
+  send(pub("a", qos::exactly_once, 1));
+  m().on_durable(m().commit_durable()->token, true, now);
+  route_all();
+  CAF_CHECK_EQUAL(next<pubrec>().packet_id, 1u);
+  auto d = msg("t/1", "out", qos::exactly_once);
+  d.seq = 40;
+  m().on_deliver(d, now);
+  CAF_CHECK_EQUAL(next<publish>().packet_id, 41u);
+  take_fx();
+  // One read: a new PUBLISH, the PUBREC of the outbound entry, PUBREL 1.
+  std::vector<uint8_t> buf;
+  encode(pub("a", qos::exactly_once, 2), ver, buf);
+  pubrec rec;
+  rec.packet_id = 41;
+  encode(rec, ver, buf);
+  pubrel rel;
+  rel.packet_id = 1;
+  encode(rel, ver, buf);
+  send_bytes(buf);
+  auto* b = m().commit_durable();
+  CAF_REQUIRE(b != nullptr);
+  CAF_CHECK_EQUAL(b->store_qos2_in, std::vector<uint16_t>{2});
+  CAF_CHECK_EQUAL(b->mark_seqs, std::vector<uint64_t>{40});
+  CAF_CHECK_EQUAL(b->erase_qos2_in, std::vector<uint16_t>{1});
+  auto token = b->token;
+  route_all();
+  CAF_CHECK(quiet());
+  m().on_durable(token, true, now);
+  CAF_CHECK_EQUAL(next<pubrec>().packet_id, 2u);
+  CAF_CHECK_EQUAL(next<pubrel>().packet_id, 41u);
+  CAF_CHECK_EQUAL(next<pubcomp>().packet_id, 1u);
+  CAF_CHECK(quiet());
+}
+
+CAF_TEST(a failed durable batch) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    open(persistent_connect());
+    take_fx();
+    send(pub("a", qos::exactly_once, 9));
+    m().on_durable(m().commit_durable()->token, true, now);
+    route_all();
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 9u);
+    auto d = msg("t/1", "out", qos::exactly_once);
+    d.seq = 30;
+    m().on_deliver(d, now);
+    CAF_CHECK_EQUAL(next<publish>().packet_id, 31u);
+    take_fx();
+    std::vector<uint8_t> buf;
+    encode(pub("a", qos::exactly_once, 1), ver, buf);
+    encode(pub("a", qos::exactly_once, 2), ver, buf);
+    pubrec rec;
+    rec.packet_id = 31;
+    encode(rec, ver, buf);
+    pubrel rel;
+    rel.packet_id = 9;
+    encode(rel, ver, buf);
+    send_bytes(buf);
+    auto* b = m().commit_durable();
+    CAF_REQUIRE(b != nullptr);
+    CAF_CHECK_EQUAL(b->store_qos2_in, (std::vector<uint16_t>{1, 2}));
+    CAF_CHECK_EQUAL(b->mark_seqs, std::vector<uint64_t>{30});
+    CAF_CHECK_EQUAL(b->erase_qos2_in, std::vector<uint16_t>{9});
+    auto token = b->token;
+    route_all();
+    CAF_CHECK(quiet());
+    m().on_durable(token, false, now);
+    // The storage is failing: PUBREC and PUBCOMP go out anyway (the actor
+    // logs it), in order; no PUBREL (a crash must not be followed by the
+    // message again): the entry waits for PUBREC again.
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 1u);
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 2u);
+    auto comp = next<pubcomp>();
+    CAF_CHECK_EQUAL(comp.packet_id, 9u);
+    CAF_CHECK_EQUAL(code(comp.code), 0x00);
+    CAF_CHECK(quiet());
+    CAF_CHECK_EQUAL(m().qos2_in_count(), 2u); // 1 and 2, kept until PUBREL
+    // Next connection: the entry is resent as PUBLISH (DUP), and its
+    // PUBREC starts a new batch.
+    close();
+    open(persistent_connect());
+    auto again = next<publish>();
+    CAF_CHECK(again.dup);
+    CAF_CHECK_EQUAL(again.packet_id, 31u);
+    CAF_CHECK(quiet());
+    send_ack<pubrec>(31);
+    b = m().commit_durable();
+    CAF_REQUIRE(b != nullptr);
+    CAF_CHECK_EQUAL(b->mark_seqs, std::vector<uint64_t>{30});
+    m().on_durable(b->token, true, now);
+    CAF_CHECK_EQUAL(next<pubrel>().packet_id, 31u);
+    // A resent PUBLISH 1 is still a duplicate: not routed, PUBREC.
+    auto dup = pub("a", qos::exactly_once, 1);
+    dup.dup = true;
+    send(dup);
+    CAF_CHECK(take_fx().routes.empty());
+    CAF_CHECK_EQUAL(next<pubrec>().packet_id, 1u);
+  }
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -65,21 +65,18 @@ struct session_state {
   /// Writes what changed in the session's durable state (fire and forget:
   /// the storage actor applies it in order, before later batches).
   void persist_effects(broker::effects& fx);
-  /// Token bit of a `persisted_atom` answering a "released" mark (the low
-  /// bits are the entry's seq): the machine sends PUBREL once it is stored.
-  static constexpr uint64_t mark_token = uint64_t{1} << 63;
-  /// The storage answered the mark of entry `seq`.
-  void mark_stored(uint64_t seq, bool ok);
-  /// Token bit of a `persisted_atom` answering an inbound QoS 2 id (the low
-  /// 16 bits): the machine sends its PUBREC once it is stored.
-  static constexpr uint64_t qos2_in_token = uint64_t{1} << 62;
-  /// With `qos2_in_token`: the answer is for the id's erase (PUBREL).
-  static constexpr uint64_t qos2_in_erase = uint64_t{1} << 61;
-  /// Stores / erases the inbound QoS 2 ids of `fx` (before its routes go).
-  void persist_qos2_in(broker::effects& fx);
-  /// The storage answered the write (or `erase`) of inbound QoS 2 id
-  /// `packet_id`.
-  void qos2_in_stored(uint16_t packet_id, bool erase, bool ok);
+  /// Token bit of a `persisted_atom` answering a durable batch (the low 32
+  /// bits are its token): the inbound QoS 2 ids stored and erased and the
+  /// "released" marks put while handling one input, written as one batch
+  /// (`broker::session_machine::commit_durable`); the PUBRECs, PUBRELs and
+  /// PUBCOMPs that wait for it go out when it is answered.
+  static constexpr uint64_t durable_token = uint64_t{1} << 63;
+  /// Writes the durable batch of the input just handled, if any, as one
+  /// storage write (or, when nothing survives a restart anyway, confirms it
+  /// at once).
+  void persist_durable();
+  /// The storage answered durable batch `token`.
+  void durable_stored(uint32_t token, bool ok);
   storage::session_record make_record() const;
   void kick(protocol::reason_code rc);
   void tick();

@@ -54,6 +54,14 @@ public:
 
   void clear() noexcept { d_.reset(); }
 
+  /// Removes the element at `it` (which must be valid); frees the deque
+  /// when it runs empty.
+  void erase(const_iterator it) {
+    d_->erase(it);
+    if (d_->empty())
+      d_.reset();
+  }
+
   iterator begin() { return d_ ? d_->begin() : iterator{}; }
   iterator end() { return d_ ? d_->end() : iterator{}; }
   const_iterator begin() const { return d_ ? d_->cbegin() : const_iterator{}; }

@@ -25,7 +25,7 @@
 /// resends PUBREL and never the message to a client that already has it
 /// (docs/sessions.md, "QoS 2 across a restart"):
 ///
-///     awaiting_pubrec ──PUBREC──▶ releasing ──(mark stored: on_mark_stored ok,
+///     awaiting_pubrec ──PUBREC──▶ releasing ──(mark stored: on_durable ok,
 ///         (fx().mark_seqs: store     │          send PUBREL)──▶ awaiting_pubcomp
 ///          the "released" mark)      └─(mark failed)──▶ awaiting_pubrec (resent as
 ///                                                       PUBLISH DUP on reconnect)
@@ -42,10 +42,14 @@
 ///         duplicate PUBLISH with id ∈ qos2_in: not routed again, PUBREC resent
 ///     PUBREL ──▶ id ∉ qos2_in, PUBCOMP
 ///     persistent session: the id is stored (fx().store_qos2_in) and PUBREC
-///         also waits for it (on_qos2_in_stored); PUBREL erases it
-///         (fx().erase_qos2_in) and PUBCOMP waits for that (on_qos2_in_erased);
-///         restore_qos2_in
-///         brings the ids back after a restart (docs/sessions.md)
+///         also waits for it; PUBREL erases it (fx().erase_qos2_in) and
+///         PUBCOMP waits for that; restore_qos2_in brings the ids back after
+///         a restart (docs/sessions.md)
+///
+/// Durable batches: the ids stored and erased and the "released" marks put
+/// while handling one input form one batch (commit_durable), written by the
+/// actor as one storage write; on_durable(token) answers all of it, and the
+/// PUBRECs, PUBRELs and PUBCOMPs that waited for it go out in order.
 ///
 /// Acknowledgements are sent only after the router accepted the batch the
 /// message was in (for persistent offline subscribers that means: stored),
@@ -165,6 +169,22 @@ public:
   /// Page request `token` failed: it is asked again by the next input that
   /// needs it (the actor retries after a delay).
   void on_page_failed(uint64_t token, time_point now);
+
+  /// Closes the durable batch of this input: moves `fx().store_qos2_in`,
+  /// `mark_seqs` and `erase_qos2_in` into a new batch with its own token and
+  /// returns it (valid until the next call into the machine), or nullptr if
+  /// the input asked for none of them. The caller writes the whole batch as
+  /// one storage write and answers with `on_durable(token, ok)`. Call once
+  /// per input, after it.
+  const durable_batch* commit_durable();
+
+  /// Durable batch `token` was written (`ok`) or not: answers each of its
+  /// ids and marks as the three functions below do, then sends the acks
+  /// that waited for it, in order. Unknown tokens are ignored.
+  void on_durable(uint32_t token, bool ok, time_point now);
+
+  /// The outstanding durable batch `token`, or nullptr (for logs).
+  const durable_batch* find_durable(uint32_t token) const noexcept;
 
   /// The "released" mark of entry `seq` (asked for in `fx().mark_seqs`) is
   /// stored (`ok`): PUBREL goes out now (or on reconnect). Not stored: the
@@ -319,6 +339,8 @@ private:
   /// Sends the acks at the front of `pending_acks_` whose batch is routed
   /// (and, for QoS 2, whose id is stored), in order.
   void flush_acks();
+  /// `on_qos2_in_stored` without sending the acks.
+  void qos2_in_stored(uint16_t packet_id);
   void handle(const protocol::subscribe& p, time_point now);
   void handle(const protocol::unsubscribe& p, time_point now);
   void handle(const protocol::disconnect& p, time_point now);
@@ -387,6 +409,7 @@ private:
   /// client's Topic Alias Maximum (absent or 0: none, [MQTT-3.1.2-27]).
   uint16_t client_topic_alias_max_ = 0;
   uint16_t last_packet_id_ = 0;
+  uint32_t durable_token_ = 0; ///< last durable batch token (in the padding here)
   lazy_box<std::map<std::string, uint16_t, std::less<>>> out_aliases_;
   uint32_t inbound_unacked_ = 0; ///< QoS 1/2 publishes not yet fully acked
 
@@ -413,6 +436,8 @@ private:
   /// nothing to store), or being erased after PUBREL (PUBCOMP waits).
   static constexpr uint8_t qos2_storing = 0, qos2_stored = 1, qos2_erasing = 2;
   lazy_box<std::unordered_map<uint16_t, uint8_t>> qos2_in_;
+  /// Durable batches written and not answered yet (commit_durable).
+  lazy_deque<durable_batch> durable_;
 
   // route bookkeeping
   uint64_t route_seq_ = 0; ///< seq of the batch being filled

@@ -141,6 +141,22 @@ struct page_request {
   uint32_t limit = 0;
 };
 
+/// The inbound QoS 2 ids and "released" marks one input asked to store or
+/// erase (`effects::store_qos2_in`, `mark_seqs`, `erase_qos2_in`), closed by
+/// `session_machine::commit_durable`. The actor writes all of it as ONE
+/// storage batch and answers with `session_machine::on_durable(token, ok)`;
+/// the PUBRECs, PUBRELs and PUBCOMPs waiting for it go out then, in order.
+struct durable_batch {
+  uint32_t token = 0; ///< never 0 for a batch the machine waits for
+  std::vector<uint16_t> store_qos2_in;
+  std::vector<uint64_t> mark_seqs;
+  std::vector<uint16_t> erase_qos2_in;
+
+  bool empty() const noexcept {
+    return store_qos2_in.empty() && mark_seqs.empty() && erase_qos2_in.empty();
+  }
+};
+
 /// Effects produced by one input, carried out by the actor.
 struct effects {
   /// Messages to route (publishes, wills), in order. Acks wait for
@@ -150,15 +166,17 @@ struct effects {
   std::vector<std::string> unsubscribes;
   /// Durable queue entries that are done (acknowledged, dropped, expired).
   std::vector<uint64_t> done_seqs;
-  /// QoS 2 entries whose PUBREC arrived: store their "released" mark, then
-  /// call `session_machine::on_mark_stored` (PUBREL goes out only then).
+  /// QoS 2 entries whose PUBREC arrived: store their "released" mark
+  /// (PUBREL goes out only then). With `store_qos2_in` and `erase_qos2_in`
+  /// closed into one `durable_batch` by `session_machine::commit_durable`.
   std::vector<uint64_t> mark_seqs;
   /// Entries of `done_seqs` (or dropped from the stored tail) whose mark
   /// must go with them.
   std::vector<uint64_t> unmark_seqs;
   /// Inbound QoS 2 ids to store (persistent session; PUBREC waits for
-  /// `session_machine::on_qos2_in_stored`) and to erase (PUBREL: PUBCOMP
-  /// waits for `on_qos2_in_erased`; a refused PUBLISH).
+  /// them) and to erase (PUBREL: PUBCOMP waits for that; a refused
+  /// PUBLISH: nothing waits). Answered per input by
+  /// `session_machine::on_durable`.
   std::vector<uint16_t> store_qos2_in;
   std::vector<uint16_t> erase_qos2_in;
   /// The session's durable record (subscriptions, expiry, connected state)

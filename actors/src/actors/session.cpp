@@ -226,12 +226,8 @@ storage::session_record session_state::make_record() const {
 }
 
 void session_state::persist_effects(broker::effects& fx) {
-  if (!storage) {
-    // Nothing is stored: a PUBREC needs no mark and must not wait for one.
-    for (auto seq : fx.mark_seqs)
-      self->send(self, persisted_atom::value, uint64_t{mark_token | seq}, true);
+  if (!storage)
     return;
-  }
   storage::write_batch wb;
   auto& cid = machine.client_id();
   if ((fx.state_reset || machine.finished() || !machine.persistent()) && stored) {
@@ -248,20 +244,6 @@ void session_state::persist_effects(broker::effects& fx) {
     wb.erase_entries.emplace_back(cid, seq);
   for (auto seq : fx.unmark_seqs)
     wb.erase_released.emplace_back(cid, seq);
-  // "Released" marks (PUBREC received for a stored QoS 2 entry): each is
-  // confirmed on its own (persisted_atom with mark_token | seq) and the
-  // machine sends PUBREL only then. They join the same group commit. A
-  // session without a stored record would leave an orphan mark and does
-  // not survive a restart anyway: confirmed at once.
-  for (auto seq : fx.mark_seqs) {
-    if (!stored) {
-      self->send(self, persisted_atom::value, uint64_t{mark_token | seq}, true);
-      continue;
-    }
-    storage::write_batch mark;
-    mark.put_released.emplace_back(cid, seq);
-    self->send(storage, persist_atom::value, std::move(mark), uint64_t{mark_token | seq});
-  }
   if (wb.empty())
     return;
   if (stored && !fx.subscribes.empty()) {
@@ -273,61 +255,48 @@ void session_state::persist_effects(broker::effects& fx) {
   }
 }
 
-void session_state::persist_qos2_in(broker::effects& fx) {
-  // Inbound QoS 2 ids of a persistent session: each is confirmed on its own
-  // (persisted_atom with qos2_in_token | id) and the machine sends PUBREC
-  // only then (and once the routes are accepted). Without storage or a
-  // stored record nothing survives a restart: confirmed at once.
-  auto& cid = machine.client_id();
-  for (auto id : fx.store_qos2_in) {
-    auto token = uint64_t{qos2_in_token | id};
-    if (!storage || !stored) {
-      self->send(self, persisted_atom::value, token, true);
-      continue;
-    }
-    storage::write_batch b;
-    b.put_released.emplace_back(cid, storage::inbound_qos2_seq(id));
-    self->send(storage, persist_atom::value, std::move(b), token);
-  }
-  fx.store_qos2_in.clear();
-  // Erases (PUBREL): PUBCOMP waits for each (qos2_in_token | erase bit).
-  for (auto id : fx.erase_qos2_in) {
-    auto token = uint64_t{qos2_in_token | qos2_in_erase | id};
-    if (!storage || !stored) {
-      self->send(self, persisted_atom::value, token, true);
-      continue;
-    }
-    storage::write_batch b;
-    b.erase_released.emplace_back(cid, storage::inbound_qos2_seq(id));
-    self->send(storage, persist_atom::value, std::move(b), token);
-  }
-  fx.erase_qos2_in.clear();
-}
-
-void session_state::qos2_in_stored(uint16_t packet_id, bool erase, bool ok) {
-  if (erase) {
-    if (!ok)
-      AMQ_LOG_WARN("session {} could not erase inbound QoS 2 id {}: PUBCOMP goes out anyway; "
-                   "after a crash a new PUBLISH with that id would be taken for a duplicate",
-                   machine.client_id(), packet_id);
-    machine.on_qos2_in_erased(packet_id, ok, now_of(self));
-    after_input();
+void session_state::persist_durable() {
+  // The inbound QoS 2 ids stored and erased and the "released" marks put
+  // (PUBREC received for a stored QoS 2 entry) while handling this input:
+  // one batch, one message, one answer (durable_token | its token); the
+  // machine sends the PUBRECs, PUBRELs and PUBCOMPs waiting for it then.
+  auto* b = machine.commit_durable();
+  if (!b)
+    return;
+  auto token = uint64_t{durable_token | b->token};
+  if (!storage || !stored) {
+    // Nothing survives a restart (no storage, or no stored record: a mark
+    // or id would be an orphan): confirmed at once.
+    self->send(self, persisted_atom::value, token, true);
     return;
   }
-  if (!ok)
-    AMQ_LOG_WARN("session {} could not store inbound QoS 2 id {}: PUBREC goes out anyway; a "
-                 "crash before its PUBREL would route a resent PUBLISH again",
-                 machine.client_id(), packet_id);
-  machine.on_qos2_in_stored(packet_id, ok, now_of(self));
-  after_input();
+  // Within one input an id is stored before it is erased (PUBLISH, then
+  // PUBREL), never the reverse (a PUBLISH reusing an id being erased is a
+  // duplicate), which is the batch's own order: puts before erases.
+  auto& cid = machine.client_id();
+  storage::write_batch wb;
+  wb.put_released.reserve(b->store_qos2_in.size() + b->mark_seqs.size());
+  for (auto id : b->store_qos2_in)
+    wb.put_released.emplace_back(cid, storage::inbound_qos2_seq(id));
+  for (auto seq : b->mark_seqs)
+    wb.put_released.emplace_back(cid, seq);
+  wb.erase_released.reserve(b->erase_qos2_in.size());
+  for (auto id : b->erase_qos2_in)
+    wb.erase_released.emplace_back(cid, storage::inbound_qos2_seq(id));
+  self->send(storage, persist_atom::value, std::move(wb), token);
 }
 
-void session_state::mark_stored(uint64_t seq, bool ok) {
-  if (!ok)
-    AMQ_LOG_WARN("session {} could not store the PUBREC of entry {}: PUBREL waits for the "
-                 "client's next connection",
-                 machine.client_id(), seq);
-  machine.on_mark_stored(seq, ok, now_of(self));
+void session_state::durable_stored(uint32_t token, bool ok) {
+  if (!ok) {
+    if (auto* b = machine.find_durable(token))
+      AMQ_LOG_WARN("session {} could not write {} inbound QoS 2 ids, {} id erases and {} "
+                   "PUBREC marks: their PUBRECs and PUBCOMPs go out anyway (after a crash a "
+                   "resent PUBLISH could be routed again, or a new one with an erased id taken "
+                   "for a duplicate); the PUBRELs wait for the client's next connection",
+                   machine.client_id(), b->store_qos2_in.size(), b->erase_qos2_in.size(),
+                   b->mark_seqs.size());
+  }
+  machine.on_durable(token, ok, now_of(self));
   after_input();
 }
 
@@ -444,12 +413,13 @@ void session_state::quit_now() {
 
 void session_state::after_input() {
   auto& fx = machine.fx();
-  // Before the routes: the ids usually reach the storage actor ahead of the
-  // router's writes for the same PUBLISHes and share their group commit.
-  // After the record when it is (re)written now (a CONNECT in this input:
-  // its erase of an old session must not take the new ids with it).
+  // The durable batch (inbound QoS 2 ids, "released" marks) before the
+  // routes: it usually reaches the storage actor ahead of the router's
+  // writes for the same PUBLISHes and shares their group commit. After the
+  // record when it is (re)written now (a CONNECT in this input: its erase
+  // of an old session must not take the new ids with it).
   if (stored && !fx.state_reset)
-    persist_qos2_in(fx);
+    persist_durable();
   for (auto& s : fx.subscribes)
     self->send(router, subscribe_atom::value, id, caf::actor{self}, std::move(s));
   for (auto& f : fx.unsubscribes)
@@ -471,7 +441,7 @@ void session_state::after_input() {
     detach();
   }
   persist_effects(fx);
-  persist_qos2_in(fx);
+  persist_durable();
   if (fx.page.token != 0)
     request_page(fx.page);
   fx.clear();
@@ -618,13 +588,8 @@ caf::behavior session_behavior() {
     },
     [](persisted_atom, uint64_t token, bool ok) {
       auto& st = session_actor::current();
-      if ((token & session_state::mark_token) != 0) {
-        st.mark_stored(token & ~session_state::mark_token, ok);
-        return;
-      }
-      if ((token & session_state::qos2_in_token) != 0) {
-        st.qos2_in_stored(static_cast<uint16_t>(token & 0xFFFF),
-                          (token & session_state::qos2_in_erase) != 0, ok);
+      if ((token & session_state::durable_token) != 0) {
+        st.durable_stored(static_cast<uint32_t>(token), ok);
         return;
       }
       if (!ok)

@@ -512,11 +512,65 @@ void session_machine::on_routed(uint64_t seq, time_point) {
 void session_machine::on_qos2_in_stored(uint16_t packet_id, bool ok, time_point) {
   (void)ok; // not stored: PUBREC goes out anyway (the actor logs it); only
             // a crash before PUBREL could then route a resent PUBLISH again
+  qos2_in_stored(packet_id);
+  flush_acks();
+}
+
+void session_machine::qos2_in_stored(uint16_t packet_id) {
   auto i = qos2_in_.find(packet_id);
   if (i == qos2_in_.end() || i->second != qos2_storing)
     return; // released (PUBREL) or reset meanwhile, or a stale answer
   i->second = qos2_stored;
+}
+
+const durable_batch* session_machine::commit_durable() {
+  if (!fx_ || (fx_->store_qos2_in.empty() && fx_->mark_seqs.empty()
+               && fx_->erase_qos2_in.empty()))
+    return nullptr;
+  if (++durable_token_ == 0)
+    durable_token_ = 1; // 0 is "none"
+  auto& b = durable_.emplace_back();
+  b.token = durable_token_;
+  // Copied (one exact allocation each), not moved: the effects object is
+  // recycled with its capacity.
+  b.store_qos2_in.assign(fx_->store_qos2_in.begin(), fx_->store_qos2_in.end());
+  b.mark_seqs.assign(fx_->mark_seqs.begin(), fx_->mark_seqs.end());
+  b.erase_qos2_in.assign(fx_->erase_qos2_in.begin(), fx_->erase_qos2_in.end());
+  fx_->store_qos2_in.clear();
+  fx_->mark_seqs.clear();
+  fx_->erase_qos2_in.clear();
+  return &b;
+}
+
+const durable_batch* session_machine::find_durable(uint32_t token) const noexcept {
+  for (auto& b : durable_)
+    if (b.token == token)
+      return &b;
+  return nullptr;
+}
+
+void session_machine::on_durable(uint32_t token, bool ok, time_point now) {
+  // Answers come in the order the batches were written (one storage actor,
+  // committing in order); a search covers answers that come otherwise (a
+  // batch confirmed at once after the record was erased).
+  auto i = durable_.begin();
+  while (i != durable_.end() && i->token != token)
+    ++i;
+  if (i == durable_.end())
+    return;
+  auto b = std::move(*i);
+  durable_.erase(i);
+  // Inbound first: the PUBRECs whose ids are now stored (in the order of
+  // their PUBLISHes, behind acks still waiting for routes) ...
+  for (auto id : b.store_qos2_in)
+    qos2_in_stored(id);
   flush_acks();
+  // ... then PUBREL per mark, in the order the PUBRECs arrived ...
+  for (auto seq : b.mark_seqs)
+    on_mark_stored(seq, ok, now);
+  // ... and PUBCOMP per erased id, in the order the PUBRELs arrived.
+  for (auto id : b.erase_qos2_in)
+    on_qos2_in_erased(id, ok, now);
 }
 
 void session_machine::on_qos2_in_erased(uint16_t packet_id, bool ok, time_point) {
