@@ -138,7 +138,8 @@ void router_state::slow_check(broker::session_id sid, uint64_t deferral) {
                  "limit (backlog {} after {} ms); publishers no longer wait for it and its queue's "
                  "overflow policy now applies",
                  name, e.backlog(), slow_after.count());
-    self->send(e.handle, slow_atom::value, true);
+    if (e.handle)
+      self->send(e.handle, slow_atom::value, true);
   } else {
     AMQ_LOG_WARN("router marks session {} a slow consumer: backlog {} after {} ms; publishers "
                  "no longer wait for it",
@@ -194,7 +195,7 @@ void router_state::progress(broker::session_id sid, int64_t value) {
     e.slow = false;
     AMQ_LOG_INFO("router: session {} caught up (backlog {}); publishers are paced by it again",
                  e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog());
-    if (e.persistent && storage)
+    if (e.persistent && storage && e.handle)
       self->send(e.handle, slow_atom::value, false); // its queue's limit: held again
   }
   if (!e.deferred.empty() && e.backlog() < flow_low) {
