@@ -17,7 +17,9 @@
 
 #include "actor_fixture.hpp"
 
+#include "amq/actors/broker_node.hpp"
 #include "amq/actors/storage_actor.hpp"
+#include "amq/config/load.hpp"
 
 using namespace amq;
 using namespace amq::actors;
@@ -324,3 +326,32 @@ CAF_TEST(a slow clean subscriber is marked slow after the timeout and drops the 
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+namespace {
+
+config::result<config::load_outcome> load(std::vector<std::string> args) {
+  args.insert(args.begin(), "actormq");
+  std::vector<const char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  return config::load_config(static_cast<int>(args.size()), argv.data(), {});
+}
+
+} // namespace
+
+CAF_TEST(the slow-consumer options reach the session limits) {
+  auto d = load({});
+  CAF_REQUIRE(d.has_value());
+  auto l = make_session_limits(d.value().config);
+  CAF_CHECK_EQUAL(l.slow_consumer_timeout, 2000ms);
+  CAF_CHECK(!l.hold_slow_persistent); // overflow
+  auto c = load({"--set", "limits.slow_consumer_timeout_ms=750", "--set",
+                 "limits.slow_persistent_consumer=hold"});
+  CAF_REQUIRE(c.has_value());
+  l = make_session_limits(c.value().config);
+  CAF_CHECK_EQUAL(l.slow_consumer_timeout, 750ms);
+  CAF_CHECK(l.hold_slow_persistent);
+  CAF_CHECK(!load({"--set", "limits.slow_persistent_consumer=wait"}).has_value());
+  CAF_CHECK(!load({"--set", "limits.slow_consumer_timeout_ms=10"}).has_value());
+}
