@@ -1603,6 +1603,73 @@ CAF_TEST(offline queue overflow with drop newest refuses the new message) {
   CAF_CHECK(quiet());
 }
 
+CAF_TEST(a connected persistent session marked slow drops at its stored limit) {
+  // docs/sessions.md "Slow consumers": hold mark = 3 - min(3/2, 2000) = 2.
+  limits.max_queued_offline = 3;
+  make(v5);
+  open(persistent_connect());
+  take_fx();
+  m().set_writable(false, now); // the client does not read: everything queues
+  auto deliver_seq = [&](uint64_t seq) {
+    auto d = msg("t/1", "m" + std::to_string(seq), qos::at_least_once);
+    d.seq = seq;
+    m().on_deliver(d, now);
+  };
+  for (uint64_t seq = 1; seq <= 5; ++seq)
+    deliver_seq(seq);
+  // Not marked: nothing dropped, the part above the hold mark is backlog.
+  CAF_CHECK(!m().slow());
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 0u);
+  CAF_CHECK_EQUAL(m().progress(), 5 - 3);
+  // Marked: back to the limit at once (the oldest), all of it is backlog.
+  take_fx();
+  m().set_slow(true);
+  CAF_CHECK(m().slow());
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 2u);
+  CAF_CHECK_EQUAL(take_fx().done_seqs, (std::vector<uint64_t>{1, 2}));
+  CAF_CHECK_EQUAL(m().progress(), 5 - 3);
+  deliver_seq(6); // drops the oldest
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 3u);
+  CAF_CHECK_EQUAL(take_fx().done_seqs, (std::vector<uint64_t>{3}));
+  // Unmarked by the router while above its hold mark: stays marked until below.
+  m().set_slow(false);
+  CAF_CHECK(m().slow());
+  m().set_writable(true, now);
+  for (auto expected : {"m4", "m5", "m6"})
+    CAF_CHECK_EQUAL(next<publish>().payload, expected);
+  CAF_CHECK(!m().slow());
+  // Marked again, then disconnected: the mark goes with the connection.
+  m().set_writable(false, now);
+  deliver_seq(7);
+  m().set_slow(true);
+  CAF_CHECK(m().slow());
+  close();
+  CAF_CHECK(!m().slow());
+  m().set_slow(true); // offline: its offline limit applies anyway
+  CAF_CHECK(!m().slow());
+}
+
+CAF_TEST(a slow mark is ignored with slow_persistent_consumer hold and by clean sessions) {
+  limits.max_queued_offline = 3;
+  limits.hold_slow_persistent = true;
+  make(v5);
+  open(persistent_connect());
+  m().set_writable(false, now);
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    auto d = msg("t/1", "m", qos::at_least_once);
+    d.seq = seq;
+    m().on_deliver(d, now);
+  }
+  m().set_slow(true);
+  CAF_CHECK(!m().slow());
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 0u);
+  limits.hold_slow_persistent = false;
+  make(v5);
+  open(conn(true));
+  m().set_slow(true);
+  CAF_CHECK(!m().slow());
+}
+
 CAF_TEST(offline messages without expiry are kept at most the offline ttl) {
   limits.offline_message_ttl = std::chrono::seconds{10};
   make(v5);
