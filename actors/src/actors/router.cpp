@@ -96,7 +96,9 @@ void router_state::ack(const caf::actor& publisher, uint64_t seq, broker::sessio
   if (!publisher)
     return;
   if (congested != 0) {
-    if (auto i = sessions.find(congested); i != sessions.end()) {
+    // Not if it was marked slow while the batch was being stored: the
+    // publisher would wait another timeout for a session nobody waits for.
+    if (auto i = sessions.find(congested); i != sessions.end() && !i->second.slow) {
       defer(congested, i->second, publisher, seq);
       return;
     }
