@@ -78,6 +78,7 @@
 #include "amq/broker/packet_id_map.hpp"
 #include "amq/broker/seq_map.hpp"
 #include "amq/broker/session_types.hpp"
+#include "amq/broker/subscription_set.hpp"
 #include "amq/protocol/framer.hpp"
 #include "amq/protocol/message.hpp"
 #include "amq/protocol/packet.hpp"
@@ -268,9 +269,8 @@ public:
   /// the actor removes its subscriptions and terminates.
   bool finished() const noexcept { return finished_; }
   protocol::protocol_version version() const noexcept { return version_; }
-  const std::map<std::string, subscription_entry, std::less<>>& subscriptions() const noexcept {
-    return subs_.view();
-  }
+  /// Filter → options (amq/broker/subscription_set.hpp; unordered).
+  const subscription_set& subscriptions() const noexcept { return subs_; }
   size_t inflight_count() const noexcept { return inflight_.size(); }
   uint16_t keep_alive() const noexcept { return keep_alive_; }
   /// Queued messages held in memory (not the stored tail of a cold session).
@@ -425,7 +425,7 @@ private:
     std::optional<time_point> at; ///< delayed will: when it is published
   };
   std::unique_ptr<pending_will> will_;
-  lazy_box<std::map<std::string, subscription_entry, std::less<>>> subs_;
+  subscription_set subs_; ///< 8 bytes; one malloc chunk for a few filters
   lazy_box<seq_map<inflight_entry>> inflight_; ///< send order → entry (amq/broker/seq_map.hpp)
   lazy_box<packet_id_map> inflight_ids_;
   uint64_t send_seq_ = 0;

@@ -220,7 +220,7 @@ storage::session_record session_state::make_record() const {
                                .count();
   for (auto& [filter, e] : machine.subscriptions())
     rec.subscriptions.push_back(storage::stored_subscription{
-      filter, static_cast<uint8_t>(e.max_qos), e.no_local, e.retain_as_published,
+      std::string{filter}, static_cast<uint8_t>(e.max_qos), e.no_local, e.retain_as_published,
       static_cast<uint8_t>(e.handling), e.subscription_id});
   return rec;
 }

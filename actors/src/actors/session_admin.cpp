@@ -6,6 +6,8 @@
 
 #include "amq/log.hpp"
 
+#include <algorithm>
+
 namespace amq::actors {
 
 namespace {
@@ -99,9 +101,12 @@ std::vector<admin::subscription_view> session_state::admin_subscriptions() const
   std::vector<admin::subscription_view> out;
   out.reserve(machine.subscriptions().size());
   for (auto& [filter, e] : machine.subscriptions())
-    out.push_back(admin::subscription_view{filter, static_cast<uint8_t>(e.max_qos), e.no_local,
-                                           e.retain_as_published,
+    out.push_back(admin::subscription_view{std::string{filter}, static_cast<uint8_t>(e.max_qos),
+                                           e.no_local, e.retain_as_published,
                                            static_cast<uint8_t>(e.handling), e.subscription_id});
+  // The session's set is unordered; the admin API lists by filter.
+  std::sort(out.begin(), out.end(),
+            [](const auto& x, const auto& y) { return x.filter < y.filter; });
   return out;
 }
 

@@ -304,7 +304,7 @@ void session_machine::end_session(time_point now) {
   if (will_)
     publish_will(now);
   for (auto& [filter, entry] : subs_)
-    fx().unsubscribes.push_back(filter);
+    fx().unsubscribes.emplace_back(filter);
   subs_.clear();
   inflight_.clear();
   inflight_ids_.clear();
@@ -317,7 +317,7 @@ void session_machine::end_session(time_point now) {
 void session_machine::reset_state() {
   fx().state_reset = true;
   for (auto& [filter, entry] : subs_)
-    fx().unsubscribes.push_back(filter);
+    fx().unsubscribes.emplace_back(filter);
   subs_.clear();
   inflight_.clear();
   inflight_ids_.clear();
@@ -786,8 +786,8 @@ void session_machine::handle(const subscribe& p, time_point) {
       continue;
     }
     subscription_entry entry{s.max_qos, s.no_local, s.retain_as_published, s.handling, sub_id};
-    auto [it, inserted] = subs_.insert_or_assign(std::string{s.filter}, entry);
-    fx().subscribes.push_back({it->first, entry, inserted});
+    auto [stored, inserted] = subs_.insert_or_assign(s.filter, entry);
+    fx().subscribes.push_back({std::string{stored}, entry, inserted});
     ack.codes.push_back(static_cast<reason_code>(s.max_qos));
   }
   fx().record_changed = true;
@@ -798,13 +798,11 @@ void session_machine::handle(const unsubscribe& p, time_point) {
   unsuback ack;
   ack.packet_id = p.packet_id;
   for (auto f : p.filters) {
-    auto i = subs_.find(f);
-    if (i == subs_.end()) {
+    if (!subs_.erase(f)) {
       ack.codes.push_back(reason_code::no_subscription_existed);
       continue;
     }
-    fx().unsubscribes.push_back(i->first);
-    subs_.erase(i);
+    fx().unsubscribes.emplace_back(f);
     ack.codes.push_back(reason_code::success);
   }
   fx().record_changed = true;
@@ -1198,8 +1196,8 @@ void session_machine::restore(protocol_version v, uint32_t session_expiry,
   expires_at_ = expires_at;
   subs_.clear();
   for (auto& [filter, entry] : subs) {
-    auto [it, inserted] = subs_.insert_or_assign(std::move(filter), entry);
-    subscribe_request req{it->first, entry, true, true};
+    subs_.insert_or_assign(filter, entry);
+    subscribe_request req{std::move(filter), entry, true, true};
     fx().subscribes.push_back(std::move(req));
   }
   queue_ = std::move(queue);
