@@ -13,9 +13,12 @@
 /// one-byte tag per slot so that a probe rarely touches an entry it does not
 /// want). An entry is one allocation: the filter's bytes and, inline, its
 /// single subscriber; a second subscriber to the same filter moves them into
-/// a subscriber list. match() looks the topic up there once (one hash of the
-/// topic, usually one entry read) before it walks the trie, which then holds
-/// only wildcard filters and shared groups. Per subscription that is ~64
+/// a subscriber list. match() hashes the topic, prefetches its slot, walks the
+/// trie (which holds only wildcard filters and shared groups) and then looks
+/// the topic up in the table (usually one entry read): the walk hides the
+/// cache miss of a table that is too large to stay cached. A topic whose
+/// first level no exact filter has (4,096 counters by first level, 16 KiB)
+/// skips the table: telemetry that only wildcard filters want pays nothing. Per subscription that is ~64
 /// bytes for a filter of up to 16 bytes instead of two trie nodes, a child
 /// table entry and a subscriber vector (~410 bytes; docs/performance.md).
 ///
@@ -183,7 +186,31 @@ public:
     return count_;
   }
 
-  entry* find(std::string_view key) const noexcept;
+  entry* find(std::string_view key) const noexcept {
+    return count_ == 0 ? nullptr : find(key, hash(key));
+  }
+
+  /// False if no entry has the first level of `topic` (then find() would
+  /// miss: match() skips the table, whose slot would be a cache miss, for
+  /// topics such as telemetry that only wildcard filters want).
+  bool may_contain(std::string_view topic) const noexcept {
+    return count_ != 0 && shape_counts_[shape(topic)] != 0;
+  }
+
+  /// find() with `h == hash(key)` computed earlier (see prefetch).
+  entry* find(std::string_view key, size_t h) const noexcept;
+
+  static size_t hash(std::string_view key) noexcept;
+
+  /// Starts loading the slot of hash `h` into the cache (the table is
+  /// large and cold: match() does this before its trie walk).
+  void prefetch(size_t h) const noexcept {
+    if (count_ != 0) {
+      auto i = h & (slots_.size() - 1);
+      __builtin_prefetch(tags_.data() + i);
+      __builtin_prefetch(slots_.data() + i);
+    }
+  }
 
   /// Inserts a new entry for `key` (not present) and returns it.
   entry* insert(std::string_view key);
@@ -192,11 +219,18 @@ public:
   void erase(entry* e) noexcept;
 
 private:
+  static constexpr size_t shapes = 4096;
+
+  /// Bucket of the first level of a topic or filter.
+  static size_t shape(std::string_view key) noexcept;
+
   void clear() noexcept;
   void rehash(size_t capacity);
 
   std::vector<entry*> slots_;
   std::vector<uint8_t> tags_;
+  /// Entries per shape() bucket (16 KiB, allocated with the first entry).
+  std::unique_ptr<uint32_t[]> shape_counts_;
   size_t count_ = 0;
 };
 
@@ -287,6 +321,8 @@ private:
 
   node* find_node(std::string_view filter) const;
   void prune(node* n);
+  void walk(std::string_view topic, std::optional<session_id> publisher,
+            std::vector<delivery>& out);
   void emit(node& n, std::optional<session_id> publisher, std::vector<delivery>& out);
   template <class Subscribers>
   void emit_subscribers(const Subscribers& subs, std::optional<session_id> publisher,

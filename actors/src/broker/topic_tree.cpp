@@ -294,9 +294,6 @@ bool has_wildcard(std::string_view filter) noexcept {
   return filter.find_first_of("+#") != std::string_view::npos;
 }
 
-size_t hash_key(std::string_view key) noexcept {
-  return std::hash<std::string_view>{}(key);
-}
 
 /// The slot tag of a hash: 7 bits of it with the high bit set (0 = empty).
 uint8_t tag_of(size_t h) noexcept {
@@ -352,7 +349,10 @@ exact_filters::~exact_filters() {
 }
 
 exact_filters::exact_filters(exact_filters&& other) noexcept
-  : slots_(std::move(other.slots_)), tags_(std::move(other.tags_)), count_(other.count_) {
+  : slots_(std::move(other.slots_)),
+    tags_(std::move(other.tags_)),
+    shape_counts_(std::move(other.shape_counts_)),
+    count_(other.count_) {
   other.slots_.clear();
   other.tags_.clear();
   other.count_ = 0;
@@ -363,6 +363,7 @@ exact_filters& exact_filters::operator=(exact_filters&& other) noexcept {
     clear();
     slots_ = std::move(other.slots_);
     tags_ = std::move(other.tags_);
+    shape_counts_ = std::move(other.shape_counts_);
     count_ = other.count_;
     other.slots_.clear();
     other.tags_.clear();
@@ -377,13 +378,27 @@ void exact_filters::clear() noexcept {
       entry::destroy(e);
   slots_.clear();
   tags_.clear();
+  shape_counts_.reset();
   count_ = 0;
 }
 
-exact_filters::entry* exact_filters::find(std::string_view key) const noexcept {
+size_t exact_filters::hash(std::string_view key) noexcept {
+  return std::hash<std::string_view>{}(key);
+}
+
+size_t exact_filters::shape(std::string_view key) noexcept {
+  // Cheap on purpose (it runs for every match): the first level's length
+  // and up to 8 of its bytes; a collision only costs a table lookup.
+  auto first = key.substr(0, key.find('/'));
+  uint64_t head = 0;
+  std::memcpy(&head, first.data(), std::min<size_t>(first.size(), 8));
+  auto h = mix(head ^ (static_cast<uint64_t>(first.size()) << 56));
+  return static_cast<size_t>(h) & (shapes - 1);
+}
+
+exact_filters::entry* exact_filters::find(std::string_view key, size_t h) const noexcept {
   if (count_ == 0)
     return nullptr;
-  auto h = hash_key(key);
   auto tag = tag_of(h);
   auto mask = slots_.size() - 1;
   for (auto i = h & mask;; i = (i + 1) & mask) {
@@ -401,29 +416,33 @@ exact_filters::entry* exact_filters::find(std::string_view key) const noexcept {
 exact_filters::entry* exact_filters::insert(std::string_view key) {
   if ((count_ + 1) * 4 > slots_.size() * 3)
     rehash(slots_.empty() ? 16 : slots_.size() * 2);
-  auto h = hash_key(key);
+  auto h = hash(key);
   auto mask = slots_.size() - 1;
   auto i = h & mask;
   while (tags_[i] != 0)
     i = (i + 1) & mask;
+  if (!shape_counts_)
+    shape_counts_ = std::make_unique<uint32_t[]>(shapes); // zeroed
   auto* e = entry::make(key);
   slots_[i] = e;
   tags_[i] = tag_of(h);
+  ++shape_counts_[shape(key)];
   ++count_;
   return e;
 }
 
 void exact_filters::erase(entry* e) noexcept {
   auto mask = slots_.size() - 1;
-  auto hole = hash_key(e->key()) & mask;
+  auto hole = hash(e->key()) & mask;
   while (slots_[hole] != e)
     hole = (hole + 1) & mask;
+  --shape_counts_[shape(e->key())];
   entry::destroy(e);
   --count_;
   // Backward shift: move later entries of the probe run into the hole unless
   // their home slot lies cyclically in (hole, j].
   for (auto j = (hole + 1) & mask; tags_[j] != 0; j = (j + 1) & mask) {
-    auto want = hash_key(slots_[j]->key()) & mask;
+    auto want = hash(slots_[j]->key()) & mask;
     if (((j - want) & mask) >= ((j - hole) & mask)) {
       slots_[hole] = slots_[j];
       tags_[hole] = tags_[j];
@@ -435,6 +454,7 @@ void exact_filters::erase(entry* e) noexcept {
   if (count_ == 0) {
     std::vector<entry*>{}.swap(slots_);
     std::vector<uint8_t>{}.swap(tags_);
+    shape_counts_.reset();
   } else if (slots_.size() > 64 && count_ * 8 < slots_.size()) {
     rehash(slots_.size() / 2);
   }
@@ -449,7 +469,7 @@ void exact_filters::rehash(size_t capacity) {
   for (auto* e : old) {
     if (!e)
       continue;
-    auto h = hash_key(e->key());
+    auto h = hash(e->key());
     auto i = h & mask;
     while (tags_[i] != 0)
       i = (i + 1) & mask;
@@ -662,18 +682,32 @@ void topic_tree::match(std::string_view topic, std::optional<session_id> publish
                        std::vector<delivery>& out) {
   out.clear();
   contributing_nodes_ = 0;
-  // The exact filter equal to the topic, if any (no wildcard: §4.7.2 does
-  // not apply); it contributes first, so it never needs the dedup table.
-  if (auto* e = exact_.find(topic)) {
+  auto* root = root_.get();
+  // The exact filter equal to the topic (no wildcard: §4.7.2 does not apply)
+  // is looked up after the trie walk, its slot prefetched now.
+  size_t exact_hash = 0;
+  bool exact = exact_.may_contain(topic);
+  if (exact) {
+    exact_hash = detail::exact_filters::hash(topic);
+    if (!root->unused())
+      exact_.prefetch(exact_hash);
+  }
+  if (!root->unused()) // wildcard filters or shared groups
+    walk(topic, publisher, out);
+  if (!exact)
+    return;
+  if (auto* e = exact_.find(topic, exact_hash)) {
     if (e->many)
       emit_subscribers(e->subs.list->items(), publisher, out);
     else
       emit_subscribers(std::array<subscriber, 1>{e->subs.one}, publisher, out);
   }
+}
+
+void topic_tree::walk(std::string_view topic, std::optional<session_id> publisher,
+                      std::vector<delivery>& out) {
   // §4.7.2: wildcards at the first level don't match topics starting with '$'.
   auto* root = root_.get();
-  if (root->unused())
-    return; // no wildcard filter and no shared group
   bool dollar = !topic.empty() && topic.front() == '$';
   auto done = detail::levels_done(topic);
   stack_.clear();
