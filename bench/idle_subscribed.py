@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Idle memory of a realistic device: hold N idle MQTT 3.1.1 connections (clean session,
 keep alive 60), each subscribed (QoS 1, SUBACK checked) to its own topic dev/<i>/cmd, or not
-(--sub 0); print the broker's VmRSS delta / N (docs/performance.md "Idle connections, third
+(--sub 0), or all to one shared filter (--filter fleet/cmd; '{i}' in it is the connection's number); print the broker's VmRSS delta / N (docs/performance.md "Idle connections, third
 pass"). The broker must already listen on 127.0.0.1:PORT as PID; run both pinned like bench/run.sh:
 
   (ulimit -n 20000; exec taskset -c 0 actormq --bind 127.0.0.1 --port 18943 --storage memory \
@@ -16,6 +16,7 @@ ap.add_argument('--port', type=int, required=True)
 ap.add_argument('--pid', type=int, required=True)
 ap.add_argument('-n', type=int, default=10000)
 ap.add_argument('--sub', type=int, default=1)
+ap.add_argument('--filter', default='dev/{i}/cmd')
 ap.add_argument('--hold', type=float, default=5)
 ap.add_argument('--batch', type=int, default=200)
 a = ap.parse_args()
@@ -53,7 +54,7 @@ for base in range(0, a.n, a.batch):
         sk = socket.create_connection(('127.0.0.1', a.port))
         sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         cid = f'idle-{i}'
-        sk.sendall(connect(cid) + (subscribe(f'dev/{i}/cmd') if a.sub else b''))
+        sk.sendall(connect(cid) + (subscribe(a.filter.replace('{i}', str(i))) if a.sub else b''))
         batch.append(sk)
     for sk in batch:
         ack = recvn(sk, 4)
@@ -65,6 +66,6 @@ for base in range(0, a.n, a.batch):
 conn_s = time.time() - t0
 time.sleep(a.hold)
 after = rss(a.pid)
-print(f'RESULT sub={a.sub} n={len(socks)} rss_before_kb={before} rss_after_kb={after} '
+print(f'RESULT sub={a.sub} filter={a.filter if a.sub else "-"} n={len(socks)} rss_before_kb={before} rss_after_kb={after} '
       f'kb_per_conn={(after - before) / len(socks):.2f} setup_s={conn_s:.1f}')
 for sk in socks: sk.close()
