@@ -1,5 +1,6 @@
 // actormq — the broker executable: configuration in, a running node out,
-// clean shutdown on SIGINT/SIGTERM. Everything else lives in the libraries.
+// clean shutdown on SIGINT/SIGTERM, auth.password_file reloaded on SIGHUP. Everything else
+// lives in the libraries.
 
 #include "amq/actors/broker_node.hpp"
 #include "amq/config/load.hpp"
@@ -23,6 +24,7 @@ sigset_t termination_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP); // reloads auth.password_file
   return set;
 }
 
@@ -82,7 +84,8 @@ int main(int argc, char** argv) {
     } else {
       AMQ_LOG_INFO("broker {} started (node {})", amq::config::version(), cfg.cluster.node_name);
       int sig = 0;
-      sigwait(&signals, &sig);
+      while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
+        node.reload_auth();
       AMQ_LOG_INFO("broker stops on {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
     }
     node.stop();

@@ -16,6 +16,7 @@ packages=(
   libcaf-dev librdkafka-dev libhiredis-dev nlohmann-json3-dev librocksdb-dev
   libboost-dev libboost-system-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
   libbenchmark-dev
+  libssl-dev                             # libcrypto: PBKDF2/SHA-512 for auth.password_file
   # services and clients used by tests
   redis-server mosquitto mosquitto-clients python3 python3-paho-mqtt python3-pytest
   default-jre-headless maven             # Kafka broker from Maven Central (scripts/fetch-kafka.sh)

@@ -321,6 +321,18 @@ std::vector<option_descriptor> make_options() {
         "What a full DEVICE queue does with a new message. drop_oldest: evict the oldest queued "
         "message; drop_newest: refuse the new one. Both are counted per session.");
 
+  // auth
+  t.add(AMQ_KEY(auth.allow_anonymous), bool_codec{}, {},
+        "Accept a CONNECT without a user name. false: it is refused with CONNACK 0x05 "
+        "(3.1.1) / 0x87 Not authorized (5.0). Mosquitto's allow_anonymous.");
+  t.add(AMQ_KEY(auth.password_file), any_string(), {},
+        "Password file in the format of mosquitto_passwd (mosquitto 2.0: $7$ PBKDF2-SHA512 or "
+        "$6$ SHA-512 lines; manage it with mosquitto_passwd). A CONNECT with a user name must "
+        "name a user of the file with the right password, else CONNACK 0x04 (3.1.1) / 0x86 Bad "
+        "User Name or Password (5.0). Read at start (a bad file stops the broker, naming file "
+        "and line) and again on SIGHUP (a bad file then keeps the users loaded before). Empty: "
+        "user names and passwords are not checked.");
+
   // acl
   t.add(AMQ_KEY(acl.deny_subscribe),
         detail::string_list_codec{topic_filter_syntax, "list of topic filters", ""}, {},
@@ -494,6 +506,8 @@ const std::vector<section_descriptor>& sections() {
             "GET /metrics."},
     {"limits", "Protocol limits, flow control and back-pressure."},
     {"session", "Session persistence and client types (DEVICE / APPLICATION)."},
+    {"auth", "Client authentication at CONNECT (docs/security.md): anonymous clients and a "
+             "mosquitto_passwd password file."},
     {"acl", "Authorization. Minimal for now: a list of topic filters the broker refuses to "
             "subscribe anyone to; everything else is allowed."},
     {"storage", "Storage backend per role, and backend connection settings. sessions and "

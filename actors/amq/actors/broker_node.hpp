@@ -5,6 +5,7 @@
 
 #include "amq/admin/http_server.hpp"
 #include "amq/admin/session_directory.hpp"
+#include "amq/auth/password_file.hpp"
 #include "amq/broker/session_types.hpp"
 #include "amq/config/broker_config.hpp"
 #include "amq/net/server.hpp"
@@ -34,6 +35,10 @@ public:
   /// Stops accepting, disconnects every client (0x8B Server shutting down
   /// for 5.0 clients) and stops the actors. Idempotent.
   void stop();
+
+  /// Re-reads auth.password_file (SIGHUP). A bad file is logged and the users
+  /// loaded before stay. Returns false then. Thread-safe against CONNECTs.
+  bool reload_auth();
 
   /// Port the MQTT listener is bound to (after start; useful with port 0).
   uint16_t port() const;
@@ -69,6 +74,8 @@ private:
   caf::actor_system& sys_;
   config::broker_config cfg_;
   broker::session_limits limits_;
+  /// CONNECT check (auth.*); declared before server_ so it outlives the I/O threads.
+  std::unique_ptr<auth::authenticator> auth_;
   caf::actor storage_;
   caf::actor watchdog_; ///< closes connections that send no CONNECT in time
   caf::actor router_;

@@ -11,6 +11,7 @@
 /// the session reports the chunks consumed.
 
 #include "amq/actors/messages.hpp"
+#include "amq/auth/password_file.hpp"
 #include "amq/net/connection.hpp"
 #include "amq/protocol/framer.hpp"
 
@@ -42,8 +43,13 @@ private:
 class edge_link : public net::connection_receiver,
                   public std::enable_shared_from_this<edge_link> {
 public:
+  /// `auth` (may be null: every CONNECT accepted) checks the CONNECT's user name
+  /// and password on the I/O thread before the registry hears of it, so a
+  /// refused CONNECT never touches a session (no takeover, no will). It must
+  /// outlive the link's I/O (the broker node owns it). `sys` is not kept (the
+  /// link never used it; its 8 bytes per connection now hold `auth`).
   edge_link(caf::actor_system& sys, caf::actor registry, uint32_t max_packet_size,
-            size_t max_unconsumed);
+            size_t max_unconsumed, const auth::authenticator* auth = nullptr);
 
   void on_data(const net::connection_ptr& conn, std::span<const uint8_t> bytes) override;
   void on_closed(const net::connection_ptr& conn, std::error_code reason) override;
@@ -69,12 +75,15 @@ public:
 private:
   void refuse(const net::connection_ptr& conn, uint8_t level, protocol::reason_code rc,
               std::string_view why);
+  /// CONNACK with `rc` where the client's version allows one, then close.
+  static void send_refusal(const net::connection_ptr& conn, uint8_t level,
+                           protocol::reason_code rc);
 
-  caf::actor_system& sys_;
   caf::actor registry_;
   /// Frames the bytes before CONNECT; released once the CONNECT is decoded.
   std::unique_ptr<protocol::framer> framer_;
   size_t max_unconsumed_;
+  const auth::authenticator* auth_; ///< null: no authentication
   caf::actor session_;          ///< guarded by mtx_
   // The one-byte members sit together (16 bytes less per connection).
   tiny_lock mtx_;

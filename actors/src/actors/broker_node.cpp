@@ -144,6 +144,22 @@ std::error_code broker_node::start() {
                   "listener");
     return std::make_error_code(std::errc::invalid_argument);
   }
+  {
+    std::string auth_error;
+    auth_ = auth::authenticator::create({cfg_.auth.allow_anonymous, cfg_.auth.password_file},
+                                        auth_error);
+    if (!auth_) {
+      AMQ_LOG_ERROR("broker cannot start: auth.password_file: {}", auth_error);
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    if (!cfg_.auth.password_file.empty())
+      AMQ_LOG_INFO("broker authenticates clients: {} users from {}; anonymous clients {}",
+                   auth_->users(), cfg_.auth.password_file,
+                   cfg_.auth.allow_anonymous ? "allowed" : "refused");
+    else if (!cfg_.auth.allow_anonymous)
+      AMQ_LOG_WARN("auth.allow_anonymous is false but auth.password_file is empty: a CONNECT "
+                   "needs a user name, but any user name and password is accepted");
+  }
   std::vector<protocol::message_ptr> retained;
   std::vector<restored_session> restored;
   if (auto err = open_storage(retained, restored))
@@ -178,9 +194,10 @@ std::error_code broker_node::start() {
   // connection once, `limits.connect_timeout` after the accept.
   watchdog_ = spawn_connect_watchdog(sys_, limits_.connect_timeout);
   auto watchdog = watchdog_;
-  server_ = std::make_unique<net::server>(opts, [&sys, registry, max_packet, read_ahead,
-                                                 watchdog](const net::connection_ptr& conn) {
-    auto link = std::make_shared<edge_link>(sys, registry, max_packet, read_ahead);
+  const auth::authenticator* auth = auth_->active() ? auth_.get() : nullptr;
+  server_ = std::make_unique<net::server>(opts, [&sys, registry, max_packet, read_ahead, watchdog,
+                                                 auth](const net::connection_ptr& conn) {
+    auto link = std::make_shared<edge_link>(sys, registry, max_packet, read_ahead, auth);
     conn->set_receiver(link);
     caf::anon_send(watchdog, watch_atom::value, conn, link);
   });
@@ -250,6 +267,21 @@ uint16_t broker_node::port() const {
 
 net::server::stats broker_node::edge_stats() const {
   return server_ ? server_->get_stats() : net::server::stats{};
+}
+
+bool broker_node::reload_auth() {
+  if (!auth_ || cfg_.auth.password_file.empty()) {
+    AMQ_LOG_INFO("broker got SIGHUP: no auth.password_file to reload");
+    return true;
+  }
+  if (auto err = auth_->reload(); !err.empty()) {
+    AMQ_LOG_WARN("auth.password_file not reloaded: {}; the {} users loaded before stay", err,
+                 auth_->users());
+    return false;
+  }
+  AMQ_LOG_INFO("auth.password_file reloaded: {} users from {}", auth_->users(),
+               cfg_.auth.password_file);
+  return true;
 }
 
 void broker_node::stop() {

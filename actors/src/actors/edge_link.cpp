@@ -10,11 +10,25 @@ namespace amq::actors {
 
 using namespace protocol;
 
-edge_link::edge_link(caf::actor_system& sys, caf::actor registry, uint32_t max_packet_size,
-                     size_t max_unconsumed)
-  : sys_(sys), registry_(std::move(registry)),
+namespace {
+
+/// A user name as a log field: at most 64 bytes, control characters as '?'.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64))
+    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  if (s.size() > 64)
+    out += "...";
+  return out;
+}
+
+} // namespace
+
+edge_link::edge_link(caf::actor_system&, caf::actor registry, uint32_t max_packet_size,
+                     size_t max_unconsumed, const auth::authenticator* auth)
+  : registry_(std::move(registry)),
     framer_(std::make_unique<protocol::framer>(max_packet_size)),
-    max_unconsumed_(max_unconsumed) {
+    max_unconsumed_(max_unconsumed), auth_(auth != nullptr && auth->active() ? auth : nullptr) {
 }
 
 void edge_link::refuse(const net::connection_ptr& conn, uint8_t level, reason_code rc,
@@ -22,6 +36,10 @@ void edge_link::refuse(const net::connection_ptr& conn, uint8_t level, reason_co
   AMQ_LOG_INFO("connection {} refused before CONNECT: {} ({})", conn->peer(), why,
                to_string(rc));
   metrics::count_rejected(static_cast<uint8_t>(rc));
+  send_refusal(conn, level, rc);
+}
+
+void edge_link::send_refusal(const net::connection_ptr& conn, uint8_t level, reason_code rc) {
   // Answer with a CONNACK in the client's protocol version where the spec
   // allows one (§3.1.4, §3.2.2.2); otherwise just close.
   if (level == 5) {
@@ -84,6 +102,7 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
   connect_frame_ptr cf;
   std::vector<uint8_t> rest;
   bool stop = false;
+  bool auth_refused = false;
   auto buffered_before = framer_->buffered();
   auto err = framer_->feed(bytes, [&](const frame& f) {
     stop = true;
@@ -100,6 +119,23 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
       return false;
     }
     owned->packet = std::move(*res);
+    if (auth_ != nullptr) {
+      const auto& p = owned->packet;
+      auto v = auth_->check(p.username, p.password);
+      if (v != auth::verdict::accepted) {
+        auto rc = v == auth::verdict::not_authorized ? reason_code::not_authorized
+                                                     : reason_code::bad_user_name_or_password;
+        AMQ_LOG_INFO("client '{}' refused from {}: {} (user {}, CONNACK {})",
+                     printable(p.client_id),
+                     conn->peer(), auth::to_string(v),
+                     p.username ? "'" + printable(*p.username) + "'" : std::string{"none"},
+                     to_string(rc));
+        metrics::count_rejected(static_cast<uint8_t>(rc));
+        send_refusal(conn, level, rc);
+        auth_refused = true;
+        return false;
+      }
+    }
     // Bytes after the CONNECT in this read (only if the frame lies in `bytes`).
     auto* end = f.body.data() + f.body.size();
     if (end >= bytes.data() && end <= bytes.data() + bytes.size()) {
@@ -116,6 +152,10 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
   });
   if (err && !stop) {
     refuse(conn, 0, err->code, err->message);
+    return;
+  }
+  if (auth_refused) {
+    framer_.reset(); // closing: frame nothing more
     return;
   }
   if (!cf)

@@ -169,6 +169,15 @@ struct session_config {
   bool operator==(const session_config&) const = default;
 };
 
+/// Client authentication at CONNECT (docs/security.md).
+struct auth_config {
+  /// false: a CONNECT without a user name is refused (3.1.1 0x05, 5.0 0x87).
+  bool allow_anonymous = true;
+  /// mosquitto_passwd password file, read at start and on SIGHUP; empty: no password check.
+  std::string password_file;
+  bool operator==(const auth_config&) const = default;
+};
+
 /// Authorization. Minimal for now: topic filters no client may subscribe to.
 struct acl_config {
   /// A SUBSCRIBE for a filter that one of these matches is refused (0x80).
@@ -261,6 +270,7 @@ struct broker_config {
   sys_config sys;
   limits_config limits;
   session_config session;
+  auth_config auth;
   acl_config acl;
   storage_config storage;
   cluster_config cluster;
