@@ -204,6 +204,12 @@ CAF_TEST(authenticator verdicts) {
   CAF_CHECK(a->check("alice", "wrong") == verdict::bad_credentials);
   CAF_CHECK(a->check("alice", std::nullopt) == verdict::bad_credentials);
   CAF_CHECK(a->check("alice", "") == verdict::bad_credentials);
+  // HMAC pads a short key with zeros, so PBKDF2 alone takes "secret\0" for "secret";
+  // a password with a NUL byte is refused before hashing.
+  using namespace std::string_view_literals;
+  CAF_CHECK(verify(*parse_password_file(golden, "g").table->find("alice"), "secret\0"sv));
+  CAF_CHECK(a->check("alice", "secret\0"sv) == verdict::bad_credentials);
+  CAF_CHECK(a->check("alice", "secret\0x"sv) == verdict::bad_credentials);
   CAF_CHECK(a->check("mallory", "secret") == verdict::bad_credentials);
   CAF_CHECK(a->check("mallory", std::nullopt) == verdict::bad_credentials);
   CAF_CHECK(a->check("", "secret") == verdict::bad_credentials);

@@ -242,7 +242,9 @@ verdict authenticator::check(std::optional<std::string_view> username,
     (void) verify(dummy_entry(), password.value_or(std::string_view{}));
     return verdict::bad_credentials;
   }
-  if (!password) {
+  // A password with a NUL byte never matches: mosquitto_passwd cannot write one,
+  // and HMAC would take "pw\0" for "pw" (a short key is padded with zeros).
+  if (!password || password->find('\0') != std::string_view::npos) {
     (void) verify(*e, std::string_view{});
     return verdict::bad_credentials;
   }
