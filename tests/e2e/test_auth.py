@@ -12,16 +12,16 @@ written by the real mosquitto_passwd, real clients (paho, mosquitto_pub/mosquitt
 - refusals are counted in actormq_connections_rejected_total and logged without password.
 """
 
-import os
 import signal
 import subprocess
 
 import pytest
 
 import test_metrics as tm
-from conftest import (BROKER_BIN, TIMEOUT, V311, V5, VERSIONS, MosquittoSub, free_port,
+from conftest import (BROKER_BIN, V311, V5, VERSIONS, MosquittoSub, free_port,
                       mosq_version, uid)
-from mqtt_raw import CONNACK, RawClient
+import mqtt_raw
+from mqtt_raw import RawClient
 
 BAD_CREDENTIALS = {V311: 0x04, V5: 0x86}
 NOT_AUTHORIZED = {V311: 0x05, V5: 0x87}
@@ -142,6 +142,13 @@ def test_anonymous_refused_when_not_allowed(broker_factory, pwfile, clients, ver
     if version == V5:
         # 5.0 allows a password without a user name (§3.1.2.9): still anonymous.
         raw_connect(broker, version, expect=0x87, password=b"secret")
+    else:
+        # 3.1.1: a password flag without user name flag is malformed [MQTT-3.1.2-22]:
+        # closed by the codec, no CONNACK.
+        c = RawClient(broker.host, broker.port, version)
+        c.send(mqtt_raw.connect(uid("raw"), version, password=b"secret"))
+        assert c.expect_close() == []
+        c.close()
     # With a user name the password decides.
     raw_connect(broker, version, username="alice", password=b"secret").close()
     raw_connect(broker, version, expect=BAD_CREDENTIALS[version], username="x", password=b"y")
