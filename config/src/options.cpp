@@ -324,14 +324,15 @@ std::vector<option_descriptor> make_options() {
   // auth
   t.add(AMQ_KEY(auth.allow_anonymous), bool_codec{}, {},
         "Accept a CONNECT without a user name. false: it is refused with CONNACK 0x05 "
-        "(3.1.1) / 0x87 Not authorized (5.0). Mosquitto's allow_anonymous.");
+        "(3.1.1) / 0x87 Not authorized (5.0); without auth.password_file every CONNECT is "
+        "then refused (fail closed). Mosquitto's allow_anonymous.");
   t.add(AMQ_KEY(auth.password_file), any_string(), {},
         "Password file in the format of mosquitto_passwd (mosquitto 2.0: $7$ PBKDF2-SHA512 or "
         "$6$ SHA-512 lines; manage it with mosquitto_passwd). A CONNECT with a user name must "
         "name a user of the file with the right password, else CONNACK 0x04 (3.1.1) / 0x86 Bad "
         "User Name or Password (5.0). Read at start (a bad file stops the broker, naming file "
         "and line) and again on SIGHUP (a bad file then keeps the users loaded before). Empty: "
-        "user names and passwords are not checked.");
+        "user names and passwords are not checked (with auth.allow_anonymous true).");
 
   // acl
   t.add(AMQ_KEY(acl.deny_subscribe),

@@ -186,12 +186,15 @@ CAF_TEST(authenticator verdicts) {
   CAF_CHECK(!open->active());
   CAF_CHECK(open->check(std::nullopt, std::nullopt) == verdict::accepted);
   CAF_CHECK(open->check("anyone", "anything") == verdict::accepted);
-  // No anonymous clients, no password file: a user name is required, not checked.
+  // No anonymous clients, no password file: nobody can be authenticated, so
+  // everybody is refused (fail closed; an operator who turned anonymous off
+  // must not get a broker that takes any user name).
   auto named = authenticator::create({false, ""}, err);
   CAF_REQUIRE(named != nullptr);
   CAF_CHECK(named->active());
   CAF_CHECK(named->check(std::nullopt, std::nullopt) == verdict::not_authorized);
-  CAF_CHECK(named->check("anyone", std::nullopt) == verdict::accepted);
+  CAF_CHECK(named->check("anyone", std::nullopt) == verdict::not_authorized);
+  CAF_CHECK(named->check("anyone", "anything") == verdict::not_authorized);
   // A password file, anonymous allowed.
   auto a = authenticator::create({true, file.string()}, err);
   CAF_REQUIRE(a != nullptr);

@@ -157,8 +157,8 @@ std::error_code broker_node::start() {
                    auth_->users(), cfg_.auth.password_file,
                    cfg_.auth.allow_anonymous ? "allowed" : "refused");
     else if (!cfg_.auth.allow_anonymous)
-      AMQ_LOG_WARN("auth.allow_anonymous is false but auth.password_file is empty: a CONNECT "
-                   "needs a user name, but any user name and password is accepted");
+      AMQ_LOG_WARN("auth.allow_anonymous is false but auth.password_file is empty: every "
+                   "CONNECT is refused (not authorized); set auth.password_file");
   }
   std::vector<protocol::message_ptr> retained;
   std::vector<restored_session> restored;

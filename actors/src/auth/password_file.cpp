@@ -206,7 +206,8 @@ std::string_view to_string(verdict v) noexcept {
     case verdict::bad_credentials:
       return "bad user name or password";
     case verdict::not_authorized:
-      return "not authorized (no user name, auth.allow_anonymous is false)";
+      return "not authorized (auth.allow_anonymous is false and the client gave no user name "
+             "or there is no auth.password_file)";
   }
   return "?";
 }
@@ -235,8 +236,9 @@ verdict authenticator::check(std::optional<std::string_view> username,
   if (!username)
     return opts_.allow_anonymous ? verdict::accepted : verdict::not_authorized;
   auto t = table();
-  if (!t)
-    return verdict::accepted; // no password file: user names are not checked
+  if (!t) // no password file: nothing to check a user name against; without
+           // anonymous clients that refuses everyone (fail closed)
+    return opts_.allow_anonymous ? verdict::accepted : verdict::not_authorized;
   const auto* e = t->find(*username);
   if (e == nullptr) {
     (void) verify(dummy_entry(), password.value_or(std::string_view{}));
