@@ -37,6 +37,12 @@ maybe_error non_empty(const std::string& s) {
   return std::nullopt;
 }
 
+maybe_error tls_version(const std::string& s) {
+  if (s != "tls1.2" && s != "tls1.3")
+    return std::string{"expected tls1.2 or tls1.3"};
+  return std::nullopt;
+}
+
 maybe_error host_port(const std::string& s) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
@@ -118,8 +124,8 @@ std::vector<option_descriptor> make_options() {
 
   // listeners
   t.add(AMQ_KEY(listeners.mqtt.enabled), bool_codec{}, {"LISTENER_TCP_ENABLED"},
-        "Accept MQTT clients over plain TCP. It is the only listener so far, so false makes "
-        "the broker refuse to start.")
+        "Accept MQTT clients over plain TCP. false with listeners.tls.enabled false too makes "
+        "the broker refuse to start (no listener).")
     .tbmq_default = "true";
   t.add(AMQ_KEY(listeners.mqtt.bind), required_string(), {"LISTENER_TCP_BIND_ADDRESS"},
         "Address the MQTT listener binds to; 0.0.0.0 means every IPv4 interface.")
@@ -127,6 +133,29 @@ std::vector<option_descriptor> make_options() {
   t.add(AMQ_KEY(listeners.mqtt.port), uint_in<uint16_t>(0, 65535), {"LISTENER_TCP_BIND_PORT"},
         "TCP port of the MQTT listener; 0 picks a free port (tests).")
     .tbmq_default = "1883";
+  t.add(AMQ_KEY(listeners.tls.enabled), bool_codec{}, {"LISTENER_SSL_ENABLED"},
+        "Accept MQTT clients over TLS (MQTT over TLS, port 8883) besides or instead of plain "
+        "TCP. Needs listeners.tls.cert_file and key_file; a missing or bad file stops the broker "
+        "at start, naming the file. See docs/security.md.")
+    .tbmq_default = "false";
+  t.add(AMQ_KEY(listeners.tls.bind), required_string(), {"LISTENER_SSL_BIND_ADDRESS"},
+        "Address the TLS listener binds to.")
+    .tbmq_default = "0.0.0.0";
+  t.add(AMQ_KEY(listeners.tls.port), uint_in<uint16_t>(0, 65535), {"LISTENER_SSL_BIND_PORT"},
+        "TCP port of the TLS listener; 0 picks a free port (tests).")
+    .tbmq_default = "8883";
+  t.add(AMQ_KEY(listeners.tls.cert_file), any_string(), {"LISTENER_SSL_PEM_CERT"},
+        "PEM file with the server certificate, followed by any intermediate certificates.");
+  t.add(AMQ_KEY(listeners.tls.key_file), any_string(), {"LISTENER_SSL_PEM_KEY"},
+        "PEM file with the server certificate's private key (unencrypted).");
+  t.add(AMQ_KEY(listeners.tls.ca_file), any_string(), {},
+        "PEM CA bundle that signs client certificates. Set: clients are asked for a certificate "
+        "and one that does not verify fails the handshake. Empty: no client certificates.");
+  t.add(AMQ_KEY(listeners.tls.require_client_cert), bool_codec{}, {},
+        "Mutual TLS: a client without a certificate signed by listeners.tls.ca_file fails the "
+        "handshake (needs ca_file). The certificate is not mapped to an MQTT user name.");
+  t.add(AMQ_KEY(listeners.tls.min_version), detail::string_codec{tls_version, "tls1.2 or tls1.3"},
+        {}, "Lowest TLS version accepted: tls1.2 or tls1.3.");
 
   // admin
   t.add(AMQ_KEY(admin.enabled), bool_codec{}, {}, "Serve the admin REST API and Sessions page.");

@@ -40,13 +40,16 @@ public:
   /// loaded before stay. Returns false then. Thread-safe against CONNECTs.
   bool reload_auth();
 
-  /// Port the MQTT listener is bound to (after start; useful with port 0).
+  /// Port the MQTT listener is bound to (after start; useful with port 0). 0: no plain listener.
   uint16_t port() const;
+  /// Port the MQTT-over-TLS listener is bound to; 0: not enabled.
+  uint16_t tls_port() const;
 
   caf::actor registry() const { return registry_; }
   caf::actor router() const { return router_; }
   /// The metrics actor: (caf::get_atom) → the Prometheus page (metrics_actor.hpp).
   caf::actor metrics() const { return metrics_; }
+  /// The edge's counters, both listeners added up.
   net::server::stats edge_stats() const;
 
   /// The admin HTTP server (null unless admin.enabled and it could bind).
@@ -82,7 +85,8 @@ private:
   caf::actor registry_;
   caf::actor metrics_;
   std::shared_ptr<edge_source> metrics_edge_;
-  std::unique_ptr<net::server> server_;
+  std::unique_ptr<net::server> server_;     ///< plain TCP (listeners.mqtt); null if disabled
+  std::unique_ptr<net::server> tls_server_; ///< MQTT over TLS (listeners.tls); null if disabled
   std::shared_ptr<admin::session_directory> directory_;
   std::unique_ptr<admin::http_server> admin_;
   /// Starts the admin server (admin.*); a bind failure is logged, and the

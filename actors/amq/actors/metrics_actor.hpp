@@ -34,22 +34,41 @@ class http_server;
 namespace amq::actors {
 
 /// The network edge's counters, readable from the metrics actor while the
-/// owner may destroy the edge: the owner calls `detach()` first.
+/// owner may destroy the edge: the owner calls `detach()` first. With a TLS
+/// listener too, the counters of both servers are added up.
 class edge_source {
 public:
-  explicit edge_source(const net::server* s) : server_(s) {}
+  explicit edge_source(const net::server* s, const net::server* tls = nullptr)
+    : server_(s), tls_(tls) {}
   net::server::stats get() const {
     std::lock_guard<std::mutex> guard{mtx_};
-    return server_ ? server_->get_stats() : net::server::stats{};
+    net::server::stats sum{};
+    for (const net::server* s : {server_, tls_}) {
+      if (!s)
+        continue;
+      auto st = s->get_stats();
+      sum.accepted += st.accepted;
+      sum.closed += st.closed;
+      sum.bytes_in += st.bytes_in;
+      sum.bytes_out += st.bytes_out;
+      sum.reads += st.reads;
+      sum.writes += st.writes;
+      sum.aborted_queue_overflow += st.aborted_queue_overflow;
+      sum.accept_errors += st.accept_errors;
+      sum.open += st.open;
+    }
+    return sum;
   }
   void detach() {
     std::lock_guard<std::mutex> guard{mtx_};
     server_ = nullptr;
+    tls_ = nullptr;
   }
 
 private:
   mutable std::mutex mtx_;
   const net::server* server_;
+  const net::server* tls_;
 };
 
 struct metrics_sources {

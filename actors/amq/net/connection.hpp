@@ -1,6 +1,11 @@
 #pragma once
 /// The network edge: one accepted TCP connection, MQTT-agnostic.
 ///
+/// Two implementations: `tcp_connection` (plain, described below) and `tls_connection` (a
+/// listener with `server_options::tls`; src/net/tls_connection.hpp says what differs: the
+/// handshake and its deadline, reads that drain OpenSSL's buffered input, close_notify on close,
+/// memory). The contract of this class holds for both.
+///
 /// Design
 /// ======
 ///

@@ -24,6 +24,11 @@ enum class error : int {
   server_stopped,
   /// A receiver callback threw; the connection was aborted.
   receiver_failed,
+  /// TLS listener: the TLS handshake failed (not a TLS client, no shared version or cipher, a
+  /// missing or bad client certificate, ...).
+  tls_handshake_failed,
+  /// TLS listener: the handshake did not complete within `tls_options::handshake_timeout`.
+  tls_handshake_timeout,
 };
 
 /// The `amq.net` error category.

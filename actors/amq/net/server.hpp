@@ -34,6 +34,27 @@ enum class io_model {
   shared_context,
 };
 
+/// TLS of a listener (`server_options::tls`). A TLS connection keeps the contract of
+/// connection.hpp; it costs more memory than a plain one (OpenSSL's SSL object and the Asio TLS
+/// stream's two 17 KiB record buffers, see docs/security.md), so the idle budget of a plain
+/// connection does not hold for it.
+struct tls_options {
+  /// Serve TLS on this listener. Everything below is ignored when false.
+  bool enabled = false;
+  /// PEM server certificate (chain) and private key.
+  std::string cert_file;
+  std::string key_file;
+  /// PEM CA bundle used to verify client certificates (empty: clients are not asked for one).
+  std::string ca_file;
+  /// Mutual TLS: a client without a certificate signed by `ca_file` fails the handshake.
+  bool require_client_cert = false;
+  /// Lowest protocol version accepted: "tls1.2" or "tls1.3".
+  std::string min_version = "tls1.2";
+  /// A connection whose handshake has not completed by then is closed
+  /// (`error::tls_handshake_timeout`).
+  std::chrono::milliseconds handshake_timeout{10000};
+};
+
 /// Configuration of a `server`.
 struct server_options {
   /// Address to listen on (IPv4 or IPv6 literal).
@@ -60,6 +81,8 @@ struct server_options {
   std::chrono::milliseconds close_linger{2000};
   /// Threading model; see `io_model`.
   io_model model = io_model::context_per_thread;
+  /// TLS (disabled: plain TCP).
+  tls_options tls;
 };
 
 /// Accepts TCP connections and drives their I/O. Not copyable or movable.
@@ -95,7 +118,12 @@ public:
 
   /// Binds and listens (SO_REUSEADDR), raises RLIMIT_NOFILE to its hard limit and spawns the I/O
   /// threads. Returns the error (e.g. address in use) instead of throwing; may be called once.
+  /// With TLS, loads the certificate and key first; a bad file returns `invalid_argument` and
+  /// `error_detail()` names the file and OpenSSL's reason.
   std::error_code start();
+
+  /// Why `start()` failed, when the error code alone does not say (TLS files); else empty.
+  const std::string& error_detail() const;
 
   /// The port actually bound (differs from `options().port` when that was 0); 0 before `start`.
   uint16_t port() const;

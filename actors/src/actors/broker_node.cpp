@@ -139,9 +139,9 @@ std::error_code broker_node::open_storage(std::vector<protocol::message_ptr>& re
 }
 
 std::error_code broker_node::start() {
-  if (!cfg_.listeners.mqtt.enabled) {
-    AMQ_LOG_ERROR("broker cannot start: listeners.mqtt.enabled is false and there is no other "
-                  "listener");
+  if (!cfg_.listeners.mqtt.enabled && !cfg_.listeners.tls.enabled) {
+    AMQ_LOG_ERROR("broker cannot start: listeners.mqtt.enabled and listeners.tls.enabled are "
+                  "both false: no listener");
     return std::make_error_code(std::errc::invalid_argument);
   }
   {
@@ -195,19 +195,51 @@ std::error_code broker_node::start() {
   watchdog_ = spawn_connect_watchdog(sys_, limits_.connect_timeout);
   auto watchdog = watchdog_;
   const auth::authenticator* auth = auth_->active() ? auth_.get() : nullptr;
-  server_ = std::make_unique<net::server>(opts, [&sys, registry, max_packet, read_ahead, watchdog,
-                                                 auth](const net::connection_ptr& conn) {
+  // The same handler for both listeners: above the edge a TLS connection is just bytes.
+  auto on_accept = [&sys, registry, max_packet, read_ahead, watchdog,
+                    auth](const net::connection_ptr& conn) {
     auto link = std::make_shared<edge_link>(sys, registry, max_packet, read_ahead, auth);
     conn->set_receiver(link);
     caf::anon_send(watchdog, watch_atom::value, conn, link);
-  });
-  if (auto err = server_->start()) {
-    AMQ_LOG_ERROR("broker cannot listen on {}:{}: {}", opts.bind, opts.port, err.message());
-    return err;
+  };
+  if (cfg_.listeners.tls.enabled) {
+    // First: a bad certificate or key stops the broker before any client is accepted.
+    const auto& tc = cfg_.listeners.tls;
+    net::server_options topts = opts;
+    topts.bind = tc.bind;
+    topts.port = tc.port;
+    topts.tls.enabled = true;
+    topts.tls.cert_file = tc.cert_file;
+    topts.tls.key_file = tc.key_file;
+    topts.tls.ca_file = tc.ca_file;
+    topts.tls.require_client_cert = tc.require_client_cert;
+    topts.tls.min_version = tc.min_version;
+    topts.tls.handshake_timeout = limits_.connect_timeout;
+    tls_server_ = std::make_unique<net::server>(topts, on_accept);
+    if (auto err = tls_server_->start()) {
+      if (!tls_server_->error_detail().empty())
+        AMQ_LOG_ERROR("broker cannot start: listeners.tls: {}", tls_server_->error_detail());
+      else
+        AMQ_LOG_ERROR("broker cannot listen for MQTT over TLS on {}:{}: {}", topts.bind,
+                      topts.port, err.message());
+      return err;
+    }
+    AMQ_LOG_INFO("broker listens for MQTT over TLS on {}:{} (min {}, client certificates {})",
+                 topts.bind, tls_server_->port(), tc.min_version,
+                 tc.require_client_cert ? "required"
+                 : tc.ca_file.empty()   ? "not asked"
+                                        : "verified if sent");
   }
-  AMQ_LOG_INFO("broker listens for MQTT on {}:{}", opts.bind, server_->port());
+  if (cfg_.listeners.mqtt.enabled) {
+    server_ = std::make_unique<net::server>(opts, on_accept);
+    if (auto err = server_->start()) {
+      AMQ_LOG_ERROR("broker cannot listen on {}:{}: {}", opts.bind, opts.port, err.message());
+      return err;
+    }
+    AMQ_LOG_INFO("broker listens for MQTT on {}:{}", opts.bind, server_->port());
+  }
   // Metrics: the /metrics page (admin server) and the $SYS topics.
-  metrics_edge_ = std::make_shared<edge_source>(server_.get());
+  metrics_edge_ = std::make_shared<edge_source>(server_.get(), tls_server_.get());
   metrics_sources ms;
   ms.router = router_;
   ms.registry = registry_;
@@ -232,9 +264,8 @@ void broker_node::start_admin() {
   o.password = ac.password;
   admin_ = std::make_unique<admin::http_server>(o);
   // Routes: the REST API; the Sessions page and /metrics register here too.
-  auto* edge = server_.get();
-  auto ops = make_admin_ops(sys_, registry_, router_, storage_, [edge] {
-    auto st = edge->get_stats();
+  auto ops = make_admin_ops(sys_, registry_, router_, storage_, [edge = metrics_edge_] {
+    auto st = edge->get();
     return st.accepted - st.closed;
   });
   admin::register_api(*admin_, directory_, std::move(ops),
@@ -265,8 +296,12 @@ uint16_t broker_node::port() const {
   return server_ ? server_->port() : 0;
 }
 
+uint16_t broker_node::tls_port() const {
+  return tls_server_ ? tls_server_->port() : 0;
+}
+
 net::server::stats broker_node::edge_stats() const {
-  return server_ ? server_->get_stats() : net::server::stats{};
+  return edge_source{server_.get(), tls_server_.get()}.get();
 }
 
 bool broker_node::reload_auth() {
@@ -306,6 +341,8 @@ void broker_node::stop() {
     caf::anon_send_exit(metrics_, caf::exit_reason::user_shutdown);
   if (server_)
     server_->stop();
+  if (tls_server_)
+    tls_server_->stop();
   if (registry_)
     caf::anon_send_exit(registry_, caf::exit_reason::user_shutdown);
   if (router_)

@@ -32,6 +32,10 @@ public:
         return "server stopped";
       case error::receiver_failed:
         return "receiver callback threw";
+      case error::tls_handshake_failed:
+        return "TLS handshake failed";
+      case error::tls_handshake_timeout:
+        return "TLS handshake timed out";
     }
     return "unknown amq.net error";
   }
@@ -84,7 +88,7 @@ std::error_code to_close_reason(const boost::system::error_code& ec) {
 
 tcp_connection::tcp_connection(std::shared_ptr<server_state> state, socket_type socket, uint64_t id,
                                std::string peer)
-  : connection(id, std::move(peer)), state_(std::move(state)), socket_(std::move(socket)) {
+  : edge_connection(id, std::move(peer)), state_(std::move(state)), socket_(std::move(socket)) {
 }
 
 tcp_connection::~tcp_connection() {

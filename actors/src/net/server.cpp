@@ -4,7 +4,9 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <thread>
 
@@ -16,12 +18,17 @@
 
 #include "server_state.hpp"
 #include "tcp_connection.hpp"
+#include "tls_connection.hpp"
+
+#include <openssl/ssl.h>
 
 namespace amq::net {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using detail::edge_connection;
 using detail::tcp_connection;
+using detail::tls_connection;
 
 namespace {
 
@@ -40,6 +47,80 @@ std::string to_peer_string(const tcp::endpoint& ep) {
   auto addr = ep.address();
   std::string host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
   return host + ":" + std::to_string(ep.port());
+}
+
+/// The TLS listener's context, or an error with `detail` naming the file and OpenSSL's reason.
+std::error_code make_tls_context(const tls_options& t, std::unique_ptr<asio::ssl::context>& out,
+                                 std::string& detail) {
+  namespace ssl = asio::ssl;
+  const auto invalid = std::make_error_code(std::errc::invalid_argument);
+  int min_version = 0;
+  if (t.min_version == "tls1.2")
+    min_version = TLS1_2_VERSION;
+  else if (t.min_version == "tls1.3")
+    min_version = TLS1_3_VERSION;
+  else {
+    detail = "min_version must be tls1.2 or tls1.3, not '" + t.min_version + "'";
+    return invalid;
+  }
+  if (t.cert_file.empty() || t.key_file.empty()) {
+    detail = t.cert_file.empty() ? "cert_file is not set" : "key_file is not set";
+    return invalid;
+  }
+  for (const auto* f : {&t.cert_file, &t.key_file, &t.ca_file}) {
+    if (f->empty())
+      continue;
+    if (std::FILE* fp = std::fopen(f->c_str(), "r"))
+      std::fclose(fp);
+    else {
+      detail = std::string{f == &t.cert_file ? "cert_file " : f == &t.key_file ? "key_file " : "ca_file "}
+               + *f + ": cannot open: " + std::strerror(errno);
+      return invalid;
+    }
+  }
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2
+                   | ssl::context::no_sslv3 | ssl::context::single_dh_use);
+  SSL_CTX_set_min_proto_version(native, min_version);
+  // No TLS 1.2 renegotiation: reads and writes of one connection run as independent operations on
+  // the stream (tls_connection.hpp), and a renegotiation would make a read want to write.
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
+  // Idle connections give their record buffers back to OpenSSL (see docs/security.md, memory).
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  boost::system::error_code ec;
+  if (ctx->use_certificate_chain_file(t.cert_file, ec); ec) {
+    detail = "cert_file " + t.cert_file + ": not a usable PEM certificate (OpenSSL: " + ec.message() + ")";
+    return invalid;
+  }
+  if (ctx->use_private_key_file(t.key_file, ssl::context::pem, ec); ec) {
+    detail = "key_file " + t.key_file + ": not a usable PEM private key for the certificate (OpenSSL: " + ec.message() + ")";
+    return invalid;
+  }
+  if (SSL_CTX_check_private_key(native) != 1) {
+    detail = "key_file " + t.key_file + " does not match cert_file " + t.cert_file;
+    return invalid;
+  }
+  if (!t.ca_file.empty()) {
+    if (ctx->load_verify_file(t.ca_file, ec); ec) {
+      detail = "ca_file " + t.ca_file + ": not a usable PEM CA bundle (OpenSSL: " + ec.message() + ")";
+      return invalid;
+    }
+    // The CA names the server sends in its CertificateRequest.
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(t.ca_file.c_str()))
+      SSL_CTX_set_client_CA_list(native, names);
+  }
+  if (t.require_client_cert) {
+    if (t.ca_file.empty()) {
+      detail = "require_client_cert needs ca_file (the CA that signs client certificates)";
+      return invalid;
+    }
+    ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  } else if (!t.ca_file.empty()) {
+    ctx->set_verify_mode(ssl::verify_peer); // a certificate is asked for and checked if sent
+  }
+  out = std::move(ctx);
+  return {};
 }
 
 } // namespace
@@ -62,6 +143,7 @@ struct server::impl {
   bool stopped = false;
   uint16_t bound_port = 0;
   size_t next_context = 0; // acceptor thread only
+  std::string error_detail;
 
   std::error_code start();
   void stop();
@@ -75,6 +157,9 @@ std::error_code server::impl::start() {
   if (started || stopped)
     return std::make_error_code(std::errc::operation_not_permitted);
   const auto& opts = state->opts;
+  if (opts.tls.enabled)
+    if (auto err = make_tls_context(opts.tls, state->tls, error_detail))
+      return err;
   raise_fd_limit();
   boost::system::error_code ec;
   auto address = asio::ip::make_address(opts.bind, ec);
@@ -183,8 +268,13 @@ void server::impl::on_accepted(const boost::system::error_code& ec, tcp::socket 
   if (opts.tcp_nodelay)
     socket.set_option(tcp::no_delay(true), ignored);
   socket.non_blocking(true, ignored); // reads are read_some after async_wait: must not block
-  auto conn = std::make_shared<tcp_connection>(state, std::move(socket), next_connection_id++,
-                                               to_peer_string(remote));
+  std::shared_ptr<edge_connection> conn;
+  if (state->tls)
+    conn = std::make_shared<tls_connection>(state, std::move(socket), next_connection_id++,
+                                            to_peer_string(remote));
+  else
+    conn = std::make_shared<tcp_connection>(state, std::move(socket), next_connection_id++,
+                                            to_peer_string(remote));
   {
     std::lock_guard<std::mutex> guard{state->registry_mtx};
     if (!state->stopping) {
@@ -216,7 +306,7 @@ void server::impl::stop() {
   stopped = true;
   if (!started)
     return;
-  std::vector<std::weak_ptr<tcp_connection>> snapshot;
+  std::vector<std::weak_ptr<edge_connection>> snapshot;
   {
     std::lock_guard<std::mutex> reg_guard{state->registry_mtx};
     state->stopping = true;
@@ -261,6 +351,10 @@ server::~server() {
 
 std::error_code server::start() {
   return impl_->start();
+}
+
+const std::string& server::error_detail() const {
+  return impl_->error_detail;
 }
 
 uint16_t server::port() const {

@@ -9,13 +9,32 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "amq/net/server.hpp"
 
 namespace amq::net::detail {
 
-class tcp_connection;
+/// What the server needs of an accepted connection beyond the public interface; implemented by
+/// `tcp_connection` (plain) and `tls_connection` (TLS listener).
+class edge_connection : public connection {
+public:
+  /// On the I/O thread, after the accept handler ran: starts reading (TLS: the handshake first).
+  virtual void start() = 0;
+  /// Whether `on_closed` has fired (I/O thread only).
+  virtual bool done() const noexcept = 0;
+  /// Aborts with `reason` (any thread).
+  virtual void abort_with(std::error_code reason) = 0;
+  /// The server never counted this connection (rejected while stopping).
+  virtual void mark_released() noexcept = 0;
+  /// The executor all of this connection's handlers run on.
+  virtual boost::asio::any_io_executor executor() = 0;
+
+protected:
+  using connection::connection;
+};
 
 /// The read buffer of the calling I/O thread (set when the thread starts; see connection.hpp). On
 /// any other thread (only `stop()` draining leftover handlers) a thread-local fallback of `size`.
@@ -35,6 +54,10 @@ struct server_state {
   /// One per I/O thread (context_per_thread) or exactly one (shared_context). Filled by `start`.
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
 
+  /// The TLS listener's context (certificate, key, verification); null for plain TCP. Built by
+  /// `start` before any connection exists, read-only afterwards.
+  std::unique_ptr<boost::asio::ssl::context> tls;
+
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> closed{0};
   std::atomic<uint64_t> bytes_in{0};
@@ -49,7 +72,7 @@ struct server_state {
   std::mutex registry_mtx;
   bool stopping = false;
   /// Open connections, for `stop()` to abort them.
-  std::unordered_map<uint64_t, std::weak_ptr<tcp_connection>> registry;
+  std::unordered_map<uint64_t, std::weak_ptr<edge_connection>> registry;
 
   /// A connection is gone: unregisters it and counts it closed.
   void release(uint64_t id) {

@@ -16,7 +16,7 @@
 
 namespace amq::net::detail {
 
-class tcp_connection final : public connection {
+class tcp_connection final : public edge_connection {
 public:
   using socket_type = boost::asio::ip::tcp::socket;
 
@@ -37,23 +37,23 @@ public:
   // -- server side -----------------------------------------------------------------------------------
 
   /// On the I/O thread, after the accept handler ran: starts reading if a receiver is set.
-  void start();
+  void start() override;
 
   /// Whether `on_closed` has fired (I/O thread only).
-  bool done() const noexcept {
+  bool done() const noexcept override {
     return done_;
   }
 
   /// Aborts with `reason` (any thread).
-  void abort_with(std::error_code reason);
+  void abort_with(std::error_code reason) override;
 
   /// The executor all of this connection's handlers run on.
-  socket_type::executor_type executor() {
+  boost::asio::any_io_executor executor() override {
     return socket_.get_executor();
   }
 
   /// The server never counted this connection (rejected while stopping).
-  void mark_released() noexcept {
+  void mark_released() noexcept override {
     released_ = true;
   }
 

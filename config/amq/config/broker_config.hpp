@@ -89,9 +89,23 @@ struct listener_config {
   bool operator==(const listener_config&) const = default;
 };
 
+/// The MQTT-over-TLS listener (docs/security.md).
+struct tls_listener_config {
+  bool enabled = false;
+  std::string bind = "0.0.0.0";
+  uint16_t port = 8883; ///< 0 picks a free port (tests).
+  std::string cert_file; ///< PEM certificate (chain)
+  std::string key_file;  ///< PEM private key
+  std::string ca_file;   ///< PEM CA bundle for client certificates (empty: none asked)
+  bool require_client_cert = false;
+  std::string min_version = "tls1.2"; ///< tls1.2 | tls1.3
+  bool operator==(const tls_listener_config&) const = default;
+};
+
 /// All network listeners that accept MQTT clients.
 struct listeners_config {
   listener_config mqtt;
+  tls_listener_config tls;
   bool operator==(const listeners_config&) const = default;
 };
 

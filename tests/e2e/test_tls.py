@@ -1,0 +1,292 @@
+"""MQTT over TLS end to end (docs/security.md, "TLS"): the real broker with listeners.tls on a
+free port next to the plain listener, a CA and server certificate made by the `openssl` CLI at
+test time, real clients (mosquitto_pub / mosquitto_sub --cafile, paho tls_set), 3.1.1 and 5.0.
+
+- QoS 1 through the TLS listener (mosquitto clients and paho), the plain listener alongside;
+- a persistent session gets its queued messages in order after reconnecting over TLS;
+- a 1 MiB payload (many TLS records) arrives intact;
+- garbage instead of a ClientHello, plain MQTT on the TLS port: closed, no CONNACK, the broker
+  and other clients unaffected;
+- a client that connects and never handshakes (or stops mid-ClientHello) is closed after the
+  handshake deadline (limits.connect_timeout_ms);
+- mutual TLS (ca_file + require_client_cert): a client certificate signed by the CA gets in,
+  none or a self-signed one does not;
+- a missing or bad certificate/key stops the broker at start naming the file; no listener at all
+  refuses to start.
+"""
+
+import re
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from conftest import (BROKER_BIN, V311, V5, VERSIONS, Client, MosquittoSub, free_port,
+                      mosq_version, uid, wait_until)
+import mqtt_raw
+
+
+def openssl(*args, cwd):
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, timeout=60)
+    assert r.returncode == 0, f"openssl {args}: {r.stderr.decode()}"
+
+
+def make_cert(d, name, ca, cn, server=True):
+    """A key and a certificate for `cn` signed by the CA `ca` (files in `d`)."""
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+            f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
+    ext = d / f"{name}.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n" if server
+                   else "extendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", str(ext), cwd=d)
+    return d / f"{name}.pem", d / f"{name}.key"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    for ca in ("ca", "rogue"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out",
+                f"{ca}.pem", "-days", "2", "-subj", f"/CN={ca} test CA", cwd=d)
+    cert, key = make_cert(d, "server", "ca", "localhost")
+    ccert, ckey = make_cert(d, "client", "ca", "device-1", server=False)
+    rcert, rkey = make_cert(d, "rogue-client", "rogue", "device-2", server=False)
+    return {"dir": d, "ca": d / "ca.pem", "cert": cert, "key": key, "client_cert": ccert,
+            "client_key": ckey, "rogue_cert": rcert, "rogue_key": rkey}
+
+
+class TlsEndpoint:
+    """The TLS listener of a running broker, shaped like `Broker` for Client/MosquittoSub."""
+
+    def __init__(self, broker):
+        self.broker = broker
+        self.host = broker.host
+        m = broker.wait_log(r"broker listens for MQTT over TLS on [^ ]+:(\d+) ")
+        self.port = int(m.group(1))
+
+
+class TlsClient(Client):
+    """conftest.Client over TLS (paho tls_set with the test CA)."""
+
+    def __init__(self, endpoint, ca, *a, certfile=None, keyfile=None, **kw):
+        self._tls = (str(ca), certfile and str(certfile), keyfile and str(keyfile))
+        super().__init__(endpoint, *a, **kw)
+
+    def _mk(self, will):
+        super()._mk(will)
+        ca, cert, key = self._tls
+        self.c.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
+
+
+def tls_args(pki, *extra):
+    return ("--set", "listeners.tls.enabled=true", "--set", "listeners.tls.port=0",
+            "--set", f"listeners.tls.cert_file={pki['cert']}",
+            "--set", f"listeners.tls.key_file={pki['key']}", *extra)
+
+
+@pytest.fixture
+def tls(broker_factory, pki):
+    broker = broker_factory(*tls_args(pki, "--set", "limits.max_packet_size=4194304",
+                                      "--set", "limits.connect_timeout_ms=1000"))
+    return TlsEndpoint(broker)
+
+
+def mosq_pub(ep, pki, version, topic, messages, qos=1, extra=()):
+    cmd = ["mosquitto_pub", "-h", ep.host, "-p", str(ep.port), "--cafile", str(pki["ca"]),
+           "-V", mosq_version(version), "-q", str(qos), "-t", topic, "-i", uid("pub"),
+           *extra]
+    if len(messages) == 1:
+        cmd += ["-m", messages[0]]
+        return subprocess.run(cmd, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    cmd += ["-l"]
+    return subprocess.run(cmd, capture_output=True, timeout=30,
+                          input=("\n".join(messages) + "\n").encode())
+
+
+def expect_closed_without_connack(sock, timeout=10):
+    """Reads until EOF/reset; returns what came (a TLS alert at most, never a CONNACK)."""
+    sock.settimeout(timeout)
+    got = b""
+    try:
+        while True:
+            b = sock.recv(4096)
+            if not b:
+                break
+            got += b
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise AssertionError(f"connection not closed within {timeout}s (got {got!r})") from None
+    assert not got.startswith(b"\x20"), got  # no CONNACK
+    if got:
+        assert got[0] == 0x15, got  # a TLS alert record and nothing else
+    return got
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_mosquitto_qos1_over_tls_and_plain_alongside(tls, pki, mosq_subs, version):
+    topic = f"tls/{uid('t')}"
+    sub = mosq_subs(tls, version, [topic], qos=1, extra=("--cafile", str(pki["ca"])))
+    sub.wait_subscribed()
+    msgs = [f"m{i}" for i in range(20)]
+    r = mosq_pub(tls, pki, version, topic, msgs)
+    assert r.returncode == 0, r.stderr.decode()
+    got = sub.wait_messages(20)
+    assert [(q, t, p) for q, t, p in got] == [(1, topic, m) for m in msgs]
+    # The plain listener works alongside and reaches the TLS subscriber.
+    plain = Client(tls.broker, version)
+    plain.publish(topic, b"from-plain", qos=1)
+    assert sub.wait_messages(21)[-1] == (1, topic, "from-plain")
+    plain.disconnect()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_paho_over_tls_persistent_session_gets_queued_messages_in_order(tls, pki, version):
+    cid = uid("dev")
+    topic = f"tls/q/{uid('t')}"
+    kw = dict(clean=False, session_expiry=300 if version == V5 else None)
+    c = TlsClient(tls, pki["ca"], version, client_id=cid, **kw)
+    c.subscribe(topic, qos=1)
+    c.disconnect()
+    msgs = [f"q{i}" for i in range(50)]
+    r = mosq_pub(tls, pki, version, topic, msgs)
+    assert r.returncode == 0, r.stderr.decode()
+    c2 = TlsClient(tls, pki["ca"], version, client_id=cid, auto_connect=False, **kw)
+    c2.connect()
+    assert c2.session_present
+    got = c2.get_n(50)
+    assert [m.payload.decode() for m in got] == msgs
+    assert all(m.qos == 1 for m in got)
+    c2.disconnect()
+
+
+def test_large_payload_crosses_many_tls_records(tls, pki):
+    topic = f"tls/big/{uid('t')}"
+    sub = TlsClient(tls, pki["ca"], V5)
+    sub.subscribe(topic, qos=1)
+    pub = TlsClient(tls, pki["ca"], V5)
+    payload = bytes((i * 7 + 13) & 0xFF for i in range(1 << 20))  # 1 MiB, ~64 records
+    pub.publish(topic, payload, qos=1)
+    m = sub.get()
+    assert len(m.payload) == len(payload) and m.payload == payload
+    pub.disconnect()
+    sub.disconnect()
+
+
+def _bystander(tls, pki):
+    """A TLS subscriber and a plain one, connected before the bad client."""
+    topic = f"tls/by/{uid('t')}"
+    s1 = TlsClient(tls, pki["ca"], V5)
+    s1.subscribe(topic, qos=1)
+    s2 = Client(tls.broker, V311)
+    s2.subscribe(topic, qos=1)
+
+    def check(tag):
+        pub = TlsClient(tls, pki["ca"], V311)
+        pub.publish(topic, tag.encode(), qos=1)
+        assert s1.get().payload == tag.encode()
+        assert s2.get().payload == tag.encode()
+        pub.disconnect()
+    return check
+
+
+def test_garbage_instead_of_client_hello_is_closed(tls, pki):
+    check = _bystander(tls, pki)
+    for junk in (b"\x00" * 64, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                 bytes(range(256)) * 8, b"\x16\x03\x01\xff\xff" + b"A" * 100):
+        s = socket.create_connection((tls.host, tls.port), timeout=5)
+        s.sendall(junk)
+        expect_closed_without_connack(s)
+        s.close()
+    assert tls.broker.alive()
+    check("after-garbage")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_plain_mqtt_on_the_tls_port_is_refused(tls, pki, version):
+    s = socket.create_connection((tls.host, tls.port), timeout=5)
+    s.sendall(mqtt_raw.connect(uid("plain"), version))
+    expect_closed_without_connack(s)
+    s.close()
+    # paho without TLS gets no CONNACK either.
+    c = Client(tls, version, auto_connect=False)
+    with pytest.raises((AssertionError, OSError)):
+        c.connect()
+    c.c.loop_stop()
+    assert tls.broker.alive()
+
+
+@pytest.mark.parametrize("partial", [b"", b"\x16\x03\x01\x00"], ids=["silent", "half-hello"])
+def test_client_that_never_handshakes_is_closed_after_the_deadline(tls, pki, partial):
+    check = _bystander(tls, pki)
+    t0 = time.monotonic()
+    s = socket.create_connection((tls.host, tls.port), timeout=5)
+    if partial:
+        s.sendall(partial)
+    expect_closed_without_connack(s, timeout=10)
+    elapsed = time.monotonic() - t0
+    s.close()
+    # limits.connect_timeout_ms=1000: not before, and not much after.
+    assert 0.9 <= elapsed < 5, elapsed
+    check("after-silent")
+
+
+def test_mutual_tls(broker_factory, pki):
+    b = broker_factory(*tls_args(pki, "--set", f"listeners.tls.ca_file={pki['ca']}",
+                                 "--set", "listeners.tls.require_client_cert=true"))
+    ep = TlsEndpoint(b)
+    topic = f"tls/m/{uid('t')}"
+    good = ("--cert", str(pki["client_cert"]), "--key", str(pki["client_key"]))
+    r = mosq_pub(ep, pki, V5, topic, ["x"], extra=good)
+    assert r.returncode == 0, r.stderr.decode()
+    c = TlsClient(ep, pki["ca"], V311, certfile=pki["client_cert"], keyfile=pki["client_key"])
+    c.disconnect()
+    # No certificate, or one signed by another CA: the handshake fails.
+    for extra in ((), ("--cert", str(pki["rogue_cert"]), "--key", str(pki["rogue_key"]))):
+        r = mosq_pub(ep, pki, V5, topic, ["x"], extra=extra)
+        assert r.returncode != 0, (extra, r.stdout, r.stderr)
+    ctx = ssl.create_default_context(cafile=str(pki["ca"]))
+    with socket.create_connection((ep.host, ep.port), timeout=5) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                # TLS 1.3: the server's verdict on the client certificate arrives after the
+                # client's handshake returned; the first read sees the alert.
+                s.sendall(mqtt_raw.connect(uid("nocert"), V5))
+                if not s.recv(1):
+                    raise ConnectionResetError("closed")
+    assert b.alive()
+
+
+def run_broker(tmp_path, *args):
+    r = subprocess.run(
+        [BROKER_BIN, "--bind", "127.0.0.1", "--port", str(free_port()), "--data-dir",
+         str(tmp_path / "data"), "--set", "admin.enabled=false", *args],
+        capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    return r.returncode, r.stdout.decode() + r.stderr.decode()
+
+
+def test_bad_certificate_or_key_stops_the_broker(tmp_path, pki):
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    missing = tmp_path / "missing.pem"
+    cases = [
+        (missing, pki["key"], f"cert_file {missing}: cannot open: No such file"),
+        (junk, pki["key"], f"cert_file {junk}: not a usable PEM certificate"),
+        (pki["cert"], missing, f"key_file {missing}: cannot open: No such file"),
+        (pki["cert"], pki["client_key"],
+         f"key_file {pki['client_key']}: not a usable PEM private key for the certificate "
+         "(OpenSSL: key values mismatch)"),
+    ]
+    for cert, key, expect in cases:
+        code, out = run_broker(tmp_path, "--set", "listeners.tls.enabled=true",
+                               "--set", "listeners.tls.port=0",
+                               "--set", f"listeners.tls.cert_file={cert}",
+                               "--set", f"listeners.tls.key_file={key}")
+        assert code == 1, out
+        assert f"broker cannot start: listeners.tls: {expect}" in out, out
+        assert "listens for MQTT" not in out
+    code, out = run_broker(tmp_path, "--set", "listeners.mqtt.enabled=false")
+    assert code == 1 and "no listener" in out, out
