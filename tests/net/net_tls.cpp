@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -118,6 +119,18 @@ public:
 
   bool write_all(const bytes& b) {
     return write_all(b.data(), b.size());
+  }
+
+  /// One SSL_write (one record) per message, all leaving in one TCP segment (TCP_CORK).
+  bool write_corked(const std::vector<bytes>& records) {
+    int on = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+    bool ok = true;
+    for (const auto& r : records)
+      ok = ok && SSL_write(ssl_, r.data(), static_cast<int>(r.size())) == static_cast<int>(r.size());
+    int off = 0;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+    return ok;
   }
 
   /// Reads until `n` bytes came or the stream ends; `clean_end` tells whether it ended with the
@@ -310,6 +323,33 @@ CAF_TEST(input OpenSSL holds while paused is delivered on resume) {
   CAF_CHECK(rec->wait([&](recorder& r) { return r.data.size() == msg.size(); }));
   std::lock_guard<std::mutex> guard{rec->mtx};
   CAF_CHECK(rec->data == msg);
+}
+
+CAF_TEST(records read from the kernel together are all delivered without more input) {
+  // Three records in one TCP segment: the first read takes all of them from the kernel into
+  // the TLS stream, returns the first; the receiver pauses. After resume only the connection's
+  // own bookkeeping (not socket readiness: the kernel is empty) can deliver the other two.
+  configure = [](recorder& r) { r.pause_on_data = true; };
+  start();
+  tls_client cl{srv->port()};
+  CAF_REQUIRE(cl.ok());
+  auto [conn, rec] = wait_conn();
+  std::vector<bytes> recs{pattern(100, 1), pattern(200, 2), pattern(300, 3)};
+  CAF_REQUIRE(cl.write_corked(recs));
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.data_calls == 1; }));
+  CAF_CHECK_EQUAL(rec->size(), 100u);
+  CAF_CHECK_EQUAL(conn->readable_bytes(), 0u); // the kernel holds nothing more
+  {
+    std::lock_guard<std::mutex> guard{rec->mtx};
+    rec->pause_on_data = false;
+  }
+  conn->resume_reading();
+  CAF_CHECK(rec->wait([](recorder& r) { return r.data.size() == 600; }, 5s));
+  bytes all;
+  for (auto& r : recs)
+    all.insert(all.end(), r.begin(), r.end());
+  std::lock_guard<std::mutex> guard{rec->mtx};
+  CAF_CHECK(rec->data == all);
 }
 
 CAF_TEST(back-pressure over TLS: send refuses above the watermark and on_writable follows) {
