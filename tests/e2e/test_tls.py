@@ -202,6 +202,7 @@ def test_garbage_instead_of_client_hello_is_closed(tls, pki):
         expect_closed_without_connack(s)
         s.close()
     assert tls.broker.alive()
+    tls.broker.wait_log(r"connection 127\.0\.0\.1:\d+ closed: TLS handshake failed")
     check("after-garbage")
 
 

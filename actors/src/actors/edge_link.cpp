@@ -2,6 +2,7 @@
 
 #include "amq/log.hpp"
 #include "amq/metrics/registry.hpp"
+#include "amq/net/error.hpp"
 #include "amq/protocol/packet.hpp"
 
 #include <caf/send.hpp>
@@ -179,6 +180,8 @@ void edge_link::on_closed(const net::connection_ptr& conn, std::error_code reaso
   }
   if (target)
     caf::anon_send(target, closed_atom::value, conn->id());
+  else if (reason == net::error::tls_handshake_failed || reason == net::error::tls_handshake_timeout)
+    AMQ_LOG_INFO("connection {} closed: {}", conn->peer(), reason.message()); // TLS listener
   else if (!connect_seen_)
     AMQ_LOG_DEBUG("connection {} closed before CONNECT: {}", conn->peer(), reason.message());
 }
