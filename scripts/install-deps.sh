@@ -16,7 +16,8 @@ packages=(
   libcaf-dev librdkafka-dev libhiredis-dev nlohmann-json3-dev librocksdb-dev
   libboost-dev libboost-system-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
   libbenchmark-dev
-  libssl-dev                             # libcrypto: PBKDF2/SHA-512 for auth.password_file
+  libssl-dev                             # libcrypto: auth.password_file; libssl: listeners.tls
+  openssl                                # CLI: test certificates for net_tls / e2e_tls
   # services and clients used by tests
   redis-server mosquitto mosquitto-clients python3 python3-paho-mqtt python3-pytest
   default-jre-headless maven             # Kafka broker from Maven Central (scripts/fetch-kafka.sh)
