@@ -26,6 +26,7 @@ import pytest
 from conftest import (BROKER_BIN, V311, V5, VERSIONS, Client, MosquittoSub, free_port,
                       mosq_version, uid, wait_until)
 import mqtt_raw
+import test_metrics as tm
 
 
 def openssl(*args, cwd):
@@ -203,6 +204,8 @@ def test_garbage_instead_of_client_hello_is_closed(tls, pki):
         s.close()
     assert tls.broker.alive()
     tls.broker.wait_log(r"connection 127\.0\.0\.1:\d+ closed: TLS handshake failed")
+    wait_until(lambda: tm.val(tm.scrape(tls.broker), "actormq_tls_handshake_failures_total") == 4,
+               what="4 failed handshakes counted")
     check("after-garbage")
 
 

@@ -115,7 +115,9 @@ inline constexpr size_t st_batches = 3;  ///< write batches merged (sum for the 
 inline constexpr size_t st_latency = 4;  ///< latency_bounds.size() + 1 buckets
 inline constexpr size_t st_batch_hist = st_latency + latency_bounds.size() + 1;
 inline constexpr size_t storage_block = st_batch_hist + batch_bounds.size() + 1;
-inline constexpr size_t storage = qos2_duplicates + 1;
+/// TLS listener: handshakes that failed or hit their deadline (closed before any MQTT).
+inline constexpr size_t tls_handshake_failures = qos2_duplicates + 1;
+inline constexpr size_t storage = tls_handshake_failures + 1;
 
 inline constexpr size_t count = storage + backend_count * storage_block;
 } // namespace slot

@@ -180,8 +180,11 @@ void edge_link::on_closed(const net::connection_ptr& conn, std::error_code reaso
   }
   if (target)
     caf::anon_send(target, closed_atom::value, conn->id());
-  else if (reason == net::error::tls_handshake_failed || reason == net::error::tls_handshake_timeout)
-    AMQ_LOG_INFO("connection {} closed: {}", conn->peer(), reason.message()); // TLS listener
+  else if (reason == net::error::tls_handshake_failed
+           || reason == net::error::tls_handshake_timeout) { // TLS listener
+    AMQ_LOG_INFO("connection {} closed: {}", conn->peer(), reason.message());
+    metrics::add(metrics::slot::tls_handshake_failures);
+  }
   else if (!connect_seen_)
     AMQ_LOG_DEBUG("connection {} closed before CONNECT: {}", conn->peer(), reason.message());
 }

@@ -257,6 +257,10 @@ std::string render(const std::vector<int64_t>& s, const pulled_values& p) {
   w.family("actormq_qos2_duplicates_total", "counter",
            "QoS 2 PUBLISH received again before PUBREL (acknowledged, not routed again).");
   w.sample("actormq_qos2_duplicates_total", {}, at(slot::qos2_duplicates));
+  w.family("actormq_tls_handshake_failures_total", "counter",
+           "TLS listener: connections closed because the TLS handshake failed or did not "
+           "complete within limits.connect_timeout_ms.");
+  w.sample("actormq_tls_handshake_failures_total", {}, at(slot::tls_handshake_failures));
   w.family("actormq_slow_consumers_total", "counter",
            "Times the router marked a session a slow consumer (publishers stop waiting for it).");
   w.sample("actormq_slow_consumers_total", {}, at(slot::slow_consumers));
