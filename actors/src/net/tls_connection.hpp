@@ -39,11 +39,12 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "amq/net/connection.hpp"
+#include "basic_edge_connection.hpp"
 #include "server_state.hpp"
 
 namespace amq::net::detail {
 
-class tls_connection final : public edge_connection {
+class tls_connection final : public basic_edge_connection<tls_connection> {
 public:
   using socket_type = boost::asio::ip::tcp::socket;
   using stream_type = boost::asio::ssl::stream<socket_type>;
@@ -51,91 +52,46 @@ public:
   tls_connection(std::shared_ptr<server_state> state, socket_type socket, uint64_t id, std::string peer);
   ~tls_connection() override;
 
-  // -- connection ----------------------------------------------------------------------------------
-
-  void set_receiver(std::shared_ptr<connection_receiver> r) override;
-  bool send(std::vector<uint8_t> bytes) override;
-  void pause_reading() override;
-  void resume_reading() override;
-  void close() override;
-  void abort() override;
-  size_t queued_bytes() const noexcept override;
-  size_t readable_bytes() const noexcept override;
-
-  // -- server side -----------------------------------------------------------------------------------
+  // -- server side (the rest of connection / edge_connection: basic_edge_connection) ------------------
 
   void start() override;
-  bool done() const noexcept override {
-    return done_;
-  }
-  void abort_with(std::error_code reason) override;
-  boost::asio::any_io_executor executor() override {
-    return stream_.get_executor();
-  }
-  void mark_released() noexcept override {
-    released_ = true;
-  }
 
 private:
-  enum class phase : uint8_t { open, closing, closed };
+  friend class basic_edge_connection<tls_connection>;
 
-  static constexpr size_t coalesce_below = 2048;
-  static constexpr size_t coalesce_limit = 64 * 1024;
   static constexpr int max_reads_per_wakeup = 8; // a read returns at most one record (16 KiB)
 
-  std::shared_ptr<tls_connection> self() {
-    return std::static_pointer_cast<tls_connection>(shared_from_this());
-  }
-
+  // -- for basic_edge_connection -------------------------------------------------------------------------
   socket_type& socket() {
     return stream_.next_layer();
   }
+  stream_type& stream() noexcept {
+    return stream_;
+  }
+  bool stream_ready() const noexcept {
+    return handshake_done_;
+  }
+  void defer_write() noexcept {
+    write_deferred_ = true; // on_handshake calls start_write again
+  }
+  static std::error_code close_reason(const boost::system::error_code& ec);
 
   // I/O thread only:
   void on_handshake(const boost::system::error_code& ec);
   void arm_read();
   void on_readable(const boost::system::error_code& ec);
-  void start_write();
-  void on_written(const boost::system::error_code& ec, size_t n);
-  void maybe_linger();
-  void begin_shutdown();
-  void finish(std::error_code reason, bool rst);
-  std::shared_ptr<connection_receiver> current_receiver();
-  template <class F>
-  void notify(F&& f);
+  /// The flushed connection's close: close_notify, bounded by `close_linger` (uses `timer_`).
+  void begin_linger();
 
-  /// Declared first: destroyed after `stream_` (it owns the io_context and the SSL context).
-  std::shared_ptr<server_state> state_;
+  /// After the base's members: destroyed before `state_` (which owns the io_context and the SSL
+  /// context).
   stream_type stream_;
 
-  // -- any thread, guarded by mtx_ ----------------------------------------------------------------------
-  mutable std::mutex mtx_;
-  std::vector<std::vector<uint8_t>> pending_;
-  std::shared_ptr<connection_receiver> receiver_;
-  bool write_scheduled_ = false;
-  bool above_watermark_ = false;
-  bool receiver_final_ = false;
-
-  // -- any thread, atomic ------------------------------------------------------------------------------
-  std::atomic<phase> phase_{phase::open};
-  std::atomic<size_t> queued_{0};
-  std::atomic<bool> receiver_changed_{false};
-
   // -- I/O thread only -----------------------------------------------------------------------------------
-  std::shared_ptr<connection_receiver> receiver_cache_;
-  std::vector<std::vector<uint8_t>> inflight_;
-  std::vector<boost::asio::const_buffer> iov_;
-  /// The handshake deadline, later the close linger; null in between.
-  std::unique_ptr<boost::asio::steady_timer> timer_;
-  bool started_ = false;
+  // (the base's `timer_` is the handshake deadline first, later the close linger; null in between)
   bool handshake_done_ = false;
   bool write_deferred_ = false; // start_write ran before the handshake completed
-  bool reading_ = false;        // an async_wait(wait_read) or a posted read is pending
   bool drained_ = false;        // the last read_some said would_block: nothing buffered
-  bool paused_ = false;
-  bool lingering_ = false;
-  bool done_ = false;
-  bool released_ = false;
 };
 
 } // namespace amq::net::detail

@@ -1,0 +1,391 @@
+#pragma once
+/// Private: what `tcp_connection` and `tls_connection` share (design: amq/net/connection.hpp): the
+/// thread-safe API (receiver, write queue with coalescing, watermarks and overflow, close/abort
+/// bookkeeping), the gather write path over the connection's stream, the lingering-close gate,
+/// `finish` and the receiver notification. A CRTP base: `Derived` is the concrete connection and
+/// provides, for this class only (befriend it):
+///
+/// - `socket()`: the TCP socket (`asio::ip::tcp::socket&`); `stream()`: what to `async_write` to
+///   (the socket itself, or the `ssl::stream` over it).
+/// - `arm_read()`: (re)starts reading; `begin_linger()`: the flushed connection's close (FIN and
+///   discard, or close_notify), which must end in `finish`.
+/// - `stream_ready()`: false while nothing may be written yet (TLS: handshake pending); then
+///   `start_write` calls `defer_write()` (the derived class calls `start_write` again later; the
+///   write stays scheduled) and `maybe_linger` closes at once (nothing was written).
+/// - `close_reason(ec)`: a failed write's close reason (see error.hpp).
+///
+/// The reading side (start, arm_read, the read loop) is the derived class's.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include <sys/ioctl.h>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include "amq/net/connection.hpp"
+#include "server_state.hpp"
+
+namespace amq::net::detail {
+
+template <class Derived>
+class basic_edge_connection : public edge_connection {
+public:
+  // -- connection ----------------------------------------------------------------------------------
+
+  void set_receiver(std::shared_ptr<connection_receiver> r) override {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (receiver_final_)
+        return;
+      first = !receiver_ && r;
+      receiver_ = std::move(r);
+      receiver_changed_.store(true, std::memory_order_release);
+    }
+    if (first)
+      boost::asio::post(io_executor(), [self = self()] {
+        if (self->started_ && !self->paused_ && !self->done_ && self->phase_.load() == phase::open)
+          self->arm_read();
+      });
+  }
+
+  bool send(std::vector<uint8_t> bytes) override {
+    const size_t n = bytes.size();
+    const auto& opts = state_->opts;
+    bool schedule = false;
+    bool overflow = false;
+    bool ok = true;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (phase_.load(std::memory_order_relaxed) != phase::open)
+        return false;
+      if (n == 0)
+        return queued_.load(std::memory_order_relaxed) <= opts.write_high_watermark;
+      if (!pending_.empty() && n < coalesce_below && pending_.back().size() + n <= coalesce_limit)
+        pending_.back().insert(pending_.back().end(), bytes.begin(), bytes.end());
+      else
+        pending_.push_back(std::move(bytes));
+      const size_t queued = queued_.fetch_add(n, std::memory_order_relaxed) + n;
+      if (queued > opts.max_write_queue) {
+        overflow = true;
+        phase_.store(phase::closed);
+      } else {
+        if (!write_scheduled_) {
+          write_scheduled_ = true;
+          schedule = true;
+        }
+        if (queued > opts.write_high_watermark) {
+          above_watermark_ = true;
+          ok = false;
+        }
+      }
+    }
+    if (overflow) {
+      state_->aborted_queue_overflow.fetch_add(1, std::memory_order_relaxed);
+      boost::asio::post(io_executor(), [self = self()] { self->finish(error::write_queue_overflow, true); });
+      return false;
+    }
+    // post, never dispatch: sends made during on_data (and by other threads meanwhile) then leave
+    // together in one write after the callback returns.
+    if (schedule)
+      boost::asio::post(io_executor(), [self = self()] { self->start_write(); });
+    return ok;
+  }
+
+  void pause_reading() override {
+    if (phase_.load() == phase::closed)
+      return;
+    boost::asio::dispatch(io_executor(), [self = self()] { self->paused_ = true; });
+  }
+
+  void resume_reading() override {
+    if (phase_.load() == phase::closed)
+      return;
+    boost::asio::dispatch(io_executor(), [self = self()] {
+      self->paused_ = false;
+      if (self->started_ && !self->done_ && self->phase_.load() == phase::open && self->current_receiver())
+        self->arm_read();
+    });
+  }
+
+  void close() override {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (phase_.load(std::memory_order_relaxed) != phase::open)
+        return;
+      phase_.store(phase::closing);
+    }
+    boost::asio::post(io_executor(), [self = self()] { self->maybe_linger(); });
+  }
+
+  void abort() override {
+    abort_with(error::aborted);
+  }
+
+  size_t queued_bytes() const noexcept override {
+    return queued_.load(std::memory_order_relaxed);
+  }
+
+  size_t readable_bytes() const noexcept override {
+    // Under the mutex: the socket is closed only by finish(), after it set phase_ to closed under
+    // this mutex, so the descriptor is still ours here (native_handle() only reads it). TLS: the
+    // encrypted bytes the kernel holds (OpenSSL's buffered input is not asked: its SSL object is
+    // the I/O thread's); enough for the keep-alive check, a waiting PINGREQ shows up here.
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (phase_.load(std::memory_order_relaxed) == phase::closed)
+      return 0;
+    int n = 0;
+    auto& sock = const_cast<Derived&>(derived()).socket();
+    if (::ioctl(sock.native_handle(), FIONREAD, &n) != 0 || n < 0)
+      return 0;
+    return static_cast<size_t>(n);
+  }
+
+  // -- server side -----------------------------------------------------------------------------------
+
+  /// Whether `on_closed` has fired (I/O thread only).
+  bool done() const noexcept override {
+    return done_;
+  }
+
+  /// Aborts with `reason` (any thread).
+  void abort_with(std::error_code reason) override {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (phase_.load(std::memory_order_relaxed) == phase::closed)
+        return; // finish() ran or is already posted
+      phase_.store(phase::closed);
+    }
+    // post, never dispatch: an abort() from on_data must not call on_closed from inside on_data.
+    boost::asio::post(io_executor(), [self = self(), reason] { self->finish(reason, true); });
+  }
+
+  /// The executor all of this connection's handlers run on.
+  boost::asio::any_io_executor executor() override {
+    return io_executor();
+  }
+
+  /// The server never counted this connection (rejected while stopping).
+  void mark_released() noexcept override {
+    released_ = true;
+  }
+
+protected:
+  enum class phase : uint8_t { open, closing, closed };
+
+  static constexpr size_t coalesce_below = 2048;      // sends smaller than this may be copied ...
+  static constexpr size_t coalesce_limit = 64 * 1024; // ... into a tail buffer up to this size
+
+  basic_edge_connection(std::shared_ptr<server_state> state, uint64_t id, std::string peer)
+    : edge_connection(id, std::move(peer)), state_(std::move(state)) {
+  }
+
+  Derived& derived() noexcept {
+    return static_cast<Derived&>(*this);
+  }
+
+  const Derived& derived() const noexcept {
+    return static_cast<const Derived&>(*this);
+  }
+
+  std::shared_ptr<Derived> self() {
+    return std::static_pointer_cast<Derived>(shared_from_this());
+  }
+
+  boost::asio::any_io_executor io_executor() {
+    return derived().stream().get_executor();
+  }
+
+  // -- I/O thread: writing -----------------------------------------------------------------------------
+
+  void start_write() {
+    if (done_)
+      return;
+    if (!derived().stream_ready()) {
+      derived().defer_write(); // the derived class comes back here; write_scheduled_ stays set
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      inflight_.swap(pending_); // inflight_ is empty here: no copy, no allocation
+    }
+    if (inflight_.empty()) {
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        write_scheduled_ = false;
+      }
+      maybe_linger();
+      return;
+    }
+    iov_.clear();
+    iov_.reserve(inflight_.size());
+    for (const auto& b : inflight_)
+      iov_.emplace_back(b.data(), b.size());
+    // A span, not the vector: async_write copies its buffer sequence, and copying a span is free.
+    boost::asio::async_write(derived().stream(), std::span<const boost::asio::const_buffer>{iov_},
+                             [self = self()](const boost::system::error_code& ec, size_t n) {
+                               self->on_written(ec, n);
+                             });
+  }
+
+  void on_written(const boost::system::error_code& ec, size_t n) {
+    // Release the slots: an idle connection should own no buffers (the next
+    // write allocates two small vectors again, noise next to its syscall).
+    inflight_ = {};
+    iov_ = {};
+    if (done_)
+      return;
+    if (ec) {
+      finish(derived().close_reason(ec), false);
+      return;
+    }
+    state_->writes.fetch_add(1, std::memory_order_relaxed);
+    state_->bytes_out.fetch_add(n, std::memory_order_relaxed);
+    bool more = false;
+    bool writable = false;
+    bool linger = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      const size_t queued = queued_.fetch_sub(n, std::memory_order_relaxed) - n;
+      if (above_watermark_ && queued <= state_->opts.write_high_watermark / 2) {
+        above_watermark_ = false;
+        writable = true;
+      }
+      more = !pending_.empty();
+      if (!more) {
+        write_scheduled_ = false;
+        linger = phase_.load(std::memory_order_relaxed) == phase::closing;
+      }
+    }
+    if (writable) {
+      const connection_ptr me = shared_from_this();
+      notify([&](connection_receiver& r) { r.on_writable(me); });
+    }
+    if (done_)
+      return;
+    if (more)
+      start_write();
+    else if (linger)
+      maybe_linger();
+  }
+
+  // -- I/O thread: closing -----------------------------------------------------------------------------
+
+  void maybe_linger() {
+    if (done_ || lingering_ || phase_.load() != phase::closing)
+      return;
+    if (!derived().stream_ready()) { // nothing was written; nothing to flush or shut down
+      finish({}, false);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (write_scheduled_)
+        return; // on_written comes back here once the queue is flushed
+    }
+    derived().begin_linger();
+  }
+
+  void finish(std::error_code reason, bool rst) {
+    if (done_)
+      return;
+    done_ = true;
+    std::vector<std::vector<uint8_t>> dropped;
+    std::shared_ptr<connection_receiver> r;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      phase_.store(phase::closed);
+      dropped.swap(pending_);
+      above_watermark_ = false;
+      r = std::move(receiver_);
+      receiver_final_ = true;
+    }
+    receiver_cache_.reset();
+    queued_.store(0, std::memory_order_relaxed);
+    if (timer_)
+      timer_->cancel();
+    auto& sock = derived().socket();
+    boost::system::error_code ignored;
+    if (rst)
+      sock.set_option(boost::asio::socket_base::linger{true, 0}, ignored);
+    sock.close(ignored); // completes pending operations with operation_aborted
+    if (!released_) {
+      released_ = true;
+      state_->release(id());
+    }
+    if (r) {
+      try {
+        r->on_closed(shared_from_this(), reason);
+      } catch (...) {
+        // Nothing left to abort; the receiver is gone either way.
+      }
+    }
+  }
+
+  std::shared_ptr<connection_receiver> current_receiver() {
+    if (receiver_changed_.load(std::memory_order_relaxed)
+        && receiver_changed_.exchange(false, std::memory_order_acq_rel)) {
+      std::lock_guard<std::mutex> guard{mtx_};
+      receiver_cache_ = receiver_;
+    }
+    return receiver_cache_;
+  }
+
+  template <class F>
+  void notify(F&& f) {
+    auto r = current_receiver();
+    if (!r)
+      return; // only after set_receiver(nullptr): the bytes are dropped
+    try {
+      f(*r);
+    } catch (...) {
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        phase_.store(phase::closed);
+      }
+      finish(error::receiver_failed, true);
+    }
+  }
+
+  /// Declared first: destroyed after the derived class's socket or stream (the server state owns
+  /// their io_context and, for TLS, the SSL context).
+  std::shared_ptr<server_state> state_;
+
+  // -- any thread, guarded by mtx_ ----------------------------------------------------------------------
+  mutable std::mutex mtx_;
+  std::vector<std::vector<uint8_t>> pending_;
+  std::shared_ptr<connection_receiver> receiver_;
+  bool write_scheduled_ = false; // a start_write is posted or an async_write is in flight
+  bool above_watermark_ = false; // send() returned false; on_writable owed
+  bool receiver_final_ = false;  // on_closed delivered: keep no receiver
+
+  // -- any thread, atomic ------------------------------------------------------------------------------
+  std::atomic<phase> phase_{phase::open}; // written under mtx_
+  std::atomic<size_t> queued_{0};
+  std::atomic<bool> receiver_changed_{false};
+
+  // -- I/O thread only -----------------------------------------------------------------------------------
+  std::shared_ptr<connection_receiver> receiver_cache_;
+  std::vector<std::vector<uint8_t>> inflight_;
+  std::vector<boost::asio::const_buffer> iov_;
+  /// The close linger (TLS: before that, the handshake deadline); null until needed. finish()
+  /// cancels it.
+  std::unique_ptr<boost::asio::steady_timer> timer_;
+  bool started_ = false;
+  bool reading_ = false; // a read is pending (see the derived class's arm_read)
+  bool paused_ = false;
+  bool lingering_ = false;
+  bool done_ = false;
+  bool released_ = false;
+};
+
+} // namespace amq::net::detail
