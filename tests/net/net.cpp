@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "amq/net/server.hpp"
+#include "recorder.hpp"
 
 using namespace amq::net;
 using namespace std::chrono_literals;
@@ -167,67 +168,10 @@ private:
   int last_errno_ = 0;
 };
 
-// -- a recording receiver ------------------------------------------------------------------------
+// -- a recording receiver: tests/net/recorder.hpp --------------------------------------------------
 
-struct recorder : connection_receiver {
-  std::mutex mtx;
-  std::condition_variable cv;
-  bytes data;
-  size_t data_calls = 0;
-  int closed = 0;
-  std::error_code reason;
-  int writable = 0;
-
-  bool echo = false;
-  bool pause_on_data = false;
-  bool throw_on_data = false;
-
-  void on_data(const connection_ptr& c, std::span<const uint8_t> in) override {
-    if (throw_on_data)
-      throw std::runtime_error("receiver failure");
-    if (echo)
-      c->send(bytes(in.begin(), in.end()));
-    if (pause_on_data)
-      c->pause_reading();
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      data.insert(data.end(), in.begin(), in.end());
-      ++data_calls;
-    }
-    cv.notify_all();
-  }
-
-  void on_closed(const connection_ptr&, std::error_code ec) override {
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      ++closed;
-      reason = ec;
-    }
-    cv.notify_all();
-  }
-
-  void on_writable(const connection_ptr&) override {
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      ++writable;
-    }
-    cv.notify_all();
-  }
-
-  /// Waits until `pred(*this)` holds (under the lock); false on timeout.
-  template <class Pred>
-  bool wait(Pred pred, std::chrono::milliseconds limit = timeout) {
-    std::unique_lock<std::mutex> lock{mtx};
-    return cv.wait_for(lock, limit, [&] { return pred(*this); });
-  }
-
-  size_t size() {
-    std::lock_guard<std::mutex> guard{mtx};
-    return data.size();
-  }
-};
-
-using recorder_ptr = std::shared_ptr<recorder>;
+using amq::net::test::recorder;
+using amq::net::test::recorder_ptr;
 
 // -- fixture -------------------------------------------------------------------------------------
 
