@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", static_cast<size_t>(cfg.runtime.worker_threads));
   sys_cfg.set("logger.verbosity", caf::atom("quiet"));
+  sys_cfg.set("work-stealing.moderate-poll-attempts",
+              static_cast<size_t>(cfg.runtime.worker_moderate_polls));
   caf::actor_system sys{sys_cfg};
   int status = 0;
   {

@@ -471,6 +471,18 @@ std::vector<option_descriptor> make_options() {
         "Threads that run network I/O (accept, read, write).");
   t.add(AMQ_KEY(runtime.worker_threads), uint_in<uint32_t>(0, 4096), {},
         "Threads that run actors (CAF scheduler); 0: one per hardware thread.");
+  t.add(AMQ_KEY(runtime.write_through), bool_codec{}, {},
+        "Plain TCP: when a session's bytes find its connection with nothing queued or being "
+        "written, the actor thread writes them to the socket itself (one non-blocking send) "
+        "instead of handing them to the I/O thread. Saves two thread switches per message at "
+        "low and fixed rates; under load writes still gather. false: every write is the I/O "
+        "thread's. TLS connections always write from the I/O thread.");
+  t.add(AMQ_KEY(runtime.worker_moderate_polls), uint_in<uint32_t>(0, 100000), {},
+        "How an idle actor worker waits (CAF work-stealing moderate-poll-attempts): after a short "
+        "spin it polls this many times with a 50 us sleep each, then blocks until woken. 0: "
+        "block right after the spin, so a message reaching an idle worker runs at once; CAF's "
+        "own default, 500, spends up to 25 ms in such sleeps, which add tens of microseconds "
+        "to each message at low and fixed rates and wake the core every 50 us.");
 
   // log
   t.add(AMQ_KEY(log.level), detail::log_level_codec(), {},

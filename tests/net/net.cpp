@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -315,7 +316,10 @@ CAF_TEST(a receiver set later from another thread starts reading) {
 }
 
 CAF_TEST(many small sends from several threads are coalesced into few writes) {
-  start();
+  // Write-through off: every write is the I/O thread's, and what is sent meanwhile gathers.
+  auto opts = default_options();
+  opts.write_through = false;
+  start(opts);
   client cl{srv->port()};
   auto [conn, rec] = wait_conn();
   constexpr uint32_t threads = 4;
@@ -355,6 +359,121 @@ CAF_TEST(many small sends from several threads are coalesced into few writes) {
   CAF_MESSAGE("sends: " << threads * per_thread << ", gather writes: " << st.writes);
   CAF_CHECK_LESS(st.writes, threads * per_thread / 10);
   CAF_CHECK_EQUAL(st.bytes_out, uint64_t{threads} * per_thread * 8);
+}
+
+/// Keeps the I/O thread inside on_data until `release()`; `entered()` waits until it is there.
+struct io_thread_blocker {
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool inside = false;
+  bool released = false;
+
+  void block() {
+    std::unique_lock<std::mutex> lock{mtx};
+    inside = true;
+    cv.notify_all();
+    cv.wait(lock, [this] { return released; });
+  }
+  bool entered() {
+    std::unique_lock<std::mutex> lock{mtx};
+    return cv.wait_for(lock, timeout, [this] { return inside; });
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      released = true;
+    }
+    cv.notify_all();
+  }
+};
+
+CAF_TEST(write-through: a send from another thread goes out while the I/O thread is busy) {
+  io_thread_blocker blocker;
+  configure = [&](recorder& r) { r.on_data_hook = [&](const connection_ptr&) { blocker.block(); }; };
+  start(); // write_through is the default
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  CAF_REQUIRE(cl.write_all("x"));
+  CAF_REQUIRE(blocker.entered()); // the (only) I/O thread now waits in on_data
+  CAF_CHECK(conn->send(bytes{'h', 'e', 'l', 'l', 'o'}));
+  auto got = cl.read_exact(5);
+  blocker.release();
+  CAF_CHECK_EQUAL(std::string(got.begin(), got.end()), "hello");
+  CAF_CHECK_EQUAL(conn->queued_bytes(), 0u); // nothing was left for the I/O thread
+  auto st = srv->get_stats();
+  CAF_CHECK_EQUAL(st.writes, 1u);
+  CAF_CHECK_EQUAL(st.bytes_out, 5u);
+}
+
+CAF_TEST(without write-through a send waits for the I/O thread) {
+  io_thread_blocker blocker;
+  configure = [&](recorder& r) { r.on_data_hook = [&](const connection_ptr&) { blocker.block(); }; };
+  auto opts = default_options();
+  opts.write_through = false;
+  start(opts);
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  CAF_REQUIRE(cl.write_all("x"));
+  CAF_REQUIRE(blocker.entered());
+  CAF_CHECK(conn->send(bytes{'h', 'e', 'l', 'l', 'o'}));
+  // The I/O thread is provably busy (it waits in on_data), so nothing can be on the wire yet.
+  bytes early;
+  auto end = cl.read(5, [&](const uint8_t* p, size_t k) { early.insert(early.end(), p, p + k); },
+                     std::chrono::milliseconds{200});
+  CAF_CHECK(end == client::end::timeout);
+  CAF_CHECK(early.empty());
+  CAF_CHECK_EQUAL(conn->queued_bytes(), 5u);
+  blocker.release();
+  auto got = cl.read_exact(5);
+  CAF_CHECK_EQUAL(std::string(got.begin(), got.end()), "hello");
+}
+
+CAF_TEST(write-through never writes from the I/O thread: sends made in on_data leave together) {
+  // Three sends during one on_data (on the I/O thread) must gather into one write after the
+  // callback, even with write-through on and nothing queued.
+  configure = [](recorder& r) {
+    r.on_data_hook = [](const connection_ptr& c) {
+      c->send(bytes{'a'});
+      c->send(bytes{'b'});
+      c->send(bytes{'c'});
+    };
+  };
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  CAF_REQUIRE(cl.write_all("x"));
+  auto got = cl.read_exact(3);
+  CAF_CHECK_EQUAL(std::string(got.begin(), got.end()), "abc");
+  auto st = srv->get_stats();
+  CAF_CHECK_EQUAL(st.writes, 1u);
+  CAF_CHECK_EQUAL(st.bytes_out, 3u);
+}
+
+CAF_TEST(write-through keeps order when the socket buffer fills: the rest is queued) {
+  // A client that does not read: the first sends go straight into the kernel, the one that does
+  // not fit is split (the rest queued for the I/O thread), and everything after it queues behind.
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  constexpr size_t chunk = 1000;
+  constexpr size_t chunks = 16000; // 16 MB: more than the socket buffers hold
+  std::thread producer([c = conn] {
+    for (size_t i = 0; i < chunks; ++i)
+      c->send(counting_chunk(i * chunk, chunk));
+  });
+  producer.join();
+  CAF_CHECK_GREATER(conn->queued_bytes(), 0u); // the kernel refused some: queued, not lost
+  size_t offset = 0;
+  size_t bad = 0;
+  auto end = cl.read(chunk * chunks, [&](const uint8_t* p, size_t n) {
+    auto want = counting_chunk(offset, n);
+    if (!std::equal(p, p + n, want.begin()))
+      ++bad;
+    offset += n;
+  });
+  CAF_CHECK(end == client::end::done);
+  CAF_CHECK_EQUAL(bad, 0u);
+  CAF_CHECK_EQUAL(offset, chunk * chunks);
 }
 
 CAF_TEST(a large transfer to a slow reader applies back-pressure and loses nothing) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -33,8 +34,12 @@ struct recorder : connection_receiver {
   bool echo = false;
   bool pause_on_data = false;
   bool throw_on_data = false;
+  /// Called first in on_data, on the I/O thread (e.g. to keep that thread busy).
+  std::function<void(const connection_ptr&)> on_data_hook;
 
   void on_data(const connection_ptr& c, std::span<const uint8_t> in) override {
+    if (on_data_hook)
+      on_data_hook(c);
     if (throw_on_data)
       throw std::runtime_error("receiver failure");
     if (echo)

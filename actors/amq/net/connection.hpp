@@ -45,6 +45,16 @@
 /// (Asio passes at most 64 iovecs to one writev, so thousands of tiny packets would otherwise cost
 /// many syscalls).
 ///
+/// Write-through (plain TCP only): a `send` made on a thread other than an I/O thread (a CAF
+/// worker) when nothing is queued and no write is scheduled or in flight writes the bytes itself,
+/// under the mutex, with one non-blocking `send(2)`; whatever the kernel does not take is queued
+/// as above. The bytes are next on the wire either way, so order holds; what it saves is the post
+/// to the I/O thread and back (two thread switches per message when both share a core: at a few
+/// thousand messages per second that was most of actormq's latency over Mosquitto, see
+/// docs/performance.md). Under load the queue is rarely empty, so writes still gather. Sends made
+/// on the I/O thread (during `on_data`) never write through. TLS never does: its stream belongs to
+/// the I/O thread.
+///
 /// Back-pressure
 /// -------------
 /// Outbound: `queued_bytes()` counts bytes accepted by `send` and not yet written. Above

@@ -73,6 +73,10 @@ struct server_options {
   int listen_backlog = 4096;
   /// Sets TCP_NODELAY on accepted sockets (writes are batched by the edge already).
   bool tcp_nodelay = true;
+  /// Plain TCP: a `send` from a thread other than an I/O thread writes to the socket itself when
+  /// nothing is queued or in flight (connection.hpp, "Write-through"). False: every write is the
+  /// I/O thread's (all sends meanwhile gather into one). TLS listeners ignore it (never).
+  bool write_through = true;
   /// SO_RCVBUF / SO_SNDBUF of the listening socket, inherited by accepted ones (before the
   /// handshake, so the window scale fits); 0 keeps the kernel's default with autotuning.
   int receive_buffer = 0;

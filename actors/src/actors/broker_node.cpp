@@ -182,6 +182,7 @@ std::error_code broker_node::start() {
   opts.bind = cfg_.listeners.mqtt.bind;
   opts.port = cfg_.listeners.mqtt.port;
   opts.io_threads = cfg_.runtime.io_threads;
+  opts.write_through = cfg_.runtime.write_through;
   opts.write_high_watermark = cfg_.limits.write_buffer_high_watermark;
   opts.receive_buffer = static_cast<int>(cfg_.limits.socket_receive_buffer);
   opts.send_buffer = static_cast<int>(cfg_.limits.socket_send_buffer);

@@ -13,6 +13,9 @@
 ///   `start_write` calls `defer_write()` (the derived class calls `start_write` again later; the
 ///   write stays scheduled) and `maybe_linger` closes at once (nothing was written).
 /// - `close_reason(ec)`: a failed write's close reason (see error.hpp).
+/// - `direct_writes` (static constexpr bool): `send` called off the I/O thread may write the
+///   bytes itself when nothing is queued or in flight (plain TCP); false: always via the I/O
+///   thread (TLS: the stream is the I/O thread's).
 ///
 /// The reading side (start, arm_read, the read loop) is the derived class's.
 
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -59,7 +63,7 @@ public:
   }
 
   bool send(std::vector<uint8_t> bytes) override {
-    const size_t n = bytes.size();
+    size_t n = bytes.size();
     const auto& opts = state_->opts;
     bool schedule = false;
     bool overflow = false;
@@ -70,6 +74,28 @@ public:
         return false;
       if (n == 0)
         return queued_.load(std::memory_order_relaxed) <= opts.write_high_watermark;
+      if constexpr (Derived::direct_writes) {
+        // Write-through: nothing is queued or being written, so these bytes are next on the
+        // wire; the calling (actor) thread writes them itself instead of waking the I/O thread
+        // for it (two thread switches less per message on a busy core; what the I/O thread
+        // would do is the same one syscall). Not on the I/O thread: sends made during on_data
+        // must leave together after the callback. The socket is open: only finish() closes it,
+        // after setting phase_ closed under this mutex.
+        if (opts.write_through && pending_.empty() && !write_scheduled_ && !on_io_thread()) {
+          const ssize_t w = ::send(derived().socket().native_handle(), bytes.data(), n,
+                                   MSG_DONTWAIT | MSG_NOSIGNAL);
+          if (w > 0) {
+            state_->writes.fetch_add(1, std::memory_order_relaxed);
+            state_->bytes_out.fetch_add(static_cast<size_t>(w), std::memory_order_relaxed);
+            if (static_cast<size_t>(w) == n)
+              return queued_.load(std::memory_order_relaxed) <= opts.write_high_watermark;
+            bytes.erase(bytes.begin(), bytes.begin() + w); // the rest waits for the I/O thread
+            n = bytes.size();
+          }
+          // w <= 0: the socket buffer is full (EAGAIN), or an error, which the I/O thread's
+          // write of the same bytes meets and closes the connection with (as before).
+        }
+      }
       if (!pending_.empty() && n < coalesce_below && pending_.back().size() + n <= coalesce_limit)
         pending_.back().insert(pending_.back().end(), bytes.begin(), bytes.end());
       else

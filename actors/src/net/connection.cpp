@@ -76,6 +76,10 @@ void set_io_thread_read_buffer(std::vector<uint8_t>* buf) noexcept {
   tl_read_buffer = buf;
 }
 
+bool on_io_thread() noexcept {
+  return tl_read_buffer != nullptr;
+}
+
 std::error_code to_close_reason(const boost::system::error_code& ec) {
   if (ec == asio::error::eof)
     return error::peer_closed;

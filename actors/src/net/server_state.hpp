@@ -43,6 +43,9 @@ std::vector<uint8_t>& io_thread_read_buffer(size_t size);
 /// Installs `buf` as the calling thread's read buffer.
 void set_io_thread_read_buffer(std::vector<uint8_t>* buf) noexcept;
 
+/// True on a server's I/O thread (between `set_io_thread_read_buffer(buf)` and `(nullptr)`).
+bool on_io_thread() noexcept;
+
 struct server_state {
   server_state(server_options o, server::accept_handler h)
     : opts(std::move(o)), on_accept(std::move(h)) {

@@ -41,6 +41,8 @@ private:
   socket_type& stream() noexcept {
     return socket_;
   }
+  /// send() may write from the calling thread (a plain socket: one syscall, no state to share).
+  static constexpr bool direct_writes = true;
   static constexpr bool stream_ready() noexcept {
     return true; // writable from the start
   }

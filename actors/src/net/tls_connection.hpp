@@ -68,6 +68,8 @@ private:
   stream_type& stream() noexcept {
     return stream_;
   }
+  /// send() never writes itself: the ssl::stream (its engine) belongs to the I/O thread.
+  static constexpr bool direct_writes = false;
   bool stream_ready() const noexcept {
     return handshake_done_;
   }

@@ -265,6 +265,10 @@ struct runtime_config {
   uint32_t io_threads = 1;
   /// 0: std::thread::hardware_concurrency() (filled in by `load_config`).
   uint32_t worker_threads = 0;
+  /// CAF work-stealing "moderate" poll attempts of an idle worker (each sleeps 50 us).
+  uint32_t worker_moderate_polls = 0;
+  /// Actors write to an idle plain-TCP connection themselves (net::server_options::write_through).
+  bool write_through = true;
   bool operator==(const runtime_config&) const = default;
 };
 
