@@ -3,6 +3,7 @@
 // lives in the libraries.
 
 #include "amq/actors/broker_node.hpp"
+#include "amq/actors/io_scheduler.hpp"
 #include "amq/config/load.hpp"
 #include "amq/log.hpp"
 
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 namespace {
 
@@ -74,6 +76,13 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", static_cast<size_t>(cfg.runtime.worker_threads));
+  // runtime.io_threads 0: the workers run the edge's event loops (declared before the actor
+  // system: they must outlive its workers).
+  std::optional<amq::actors::io_loops> loops;
+  if (cfg.runtime.io_threads == 0) {
+    loops.emplace(cfg.runtime.worker_threads);
+    amq::actors::install_io_scheduler(sys_cfg, *loops);
+  }
   sys_cfg.set("logger.verbosity", caf::atom("quiet"));
   sys_cfg.set("work-stealing.moderate-poll-attempts",
               static_cast<size_t>(cfg.runtime.worker_moderate_polls));

@@ -213,7 +213,7 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
       # shellcheck disable=SC2086
       (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
         $store --log-level warn --set admin.enabled=false \
-        --set runtime.worker_threads=1 --set runtime.io_threads=1) >"$BLOG" 2>&1 &
+        --set runtime.worker_threads=1 --set runtime.io_threads=0) >"$BLOG" 2>&1 &
       ;;
     actormq-redis)
       # The backlog's DEVICE session queues in Redis; its limit is raised to Mosquitto's
@@ -221,7 +221,7 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
       deadline=$((START_DEADLINE * 3))
       (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
         $store --log-level warn --set admin.enabled=false \
-        --set runtime.worker_threads=1 --set runtime.io_threads=1 \
+        --set runtime.worker_threads=1 --set runtime.io_threads=0 \
         --set storage.device_queue=redis --set storage.redis.host=127.0.0.1 \
         --set "storage.redis.port=$AMQ_TEST_REDIS_PORT" --set "storage.redis.key_prefix=amqb-r$3:" \
         --set storage.redis.wait_at_boot_ms=10000 \
@@ -233,7 +233,7 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
       deadline=$((START_DEADLINE * 3))
       (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
         $store --log-level warn --set admin.enabled=false \
-        --set runtime.worker_threads=1 --set runtime.io_threads=1 \
+        --set runtime.worker_threads=1 --set runtime.io_threads=0 \
         --set storage.application_queue=kafka --set storage.sessions=kafka \
         --set "storage.kafka.bootstrap_servers=$AMQ_TEST_KAFKA_BOOTSTRAP" \
         --set "storage.kafka.topic_prefix=amqb-r$3" --set storage.kafka.replication_factor=1 \

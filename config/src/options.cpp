@@ -467,8 +467,11 @@ std::vector<option_descriptor> make_options() {
     .example = "seeds: [\"node-a:4242\", \"node-b:4242\"]";
 
   // runtime
-  t.add(AMQ_KEY(runtime.io_threads), uint_in<uint32_t>(1, 256), {},
-        "Threads that run network I/O (accept, read, write).");
+  t.add(AMQ_KEY(runtime.io_threads), uint_in<uint32_t>(0, 256), {},
+        "Threads that run network I/O (accept, read, write). 0: no I/O thread; each actor "
+        "worker runs an event loop of its own between actor jobs (docs/architecture.md, "
+        "\"Threads\"): a message is read, routed and written on one thread without a thread "
+        "switch.");
   t.add(AMQ_KEY(runtime.worker_threads), uint_in<uint32_t>(0, 4096), {},
         "Threads that run actors (CAF scheduler); 0: one per hardware thread.");
   t.add(AMQ_KEY(runtime.write_through), bool_codec{}, {},
@@ -478,7 +481,8 @@ std::vector<option_descriptor> make_options() {
         "low and fixed rates; under load writes still gather. false: every write is the I/O "
         "thread's. TLS connections always write from the I/O thread.");
   t.add(AMQ_KEY(runtime.worker_moderate_polls), uint_in<uint32_t>(0, 100000), {},
-        "How an idle actor worker waits (CAF work-stealing moderate-poll-attempts): after a short "
+        "With runtime.io_threads >= 1 (CAF's own scheduler): "
+        "how an idle actor worker waits (CAF work-stealing moderate-poll-attempts): after a short "
         "spin it polls this many times with a 50 us sleep each, then blocks until woken. 0: "
         "block right after the spin, so a message reaching an idle worker runs at once; CAF's "
         "own default, 500, spends up to 25 ms in such sleeps, which add tens of microseconds "

@@ -120,7 +120,7 @@ CAF_TEST(defaults) {
   CAF_CHECK_EQUAL(cfg.storage.kafka.topic_prefix, "actormq");
   CAF_CHECK(cfg.storage.kafka.acks == kafka_acks::all);
   CAF_CHECK(cfg.storage.kafka.idempotence);
-  CAF_CHECK_EQUAL(cfg.runtime.io_threads, 1u);
+  CAF_CHECK_EQUAL(cfg.runtime.io_threads, 0u); // the actor workers run the I/O
   CAF_CHECK(cfg.log.level == log_level::info);
   CAF_CHECK(validate(cfg).empty());
 }
@@ -461,11 +461,11 @@ CAF_TEST(cross_field_validation) {
                  "storage.redis.host: must be set when a storage role uses redis");
   broker_config cfg;
   cfg.limits.max_packet_size = 3;
-  cfg.runtime.io_threads = 0;
+  cfg.runtime.io_threads = 257;
   auto errors = validate(cfg);
   CAF_REQUIRE_EQUAL(errors.size(), 2u);
   CAF_CHECK_EQUAL(errors[0], "limits.max_packet_size: must be between 16 and 268435455, got 3");
-  CAF_CHECK_EQUAL(errors[1], "runtime.io_threads: must be between 1 and 256, got 0");
+  CAF_CHECK_EQUAL(errors[1], "runtime.io_threads: must be between 0 and 256, got 257");
 }
 
 // -- the option table ------------------------------------------------------------------

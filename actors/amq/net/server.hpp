@@ -9,8 +9,13 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "amq/net/connection.hpp"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace amq::net {
 
@@ -77,6 +82,12 @@ struct server_options {
   /// nothing is queued or in flight (connection.hpp, "Write-through"). False: every write is the
   /// I/O thread's (all sends meanwhile gather into one). TLS listeners ignore it (never).
   bool write_through = true;
+  /// Event loops someone else runs (actormq: the CAF workers, `runtime.io_threads: 0`; see
+  /// amq/actors/io_scheduler.hpp). Non-empty: the server starts no I/O thread and ignores
+  /// `io_threads` and `model`; connections are spread over these contexts round-robin, the
+  /// acceptor lives on the first. They must outlive the server and keep running until `stop()`
+  /// returns; whoever runs a handler of theirs must hold an `io_thread_scope`.
+  std::vector<boost::asio::io_context*> external_contexts;
   /// SO_RCVBUF / SO_SNDBUF of the listening socket, inherited by accepted ones (before the
   /// handshake, so the window scale fits); 0 keeps the kernel's default with autotuning.
   int receive_buffer = 0;
@@ -87,6 +98,21 @@ struct server_options {
   io_model model = io_model::context_per_thread;
   /// TLS (disabled: plain TCP).
   tls_options tls;
+};
+
+/// Marks the calling thread, while alive, as one that runs the edge's I/O handlers (a thread of
+/// `server_options::external_contexts`): reads go to `read_buffer` (at least
+/// `server_options::read_buffer_size` bytes, owned by the caller and reused) and sends made
+/// there never write through (connection.hpp). Scopes nest; the outer one is restored.
+class io_thread_scope {
+public:
+  explicit io_thread_scope(std::vector<uint8_t>& read_buffer) noexcept;
+  ~io_thread_scope();
+  io_thread_scope(const io_thread_scope&) = delete;
+  io_thread_scope& operator=(const io_thread_scope&) = delete;
+
+private:
+  std::vector<uint8_t>* previous_;
 };
 
 /// Accepts TCP connections and drives their I/O. Not copyable or movable.

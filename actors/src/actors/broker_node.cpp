@@ -1,6 +1,7 @@
 #include "amq/actors/broker_node.hpp"
 
 #include "amq/actors/edge_link.hpp"
+#include "amq/actors/io_scheduler.hpp"
 #include "amq/actors/metrics_actor.hpp"
 #include "amq/actors/admin_ops.hpp"
 #include "amq/actors/registry.hpp"
@@ -182,6 +183,17 @@ std::error_code broker_node::start() {
   opts.bind = cfg_.listeners.mqtt.bind;
   opts.port = cfg_.listeners.mqtt.port;
   opts.io_threads = cfg_.runtime.io_threads;
+  if (cfg_.runtime.io_threads == 0) {
+    // The actor workers run the event loops (amq/actors/io_scheduler.hpp), if the actor system
+    // was built with them; an embedding system with CAF's own scheduler gets one I/O thread.
+    if (auto* loops = io_loops::installed()) {
+      opts.external_contexts = loops->contexts();
+    } else {
+      AMQ_LOG_WARN("runtime.io_threads is 0 but the actor system does not run the I/O loops "
+                   "(install_io_scheduler); using 1 I/O thread");
+      opts.io_threads = 1;
+    }
+  }
   opts.write_through = cfg_.runtime.write_through;
   opts.write_high_watermark = cfg_.limits.write_buffer_high_watermark;
   opts.receive_buffer = static_cast<int>(cfg_.limits.socket_receive_buffer);

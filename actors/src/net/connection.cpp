@@ -80,6 +80,23 @@ bool on_io_thread() noexcept {
   return tl_read_buffer != nullptr;
 }
 
+} // namespace amq::net::detail
+
+namespace amq::net {
+
+io_thread_scope::io_thread_scope(std::vector<uint8_t>& read_buffer) noexcept
+  : previous_(detail::tl_read_buffer) {
+  detail::tl_read_buffer = &read_buffer;
+}
+
+io_thread_scope::~io_thread_scope() {
+  detail::tl_read_buffer = previous_;
+}
+
+} // namespace amq::net
+
+namespace amq::net::detail {
+
 std::error_code to_close_reason(const boost::system::error_code& ec) {
   if (ec == asio::error::eof)
     return error::peer_closed;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <future>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -165,22 +166,32 @@ std::error_code server::impl::start() {
   auto address = asio::ip::make_address(opts.bind, ec);
   if (ec)
     return ec;
-  const size_t n_contexts = opts.model == io_model::context_per_thread ? opts.io_threads : 1;
-  // Concurrency hint 1 lets Asio skip some locking when one thread runs a context.
-  const int hint = n_contexts == opts.io_threads ? 1 : static_cast<int>(opts.io_threads);
-  for (size_t i = 0; i < n_contexts; ++i)
-    state->contexts.push_back(std::make_unique<asio::io_context>(hint));
+  const bool external = !opts.external_contexts.empty();
+  const size_t n_contexts = external ? opts.external_contexts.size()
+                            : opts.model == io_model::context_per_thread ? opts.io_threads
+                                                                         : 1;
+  if (external) {
+    state->contexts = opts.external_contexts;
+  } else {
+    // Concurrency hint 1 lets Asio skip some locking when one thread runs a context.
+    const int hint = n_contexts == opts.io_threads ? 1 : static_cast<int>(opts.io_threads);
+    for (size_t i = 0; i < n_contexts; ++i) {
+      state->owned_contexts.push_back(std::make_unique<asio::io_context>(hint));
+      state->contexts.push_back(state->owned_contexts.back().get());
+    }
+  }
   auto& ctx0 = *state->contexts.front();
   // With a shared context the accept handler, the retry timer and stop()'s close could run on
   // different threads: serialize them on a strand.
   asio::any_io_executor accept_ex = ctx0.get_executor();
-  if (opts.model == io_model::shared_context)
+  if (opts.model == io_model::shared_context && !external)
     accept_ex = asio::make_strand(ctx0);
   acceptor = std::make_unique<tcp::acceptor>(accept_ex);
   tcp::endpoint endpoint{address, opts.port};
   auto fail = [&](const boost::system::error_code& e) -> std::error_code {
     acceptor.reset();
     state->contexts.clear();
+    state->owned_contexts.clear();
     return e;
   };
   if (acceptor->open(endpoint.protocol(), ec); ec)
@@ -201,11 +212,13 @@ std::error_code server::impl::start() {
   if (ec)
     return fail(ec);
   retry_timer = std::make_unique<asio::steady_timer>(accept_ex);
-  for (auto& ctx : state->contexts)
-    guards.push_back(asio::make_work_guard(*ctx));
-  for (size_t i = 0; i < opts.io_threads; ++i) {
-    auto& ctx = *state->contexts[i % n_contexts];
-    threads.emplace_back([this, &ctx] { run_io_thread(ctx); });
+  if (!external) {
+    for (auto& ctx : state->contexts)
+      guards.push_back(asio::make_work_guard(*ctx));
+    for (size_t i = 0; i < opts.io_threads; ++i) {
+      auto& ctx = *state->contexts[i % n_contexts];
+      threads.emplace_back([this, &ctx] { run_io_thread(ctx); });
+    }
   }
   asio::post(accept_ex, [this] { do_accept(); });
   started = true;
@@ -238,7 +251,7 @@ void server::impl::do_accept() {
   auto handler = [this](const boost::system::error_code& ec, tcp::socket socket) {
     on_accepted(ec, std::move(socket));
   };
-  if (opts.model == io_model::context_per_thread)
+  if (opts.model == io_model::context_per_thread || !opts.external_contexts.empty())
     acceptor->async_accept(ctx, handler);
   else
     acceptor->async_accept(asio::make_strand(ctx), handler);
@@ -314,14 +327,42 @@ void server::impl::stop() {
     for (auto& [id, weak] : state->registry)
       snapshot.push_back(weak);
   }
-  asio::post(acceptor->get_executor(), [this] {
+  const bool external = !state->opts.external_contexts.empty();
+  // External loops keep running: stop() learns that the acceptor's handlers are done (the
+  // aborted accept completes before anything posted after the close) and waits for that.
+  auto acceptor_closed = std::make_shared<std::promise<void>>();
+  auto acceptor_done = acceptor_closed->get_future();
+  asio::post(acceptor->get_executor(), [this, external, acceptor_closed] {
     boost::system::error_code ignored;
     acceptor->close(ignored);
     retry_timer->cancel();
+    if (external)
+      asio::post(acceptor->get_executor(), [acceptor_closed] { acceptor_closed->set_value(); });
+    else
+      acceptor_closed->set_value();
   });
   for (auto& weak : snapshot)
     if (auto conn = weak.lock())
       conn->abort_with(error::server_stopped);
+  if (external) {
+    // Every connection's finish() runs on its loop; wait until all of them have (bounded: a loop
+    // that no longer runs would otherwise hang the shutdown).
+    acceptor_done.wait_for(std::chrono::seconds(10));
+    {
+      std::unique_lock<std::mutex> lock{state->registry_mtx};
+      state->drained.wait_for(lock, std::chrono::seconds(10),
+                              [this] { return state->registry.empty(); });
+    }
+    if (acceptor_done.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      retry_timer.reset();
+      acceptor.reset();
+    } else {
+      // The loop is gone: leak the acceptor rather than touch it from here.
+      (void)retry_timer.release();
+      (void)acceptor.release();
+    }
+    return;
+  }
   // With the guards gone, each run() returns once its aborted connections' handlers have run.
   guards.clear();
   for (auto& t : threads)

@@ -3,6 +3,7 @@
 /// the `io_context`s and counters outlive every connection even when the `server` object is gone.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -55,7 +56,9 @@ struct server_state {
   const server::accept_handler on_accept;
 
   /// One per I/O thread (context_per_thread) or exactly one (shared_context). Filled by `start`.
-  std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
+  std::vector<boost::asio::io_context*> contexts;
+  /// The contexts of the server's own I/O threads (empty with `external_contexts`).
+  std::vector<std::unique_ptr<boost::asio::io_context>> owned_contexts;
 
   /// The TLS listener's context (certificate, key, verification); null for plain TCP. Built by
   /// `start` before any connection exists, read-only afterwards.
@@ -73,18 +76,20 @@ struct server_state {
 
   /// Guards `stopping` and `registry`.
   std::mutex registry_mtx;
+  /// Notified when `registry` becomes empty while `stopping` (stop() with external contexts waits).
+  std::condition_variable drained;
   bool stopping = false;
   /// Open connections, for `stop()` to abort them.
   std::unordered_map<uint64_t, std::weak_ptr<edge_connection>> registry;
 
   /// A connection is gone: unregisters it and counts it closed.
   void release(uint64_t id) {
-    {
-      std::lock_guard<std::mutex> guard{registry_mtx};
-      registry.erase(id);
-    }
+    std::lock_guard<std::mutex> guard{registry_mtx};
+    registry.erase(id);
     closed.fetch_add(1, std::memory_order_relaxed);
     open.fetch_sub(1, std::memory_order_relaxed);
+    if (stopping && registry.empty())
+      drained.notify_all(); // after the counters: stop() returns with them final
   }
 };
 

@@ -262,7 +262,8 @@ struct cluster_config {
 
 /// Thread pools.
 struct runtime_config {
-  uint32_t io_threads = 1;
+  /// 0: the actor workers run the I/O loops (amq/actors/io_scheduler.hpp).
+  uint32_t io_threads = 0;
   /// 0: std::thread::hardware_concurrency() (filled in by `load_config`).
   uint32_t worker_threads = 0;
   /// CAF work-stealing "moderate" poll attempts of an idle worker (each sleeps 50 us).

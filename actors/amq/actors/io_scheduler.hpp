@@ -1,0 +1,84 @@
+#pragma once
+/// One event loop per CAF worker: the workers that run the actors also run the network edge's
+/// I/O (`runtime.io_threads: 0`, the default).
+///
+/// With dedicated I/O threads, every message crosses threads twice on its way through the broker
+/// (I/O thread -> worker for the read; worker -> I/O thread for the write unless it writes
+/// through), and on a busy core each crossing is a wake-up and a context switch. Here each worker
+/// owns one `boost::asio::io_context` and runs it itself between actor jobs, like a
+/// single-threaded event loop:
+///
+/// - **Idle:** the worker runs one ready I/O handler (a read), then the actor jobs that read
+///   produced (session -> router -> session -> write), then the next handler. A burst of
+///   PUBLISHes from many clients is thus pipelined message by message instead of stage by stage.
+///   With nothing ready it blocks in the loop (epoll) until I/O arrives or another thread
+///   enqueues a job (which wakes it with a posted no-op).
+/// - **Busy:** every `io_poll_interval` jobs the worker polls its loop without blocking, so
+///   connections keep being read and written under load.
+/// - Jobs enqueued from the worker's own thread (also from I/O handlers) stay in its queue;
+///   other workers steal from it when idle, between blocking waits of at most `steal_wait`.
+///
+/// Connections are spread over the loops round-robin, so with several workers the edge's I/O is
+/// spread too. A job that runs long delays its worker's connections (as it delayed the actors
+/// behind it before); actors that block belong on detached threads (the storage actor is one).
+///
+/// Use: create the loops before the actor system, install them in its config, pass
+/// `contexts()` as `net::server_options::external_contexts` (broker_node does this when
+/// `io_loops::installed()` is set), and destroy the loops after the actor system.
+
+#include <caf/actor_system_config.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace amq::actors {
+
+class io_loops {
+public:
+  /// `n` loops, one per worker (n >= 1).
+  explicit io_loops(size_t n);
+  ~io_loops();
+
+  io_loops(const io_loops&) = delete;
+  io_loops& operator=(const io_loops&) = delete;
+
+  size_t size() const noexcept;
+
+  /// The loops, for `net::server_options::external_contexts`.
+  std::vector<boost::asio::io_context*> contexts() const;
+
+  /// The loops the running process's scheduler drives (set by `install_io_scheduler`, cleared
+  /// when they are destroyed); null with CAF's own scheduler.
+  static io_loops* installed() noexcept;
+
+  struct impl;
+  impl& get() noexcept {
+    return *impl_;
+  }
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// Tunables of the scheduler (defaults are what actormq runs with).
+struct io_scheduler_options {
+  /// A busy worker polls its loop (without blocking) after this many actor jobs.
+  size_t io_poll_interval = 16;
+  /// An idle worker blocks in its loop at most this long before it tries to steal again
+  /// (only with several workers; one worker blocks until woken).
+  std::chrono::milliseconds steal_wait{2};
+};
+
+/// Makes the actor system built from `cfg` use a work-stealing scheduler whose workers run
+/// `loops` (worker i runs loop i % loops.size()). `cfg`'s `scheduler.max-threads` should equal
+/// `loops.size()`. `loops` must outlive that actor system.
+void install_io_scheduler(caf::actor_system_config& cfg, io_loops& loops,
+                          io_scheduler_options opts = {});
+
+} // namespace amq::actors

@@ -1,0 +1,246 @@
+// CAF workers that run the edge's event loops. Design: amq/actors/io_scheduler.hpp.
+#include "amq/actors/io_scheduler.hpp"
+
+#include "amq/net/server.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/detail/double_ended_queue.hpp>
+#include <caf/policy/unprofiled.hpp>
+#include <caf/resumable.hpp>
+#include <caf/scheduler/coordinator.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <exception>
+#include <random>
+
+namespace amq::actors {
+
+namespace asio = boost::asio;
+
+struct io_loops::impl {
+  struct loop {
+    asio::io_context ctx{1}; // one thread runs it
+    asio::executor_work_guard<asio::io_context::executor_type> guard{asio::make_work_guard(ctx)};
+    /// The read buffer of the worker running this loop (net::io_thread_scope).
+    std::vector<uint8_t> read_buffer;
+  };
+  std::vector<std::unique_ptr<loop>> loops;
+  io_scheduler_options opts;
+};
+
+namespace {
+
+std::atomic<io_loops*> installed_loops{nullptr};
+
+/// The worker (and its coordinator) running on this thread, if it is one of ours.
+thread_local void* tl_worker = nullptr;
+thread_local const void* tl_coordinator = nullptr;
+
+io_loops::impl& loops_of(caf::scheduler::abstract_coordinator* c);
+
+/// Runs `f` (an io_context call) as the edge's I/O thread; an exception escaping a handler is
+/// reported and swallowed (as the dedicated I/O threads do), never allowed to kill the worker.
+template <class F>
+size_t run_io(io_loops::impl::loop& l, F&& f) {
+  if (l.read_buffer.empty())
+    l.read_buffer.resize(64 * 1024);
+  net::io_thread_scope scope{l.read_buffer};
+  try {
+    return f(l.ctx);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "amq.net: exception escaped an I/O handler: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "amq.net: unknown exception escaped an I/O handler\n");
+  }
+  return 1; // something ran
+}
+
+/// CAF's work-stealing policy, with the worker's event loop as its idle (and periodic) work.
+class io_policy : public caf::policy::unprofiled {
+public:
+  using queue_type = caf::detail::double_ended_queue<caf::resumable>;
+
+  struct coordinator_data {
+    explicit coordinator_data(caf::scheduler::abstract_coordinator*) {
+    }
+    std::atomic<size_t> next_worker{0};
+  };
+
+  struct worker_data {
+    explicit worker_data(caf::scheduler::abstract_coordinator* p)
+      : rengine(std::random_device{}()), uniform(0, p->num_workers() - 1) {
+    }
+    worker_data(const worker_data& other)
+      : rengine(std::random_device{}()), uniform(other.uniform) {
+    }
+    queue_type queue;
+    /// True while the worker blocks in its loop: an external enqueue must wake it.
+    std::atomic<bool> waiting{false};
+    size_t since_poll = 0;
+    std::default_random_engine rengine;
+    std::uniform_int_distribution<size_t> uniform;
+  };
+
+  template <class Worker>
+  static io_loops::impl::loop& loop_of(Worker* w) {
+    auto& l = loops_of(w->parent());
+    return *l.loops[w->id() % l.loops.size()];
+  }
+
+  template <class Worker>
+  caf::resumable* try_steal(Worker* self) {
+    auto p = self->parent();
+    if (p->num_workers() < 2)
+      return nullptr;
+    auto victim = d(self).uniform(d(self).rengine);
+    if (victim == self->id())
+      victim = p->num_workers() - 1;
+    return d(p->worker_by_id(victim)).queue.take_tail();
+  }
+
+  template <class Coordinator>
+  void central_enqueue(Coordinator* self, caf::resumable* job) {
+    using worker_type = typename Coordinator::worker_type;
+    if (tl_coordinator == self && tl_worker != nullptr) {
+      // From one of our workers (an I/O handler's anon_send, a clock-less send): keep it here;
+      // the worker is running and looks at its queue next. Idle workers steal.
+      d(static_cast<worker_type*>(tl_worker)).queue.append(job);
+      return;
+    }
+    auto w = self->worker_by_id(d(self).next_worker++ % self->num_workers());
+    w->external_enqueue(job);
+  }
+
+  template <class Worker>
+  void external_enqueue(Worker* self, caf::resumable* job) {
+    d(self).queue.append(job);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (d(self).waiting.load(std::memory_order_seq_cst) && d(self).waiting.exchange(false))
+      asio::post(loop_of(self).ctx, [] {}); // ends the worker's blocking run_one
+  }
+
+  template <class Worker>
+  void internal_enqueue(Worker* self, caf::resumable* job) {
+    d(self).queue.prepend(job);
+  }
+
+  template <class Worker>
+  void resume_job_later(Worker* self, caf::resumable* job) {
+    d(self).queue.append(job);
+  }
+
+  template <class Worker>
+  caf::resumable* dequeue(Worker* self) {
+    auto& data = d(self);
+    if (tl_worker != self) {
+      tl_worker = self;
+      tl_coordinator = self->parent();
+    }
+    auto& l = loop_of(self);
+    const auto& opts = loops_of(self->parent()).opts;
+    for (;;) {
+      if (auto* job = data.queue.take_head()) {
+        if (++data.since_poll >= opts.io_poll_interval) {
+          // Busy: let the connections in (reads, writes, accepts) without blocking.
+          data.since_poll = 0;
+          run_io(l, [](asio::io_context& c) { return c.poll(); });
+        }
+        return job;
+      }
+      data.since_poll = 0;
+      // Idle: one ready I/O handler, then the jobs it produced (one message's whole path before
+      // the next message's read, like a single-threaded event loop).
+      if (run_io(l, [](asio::io_context& c) { return c.poll_one(); }) > 0)
+        continue;
+      if (auto* job = try_steal(self))
+        return job;
+      // Nothing anywhere: block in the loop until I/O arrives or external_enqueue posts.
+      data.waiting.store(true, std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (data.queue.empty()) {
+        if (self->parent()->num_workers() > 1)
+          run_io(l, [&](asio::io_context& c) { return c.run_one_for(opts.steal_wait); });
+        else
+          run_io(l, [](asio::io_context& c) { return c.run_one(); });
+      }
+      data.waiting.store(false, std::memory_order_seq_cst);
+    }
+  }
+
+  template <class Worker, class UnaryFunction>
+  void foreach_resumable(Worker* self, UnaryFunction f) {
+    auto next = [&] { return d(self).queue.take_head(); };
+    for (auto job = next(); job != nullptr; job = next())
+      f(job);
+  }
+
+  template <class Coordinator, class UnaryFunction>
+  void foreach_central_resumable(Coordinator*, UnaryFunction) {
+  }
+};
+
+class io_coordinator final : public caf::scheduler::coordinator<io_policy> {
+public:
+  io_coordinator(caf::actor_system& sys, io_loops::impl& loops)
+    : caf::scheduler::coordinator<io_policy>(sys), loops_(loops) {
+  }
+
+  io_loops::impl& loops() noexcept {
+    return loops_;
+  }
+
+private:
+  io_loops::impl& loops_;
+};
+
+io_loops::impl& loops_of(caf::scheduler::abstract_coordinator* c) {
+  return static_cast<io_coordinator*>(c)->loops();
+}
+
+} // namespace
+
+io_loops::io_loops(size_t n) : impl_(std::make_unique<impl>()) {
+  for (size_t i = 0; i < std::max<size_t>(n, 1); ++i)
+    impl_->loops.push_back(std::make_unique<impl::loop>());
+}
+
+io_loops::~io_loops() {
+  io_loops* self = this;
+  installed_loops.compare_exchange_strong(self, nullptr);
+  // The workers are gone (the actor system was destroyed first): release the guards and destroy
+  // what is left in the loops (handlers holding finished connections).
+  for (auto& l : impl_->loops)
+    l->guard.reset();
+}
+
+size_t io_loops::size() const noexcept {
+  return impl_->loops.size();
+}
+
+std::vector<boost::asio::io_context*> io_loops::contexts() const {
+  std::vector<boost::asio::io_context*> out;
+  for (auto& l : impl_->loops)
+    out.push_back(&l->ctx);
+  return out;
+}
+
+io_loops* io_loops::installed() noexcept {
+  return installed_loops.load();
+}
+
+void install_io_scheduler(caf::actor_system_config& cfg, io_loops& loops,
+                          io_scheduler_options opts) {
+  opts.io_poll_interval = std::max<size_t>(opts.io_poll_interval, 1);
+  loops.get().opts = opts;
+  cfg.module_factories.push_back([&loops](caf::actor_system& sys) -> caf::actor_system::module* {
+    return new io_coordinator(sys, loops.get());
+  });
+  installed_loops.store(&loops);
+}
+
+} // namespace amq::actors

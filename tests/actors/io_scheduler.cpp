@@ -1,0 +1,257 @@
+// The I/O scheduler (amq/actors/io_scheduler.hpp): CAF workers that also run the edge's event
+// loops. Real actor systems, real sockets on loopback; every wait has a deadline.
+#define CAF_SUITE actors_io_scheduler
+#include <caf/test/unit_test.hpp>
+
+#include "amq/actors/io_scheduler.hpp"
+#include "amq/actors/messages.hpp"
+#include "amq/net/server.hpp"
+#include "../net/recorder.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+using namespace amq;
+using namespace std::chrono_literals;
+using net::test::recorder;
+
+namespace {
+
+constexpr auto deadline = 20s;
+
+std::string thread_name() {
+  std::ostringstream os;
+  os << std::this_thread::get_id();
+  return os.str();
+}
+
+/// A blocking loopback client.
+struct client {
+  int fd = -1;
+  explicit client(uint16_t port) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ~client() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+  bool write(std::string_view s) {
+    return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+  }
+  /// Reads up to and including the next '\n' (empty on EOF or after the deadline).
+  std::string read_line() {
+    std::string line;
+    while (line.empty() || line.back() != '\n') {
+      auto more = read(1);
+      if (more.empty())
+        return {};
+      line += more;
+    }
+    return line;
+  }
+  /// Reads `n` bytes; fewer on EOF or after the deadline. `eof` tells which.
+  std::string read(size_t n, bool* eof = nullptr) {
+    std::string out;
+    auto until = std::chrono::steady_clock::now() + deadline;
+    while (out.size() < n && std::chrono::steady_clock::now() < until) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0)
+        continue;
+      char buf[4096];
+      auto k = ::recv(fd, buf, std::min(sizeof(buf), n - out.size()), 0);
+      if (k <= 0) {
+        if (eof)
+          *eof = true;
+        break;
+      }
+      out.append(buf, static_cast<size_t>(k));
+    }
+    return out;
+  }
+};
+
+/// An actor system whose `workers` workers run `loops`, and a server on those loops whose
+/// connections forward every read to `echo` (an actor that answers with "<bytes>@<its thread>").
+struct fixture {
+  explicit fixture(size_t workers) : loops(workers) {
+    cfg.set("scheduler.max-threads", workers);
+    cfg.set("logger.verbosity", caf::atom("quiet"));
+    actors::install_io_scheduler(cfg, loops);
+    sys.emplace(cfg);
+    echo = sys->spawn([]() -> caf::behavior {
+      return {[](const std::string& data, const net::connection_ptr& c) {
+        auto reply = data + "@" + thread_name() + "\n";
+        c->send(std::vector<uint8_t>(reply.begin(), reply.end()));
+      }};
+    });
+    net::server_options opts;
+    opts.bind = "127.0.0.1";
+    opts.port = 0;
+    opts.external_contexts = loops.contexts();
+    srv.emplace(opts, [this](const net::connection_ptr& c) {
+      auto rec = std::make_shared<forwarder>(*this);
+      c->set_receiver(rec);
+      std::lock_guard<std::mutex> guard{mtx};
+      conns.push_back(c);
+      recs.push_back(rec);
+    });
+    CAF_REQUIRE(!srv->start());
+  }
+
+  ~fixture() {
+    if (srv)
+      srv->stop();
+    conns.clear();
+    recs.clear();
+    srv.reset();
+    echo = nullptr;
+    sys.reset(); // the workers stop before the loops go
+  }
+
+  /// Records on_data's thread and forwards the bytes to the echo actor.
+  struct forwarder : recorder {
+    fixture& fx;
+    explicit forwarder(fixture& f) : fx(f) {
+    }
+    void on_data(const net::connection_ptr& c, std::span<const uint8_t> in) override {
+      {
+        std::lock_guard<std::mutex> guard{fx.mtx};
+        fx.io_threads.insert(thread_name());
+      }
+      caf::anon_send(fx.echo, std::string(in.begin(), in.end()), c);
+      recorder::on_data(c, in);
+    }
+  };
+
+  /// "<bytes>@<thread>\n" -> thread
+  static std::string thread_of(const std::string& line) {
+    auto at = line.find('@');
+    return at == std::string::npos || line.size() < at + 2 ? std::string{}
+                                                           : line.substr(at + 1, line.size() - at - 2);
+  }
+
+  actors::io_loops loops;
+  caf::actor_system_config cfg;
+  std::optional<caf::actor_system> sys;
+  caf::actor echo;
+  std::optional<net::server> srv;
+  std::mutex mtx;
+  std::set<std::string> io_threads;
+  std::vector<net::connection_ptr> conns;
+  std::vector<std::shared_ptr<forwarder>> recs;
+};
+
+} // namespace
+
+CAF_TEST(one worker reads runs the actors and writes on one thread) {
+  fixture fx{1};
+  CAF_CHECK(actors::io_loops::installed() == &fx.loops);
+  client cl{fx.srv->port()};
+  CAF_REQUIRE(cl.fd >= 0);
+  // Round trips: the worker blocks in its loop between them and wakes for the next read.
+  std::set<std::string> actor_threads;
+  for (int i = 0; i < 5; ++i) {
+    auto msg = "m" + std::to_string(i);
+    CAF_REQUIRE(cl.write(msg));
+    auto line = cl.read_line();
+    CAF_CHECK_EQUAL(line.substr(0, msg.size() + 1), msg + "@");
+    actor_threads.insert(fixture::thread_of(line));
+  }
+  std::lock_guard<std::mutex> guard{fx.mtx};
+  CAF_CHECK_EQUAL(fx.io_threads.size(), 1u);
+  CAF_CHECK_EQUAL(actor_threads.size(), 1u);
+  CAF_CHECK(fx.io_threads == actor_threads); // the read and the actor ran on the same thread
+  CAF_CHECK(fx.io_threads.count(thread_name()) == 0);
+}
+
+CAF_TEST(a message from outside wakes a worker that blocks in its loop) {
+  fixture fx{1};
+  caf::scoped_actor self{*fx.sys};
+  auto worker_side = fx.sys->spawn([]() -> caf::behavior {
+    return {[](int x) { return x + 1; }};
+  });
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(1ms); // the worker goes idle and blocks in epoll meanwhile
+    bool answered = false;
+    self->request(worker_side, std::chrono::seconds(10), i)
+      .receive([&](int y) { answered = y == i + 1; }, [&](caf::error&) {});
+    CAF_CHECK(answered);
+  }
+  self->send_exit(worker_side, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(two workers spread the connections over both loops) {
+  fixture fx{2};
+  std::vector<std::unique_ptr<client>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<client>(fx.srv->port()));
+    CAF_REQUIRE(clients.back()->fd >= 0);
+  }
+  for (auto& c : clients) {
+    CAF_REQUIRE(c->write("x"));
+    auto line = c->read_line();
+    CAF_CHECK_EQUAL(line.substr(0, 2), "x@");
+  }
+  std::lock_guard<std::mutex> guard{fx.mtx};
+  CAF_CHECK_EQUAL(fx.io_threads.size(), 2u);
+}
+
+CAF_TEST(stop closes every connection while the workers keep the loops running) {
+  fixture fx{1};
+  std::vector<std::unique_ptr<client>> clients;
+  for (int i = 0; i < 3; ++i)
+    clients.push_back(std::make_unique<client>(fx.srv->port()));
+  // All accepted (the accept handler ran on the worker's loop).
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> guard{fx.mtx};
+      if (fx.conns.size() == 3)
+        break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  {
+    std::lock_guard<std::mutex> guard{fx.mtx};
+    CAF_REQUIRE_EQUAL(fx.conns.size(), 3u);
+  }
+  fx.srv->stop();
+  CAF_CHECK_EQUAL(fx.srv->get_stats().open, 0u);
+  for (auto& c : clients) {
+    bool eof = false;
+    auto rest = c->read(1, &eof);
+    CAF_CHECK(eof);
+    CAF_CHECK(rest.empty());
+  }
+  for (auto& r : fx.recs)
+    CAF_CHECK(r->wait([](recorder& x) { return x.closed == 1; }));
+  // The actor system still works after the server is gone.
+  caf::scoped_actor self{*fx.sys};
+  auto a = fx.sys->spawn([]() -> caf::behavior { return {[](int x) { return x * 2; }}; });
+  int got = 0;
+  self->request(a, std::chrono::seconds(10), 21).receive([&](int y) { got = y; }, [](caf::error&) {});
+  CAF_CHECK_EQUAL(got, 42);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+}
