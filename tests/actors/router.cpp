@@ -405,6 +405,54 @@ CAF_TEST(flow control waits for the most congested target) {
   CAF_CHECK_EQUAL(pub.box->routed, (std::vector<uint64_t>{1}));
 }
 
+CAF_TEST(the router asks a session for progress only while flow control needs it) {
+  make_router(16); // high 16, low 8: progress is asked for above 16 / 4
+  auto a = make_session(1);
+  auto pub = make_session(9);
+  subscribe(a, "t", qos::at_most_once);
+  auto msgs = [](size_t n) {
+    std::vector<protocol::message_ptr> xs;
+    for (size_t i = 0; i < n; ++i)
+      xs.push_back(make_message("t", "x", qos::at_most_once));
+    return xs;
+  };
+  // A low backlog as the router sees it (nothing reported yet): not asked.
+  for (uint64_t seq = 1; seq <= 4; ++seq) {
+    route(pub, seq, msgs(1));
+    sched.run();
+  }
+  CAF_REQUIRE_EQUAL(a.box->batches.size(), 4u);
+  for (auto& b : a.box->batches)
+    CAF_CHECK(!b.ask_progress);
+  // Its view reaches 5 (> 4): asked.
+  route(pub, 5, msgs(1));
+  sched.run();
+  CAF_CHECK(a.box->batches.back().ask_progress);
+  // Reported: a low backlog again, not asked.
+  caf::anon_send(router, progress_atom::value, a.sid, int64_t{5});
+  sched.run();
+  route(pub, 6, msgs(1));
+  sched.run();
+  CAF_CHECK(!a.box->batches.back().ask_progress);
+  // Above the high mark: asked, and the publisher's ack waits for the report.
+  route(pub, 7, msgs(16)); // backlog 17
+  sched.run();
+  CAF_CHECK(a.box->batches.back().ask_progress);
+  CAF_CHECK_EQUAL(pub.box->routed, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6}));
+  // Another publisher's batch waits too (backlog 18), and asks.
+  auto p2 = make_session(10);
+  route(p2, 1, msgs(1));
+  sched.run();
+  CAF_CHECK(a.box->batches.back().ask_progress);
+  caf::anon_send(router, progress_atom::value, a.sid, int64_t{23});
+  sched.run();
+  CAF_CHECK_EQUAL(pub.box->routed, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7}));
+  CAF_CHECK_EQUAL(p2.box->routed, (std::vector<uint64_t>{1}));
+  route(pub, 8, msgs(1));
+  sched.run();
+  CAF_CHECK(!a.box->batches.back().ask_progress);
+}
+
 CAF_TEST(deferred acks of several publishers are released when the session is removed) {
   make_router(4);
   auto a = make_session(1);

@@ -229,6 +229,55 @@ CAF_TEST(several delivery batches are written with ONE send) {
   CAF_CHECK_EQUAL(rbox->progress.back(), 4);
 }
 
+CAF_TEST(the session reports progress when the router asks for it and every 256 deliveries) {
+  open(v5);
+  auto batch = [](bool ask, size_t n) {
+    delivery_batch b;
+    b.ask_progress = ask;
+    for (size_t i = 0; i < n; ++i)
+      b.items.push_back(delivery("t", "x", qos::at_most_once));
+    return b;
+  };
+  // Not asked: delivered, nothing reported (one message fewer per delivery).
+  caf::anon_send(session, deliver_atom::value, batch(false, 1));
+  settle();
+  CAF_CHECK_EQUAL(only<protocol::publish>(c.conn->take()).size(), 1u);
+  CAF_CHECK(rbox->progress.empty());
+  // Asked: reported once its queue is empty, everything so far.
+  caf::anon_send(session, deliver_atom::value, batch(true, 2));
+  settle();
+  CAF_CHECK_EQUAL(rbox->progress, (std::vector<int64_t>{3}));
+  // The request was answered: the next quiet batch is not reported.
+  caf::anon_send(session, deliver_atom::value, batch(false, 1));
+  settle();
+  CAF_CHECK_EQUAL(rbox->progress, (std::vector<int64_t>{3}));
+  // Every 256 deliveries regardless.
+  caf::anon_send(session, deliver_atom::value, batch(false, 255));
+  settle();
+  CAF_CHECK_EQUAL(rbox->progress, (std::vector<int64_t>{3, 259}));
+  CAF_CHECK_EQUAL(only<protocol::publish>(c.conn->take()).size(), 258u);
+}
+
+CAF_TEST(an asked-for report waits until the queue runs empty) {
+  open(v5, connect_options{true, std::nullopt, 0, 2}); // Receive Maximum 2
+  delivery_batch b;
+  b.ask_progress = true;
+  for (int i = 0; i < 4; ++i)
+    b.items.push_back(delivery("t", std::to_string(i)));
+  caf::anon_send(session, deliver_atom::value, std::move(b));
+  settle();
+  // Two in flight, two queued: not yet.
+  auto pubs = only<protocol::publish>(c.conn->take());
+  CAF_REQUIRE_EQUAL(pubs.size(), 2u);
+  CAF_CHECK(rbox->progress.empty());
+  c.ack<protocol::puback>(pubs[0].packet_id);
+  c.ack<protocol::puback>(pubs[1].packet_id);
+  settle();
+  // The queue ran empty: reported, although the request came two inputs ago.
+  CAF_CHECK_EQUAL(only<protocol::publish>(c.conn->take()).size(), 2u);
+  CAF_CHECK_EQUAL(rbox->progress, (std::vector<int64_t>{4}));
+}
+
 CAF_TEST(a delivery of QoS 1 waits for PUBACK and is resent with DUP on reconnect) {
   open(v5, connect_options{false, 3600});
   deliver({delivery("a", "1")});

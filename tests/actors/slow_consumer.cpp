@@ -325,6 +325,46 @@ CAF_TEST(a slow clean subscriber is marked slow after the timeout and drops the 
   CAF_CHECK_EQUAL(got.size() + m.counters().dropped_queue_full, 300u);
 }
 
+CAF_TEST(a subscriber that keeps up sends no progress per delivery and a held publisher is released) {
+  // The router paces at 16 (low mark 8) and asks for progress above 4.
+  start();
+  auto sub = make_client("sub", v5, registry);
+  connect(sub, {true, std::nullopt, 0, 5});
+  sub.subscribe("t", qos::at_least_once);
+  settle();
+  sub.conn->take();
+  auto pub = make_client("pub", v5, registry);
+  connect(pub, {});
+  // Keeps up: every delivery acknowledged at once. The router's view of its
+  // backlog stays low, so it reports nothing (it used to after each one).
+  for (size_t i = 0; i < 3; ++i) {
+    pub.publish("t", qos::at_least_once, payload(i));
+    settle();
+    CAF_CHECK_EQUAL(drain(sub), payloads(i, i + 1));
+  }
+  CAF_CHECK_EQUAL(only<protocol::puback>(pub.conn->take()).size(), 3u);
+  CAF_CHECK_EQUAL(entry("sub").sent, 3);
+  CAF_CHECK_EQUAL(entry("sub").progress, 0);
+  // Stops reading: the publisher is held above the high mark ...
+  for (size_t i = 3; i < 40; ++i) {
+    pub.publish("t", qos::at_least_once, payload(i));
+    settle();
+  }
+  auto acks = only<protocol::puback>(pub.conn->take()).size();
+  CAF_CHECK_LESS(acks, 37u);
+  CAF_CHECK(!entry("sub").deferred.empty());
+  // ... and released as the subscriber drains (before the slow-consumer
+  // timeout): it was asked for its progress and reports it.
+  CAF_CHECK_EQUAL(drain(sub), payloads(3, 40));
+  acks += only<protocol::puback>(pub.conn->take()).size();
+  CAF_CHECK_EQUAL(acks, 37u);
+  CAF_CHECK(entry("sub").deferred.empty());
+  CAF_CHECK(!entry("sub").slow);
+  CAF_CHECK_EQUAL(router_st().counters.slow_consumers, 0u);
+  CAF_CHECK_LESS_OR_EQUAL(entry("sub").backlog(), 4); // as the router sees it
+  CAF_CHECK_EQUAL(machine("sub").counters().dropped_queue_full, 0u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
 
 namespace {

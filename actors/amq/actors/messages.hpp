@@ -130,6 +130,11 @@ struct route_batch {
 /// Messages for one session, as one batch.
 struct delivery_batch {
   std::vector<broker::routed_message> items;
+  /// The router's flow control needs the session's progress (router.hpp):
+  /// the session reports it once its queue runs empty. The router clears it
+  /// while its view of the session's backlog is low and nothing waits for
+  /// the session, which then reports only every 256 deliveries.
+  bool ask_progress = true;
 };
 
 /// Shared between a connection's I/O-thread receiver and its session actor:

@@ -11,7 +11,18 @@
 ///
 /// Flow control: the router counts the deliveries it sent to each session,
 /// and each session reports its progress (deliveries taken off its
-/// backlog). When a route batch reaches a session whose backlog — messages
+/// backlog): every 256 deliveries, and once its queue runs empty after a
+/// delivery batch that asked for it (`delivery_batch::ask_progress`);
+/// offline and persistent sessions on every change (session.cpp). The
+/// router asks while its view of the backlog (sent minus last reported) is
+/// above `flow_high / 4`, while a publisher's ack waits for the session or
+/// while it is marked slow. So a session that keeps up sends no progress
+/// message per delivery, and the router's view of a session it did not
+/// ask stays at most `flow_high / 4` above the truth (only a batch of more
+/// than `3/4 flow_high` messages for one session can then be deferred on a
+/// view above the truth; it asks, and the session's report once its queue
+/// is empty releases the ack).
+/// When a route batch reaches a session whose backlog — messages
 /// in its mailbox plus its queue while connected — is above `flow_high`, the
 /// publisher's ack is deferred until that backlog falls below `flow_low`.
 /// A publisher session sends its next batch only after the ack of the
@@ -95,6 +106,9 @@ struct router_state {
   void defer(broker::session_id sid, session_entry& e, caf::actor publisher, uint64_t seq);
   void slow_check(broker::session_id sid, uint64_t deferral);
   broker::session_id congested_target_sid() const;
+  /// Whether a delivery batch to `e` (already counted in `sent`) asks for
+  /// its progress (see the header comment).
+  bool wants_progress(const session_entry& e) const noexcept;
 
   caf::event_based_actor* self;
   broker::topic_tree tree;

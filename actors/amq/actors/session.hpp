@@ -119,6 +119,10 @@ struct session_state {
   /// The session ended and waits for the router to confirm its removal;
   /// attaches meanwhile wait (answered false when it quits).
   bool removing = false;
+  /// Flow control: a delivery batch asked for the progress
+  /// (delivery_batch::ask_progress) and it was not reported with an empty
+  /// queue since (after_input).
+  bool progress_asked = false;
   /// Route batches sent and not yet acknowledged by the router. While one is
   /// outstanding, further bytes wait in `stash` and are not reported
   /// consumed, so the edge stops reading: a publisher is paced by the router,

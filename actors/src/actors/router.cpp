@@ -39,7 +39,9 @@ void router_state::subscribe(broker::session_id sid, caf::actor session,
                    batch.items.push_back(std::move(rm));
                  });
   if (!batch.items.empty()) {
-    sessions[sid].sent += static_cast<int64_t>(batch.items.size());
+    auto& e = sessions[sid];
+    e.sent += static_cast<int64_t>(batch.items.size());
+    batch.ask_progress = wants_progress(e);
     self->send(session, deliver_atom::value, std::move(batch));
   }
 }
@@ -83,6 +85,10 @@ bool router_state::persist_deliveries(session_entry& e, delivery_batch& db) {
     any = true;
   }
   return any;
+}
+
+bool router_state::wants_progress(const session_entry& e) const noexcept {
+  return e.backlog() > flow_high / 4 || !e.deferred.empty() || e.slow;
 }
 
 broker::session_id router_state::congested_target_sid() const {
@@ -292,6 +298,7 @@ void router_state::route(route_batch& batch) {
     if (!e.slow && e.backlog() > flow_high
         && (!congested_target || e.backlog() > congested_target->backlog()))
       congested_target = &e;
+    db.ask_progress = wants_progress(e);
     if (e.persistent && storage && persist_deliveries(e, db)) {
       // Durability rule: a persistent session gets its QoS 1/2 messages
       // only once they are stored, and the publisher's ack waits too.

@@ -121,6 +121,7 @@ void session_state::writable(uint64_t conn_id, bool value) {
 }
 
 void session_state::deliver(delivery_batch& batch) {
+  progress_asked = progress_asked || batch.ask_progress;
   auto now = now_of(self);
   for (auto& d : batch.items)
     machine.on_deliver(std::move(d), now);
@@ -448,20 +449,26 @@ void session_state::after_input() {
   machine.recycle_effects();
   report_drops(false);
   // Flow control: tell the router how far this session got through what it
-  // was sent — every 256 deliveries, whenever the queue runs empty, and on
-  // every input while offline (the offline queue has its own limit and must
-  // not hold publishers back: with a router high mark below 256 they would
-  // otherwise wait until the client returns), and on every change of a
-  // persistent session (its stored queue does not count, so its progress
-  // moves with every delivery; a publisher it holds near its queue's limit
-  // is released as it drains).
+  // was sent — every 256 deliveries; when the queue runs empty if the router
+  // asked (a delivery batch with ask_progress since the last report with an
+  // empty queue: its view of the backlog is high, a publisher waits for this
+  // session or it is marked slow; a session that keeps up at a low rate
+  // sends nothing per delivery); on every input while offline (the offline
+  // queue has its own limit and must not hold publishers back: with a
+  // router high mark below 256 they would otherwise wait until the client
+  // returns); and on every change of a persistent session (its stored
+  // queue does not count, so its progress moves with every delivery; a
+  // publisher it holds near its queue's limit is released as it drains).
   auto progress = machine.progress();
+  bool empty = machine.queued_count() == 0;
   if (progress != progress_reported
-      && (progress - progress_reported >= 256 || machine.queued_count() == 0
+      && (progress - progress_reported >= 256 || (empty && progress_asked)
           || !machine.connected() || machine.persistent())) {
     progress_reported = progress;
     self->send(router, progress_atom::value, id, progress);
   }
+  if (empty && progress == progress_reported)
+    progress_asked = false; // the router's view is exact now
   if (!machine.output().empty() && conn && !flush_pending) {
     if (self->mailbox().empty()) {
       // Nothing else waits in the mailbox, so nothing would join this
