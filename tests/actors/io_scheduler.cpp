@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -254,4 +255,41 @@ CAF_TEST(stop closes every connection while the workers keep the loops running) 
   self->request(a, std::chrono::seconds(10), 21).receive([&](int y) { got = y; }, [](caf::error&) {});
   CAF_CHECK_EQUAL(got, 42);
   self->send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(an idle worker steals a job queued behind a busy one) {
+  // A's handler enqueues a message to B on its own worker's queue, then waits for B to run: only
+  // the other worker (blocked in its loop) can run B, by stealing it. Without stealing, A waits
+  // out its 10 s and the check fails.
+  fixture fx{2};
+  struct latch {
+    std::mutex mtx;
+    std::condition_variable cv;
+    bool done = false;
+    std::string b_thread;
+  };
+  auto l = std::make_shared<latch>();
+  auto b = fx.sys->spawn([l]() -> caf::behavior {
+    return {[l](int) {
+      std::lock_guard<std::mutex> guard{l->mtx};
+      l->done = true;
+      l->b_thread = thread_name();
+      l->cv.notify_all();
+    }};
+  });
+  auto a = fx.sys->spawn([l, b](caf::event_based_actor* self) -> caf::behavior {
+    return {[l, b, self](int x) {
+      self->send(b, x); // internal enqueue: this worker's queue
+      std::unique_lock<std::mutex> lock{l->mtx};
+      bool ran = l->cv.wait_for(lock, std::chrono::seconds(10), [&] { return l->done; });
+      return ran && l->b_thread != thread_name();
+    }};
+  });
+  caf::scoped_actor self{*fx.sys};
+  bool stolen = false;
+  self->request(a, std::chrono::seconds(20), 1)
+    .receive([&](bool ok) { stolen = ok; }, [](caf::error&) {});
+  CAF_CHECK(stolen);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->send_exit(b, caf::exit_reason::user_shutdown);
 }

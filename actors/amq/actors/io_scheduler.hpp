@@ -16,7 +16,8 @@
 /// - **Busy:** every `io_poll_interval` jobs the worker polls its loop without blocking, so
 ///   connections keep being read and written under load.
 /// - Jobs enqueued from the worker's own thread (also from I/O handlers) stay in its queue;
-///   other workers steal from it when idle, between blocking waits of at most `steal_wait`.
+///   other workers steal from it when idle; a worker with jobs queued behind the current one
+///   wakes an idle peer to do so (otherwise an idle worker retries every `steal_wait`).
 ///
 /// Connections are spread over the loops round-robin, so with several workers the edge's I/O is
 /// spread too. A job that runs long delays its worker's connections (as it delayed the actors
@@ -71,8 +72,13 @@ struct io_scheduler_options {
   /// A busy worker polls its loop (without blocking) after this many actor jobs.
   size_t io_poll_interval = 16;
   /// An idle worker blocks in its loop at most this long before it tries to steal again
-  /// (only with several workers; one worker blocks until woken).
-  std::chrono::milliseconds steal_wait{2};
+  /// (only with several workers; one worker blocks until woken). CAF's relaxed polling waits as
+  /// long; a busy worker wakes an idle peer sooner (below).
+  std::chrono::milliseconds steal_wait{10};
+  /// A worker that still has jobs queued behind the one it takes wakes one idle peer (blocked in
+  /// its loop) at most once per this many jobs, so work spreads under load without a wake-up
+  /// per message at low rates.
+  size_t wake_check_interval = 8;
 };
 
 /// Makes the actor system built from `cfg` use a work-stealing scheduler whose workers run

@@ -82,6 +82,7 @@ public:
     /// True while the worker blocks in its loop: an external enqueue must wake it.
     std::atomic<bool> waiting{false};
     size_t since_poll = 0;
+    size_t since_wake = 0;
     std::default_random_engine rengine;
     std::uniform_int_distribution<size_t> uniform;
   };
@@ -101,6 +102,22 @@ public:
     if (victim == self->id())
       victim = p->num_workers() - 1;
     return d(p->worker_by_id(victim)).queue.take_tail();
+  }
+
+  /// A job is waiting behind the one this worker takes: wake one peer that blocks in its loop,
+  /// so it steals instead of sleeping until its wait ends.
+  template <class Worker>
+  void wake_idle_peer(Worker* self) {
+    auto p = self->parent();
+    for (size_t i = 0; i < p->num_workers(); ++i) {
+      auto* w = p->worker_by_id(i);
+      if (w == self)
+        continue;
+      if (d(w).waiting.load(std::memory_order_relaxed) && d(w).waiting.exchange(false)) {
+        asio::post(loop_of(w).ctx, [] {});
+        return;
+      }
+    }
   }
 
   template <class Coordinator>
@@ -145,6 +162,11 @@ public:
     const auto& opts = loops_of(self->parent()).opts;
     for (;;) {
       if (auto* job = data.queue.take_head()) {
+        if (self->parent()->num_workers() > 1 && ++data.since_wake >= opts.wake_check_interval
+            && !data.queue.empty()) {
+          data.since_wake = 0;
+          wake_idle_peer(self);
+        }
         if (++data.since_poll >= opts.io_poll_interval) {
           // Busy: let the connections in (reads, writes, accepts) without blocking.
           data.since_poll = 0;
@@ -154,19 +176,23 @@ public:
       }
       data.since_poll = 0;
       // Idle: one ready I/O handler, then the jobs it produced (one message's whole path before
-      // the next message's read, like a single-threaded event loop).
-      if (run_io(l, [](asio::io_context& c) { return c.poll_one(); }) > 0)
-        continue;
-      if (auto* job = try_steal(self))
-        return job;
+      // the next message's read, like a single-threaded event loop). Alone, the blocking
+      // run_one below does the same (an extra non-blocking epoll_wait would only cost a syscall).
+      const bool alone = self->parent()->num_workers() == 1;
+      if (!alone) {
+        if (run_io(l, [](asio::io_context& c) { return c.poll_one(); }) > 0)
+          continue;
+        if (auto* job = try_steal(self))
+          return job;
+      }
       // Nothing anywhere: block in the loop until I/O arrives or external_enqueue posts.
       data.waiting.store(true, std::memory_order_seq_cst);
       std::atomic_thread_fence(std::memory_order_seq_cst);
       if (data.queue.empty()) {
-        if (self->parent()->num_workers() > 1)
-          run_io(l, [&](asio::io_context& c) { return c.run_one_for(opts.steal_wait); });
-        else
+        if (alone)
           run_io(l, [](asio::io_context& c) { return c.run_one(); });
+        else
+          run_io(l, [&](asio::io_context& c) { return c.run_one_for(opts.steal_wait); });
       }
       data.waiting.store(false, std::memory_order_seq_cst);
     }
@@ -236,6 +262,7 @@ io_loops* io_loops::installed() noexcept {
 void install_io_scheduler(caf::actor_system_config& cfg, io_loops& loops,
                           io_scheduler_options opts) {
   opts.io_poll_interval = std::max<size_t>(opts.io_poll_interval, 1);
+  opts.wake_check_interval = std::max<size_t>(opts.wake_check_interval, 1);
   loops.get().opts = opts;
   cfg.module_factories.push_back([&loops](caf::actor_system& sys) -> caf::actor_system::module* {
     return new io_coordinator(sys, loops.get());
