@@ -189,8 +189,9 @@ std::error_code broker_node::start() {
     if (auto* loops = io_loops::installed()) {
       opts.external_contexts = loops->contexts();
     } else {
-      AMQ_LOG_WARN("runtime.io_threads is 0 but the actor system does not run the I/O loops "
-                   "(install_io_scheduler); using 1 I/O thread");
+      AMQ_LOG_INFO("broker runs the edge on 1 I/O thread: runtime.io_threads is 0 but this actor "
+                   "system's workers do not run I/O loops (see amq/actors/io_scheduler.hpp, "
+                   "install_io_scheduler)");
       opts.io_threads = 1;
     }
   }
