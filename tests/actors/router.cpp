@@ -453,6 +453,40 @@ CAF_TEST(the router asks a session for progress only while flow control needs it
   CAF_CHECK(!a.box->batches.back().ask_progress);
 }
 
+CAF_TEST(a route batch without ack is answered only when it waits for a congested target) {
+  make_router(4); // high 4, low 2
+  auto a = make_session(1);
+  auto pub = make_session(9);
+  subscribe(a, "t", qos::at_most_once);
+  auto quiet = [&](uint64_t seq, size_t n) {
+    route_batch b;
+    b.seq = seq;
+    b.ack = false;
+    for (size_t i = 0; i < n; ++i)
+      b.messages.push_back(make_message("t", "x", qos::at_most_once));
+    caf::send_as(pub.handle, router, route_atom::value, std::move(b));
+    sched.run();
+  };
+  quiet(1, 1);
+  CAF_CHECK_EQUAL(a.box->items().size(), 1u);
+  CAF_CHECK(pub.box->routed.empty());
+  CAF_CHECK(pub.box->other.empty());
+  // Backlog 5 > 4: the publisher is told to hold at once, and gets the
+  // routed_atom once the target has caught up.
+  quiet(2, 4);
+  CAF_CHECK_EQUAL(a.box->items().size(), 5u);
+  CAF_CHECK(pub.box->routed.empty());
+  CAF_REQUIRE_EQUAL(pub.box->other.size(), 1u);
+  CAF_REQUIRE((pub.box->other[0].match_elements<hold_atom, uint64_t>()));
+  CAF_CHECK_EQUAL(pub.box->other[0].get_as<uint64_t>(1), 2u);
+  caf::anon_send(router, progress_atom::value, a.sid, int64_t{5});
+  sched.run();
+  CAF_CHECK_EQUAL(pub.box->routed, (std::vector<uint64_t>{2}));
+  quiet(3, 1);
+  CAF_CHECK_EQUAL(pub.box->routed, (std::vector<uint64_t>{2}));
+  CAF_CHECK_EQUAL(pub.box->other.size(), 1u);
+}
+
 CAF_TEST(deferred acks of several publishers are released when the session is removed) {
   make_router(4);
   auto a = make_session(1);

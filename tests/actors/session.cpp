@@ -278,6 +278,62 @@ CAF_TEST(an asked-for report waits until the queue runs empty) {
   CAF_CHECK_EQUAL(rbox->progress, (std::vector<int64_t>{4}));
 }
 
+CAF_TEST(QoS 0 route batches wait for no routed ack unless the router holds them) {
+  open(v5);
+  auto& routes = rbox->routes;
+  // QoS 0, one read each: routed without waiting for the router.
+  for (int i = 0; i < 3; ++i) {
+    c.publish("t", qos::at_most_once, "x");
+    settle();
+  }
+  CAF_REQUIRE_EQUAL(routes.size(), 3u);
+  for (auto& r : routes)
+    CAF_CHECK(!r.ack);
+  CAF_CHECK_EQUAL(st().outstanding_routes, 0u);
+  // QoS 1 (its PUBACK waits) or retained: with ack, and the next input waits.
+  c.publish("t", qos::at_least_once, "y");
+  settle();
+  CAF_REQUIRE_EQUAL(routes.size(), 4u);
+  CAF_CHECK(routes[3].ack);
+  CAF_CHECK_EQUAL(st().outstanding_routes, 1u);
+  c.publish("t", qos::at_most_once, "r", true);
+  settle();
+  CAF_CHECK_EQUAL(routes.size(), 4u);
+  caf::anon_send(session, routed_atom::value, routes[3].seq);
+  settle();
+  CAF_CHECK_EQUAL(only<protocol::puback>(c.conn->take()).size(), 1u);
+  CAF_REQUIRE_EQUAL(routes.size(), 5u);
+  CAF_CHECK(routes[4].ack);
+  caf::anon_send(session, routed_atom::value, routes[4].seq);
+  settle();
+  // At most 8 batches without ack in a row: the 9th has one.
+  for (int i = 0; i < 9; ++i) {
+    c.publish("t", qos::at_most_once, "x");
+    settle();
+  }
+  CAF_REQUIRE_EQUAL(routes.size(), 14u);
+  for (size_t i = 5; i < 13; ++i)
+    CAF_CHECK(!routes[i].ack);
+  CAF_CHECK(routes[13].ack);
+  caf::anon_send(session, routed_atom::value, routes[13].seq);
+  settle();
+  // The router holds a batch without ack: input waits for its routed_atom.
+  c.publish("t", qos::at_most_once, "x");
+  settle();
+  CAF_REQUIRE_EQUAL(routes.size(), 15u);
+  CAF_CHECK(!routes[14].ack);
+  caf::anon_send(session, hold_atom::value, routes[14].seq);
+  settle();
+  CAF_CHECK_EQUAL(st().outstanding_routes, 1u);
+  c.publish("t", qos::at_most_once, "x");
+  settle();
+  CAF_CHECK_EQUAL(routes.size(), 15u);
+  caf::anon_send(session, routed_atom::value, routes[14].seq);
+  settle();
+  CAF_CHECK_EQUAL(routes.size(), 16u);
+  CAF_CHECK_EQUAL(st().outstanding_routes, 0u);
+}
+
 CAF_TEST(a delivery of QoS 1 waits for PUBACK and is resent with DUP on reconnect) {
   open(v5, connect_options{false, 3600});
   deliver({delivery("a", "1")});

@@ -13,6 +13,8 @@
 /// // (writable_atom, uint64_t conn_id, bool)    write queue crossed its watermark
 /// // (deliver_atom, delivery_batch)             messages routed to this session
 /// // (routed_atom, uint64_t seq)                router accepted route batch `seq`
+/// // (hold_atom, uint64_t seq)                  route batch `seq` (sent without `ack`) waits
+/// //                                            for a congested target: a routed_atom follows
 /// // (kick_atom, reason_code)                   administrative disconnect / shutdown
 /// // (tick_atom)                                timer (keep-alive, will delay, expiry)
 /// // (slow_atom, bool)                          router marked it a slow consumer / caught up
@@ -28,7 +30,8 @@
 /// // (subscribe_atom, session_id, caf::actor, subscribe_request)
 /// // (unsubscribe_atom, session_id, std::string filter)
 /// // (online_atom, session_id, bool)            for shared-group balancing
-/// // (route_atom, route_batch)  → sender gets (routed_atom, seq)
+/// // (route_atom, route_batch)  → sender gets (routed_atom, seq); for a batch without
+/// //                            `ack` only if it waits ((hold_atom, seq) first)
 /// // (remove_atom, session_id)                  session is gone
 /// // (remove_atom, session_id, bool) → bool     session is gone; its stored queue is
 /// //                                            erased after the router's appends to it
@@ -107,6 +110,7 @@ using info_atom = caf::atom_constant<caf::atom("info")>;
 using clear_atom = caf::atom_constant<caf::atom("clear")>;
 using retained_atom = caf::atom_constant<caf::atom("retained")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
+using hold_atom = caf::atom_constant<caf::atom("hold")>;
 
 /// A CONNECT packet with the bytes it views (decoded once, at the edge).
 struct connect_frame {
@@ -124,6 +128,10 @@ struct byte_chunk {
 struct route_batch {
   uint64_t seq = 0;
   broker::session_id publisher = 0; ///< 0 = the broker itself (No Local)
+  /// False: the publisher needs no (routed_atom, seq) unless the batch waits
+  /// (router.hpp, flow control): QoS 0 only, nothing retained, and within
+  /// the publisher's window of unacknowledged batches (session.hpp).
+  bool ack = true;
   std::vector<protocol::message_ptr> messages;
 };
 

@@ -7,7 +7,10 @@
 /// is shared (`message_ptr`), never copied per subscriber. The publisher
 /// gets `(routed_atom, seq)` once the batch is handed to every target
 /// session's mailbox — the point at which it may acknowledge (in-memory
-/// sessions; the durable backends extend this to "stored").
+/// sessions; the durable backends extend this to "stored"). A batch sent
+/// without `ack` (QoS 0 only, nothing retained: nothing to acknowledge)
+/// gets no answer unless its ack is deferred (flow control, below): then
+/// `(hold_atom, seq)` at once, and `(routed_atom, seq)` when released.
 ///
 /// Flow control: the router counts the deliveries it sent to each session,
 /// and each session reports its progress (deliveries taken off its
@@ -26,7 +29,8 @@
 /// in its mailbox plus its queue while connected — is above `flow_high`, the
 /// publisher's ack is deferred until that backlog falls below `flow_low`.
 /// A publisher session sends its next batch only after the ack of the
-/// previous one, and stops reading its socket meanwhile, so a slow
+/// previous one (or, after a batch without `ack`, unless told to hold; at
+/// most 8 of those in a row), and stops reading its socket meanwhile, so a slow
 /// subscriber slows its publishers instead of losing acknowledged messages
 /// or growing memory without bound.
 ///
@@ -133,6 +137,11 @@ struct router_state {
   bool hold_persistent = false; ///< never mark a persistent session with a store
   std::vector<broker::delivery> matches;
   std::unordered_map<broker::session_id, delivery_batch> out;
+  /// route(): the entries of `out` the current batch fills, in the order of
+  /// their first message, and the `out` entries of the current topic's
+  /// matches (kept to reuse their capacity).
+  std::vector<std::pair<broker::session_id, delivery_batch*>> touched;
+  std::vector<delivery_batch*> route_targets;
   router_counters counters;
   /// Durability (see the header comment): the storage actor, the batch
   /// being built, and the route batches waiting for their commit.

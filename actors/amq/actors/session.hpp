@@ -49,6 +49,8 @@ struct session_state {
   void writable(uint64_t conn_id, bool value);
   void deliver(delivery_batch& batch);
   void routed(uint64_t seq);
+  /// The router holds route batch `seq`, sent without `ack` (hold_atom).
+  void held(uint64_t seq);
   void route_failed(uint64_t seq);
   /// Restores a persistent session at boot, cold: its queue stays in the
   /// store ([first_seq, last_seq], about `depth` entries) and is read in
@@ -128,6 +130,14 @@ struct session_state {
   /// consumed, so the edge stops reading: a publisher is paced by the router,
   /// which defers its ack while a target session's backlog is too long.
   uint32_t outstanding_routes = 0;
+  /// Route batches sent without `ack` since the last one with it: QoS 0
+  /// only and nothing retained, at most `quiet_window` in a row (a router
+  /// that falls behind holds at most that many more batches per publisher).
+  /// The router answers one only when it waits for a congested target
+  /// ((hold_atom, seq), then (routed_atom, seq)): it then counts in
+  /// `outstanding_routes` like the others.
+  uint32_t quiet_routes = 0;
+  static constexpr uint32_t quiet_window = 8;
   net::connection_ptr conn;
   edge_link_ptr link;
   broker::lazy_deque<std::pair<uint64_t, byte_chunk>> stash;

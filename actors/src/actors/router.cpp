@@ -223,7 +223,8 @@ void router_state::route(route_batch& batch) {
   size_t index = 0;
   std::string_view last_topic;
   bool reuse = false;
-  std::vector<std::vector<broker::routed_message>*> targets;
+  auto& targets = route_targets;
+  targets.clear();
   for (auto& msg : batch.messages) {
     ++index;
     ++counters.routed;
@@ -253,7 +254,7 @@ void router_state::route(route_batch& batch) {
       targets.clear();
       reuse = true;
       for (auto& d : matches) {
-        targets.push_back(&out[d.session].items);
+        targets.push_back(&out[d.session]);
         reuse = reuse && !d.shared;
       }
       last_topic = msg->topic;
@@ -266,11 +267,16 @@ void router_state::route(route_batch& batch) {
     }
     for (size_t t = 0; t < matches.size(); ++t) {
       auto& d = matches[t];
-      auto& items = *targets[t]; // out's nodes do not move while it grows
-      if (items.capacity() == 0) {
-        // A target usually gets most of a batch (fan-in, fan-out, p2p): room
-        // for the rest of it (bounded) instead of growing 1, 2, 4, ...
-        items.reserve(std::min<size_t>(batch_size - index + 1, 64));
+      auto& db = *targets[t]; // out's nodes do not move while it grows
+      auto& items = db.items;
+      if (items.empty()) {
+        // Its first message of this batch (all are empty between batches).
+        touched.emplace_back(d.session, &db);
+        if (items.capacity() == 0) {
+          // A target usually gets most of a batch (fan-in, fan-out, p2p):
+          // room for the rest of it (bounded) instead of growing 1, 2, 4, ...
+          items.reserve(std::min<size_t>(batch_size - index + 1, 64));
+        }
       }
       auto& rm = items.emplace_back();
       rm.msg = msg;
@@ -284,9 +290,11 @@ void router_state::route(route_batch& batch) {
     }
   }
   pending_commit held;
-  for (auto& [sid, db] : out) {
-    if (db.items.empty())
-      continue;
+  // Only the targets of this batch: not a walk over every session `out`
+  // ever held (a hash-node walk per route batch, the router's largest cost
+  // in p2p with 100 sessions).
+  for (auto [sid, dbp] : touched) {
+    auto& db = *dbp;
     auto i = sessions.find(sid);
     if (i == sessions.end()) {
       db.items.clear();
@@ -317,6 +325,7 @@ void router_state::route(route_batch& batch) {
   } else {
     pending_token = 0;
   }
+  touched.clear();
   if (out.size() > 4096)
     out.clear();
 }
@@ -385,12 +394,24 @@ caf::behavior router_behavior(router_actor_type* self, router_options opts, caf:
       st.route(batch);
       auto sender = caf::actor_cast<caf::actor>(st.self->current_sender());
       if (st.pending_token != 0) {
+        if (!batch.ack && sender) // it waits for the routed_atom after all
+          st.self->send(sender, hold_atom::value, batch.seq);
         auto& pc = st.commits[st.pending_token];
         pc.publisher = std::move(sender);
         pc.seq = batch.seq;
         return;
       }
-      st.ack(sender, batch.seq, st.congested_target ? st.congested_target_sid() : 0);
+      auto congested = st.congested_target ? st.congested_target_sid() : 0;
+      if (!batch.ack) {
+        // Nothing to confirm unless the ack waits for a congested target
+        // (never a slow one: congested_target skips those), and then the
+        // publisher must stop reading now, before the deferred ack.
+        if (congested == 0)
+          return;
+        if (sender)
+          st.self->send(sender, hold_atom::value, batch.seq);
+      }
+      st.ack(sender, batch.seq, congested);
     },
     [&st](persisted_atom, uint64_t token, bool ok) { st.persisted(token, ok); },
     [&st](slow_atom, broker::session_id sid, uint64_t deferral) { st.slow_check(sid, deferral); },

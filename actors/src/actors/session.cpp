@@ -7,6 +7,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
+#include <algorithm>
+
 namespace amq::actors {
 
 using namespace protocol;
@@ -138,6 +140,11 @@ void session_state::routed(uint64_t seq) {
     stash.pop_front();
     process(conn_id, chunk);
   }
+}
+
+void session_state::held(uint64_t) {
+  // Input from now on waits in the stash until the (routed_atom, seq).
+  ++outstanding_routes;
 }
 
 void session_state::route_failed(uint64_t seq) {
@@ -430,8 +437,20 @@ void session_state::after_input() {
     batch.seq = machine.commit_routes();
     batch.publisher = id;
     batch.messages = std::move(fx.routes);
+    // A batch the publisher need not hear back about (no PUBACK/PUBREC
+    // waits for it, nothing is stored for it): no routed_atom, one actor
+    // message less per batch, unless the router holds it (held()).
+    batch.ack = quiet_routes >= quiet_window
+                || !std::all_of(batch.messages.begin(), batch.messages.end(), [](auto& m) {
+                     return m->qos_level == qos::at_most_once && !m->retain;
+                   });
+    if (batch.ack) {
+      ++outstanding_routes;
+      quiet_routes = 0;
+    } else {
+      ++quiet_routes;
+    }
     self->send(router, route_atom::value, std::move(batch));
-    ++outstanding_routes;
   }
   if (fx.close && conn) {
     flush(true);
@@ -577,6 +596,7 @@ caf::behavior session_behavior() {
     [](writable_atom, uint64_t conn_id, bool v) { session_actor::current().writable(conn_id, v); },
     [](deliver_atom, delivery_batch& batch) { session_actor::current().deliver(batch); },
     [](routed_atom, uint64_t seq) { session_actor::current().routed(seq); },
+    [](hold_atom, uint64_t seq) { session_actor::current().held(seq); },
     [](routed_atom, uint64_t seq, bool) { session_actor::current().route_failed(seq); },
     [](restore_atom, storage::session_record& rec, uint64_t first_seq, uint64_t last_seq,
        uint64_t depth) { session_actor::current().restore(rec, first_seq, last_seq, depth); },
