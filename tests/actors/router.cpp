@@ -487,6 +487,27 @@ CAF_TEST(a route batch without ack is answered only when it waits for a congeste
   CAF_CHECK_EQUAL(pub.box->other.size(), 1u);
 }
 
+CAF_TEST(a session id removed and subscribed again gets its deliveries counted afresh) {
+  auto a = make_session(1);
+  auto pub = make_session(9);
+  subscribe(a, "t", qos::at_most_once);
+  route(pub, 1, {make_message("t", "x", qos::at_most_once)});
+  sched.run();
+  CAF_CHECK_EQUAL(a.box->items().size(), 1u);
+  caf::anon_send(router, remove_atom::value, a.sid);
+  sched.run();
+  // The same id again (the router caches a target's entry between batches).
+  auto again = make_session(1);
+  subscribe(again, "t", qos::at_most_once);
+  route(pub, 2, {make_message("t", "y", qos::at_most_once)});
+  sched.run();
+  CAF_CHECK_EQUAL(a.box->items().size(), 1u);
+  CAF_REQUIRE_EQUAL(again.box->items().size(), 1u);
+  CAF_CHECK_EQUAL(again.box->items()[0].msg->payload, "y");
+  CAF_CHECK_EQUAL(state().sessions.at(1).sent, 1);
+  CAF_CHECK_EQUAL(pub.box->routed, (std::vector<uint64_t>{1, 2}));
+}
+
 CAF_TEST(deferred acks of several publishers are released when the session is removed) {
   make_router(4);
   auto a = make_session(1);

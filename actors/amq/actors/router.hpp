@@ -136,12 +136,19 @@ struct router_state {
   std::chrono::milliseconds slow_after{2000};
   bool hold_persistent = false; ///< never mark a persistent session with a store
   std::vector<broker::delivery> matches;
-  std::unordered_map<broker::session_id, delivery_batch> out;
+  /// route(): what a route batch delivers to one session, and the
+  /// session's entry in `sessions` (looked up once, not per batch; remove()
+  /// erases both).
+  struct target {
+    delivery_batch batch;
+    session_entry* entry = nullptr;
+  };
+  std::unordered_map<broker::session_id, target> out;
   /// route(): the entries of `out` the current batch fills, in the order of
   /// their first message, and the `out` entries of the current topic's
   /// matches (kept to reuse their capacity).
-  std::vector<std::pair<broker::session_id, delivery_batch*>> touched;
-  std::vector<delivery_batch*> route_targets;
+  std::vector<std::pair<broker::session_id, target*>> touched;
+  std::vector<target*> route_targets;
   router_counters counters;
   /// Durability (see the header comment): the storage actor, the batch
   /// being built, and the route batches waiting for their commit.

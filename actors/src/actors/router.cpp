@@ -65,6 +65,7 @@ void router_state::remove(broker::session_id sid, bool erase_stored) {
     }
     sessions.erase(i);
   }
+  out.erase(sid); // its cached `sessions` entry
   tree.forget_session(sid);
 }
 
@@ -267,11 +268,11 @@ void router_state::route(route_batch& batch) {
     }
     for (size_t t = 0; t < matches.size(); ++t) {
       auto& d = matches[t];
-      auto& db = *targets[t]; // out's nodes do not move while it grows
-      auto& items = db.items;
+      auto& tg = *targets[t]; // out's nodes do not move while it grows
+      auto& items = tg.batch.items;
       if (items.empty()) {
         // Its first message of this batch (all are empty between batches).
-        touched.emplace_back(d.session, &db);
+        touched.emplace_back(d.session, &tg);
         if (items.capacity() == 0) {
           // A target usually gets most of a batch (fan-in, fan-out, p2p):
           // room for the rest of it (bounded) instead of growing 1, 2, 4, ...
@@ -293,14 +294,17 @@ void router_state::route(route_batch& batch) {
   // Only the targets of this batch: not a walk over every session `out`
   // ever held (a hash-node walk per route batch, the router's largest cost
   // in p2p with 100 sessions).
-  for (auto [sid, dbp] : touched) {
-    auto& db = *dbp;
-    auto i = sessions.find(sid);
-    if (i == sessions.end()) {
-      db.items.clear();
-      continue;
+  for (auto [sid, tg] : touched) {
+    auto& db = tg->batch;
+    if (!tg->entry) {
+      auto i = sessions.find(sid);
+      if (i == sessions.end()) {
+        db.items.clear();
+        continue;
+      }
+      tg->entry = &i->second; // stable: remove() erases the `out` entry too
     }
-    auto& e = i->second;
+    auto& e = *tg->entry;
     counters.delivered += db.items.size();
     e.sent += static_cast<int64_t>(db.items.size());
     if (!e.slow && e.backlog() > flow_high
