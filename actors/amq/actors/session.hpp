@@ -125,19 +125,19 @@ struct session_state {
   /// (delivery_batch::ask_progress) and it was not reported with an empty
   /// queue since (after_input).
   bool progress_asked = false;
-  /// Route batches sent and not yet acknowledged by the router. While one is
-  /// outstanding, further bytes wait in `stash` and are not reported
-  /// consumed, so the edge stops reading: a publisher is paced by the router,
-  /// which defers its ack while a target session's backlog is too long.
-  uint32_t outstanding_routes = 0;
   /// Route batches sent without `ack` since the last one with it: QoS 0
   /// only and nothing retained, at most `quiet_window` in a row (a router
   /// that falls behind holds at most that many more batches per publisher).
   /// The router answers one only when it waits for a congested target
   /// ((hold_atom, seq), then (routed_atom, seq)): it then counts in
   /// `outstanding_routes` like the others.
-  uint32_t quiet_routes = 0;
-  static constexpr uint32_t quiet_window = 8;
+  uint8_t quiet_routes = 0; ///< (in the padding before outstanding_routes)
+  static constexpr uint8_t quiet_window = 8;
+  /// Route batches sent and not yet acknowledged by the router. While one is
+  /// outstanding, further bytes wait in `stash` and are not reported
+  /// consumed, so the edge stops reading: a publisher is paced by the router,
+  /// which defers its ack while a target session's backlog is too long.
+  uint32_t outstanding_routes = 0;
   net::connection_ptr conn;
   edge_link_ptr link;
   broker::lazy_deque<std::pair<uint64_t, byte_chunk>> stash;
