@@ -168,13 +168,15 @@ def main():
       f"{meta.get('loadavg_end', '? ').split()[0]} at the end (per-run values in the raw lines).")
     only_fleet = bool(results) and all(r.get("scenario") == "backlog" for r in results)
     if only_fleet:
-        P(f"- **Pinning**: brokers `taskset -c {meta.get('broker_cpu')}` (actormq: 1 CAF worker + 1 I/O thread), "
+        P(f"- **Pinning**: brokers `taskset -c {meta.get('broker_cpu')}` (actormq: 1 CAF worker that also runs the I/O, `runtime.io_threads=0`), "
           f"actormq-fleet `taskset -c {meta.get('tool_cpu')}`; Redis and Kafka not pinned.")
     else:
         P(f"- **Pinning**: brokers `taskset -c {meta.get('broker_cpu')}`, mqtt-load `taskset -c {meta.get('tool_cpu')}`. "
           f"Exception: the column *actormq (2 cores, unpinned)* runs actormq without taskset "
-          f"(2 CAF worker threads + 1 I/O thread), so it can use the tool's core too; "
-          f"*actormq (1 core)* runs 1 worker + 1 I/O thread on CPU {meta.get('broker_cpu')}.")
+          f"(2 CAF workers, each running the I/O of its share of the connections), so it can use the "
+          f"tool's core too; *actormq (1 core)* runs 1 worker, which also runs the I/O "
+          f"(`runtime.io_threads=0`; runs before 2026-11-26 05:00 UTC used 1 worker + 1 I/O thread), "
+          f"on CPU {meta.get('broker_cpu')}.")
     tools = ("actormq-fleet from the same build" if only_fleet else
              f"mqtt-load and limit-broker from `{meta.get('shared')}` (g++ -O2)")
     P(f"- **Build**: actormq {meta.get('actormq_commit')}, CMAKE_BUILD_TYPE={meta.get('build_type')}; "
@@ -226,7 +228,8 @@ def main():
         P("### Per broker CPU-second (received msg/s ÷ broker CPU share)")
         P()
         P("On a shared machine a broker gets only part of its core, and under CFS a process with "
-          "two runnable threads (actormq: CAF worker + I/O thread) gets a bigger share than a "
+          "two runnable threads (actormq before 2026-11-26: CAF worker + I/O thread; since then one "
+          "thread, so the bias is gone for it) gets a bigger share than a "
           "single-threaded one (mosquitto, limit). This table divides each rate by the broker's own "
           "CPU share over the same window, which removes most of that bias (it flatters a broker that "
           "idles while waiting, e.g. at fixed rate, so only max-rate rows are shown).")

@@ -23,7 +23,7 @@
 #   3. writes bench/results/<date>.md: the table, the machine, and the raw RESULT lines.
 #
 # Brokers:
-#   actormq   actormq pinned to CPU $BROKER_CPU, one worker thread + one I/O thread
+#   actormq   actormq pinned to CPU $BROKER_CPU, one worker thread that also runs the I/O (io_threads 0)
 #   actormq2  actormq NOT pinned (may use both cores, default worker threads); the tool is
 #             still pinned to $TOOL_CPU, so the two share that core
 #   mosquitto Debian's mosquitto, pinned to $BROKER_CPU (config: see mosquitto_conf below)
