@@ -81,7 +81,10 @@ int main(int argc, char** argv) {
   std::optional<amq::actors::io_loops> loops;
   if (cfg.runtime.io_threads == 0) {
     loops.emplace(cfg.runtime.worker_threads);
-    amq::actors::install_io_scheduler(sys_cfg, *loops);
+    amq::actors::io_scheduler_options io_opts;
+    io_opts.write_gather = std::chrono::microseconds{cfg.runtime.write_gather_us};
+    io_opts.io_poll_period = std::chrono::microseconds{cfg.runtime.io_poll_us};
+    amq::actors::install_io_scheduler(sys_cfg, *loops, io_opts);
   }
   sys_cfg.set("logger.verbosity", caf::atom("quiet"));
   sys_cfg.set("work-stealing.moderate-poll-attempts",

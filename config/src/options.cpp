@@ -480,6 +480,18 @@ std::vector<option_descriptor> make_options() {
         "instead of handing them to the I/O thread. Saves two thread switches per message at "
         "low and fixed rates; under load writes still gather. false: every write is the I/O "
         "thread's. TLS connections always write from the I/O thread.");
+  t.add(AMQ_KEY(runtime.write_gather_us), uint_in<uint32_t>(0, 100000), {},
+        "With runtime.io_threads 0 and runtime.write_through: what the actors on one worker "
+        "write through is gathered and leaves in one burst of sends when the worker runs out "
+        "of jobs and ready reads, or once the oldest has waited this many microseconds "
+        "(checked between actor jobs). A client woken once per burst instead of once per "
+        "write costs the broker less CPU per message (docs/architecture.md, \"Write-through\"). "
+        "0: every write-through leaves at once.");
+  t.add(AMQ_KEY(runtime.io_poll_us), uint_in<uint32_t>(1, 1000000), {},
+        "With runtime.io_threads 0: a worker that keeps running actor jobs reads its "
+        "connections (without blocking) after at most this many microseconds of them. Lower: "
+        "new input waits less behind a long burst of work; higher: a burst (a fan-out's "
+        "deliveries) finishes before newer input is read.");
   t.add(AMQ_KEY(runtime.worker_moderate_polls), uint_in<uint32_t>(0, 100000), {},
         "With runtime.io_threads >= 1 (CAF's own scheduler): "
         "how an idle actor worker waits (CAF work-stealing moderate-poll-attempts): after a short "

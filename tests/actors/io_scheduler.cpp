@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -97,10 +98,10 @@ struct client {
 /// An actor system whose `workers` workers run `loops`, and a server on those loops whose
 /// connections forward every read to `echo` (an actor that answers with "<bytes>@<its thread>").
 struct fixture {
-  explicit fixture(size_t workers) : loops(workers) {
+  explicit fixture(size_t workers, actors::io_scheduler_options opts = {}) : loops(workers) {
     cfg.set("scheduler.max-threads", workers);
     cfg.set("logger.verbosity", caf::atom("quiet"));
-    actors::install_io_scheduler(cfg, loops);
+    actors::install_io_scheduler(cfg, loops, opts);
     sys.emplace(cfg);
     echo = sys->spawn([]() -> caf::behavior {
       return {[](const std::string& data, const net::connection_ptr& c) {
@@ -108,11 +109,11 @@ struct fixture {
         c->send(std::vector<uint8_t>(reply.begin(), reply.end()));
       }};
     });
-    net::server_options opts;
-    opts.bind = "127.0.0.1";
-    opts.port = 0;
-    opts.external_contexts = loops.contexts();
-    srv.emplace(opts, [this](const net::connection_ptr& c) {
+    net::server_options sopts;
+    sopts.bind = "127.0.0.1";
+    sopts.port = 0;
+    sopts.external_contexts = loops.contexts();
+    srv.emplace(sopts, [this](const net::connection_ptr& c) {
       auto rec = std::make_shared<forwarder>(*this);
       c->set_receiver(rec);
       std::lock_guard<std::mutex> guard{mtx};
@@ -292,4 +293,53 @@ CAF_TEST(an idle worker steals a job queued behind a busy one) {
   CAF_CHECK(stolen);
   self->send_exit(a, caf::exit_reason::user_shutdown);
   self->send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(a worker that stays busy flushes its gathered writes once the oldest is due) {
+  // A and B ping-pong on the only worker, so its queue never runs empty and it never polls its
+  // loop (io_poll_period is long): the write A made at the start can only leave through the
+  // write_gather deadline, checked between jobs. A sees its connection's queue drain while the
+  // ping-pong still runs.
+  actors::io_scheduler_options o;
+  o.write_gather = 300us;
+  o.io_poll_period = 60s;
+  fixture fx{1, o};
+  client cl{fx.srv->port()};
+  CAF_REQUIRE(cl.fd >= 0);
+  CAF_REQUIRE(cl.write("hello"));
+  CAF_REQUIRE(cl.read_line().substr(0, 6) == "hello@"); // accepted, echoed: the connection is up
+  net::connection_ptr conn;
+  {
+    std::lock_guard<std::mutex> guard{fx.mtx};
+    CAF_REQUIRE_EQUAL(fx.conns.size(), 1u);
+    conn = fx.conns.front();
+  }
+  auto b = fx.sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {[self](int i, const caf::actor& peer) { self->send(peer, i + 1, caf::actor_cast<caf::actor>(self)); }};
+  });
+  auto result = std::make_shared<std::promise<int>>();
+  auto a = fx.sys->spawn([conn, result](caf::event_based_actor* self) -> caf::behavior {
+    return {[conn, result, self](int i, const caf::actor& peer) {
+      if (i == 0) {
+        std::string line = "gathered\n";
+        conn->send(std::vector<uint8_t>(line.begin(), line.end()));
+      } else if (conn->queued_bytes() == 0) {
+        result->set_value(i); // flushed, and the ping-pong is still going
+        return;
+      } else if (i > 5'000'000) {
+        result->set_value(-1);
+        return;
+      }
+      self->send(peer, i + 1, caf::actor_cast<caf::actor>(self));
+    }};
+  });
+  auto fut = result->get_future();
+  caf::anon_send(a, 0, b);
+  CAF_REQUIRE(fut.wait_for(deadline) == std::future_status::ready);
+  auto turns = fut.get();
+  CAF_MESSAGE("the gathered write left after " << turns << " ping-pong turns");
+  CAF_CHECK_GREATER(turns, 0); // -1: the ping-pong ran for seconds and the write never left
+  CAF_CHECK_EQUAL(cl.read_line(), "gathered\n");
+  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
 }

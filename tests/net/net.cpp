@@ -24,6 +24,9 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include "amq/net/server.hpp"
 #include "recorder.hpp"
 
@@ -218,6 +221,18 @@ struct fixture {
     start(default_options());
   }
 
+  /// The counters once `bytes_out` reached `want`: the I/O thread counts a write after the
+  /// syscall returns, so a client may hold the bytes a moment before they are counted.
+  server::stats stats_after(uint64_t want) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    auto st = srv->get_stats();
+    while (st.bytes_out < want && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+      st = srv->get_stats();
+    }
+    return st;
+  }
+
   /// Waits for the `i`-th accepted connection.
   accepted wait_conn(size_t i = 0) {
     std::unique_lock<std::mutex> lock{mtx};
@@ -355,7 +370,7 @@ CAF_TEST(many small sends from several threads are coalesced into few writes) {
   CAF_CHECK_EQUAL(out_of_order, 0u);
   for (uint32_t t = 0; t < threads; ++t)
     CAF_CHECK_EQUAL(next[t], per_thread);
-  auto st = srv->get_stats();
+  auto st = stats_after(uint64_t{threads} * per_thread * 8);
   CAF_MESSAGE("sends: " << threads * per_thread << ", gather writes: " << st.writes);
   CAF_CHECK_LESS(st.writes, threads * per_thread / 10);
   CAF_CHECK_EQUAL(st.bytes_out, uint64_t{threads} * per_thread * 8);
@@ -444,7 +459,7 @@ CAF_TEST(write-through never writes from the I/O thread: sends made in on_data l
   CAF_REQUIRE(cl.write_all("x"));
   auto got = cl.read_exact(3);
   CAF_CHECK_EQUAL(std::string(got.begin(), got.end()), "abc");
-  auto st = srv->get_stats();
+  auto st = stats_after(3);
   CAF_CHECK_EQUAL(st.writes, 1u);
   CAF_CHECK_EQUAL(st.bytes_out, 3u);
 }
@@ -474,6 +489,192 @@ CAF_TEST(write-through keeps order when the socket buffer fills: the rest is que
   CAF_CHECK(end == client::end::done);
   CAF_CHECK_EQUAL(bad, 0u);
   CAF_CHECK_EQUAL(offset, chunk * chunks);
+}
+
+/// Installs a write_gather on the test thread for the scope (net::write_gather).
+struct gather_scope {
+  write_gather g;
+  gather_scope() {
+    g.install();
+  }
+  ~gather_scope() {
+    g.uninstall();
+  }
+};
+
+CAF_TEST(gathered write-through: sends wait for the flush and then leave one write each) {
+  start();
+  client cl1{srv->port()};
+  auto [c1, r1] = wait_conn(0);
+  client cl2{srv->port()};
+  auto [c2, r2] = wait_conn(1);
+  gather_scope scope;
+  CAF_CHECK(write_gather::current() == &scope.g);
+  CAF_CHECK(c1->send(bytes{'a', 'b'}));
+  CAF_CHECK(c1->send(bytes{'c', 'd'})); // appended behind the first: one write with it
+  CAF_CHECK(c2->send(bytes{'x', 'y'}));
+  CAF_CHECK(!scope.g.empty());
+  CAF_CHECK_EQUAL(c1->queued_bytes(), 4u);
+  CAF_CHECK_EQUAL(c2->queued_bytes(), 2u);
+  // Nothing was posted to the I/O thread: until the flush the bytes stay queued.
+  bytes early;
+  auto end = cl1.read(4, [&](const uint8_t* p, size_t k) { early.insert(early.end(), p, p + k); },
+                      std::chrono::milliseconds{200});
+  CAF_CHECK(end == client::end::timeout);
+  CAF_CHECK(early.empty());
+  scope.g.flush();
+  CAF_CHECK(scope.g.empty());
+  auto got1 = cl1.read_exact(4);
+  auto got2 = cl2.read_exact(2);
+  CAF_CHECK_EQUAL(std::string(got1.begin(), got1.end()), "abcd");
+  CAF_CHECK_EQUAL(std::string(got2.begin(), got2.end()), "xy");
+  CAF_CHECK_EQUAL(c1->queued_bytes(), 0u);
+  CAF_CHECK_EQUAL(c2->queued_bytes(), 0u);
+  auto st = srv->get_stats();
+  CAF_CHECK_EQUAL(st.writes, 2u); // one per connection
+  CAF_CHECK_EQUAL(st.bytes_out, 6u);
+  // The connection's write is free again: the next send is gathered anew.
+  CAF_CHECK(c1->send(bytes{'e'}));
+  CAF_CHECK(!scope.g.empty());
+  scope.g.flush();
+  auto got3 = cl1.read_exact(1);
+  CAF_CHECK_EQUAL(std::string(got3.begin(), got3.end()), "e");
+}
+
+CAF_TEST(without a gather on the thread or without write-through nothing is gathered) {
+  auto opts = default_options();
+  opts.write_through = false;
+  start(opts);
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  {
+    gather_scope scope;
+    CAF_CHECK(conn->send(bytes{'q'})); // write_through off: the I/O thread writes it
+    CAF_CHECK(scope.g.empty());
+    auto got = cl.read_exact(1);
+    CAF_CHECK_EQUAL(std::string(got.begin(), got.end()), "q");
+  }
+  CAF_CHECK(write_gather::current() == nullptr);
+}
+
+CAF_TEST(gathered sends keep order when the socket buffer fills: the rest goes to the I/O thread) {
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  constexpr size_t chunk = 1000;
+  constexpr size_t chunks = 16000; // 16 MB: more than the socket buffers hold
+  std::thread producer([c = conn] {
+    gather_scope scope;
+    for (size_t i = 0; i < chunks; ++i) {
+      c->send(counting_chunk(i * chunk, chunk));
+      if (i % 7 == 6)
+        scope.g.flush();
+    }
+  });
+  producer.join(); // its gather flushed what was left when it went
+  size_t offset = 0;
+  size_t bad = 0;
+  auto end = cl.read(chunk * chunks, [&](const uint8_t* p, size_t n) {
+    auto want = counting_chunk(offset, n);
+    if (!std::equal(p, p + n, want.begin()))
+      ++bad;
+    offset += n;
+  });
+  CAF_CHECK(end == client::end::done);
+  CAF_CHECK_EQUAL(bad, 0u);
+  CAF_CHECK_EQUAL(offset, chunk * chunks);
+  CAF_CHECK(rec->wait([&](recorder&) { return conn->queued_bytes() == 0; }));
+}
+
+CAF_TEST(a gathered send above the watermark reports back-pressure and on_writable follows) {
+  auto opts = default_options();
+  opts.write_high_watermark = 1000;
+  start(opts);
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  gather_scope scope;
+  CAF_CHECK(!conn->send(counting_chunk(0, 3000)));
+  scope.g.flush(); // the kernel takes all 3000 bytes: below the watermark again
+  CAF_CHECK(rec->wait([](recorder& r) { return r.writable == 1; }));
+  counting_checker check;
+  auto end = cl.read(3000, std::ref(check));
+  CAF_CHECK(end == client::end::done);
+  CAF_CHECK_EQUAL(check.mismatches, 0u);
+}
+
+CAF_TEST(close before the flush still writes the gathered bytes and then closes) {
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  gather_scope scope;
+  CAF_CHECK(conn->send(bytes{'b', 'y', 'e'}));
+  conn->close(); // the write is owned by the gather: the close waits for it
+  CAF_CHECK(!conn->send(bytes{'x'}));
+  scope.g.flush();
+  bytes got;
+  auto end = cl.read(SIZE_MAX, [&](const uint8_t* p, size_t k) { got.insert(got.end(), p, p + k); });
+  CAF_CHECK(end == client::end::eof);
+  CAF_CHECK_EQUAL(std::string(got.begin(), got.end()), "bye");
+  cl.close();
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.closed == 1; }));
+  CAF_CHECK_EQUAL(rec->reason, std::error_code{});
+}
+
+CAF_TEST(abort before the flush drops the gathered bytes and the flush is harmless) {
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  gather_scope scope;
+  CAF_CHECK(conn->send(bytes{'z'}));
+  conn->abort();
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.closed == 1; }));
+  scope.g.flush();
+  CAF_CHECK_EQUAL(rec->reason, std::error_code{error::aborted});
+  size_t got = 0;
+  auto end = cl.read_to_end(got);
+  CAF_CHECK(end != client::end::timeout);
+  CAF_CHECK_EQUAL(got, 0u);
+}
+
+CAF_TEST(sends made in an I/O handler are not gathered even on a thread with a gather) {
+  // A loop run by a thread that also holds a write_gather (like a CAF worker running the edge,
+  // amq/actors/io_scheduler.hpp): sends during on_data leave after the callback, through the
+  // loop, although the gather is never flushed.
+  boost::asio::io_context ctx{1};
+  auto guard = boost::asio::make_work_guard(ctx);
+  std::atomic<bool> stop{false};
+  std::thread loop([&] {
+    write_gather g;
+    g.install();
+    std::vector<uint8_t> read_buffer(64 * 1024);
+    while (!stop.load()) {
+      io_thread_scope scope{read_buffer};
+      ctx.run_one_for(std::chrono::milliseconds{10});
+    }
+    CAF_CHECK(g.empty()); // nothing was ever noted
+    g.uninstall();
+  });
+  configure = [](recorder& r) {
+    r.on_data_hook = [](const connection_ptr& c) {
+      c->send(bytes{'a'});
+      c->send(bytes{'b'});
+      c->send(bytes{'c'});
+    };
+  };
+  auto opts = default_options();
+  opts.external_contexts = {&ctx};
+  start(opts);
+  {
+    client cl{srv->port()};
+    auto [conn, rec] = wait_conn();
+    CAF_REQUIRE(cl.write_all("x"));
+    auto got = cl.read_exact(3);
+    CAF_CHECK_EQUAL(std::string(got.begin(), got.end()), "abc");
+  }
+  srv->stop(); // while the loop still runs
+  stop = true;
+  loop.join();
+  guard.reset();
 }
 
 CAF_TEST(a large transfer to a slow reader applies back-pressure and loses nothing) {
@@ -518,7 +719,7 @@ CAF_TEST(a large transfer to a slow reader applies back-pressure and loses nothi
   CAF_CHECK_EQUAL(check.offset, total);
   CAF_CHECK_EQUAL(check.mismatches, 0u);
   CAF_CHECK_GREATER(rounds, 1);
-  auto st = srv->get_stats();
+  auto st = stats_after(total);
   CAF_CHECK_EQUAL(st.bytes_out, total);
   CAF_CHECK_EQUAL(st.aborted_queue_overflow, 0u);
   CAF_MESSAGE("on_writable rounds: " << rounds << ", gather writes: " << st.writes);

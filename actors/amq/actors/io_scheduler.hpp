@@ -13,8 +13,14 @@
 ///   PUBLISHes from many clients is thus pipelined message by message instead of stage by stage.
 ///   With nothing ready it blocks in the loop (epoll) until I/O arrives or another thread
 ///   enqueues a job (which wakes it with a posted no-op).
-/// - **Busy:** every `io_poll_interval` jobs the worker polls its loop without blocking, so
-///   connections keep being read and written under load.
+/// - **Busy:** once the worker has run actor jobs for `io_poll_period` without looking at its
+///   loop, it polls the loop without blocking, so connections keep being read and written under
+///   load (not sooner: queued jobs are earlier input's work, newer input can wait for them).
+/// - **Writes:** the worker holds a `net::write_gather`: what its actors write through leaves
+///   together when it runs out of jobs and ready reads, before it polls, or once the oldest has
+///   waited `write_gather` (net/server.hpp).
+/// - The worker runs the jobs itself (CAF's worker loop only gets the job that stops it), which
+///   skips the per-job logger bookkeeping of CAF's loop.
 /// - Jobs enqueued from the worker's own thread (also from I/O handlers) stay in its queue;
 ///   other workers steal from it when idle; a worker with jobs queued behind the current one
 ///   wakes an idle peer to do so (otherwise an idle worker retries every `steal_wait`).
@@ -69,8 +75,10 @@ private:
 
 /// Tunables of the scheduler (defaults are what actormq runs with).
 struct io_scheduler_options {
-  /// A busy worker polls its loop (without blocking) after this many actor jobs.
+  /// A busy worker polls its loop (without blocking) once it has run actor jobs for
+  /// `io_poll_period` without doing so; it looks at the clock every `io_poll_interval` jobs.
   size_t io_poll_interval = 16;
+  std::chrono::microseconds io_poll_period{500};
   /// An idle worker blocks in its loop at most this long before it tries to steal again
   /// (only with several workers; one worker blocks until woken). CAF's relaxed polling waits as
   /// long; a busy worker wakes an idle peer sooner (below).
@@ -79,6 +87,11 @@ struct io_scheduler_options {
   /// its loop) at most once per this many jobs, so work spreads under load without a wake-up
   /// per message at low rates.
   size_t wake_check_interval = 8;
+  /// Sends an actor makes on a worker to an idle plain-TCP connection are gathered (see
+  /// `net::write_gather`) and written together when the worker's queue runs empty, before it
+  /// polls its loop, or once the oldest is this old (checked between jobs); 0 writes each at
+  /// once (plain write-through).
+  std::chrono::microseconds write_gather{50};
 };
 
 /// Makes the actor system built from `cfg` use a work-stealing scheduler whose workers run

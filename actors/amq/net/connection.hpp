@@ -55,6 +55,15 @@
 /// on the I/O thread (during `on_data`) never write through. TLS never does: its stream belongs to
 /// the I/O thread.
 ///
+/// Gathered write-through: on a thread that installed a `write_gather` (server.hpp; actormq's CAF
+/// workers when they run the edge's loops), such a send queues the bytes, marks the write as
+/// scheduled (so the connection's later sends append behind them and post nothing) and notes the
+/// connection in the gather. The gather's `flush()` writes each noted connection's queue with one
+/// non-blocking `sendmsg`, back to back, and hands what the kernel did not take to the I/O thread
+/// (`start_write`); a `close()` meanwhile waits for the flush like for any scheduled write. Writes
+/// that leave together wake a client sleeping in epoll once, which on a VM is an inter-processor
+/// interrupt the writing core pays for.
+///
 /// Back-pressure
 /// -------------
 /// Outbound: `queued_bytes()` counts bytes accepted by `send` and not yet written. Above

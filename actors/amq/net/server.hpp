@@ -115,6 +115,56 @@ private:
   std::vector<uint8_t>* previous_;
 };
 
+namespace detail {
+class edge_connection;
+}
+
+/// Gathers the write-throughs made on the calling thread while it is installed (connection.hpp,
+/// "Gathered write-through"): a `send` from this thread, outside I/O handlers, to a plain TCP
+/// connection with nothing queued or in flight queues the bytes and notes the connection here
+/// instead of writing at once; `flush()` then writes each noted connection's bytes with one
+/// non-blocking syscall, back to back. The thread that installs it must flush it soon (actormq:
+/// its CAF worker, when its job queue runs empty or the oldest note is `runtime.write_gather_us`
+/// old; amq/actors/io_scheduler.hpp). Why: a wake-up of a peer sleeping in epoll costs the
+/// writer an inter-processor interrupt; writes that leave together wake it once.
+class write_gather {
+public:
+  write_gather() noexcept = default;
+  /// Uninstalls (if installed on this thread) and flushes what is left.
+  ~write_gather();
+
+  write_gather(const write_gather&) = delete;
+  write_gather& operator=(const write_gather&) = delete;
+
+  /// Makes this the calling thread's gather (replacing any other; `uninstall` restores none).
+  void install() noexcept;
+  /// The calling thread has no gather any more (if this one was it).
+  void uninstall() noexcept;
+
+  /// Writes the bytes of every noted connection, in the order they were noted; what the kernel
+  /// does not take goes to the connection's I/O thread as usual.
+  void flush();
+
+  bool empty() const noexcept {
+    return conns_.empty();
+  }
+
+  /// When the oldest note since the last flush was taken (only meaningful while !empty()).
+  std::chrono::steady_clock::time_point oldest() const noexcept {
+    return oldest_;
+  }
+
+  /// The calling thread's installed gather, or null.
+  static write_gather* current() noexcept;
+
+  /// For the edge: `c` queued bytes and waits for `flush()`.
+  void note(std::shared_ptr<detail::edge_connection> c);
+
+private:
+  std::vector<std::shared_ptr<detail::edge_connection>> conns_;
+  std::chrono::steady_clock::time_point oldest_;
+};
+
 /// Accepts TCP connections and drives their I/O. Not copyable or movable.
 class server {
 public:

@@ -27,6 +27,7 @@
 
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -68,6 +69,7 @@ public:
     bool schedule = false;
     bool overflow = false;
     bool ok = true;
+    write_gather* gather = nullptr;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (phase_.load(std::memory_order_relaxed) != phase::open)
@@ -82,18 +84,26 @@ public:
         // must leave together after the callback. The socket is open: only finish() closes it,
         // after setting phase_ closed under this mutex.
         if (opts.write_through && pending_.empty() && !write_scheduled_ && !on_io_thread()) {
-          const ssize_t w = ::send(derived().socket().native_handle(), bytes.data(), n,
-                                   MSG_DONTWAIT | MSG_NOSIGNAL);
-          if (w > 0) {
-            state_->writes.fetch_add(1, std::memory_order_relaxed);
-            state_->bytes_out.fetch_add(static_cast<size_t>(w), std::memory_order_relaxed);
-            if (static_cast<size_t>(w) == n)
-              return queued_.load(std::memory_order_relaxed) <= opts.write_high_watermark;
-            bytes.erase(bytes.begin(), bytes.begin() + w); // the rest waits for the I/O thread
-            n = bytes.size();
+          gather = write_gather::current();
+          if (gather != nullptr) {
+            // Gathered: the thread's write_gather writes these bytes, with the other
+            // connections' it holds, when it flushes (flush_gathered). The write is owned
+            // meanwhile (write_scheduled_): later sends append here and schedule nothing.
+            write_scheduled_ = true;
+          } else {
+            const ssize_t w = ::send(derived().socket().native_handle(), bytes.data(), n,
+                                     MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w > 0) {
+              state_->writes.fetch_add(1, std::memory_order_relaxed);
+              state_->bytes_out.fetch_add(static_cast<size_t>(w), std::memory_order_relaxed);
+              if (static_cast<size_t>(w) == n)
+                return queued_.load(std::memory_order_relaxed) <= opts.write_high_watermark;
+              bytes.erase(bytes.begin(), bytes.begin() + w); // the rest waits for the I/O thread
+              n = bytes.size();
+            }
+            // w <= 0: the socket buffer is full (EAGAIN), or an error, which the I/O thread's
+            // write of the same bytes meets and closes the connection with (as before).
           }
-          // w <= 0: the socket buffer is full (EAGAIN), or an error, which the I/O thread's
-          // write of the same bytes meets and closes the connection with (as before).
         }
       }
       if (!pending_.empty() && n < coalesce_below && pending_.back().size() + n <= coalesce_limit)
@@ -120,11 +130,77 @@ public:
       boost::asio::post(io_executor(), [self = self()] { self->finish(error::write_queue_overflow, true); });
       return false;
     }
+    if (gather != nullptr) {
+      gather->note(self());
+      return ok;
+    }
     // post, never dispatch: sends made during on_data (and by other threads meanwhile) then leave
     // together in one write after the callback returns.
     if (schedule)
       boost::asio::post(io_executor(), [self = self()] { self->start_write(); });
     return ok;
+  }
+
+  /// The write_gather's flush (any thread): writes what is pending with one non-blocking
+  /// sendmsg, as write-through would have, and hands whatever is left (the kernel's buffer was
+  /// full, or more than one call's worth) to the I/O thread's write path.
+  void flush_gathered() override {
+    if constexpr (Derived::direct_writes) {
+      bool more = false;
+      bool writable = false;
+      bool linger = false;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        if (phase_.load(std::memory_order_relaxed) == phase::closed)
+          return; // finish() dropped the queue
+        iovec iov[max_gather_iov];
+        size_t count = 0;
+        for (auto& b : pending_) {
+          if (count == max_gather_iov)
+            break;
+          iov[count++] = {b.data(), b.size()};
+        }
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = count;
+        const ssize_t w = ::sendmsg(derived().socket().native_handle(), &msg,
+                                    MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w > 0) {
+          state_->writes.fetch_add(1, std::memory_order_relaxed);
+          state_->bytes_out.fetch_add(static_cast<size_t>(w), std::memory_order_relaxed);
+          auto left = static_cast<size_t>(w);
+          size_t done = 0;
+          while (done < pending_.size() && left >= pending_[done].size())
+            left -= pending_[done++].size();
+          pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(done));
+          if (left > 0)
+            pending_.front().erase(pending_.front().begin(),
+                                   pending_.front().begin() + static_cast<ptrdiff_t>(left));
+          const size_t queued = queued_.fetch_sub(static_cast<size_t>(w)) - static_cast<size_t>(w);
+          if (above_watermark_ && queued <= state_->opts.write_high_watermark / 2) {
+            above_watermark_ = false;
+            writable = true;
+          }
+        }
+        // w <= 0: EAGAIN, or an error the I/O thread's write meets and closes with.
+        more = !pending_.empty();
+        if (!more) {
+          write_scheduled_ = false;
+          linger = phase_.load(std::memory_order_relaxed) == phase::closing;
+        }
+      }
+      if (more)
+        boost::asio::post(io_executor(), [self = self()] { self->start_write(); });
+      if (writable)
+        boost::asio::post(io_executor(), [self = self()] {
+          if (self->done_)
+            return;
+          const connection_ptr me = self->shared_from_this();
+          self->notify([&](connection_receiver& r) { r.on_writable(me); });
+        });
+      if (linger)
+        boost::asio::post(io_executor(), [self = self()] { self->maybe_linger(); });
+    }
   }
 
   void pause_reading() override {
@@ -210,6 +286,7 @@ protected:
 
   static constexpr size_t coalesce_below = 2048;      // sends smaller than this may be copied ...
   static constexpr size_t coalesce_limit = 64 * 1024; // ... into a tail buffer up to this size
+  static constexpr size_t max_gather_iov = 64;         // iovecs per flush_gathered sendmsg
 
   basic_edge_connection(std::shared_ptr<server_state> state, uint64_t id, std::string peer)
     : edge_connection(id, std::move(peer)), state_(std::move(state)) {

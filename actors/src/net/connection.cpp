@@ -84,6 +84,48 @@ bool on_io_thread() noexcept {
 
 namespace amq::net {
 
+namespace {
+thread_local write_gather* tl_gather = nullptr;
+} // namespace
+
+write_gather::~write_gather() {
+  uninstall();
+  flush();
+}
+
+void write_gather::install() noexcept {
+  tl_gather = this;
+}
+
+void write_gather::uninstall() noexcept {
+  if (tl_gather == this)
+    tl_gather = nullptr;
+}
+
+write_gather* write_gather::current() noexcept {
+  return tl_gather;
+}
+
+void write_gather::note(std::shared_ptr<detail::edge_connection> c) {
+  if (conns_.empty())
+    oldest_ = std::chrono::steady_clock::now();
+  conns_.push_back(std::move(c));
+}
+
+void write_gather::flush() {
+  // A connection is noted once per flush (its write stays owned until flush_gathered), so the
+  // list holds each at most once; taking it first lets a flush_gathered that sends again (it
+  // never does today) note for the next round instead of growing this one.
+  auto conns = std::move(conns_);
+  conns_.clear();
+  for (auto& c : conns)
+    c->flush_gathered();
+  if (conns_.empty() && conns_.capacity() < conns.capacity()) {
+    conns.clear();
+    conns_.swap(conns); // keep the capacity: no allocation per round
+  }
+}
+
 io_thread_scope::io_thread_scope(std::vector<uint8_t>& read_buffer) noexcept
   : previous_(detail::tl_read_buffer) {
   detail::tl_read_buffer = &read_buffer;

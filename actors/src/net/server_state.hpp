@@ -32,6 +32,9 @@ public:
   virtual void mark_released() noexcept = 0;
   /// The executor all of this connection's handlers run on.
   virtual boost::asio::any_io_executor executor() = 0;
+  /// Writes what a `write_gather` holds back for this connection (its flush; any thread).
+  virtual void flush_gathered() {
+  }
 
 protected:
   using connection::connection;

@@ -60,6 +60,21 @@ size_t run_io(io_loops::impl::loop& l, F&& f) {
   return 1; // something ran
 }
 
+/// Returned to CAF's worker loop once the coordinator's shutdown job ran (see io_policy::dequeue):
+/// resuming it ends the loop. Static, never reference counted.
+class stop_worker_job final : public caf::resumable {
+public:
+  resume_result resume(caf::execution_unit*, size_t) override {
+    return resumable::shutdown_execution_unit;
+  }
+  void intrusive_ptr_add_ref_impl() override {
+  }
+  void intrusive_ptr_release_impl() override {
+  }
+};
+
+stop_worker_job stop_worker;
+
 /// CAF's work-stealing policy, with the worker's event loop as its idle (and periodic) work.
 class io_policy : public caf::policy::unprofiled {
 public:
@@ -79,9 +94,15 @@ public:
       : rengine(std::random_device{}()), uniform(other.uniform) {
     }
     queue_type queue;
+    /// The worker's gathered write-throughs (amq/net/server.hpp, write_gather): flushed when
+    /// its queue runs empty, before it polls its loop, and once the oldest is `write_gather`
+    /// old.
+    net::write_gather gather;
     /// True while the worker blocks in its loop: an external enqueue must wake it.
     std::atomic<bool> waiting{false};
     size_t since_poll = 0;
+    /// When the worker last ran its loop (idle, or a busy poll).
+    std::chrono::steady_clock::time_point io_at;
     size_t since_wake = 0;
     std::default_random_engine rengine;
     std::uniform_int_distribution<size_t> uniform;
@@ -151,15 +172,41 @@ public:
     d(self).queue.append(job);
   }
 
+  /// CAF's worker loop calls this for its next job. It gets one only to stop: the jobs are run
+  /// here, with the same result handling as caf::scheduler::worker::run, which also pushes the
+  /// job's actor id into the (quiet) logger per job, a cross-library dynamic_cast and two
+  /// thread-local accesses per job that cost about 3 % of a worker's time at a few thousand
+  /// messages per second (docs/performance.md).
   template <class Worker>
   caf::resumable* dequeue(Worker* self) {
+    for (;;) {
+      auto* job = next_job(self);
+      switch (job->resume(self, self->max_throughput())) {
+        case caf::resumable::resume_later:
+          resume_job_later(self, job); // keeps the reference
+          break;
+        case caf::resumable::done:
+        case caf::resumable::awaiting_message:
+          intrusive_ptr_release(job);
+          break;
+        case caf::resumable::shutdown_execution_unit:
+          // The coordinator's shutdown job ran: hand CAF's loop a job that ends it.
+          return &stop_worker;
+      }
+    }
+  }
+
+  template <class Worker>
+  caf::resumable* next_job(Worker* self) {
     auto& data = d(self);
+    const auto& opts = loops_of(self->parent()).opts;
     if (tl_worker != self) {
       tl_worker = self;
       tl_coordinator = self->parent();
+      if (opts.write_gather.count() > 0)
+        data.gather.install();
     }
     auto& l = loop_of(self);
-    const auto& opts = loops_of(self->parent()).opts;
     for (;;) {
       if (auto* job = data.queue.take_head()) {
         if (self->parent()->num_workers() > 1 && ++data.since_wake >= opts.wake_check_interval
@@ -167,21 +214,40 @@ public:
           data.since_wake = 0;
           wake_idle_peer(self);
         }
-        if (++data.since_poll >= opts.io_poll_interval) {
-          // Busy: let the connections in (reads, writes, accepts) without blocking.
-          data.since_poll = 0;
-          run_io(l, [](asio::io_context& c) { return c.poll(); });
+        const bool check = ++data.since_poll >= opts.io_poll_interval;
+        if (check || !data.gather.empty()) {
+          const auto now = std::chrono::steady_clock::now();
+          if (check) {
+            data.since_poll = 0;
+            if (now - data.io_at >= opts.io_poll_period) {
+              // Busy for a while: let the connections in (reads, writes, accepts) without
+              // blocking. Not sooner: the queued jobs are earlier input's work (a fan-out's
+              // deliveries); reading newer input in between only delays them.
+              data.io_at = now;
+              data.gather.flush();
+              run_io(l, [](asio::io_context& c) { return c.poll(); });
+              return job;
+            }
+          }
+          if (!data.gather.empty() && now - data.gather.oldest() >= opts.write_gather)
+            data.gather.flush();
         }
         return job;
       }
       data.since_poll = 0;
+      data.io_at = std::chrono::steady_clock::now();
       // Idle: one ready I/O handler, then the jobs it produced (one message's whole path before
-      // the next message's read, like a single-threaded event loop). Alone, the blocking
-      // run_one below does the same (an extra non-blocking epoll_wait would only cost a syscall).
+      // the next message's read, like a single-threaded event loop). Alone, with no gathered
+      // writes, the blocking run_one below does the same (an extra non-blocking epoll_wait
+      // would only cost a syscall). Gathered writes wait for the ready handlers (bounded by
+      // write_gather, checked between jobs) and leave together before the worker blocks.
       const bool alone = self->parent()->num_workers() == 1;
-      if (!alone) {
+      if (!alone || !data.gather.empty()) {
         if (run_io(l, [](asio::io_context& c) { return c.poll_one(); }) > 0)
           continue;
+      }
+      data.gather.flush();
+      if (!alone) {
         if (auto* job = try_steal(self))
           return job;
       }

@@ -270,6 +270,12 @@ struct runtime_config {
   uint32_t worker_moderate_polls = 0;
   /// Actors write to an idle plain-TCP connection themselves (net::server_options::write_through).
   bool write_through = true;
+  /// io_threads 0: a worker's write-throughs leave together when its queue runs empty, at the
+  /// latest this many microseconds after the first (0: each at once; net::write_gather).
+  uint32_t write_gather_us = 50;
+  /// io_threads 0: a busy worker reads its connections after at most this many microseconds of
+  /// actor jobs (io_scheduler_options::io_poll_period).
+  uint32_t io_poll_us = 500;
   bool operator==(const runtime_config&) const = default;
 };
 
