@@ -586,20 +586,55 @@ CAF_TEST(gathered sends keep order when the socket buffer fills: the rest goes t
   CAF_CHECK(rec->wait([&](recorder&) { return conn->queued_bytes() == 0; }));
 }
 
-CAF_TEST(a gathered send above the watermark reports back-pressure and on_writable follows) {
+CAF_TEST(a gathered send the kernel cannot take reports back-pressure and on_writable follows) {
   auto opts = default_options();
-  opts.write_high_watermark = 1000;
+  opts.write_high_watermark = 64 * 1024;
+  start(opts);
+  client cl{srv->port(), 64 * 1024};
+  auto [conn, rec] = wait_conn();
+  gather_scope scope;
+  constexpr size_t chunk = 64 * 1024;
+  size_t sent = 0;
+  bool refused = false;
+  while (!refused && sent < (32u << 20)) { // the client reads nothing yet
+    refused = !conn->send(counting_chunk(sent, chunk));
+    sent += chunk;
+  }
+  CAF_REQUIRE(refused);
+  CAF_CHECK_GREATER(conn->queued_bytes(), opts.write_high_watermark);
+  scope.g.flush(); // what the kernel still refuses goes to the I/O thread
+  counting_checker check;
+  auto end = cl.read(sent, std::ref(check));
+  CAF_CHECK(end == client::end::done);
+  CAF_CHECK_EQUAL(check.offset, sent);
+  CAF_CHECK_EQUAL(check.mismatches, 0u);
+  CAF_CHECK(rec->wait([](recorder& r) { return r.writable == 1; }));
+}
+
+CAF_TEST(a gathered queue that grows past 16 KiB is written at once and never refused) {
+  // Held back until the flush, a subscriber's deliveries would pass the watermark although the
+  // client keeps up: send would refuse them (back-pressure, QoS 0 drops). Past 16 KiB (or half
+  // the watermark) the queue leaves at once instead.
+  auto opts = default_options();
+  opts.write_high_watermark = 64 * 1024;
   start(opts);
   client cl{srv->port()};
   auto [conn, rec] = wait_conn();
   gather_scope scope;
-  CAF_CHECK(!conn->send(counting_chunk(0, 3000)));
-  scope.g.flush(); // the kernel takes all 3000 bytes: below the watermark again
-  CAF_CHECK(rec->wait([](recorder& r) { return r.writable == 1; }));
+  constexpr size_t chunk = 4096;
+  constexpr size_t chunks = 64; // 256 KiB: four times the watermark
+  for (size_t i = 0; i < chunks; ++i) {
+    CAF_CHECK(conn->send(counting_chunk(i * chunk, chunk)));
+    CAF_CHECK_LESS(conn->queued_bytes(), 16 * 1024u);
+  }
+  CAF_CHECK(!scope.g.empty()); // the tail still waits for the flush
+  scope.g.flush();
   counting_checker check;
-  auto end = cl.read(3000, std::ref(check));
+  auto end = cl.read(chunk * chunks, std::ref(check));
   CAF_CHECK(end == client::end::done);
+  CAF_CHECK_EQUAL(check.offset, chunk * chunks);
   CAF_CHECK_EQUAL(check.mismatches, 0u);
+  CAF_CHECK_EQUAL(rec->writable, 0); // never above the watermark
 }
 
 CAF_TEST(close before the flush still writes the gathered bytes and then closes) {

@@ -90,6 +90,7 @@ public:
             // connections' it holds, when it flushes (flush_gathered). The write is owned
             // meanwhile (write_scheduled_): later sends append here and schedule nothing.
             write_scheduled_ = true;
+            gathered_ = true;
           } else {
             const ssize_t w = ::send(derived().socket().native_handle(), bytes.data(), n,
                                      MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -110,7 +111,16 @@ public:
         pending_.back().insert(pending_.back().end(), bytes.begin(), bytes.end());
       else
         pending_.push_back(std::move(bytes));
-      const size_t queued = queued_.fetch_add(n, std::memory_order_relaxed) + n;
+      size_t queued = queued_.fetch_add(n, std::memory_order_relaxed) + n;
+      if constexpr (Derived::direct_writes) {
+        // A gathered queue that grows past gather_direct_bytes leaves now, as write-through
+        // would have sent it: held back until the flush it could pass the watermark and
+        // back-pressure a subscriber that is keeping up (QoS 0 drops at max rate).
+        if (gathered_ && queued >= std::min(gather_direct_bytes, opts.write_high_watermark / 2)) {
+          write_pending_locked();
+          queued = queued_.load(std::memory_order_relaxed);
+        }
+      }
       if (queued > opts.max_write_queue) {
         overflow = true;
         phase_.store(phase::closed);
@@ -153,36 +163,16 @@ public:
         std::lock_guard<std::mutex> guard{mtx_};
         if (phase_.load(std::memory_order_relaxed) == phase::closed)
           return; // finish() dropped the queue
-        iovec iov[max_gather_iov];
-        size_t count = 0;
-        for (auto& b : pending_) {
-          if (count == max_gather_iov)
-            break;
-          iov[count++] = {b.data(), b.size()};
+        if (!gathered_)
+          return; // not ours (any more)
+        gathered_ = false;
+        if (!pending_.empty() && write_pending_locked() > 0 && above_watermark_
+            && queued_.load(std::memory_order_relaxed) <= state_->opts.write_high_watermark / 2) {
+          above_watermark_ = false;
+          writable = true;
         }
-        msghdr msg{};
-        msg.msg_iov = iov;
-        msg.msg_iovlen = count;
-        const ssize_t w = ::sendmsg(derived().socket().native_handle(), &msg,
-                                    MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w > 0) {
-          state_->writes.fetch_add(1, std::memory_order_relaxed);
-          state_->bytes_out.fetch_add(static_cast<size_t>(w), std::memory_order_relaxed);
-          auto left = static_cast<size_t>(w);
-          size_t done = 0;
-          while (done < pending_.size() && left >= pending_[done].size())
-            left -= pending_[done++].size();
-          pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(done));
-          if (left > 0)
-            pending_.front().erase(pending_.front().begin(),
-                                   pending_.front().begin() + static_cast<ptrdiff_t>(left));
-          const size_t queued = queued_.fetch_sub(static_cast<size_t>(w)) - static_cast<size_t>(w);
-          if (above_watermark_ && queued <= state_->opts.write_high_watermark / 2) {
-            above_watermark_ = false;
-            writable = true;
-          }
-        }
-        // w <= 0: EAGAIN, or an error the I/O thread's write meets and closes with.
+        // Left over: EAGAIN, an error the I/O thread's write meets and closes with, or more than
+        // one call's worth.
         more = !pending_.empty();
         if (!more) {
           write_scheduled_ = false;
@@ -201,6 +191,38 @@ public:
       if (linger)
         boost::asio::post(io_executor(), [self = self()] { self->maybe_linger(); });
     }
+  }
+
+  /// Under mtx_, while the write is the gather's (no async_write in flight): one non-blocking
+  /// sendmsg of the front of pending_ (at most max_gather_iov buffers); removes what was written
+  /// and counts it. Returns the bytes written (0: EAGAIN or an error, left to the I/O thread).
+  size_t write_pending_locked() {
+    iovec iov[max_gather_iov];
+    size_t count = 0;
+    for (auto& b : pending_) {
+      if (count == max_gather_iov)
+        break;
+      iov[count++] = {b.data(), b.size()};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    const ssize_t w =
+      ::sendmsg(derived().socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w <= 0)
+      return 0;
+    state_->writes.fetch_add(1, std::memory_order_relaxed);
+    state_->bytes_out.fetch_add(static_cast<size_t>(w), std::memory_order_relaxed);
+    auto left = static_cast<size_t>(w);
+    size_t done = 0;
+    while (done < pending_.size() && left >= pending_[done].size())
+      left -= pending_[done++].size();
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(done));
+    if (left > 0)
+      pending_.front().erase(pending_.front().begin(),
+                             pending_.front().begin() + static_cast<ptrdiff_t>(left));
+    queued_.fetch_sub(static_cast<size_t>(w), std::memory_order_relaxed);
+    return static_cast<size_t>(w);
   }
 
   void pause_reading() override {
@@ -287,6 +309,7 @@ protected:
   static constexpr size_t coalesce_below = 2048;      // sends smaller than this may be copied ...
   static constexpr size_t coalesce_limit = 64 * 1024; // ... into a tail buffer up to this size
   static constexpr size_t max_gather_iov = 64;         // iovecs per flush_gathered sendmsg
+  static constexpr size_t gather_direct_bytes = 16 * 1024; // a gathered queue this big leaves now
 
   basic_edge_connection(std::shared_ptr<server_state> state, uint64_t id, std::string peer)
     : edge_connection(id, std::move(peer)), state_(std::move(state)) {
@@ -470,6 +493,7 @@ protected:
   bool write_scheduled_ = false; // a start_write is posted or an async_write is in flight
   bool above_watermark_ = false; // send() returned false; on_writable owed
   bool receiver_final_ = false;  // on_closed delivered: keep no receiver
+  bool gathered_ = false;        // the write is a write_gather's (noted, not flushed yet)
 
   // -- any thread, atomic ------------------------------------------------------------------------------
   std::atomic<phase> phase_{phase::open}; // written under mtx_
