@@ -60,7 +60,9 @@
 /// scheduled (so the connection's later sends append behind them and post nothing) and notes the
 /// connection in the gather. The gather's `flush()` writes each noted connection's queue with one
 /// non-blocking `sendmsg`, back to back, and hands what the kernel did not take to the I/O thread
-/// (`start_write`); a `close()` meanwhile waits for the flush like for any scheduled write. Writes
+/// (`start_write`); a `close()` meanwhile waits for the flush like for any scheduled write. A
+/// gathered queue that reaches 16 KiB (or half `write_high_watermark`) is written by the sending
+/// thread at once, so gathering never makes a connection that keeps up look back-pressured. Writes
 /// that leave together wake a client sleeping in epoll once, which on a VM is an inter-processor
 /// interrupt the writing core pays for.
 ///
