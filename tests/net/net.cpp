@@ -572,17 +572,11 @@ CAF_TEST(gathered sends keep order when the socket buffer fills: the rest goes t
     }
   });
   producer.join(); // its gather flushed what was left when it went
-  size_t offset = 0;
-  size_t bad = 0;
-  auto end = cl.read(chunk * chunks, [&](const uint8_t* p, size_t n) {
-    auto want = counting_chunk(offset, n);
-    if (!std::equal(p, p + n, want.begin()))
-      ++bad;
-    offset += n;
-  });
+  counting_checker check;
+  auto end = cl.read(chunk * chunks, std::ref(check));
   CAF_CHECK(end == client::end::done);
-  CAF_CHECK_EQUAL(bad, 0u);
-  CAF_CHECK_EQUAL(offset, chunk * chunks);
+  CAF_CHECK_EQUAL(check.mismatches, 0u);
+  CAF_CHECK_EQUAL(check.offset, chunk * chunks);
   CAF_CHECK(rec->wait([&](recorder&) { return conn->queued_bytes() == 0; }));
 }
 

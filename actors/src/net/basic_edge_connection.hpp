@@ -166,18 +166,11 @@ public:
         if (!gathered_)
           return; // not ours (any more)
         gathered_ = false;
-        if (!pending_.empty() && write_pending_locked() > 0 && above_watermark_
-            && queued_.load(std::memory_order_relaxed) <= state_->opts.write_high_watermark / 2) {
-          above_watermark_ = false;
-          writable = true;
-        }
+        if (!pending_.empty())
+          write_pending_locked();
         // Left over: EAGAIN, an error the I/O thread's write meets and closes with, or more than
         // one call's worth.
-        more = !pending_.empty();
-        if (!more) {
-          write_scheduled_ = false;
-          linger = phase_.load(std::memory_order_relaxed) == phase::closing;
-        }
+        settle_locked(writable, more, linger);
       }
       if (more)
         boost::asio::post(io_executor(), [self = self()] { self->start_write(); });
@@ -190,6 +183,22 @@ public:
         });
       if (linger)
         boost::asio::post(io_executor(), [self = self()] { self->maybe_linger(); });
+    }
+  }
+
+  /// Under mtx_, after a write: `writable` when the queue fell to half the watermark after a
+  /// refused send (on_writable is owed), `more` when bytes still wait, else the write is released
+  /// and `linger` tells whether a close waited for it.
+  void settle_locked(bool& writable, bool& more, bool& linger) {
+    if (above_watermark_
+        && queued_.load(std::memory_order_relaxed) <= state_->opts.write_high_watermark / 2) {
+      above_watermark_ = false;
+      writable = true;
+    }
+    more = !pending_.empty();
+    if (!more) {
+      write_scheduled_ = false;
+      linger = phase_.load(std::memory_order_relaxed) == phase::closing;
     }
   }
 
@@ -381,16 +390,8 @@ protected:
     bool linger = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
-      const size_t queued = queued_.fetch_sub(n, std::memory_order_relaxed) - n;
-      if (above_watermark_ && queued <= state_->opts.write_high_watermark / 2) {
-        above_watermark_ = false;
-        writable = true;
-      }
-      more = !pending_.empty();
-      if (!more) {
-        write_scheduled_ = false;
-        linger = phase_.load(std::memory_order_relaxed) == phase::closing;
-      }
+      queued_.fetch_sub(n, std::memory_order_relaxed);
+      settle_locked(writable, more, linger);
     }
     if (writable) {
       const connection_ptr me = shared_from_this();
