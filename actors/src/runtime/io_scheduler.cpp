@@ -190,7 +190,11 @@ public:
           intrusive_ptr_release(job);
           break;
         case caf::resumable::shutdown_execution_unit:
-          // The coordinator's shutdown job ran: hand CAF's loop a job that ends it.
+          // The coordinator's shutdown job ran: write what the jobs before it gathered (it may
+          // have come straight after them, with no idle turn in between), then hand CAF's loop
+          // a job that ends it.
+          d(self).gather.flush();
+          d(self).gather.uninstall();
           return &stop_worker;
       }
     }
