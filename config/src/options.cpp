@@ -491,7 +491,8 @@ std::vector<option_descriptor> make_options() {
         "With runtime.io_threads 0: a worker that keeps running actor jobs reads its "
         "connections (without blocking) after at most this many microseconds of them. Lower: "
         "new input waits less behind a long burst of work; higher: a burst (a fan-out's "
-        "deliveries) finishes before newer input is read.");
+        "deliveries) finishes before newer input is read. The period starts when the worker "
+        "wakes for input, so the input that woke it gets its whole period.");
   t.add(AMQ_KEY(runtime.worker_moderate_polls), uint_in<uint32_t>(0, 100000), {},
         "With runtime.io_threads >= 1 (CAF's own scheduler): "
         "how an idle actor worker waits (CAF work-stealing moderate-poll-attempts): after a short "

@@ -19,8 +19,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
@@ -143,6 +145,8 @@ struct fixture {
         std::lock_guard<std::mutex> guard{fx.mtx};
         fx.io_threads.insert(thread_name());
       }
+      if (fx.on_read)
+        fx.on_read();
       caf::anon_send(fx.echo, std::string(in.begin(), in.end()), c);
       recorder::on_data(c, in);
     }
@@ -164,6 +168,8 @@ struct fixture {
   std::set<std::string> io_threads;
   std::vector<net::connection_ptr> conns;
   std::vector<std::shared_ptr<forwarder>> recs;
+  /// Called on the I/O thread before each read is forwarded (set before any connection reads).
+  std::function<void()> on_read;
 };
 
 } // namespace
@@ -340,6 +346,62 @@ CAF_TEST(a worker that stays busy flushes its gathered writes once the oldest is
   CAF_MESSAGE("the gathered write left after " << turns << " ping-pong turns");
   CAF_CHECK_GREATER(turns, 0); // -1: the ping-pong ran for seconds and the write never left
   CAF_CHECK_EQUAL(cl.read_line(), "gathered\n");
+  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(the busy poll period counts from when the worker woke) {
+  // The worker idles longer than io_poll_period, then a message from outside wakes it and starts
+  // a burst of jobs (A and B ping-pong for 60 ms; A's first turn holds the worker 20 ms, so the
+  // client's bytes are in the socket before the second job). The burst is shorter than the
+  // period counted from the wake, so the worker must not read the connection before the burst
+  // ends. Counted from when it began to wait (before the idle spell), the first look at the
+  // clock (the 4th job) would poll and read the bytes in the middle of the burst.
+  actors::io_scheduler_options o;
+  o.io_poll_period = 200ms;
+  o.io_poll_interval = 4; // the first look at the clock comes a few jobs into the burst
+  o.write_gather = 0us;
+  fixture fx{1, o};
+  auto burst_running = std::make_shared<std::atomic<bool>>(false);
+  auto read_during_burst = std::make_shared<std::atomic<int>>(0);
+  fx.on_read = [burst_running, read_during_burst] {
+    if (burst_running->load())
+      read_during_burst->fetch_add(1);
+  };
+  client cl{fx.srv->port()};
+  CAF_REQUIRE(cl.fd >= 0);
+  CAF_REQUIRE(cl.write("hello"));
+  CAF_REQUIRE(cl.read_line().substr(0, 6) == "hello@"); // accepted, echoed: the connection is up
+  std::this_thread::sleep_for(400ms);                    // idle: longer than the period
+  auto b = fx.sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {[self](int i, const caf::actor& peer) { self->send(peer, i + 1, caf::actor_cast<caf::actor>(self)); }};
+  });
+  auto done = std::make_shared<std::promise<int>>();
+  auto started = std::make_shared<std::promise<void>>();
+  auto a = fx.sys->spawn([=](caf::event_based_actor* self) -> caf::behavior {
+    auto until = std::make_shared<std::chrono::steady_clock::time_point>();
+    return {[=](int i, const caf::actor& peer) {
+      if (i == 0) {
+        burst_running->store(true);
+        *until = std::chrono::steady_clock::now() + 60ms;
+        started->set_value();
+        std::this_thread::sleep_for(20ms); // the client's bytes arrive meanwhile
+      } else if (std::chrono::steady_clock::now() >= *until) {
+        burst_running->store(false);
+        done->set_value(i);
+        return;
+      }
+      self->send(peer, i + 1, caf::actor_cast<caf::actor>(self));
+    }};
+  });
+  auto fut = done->get_future();
+  caf::anon_send(a, 0, b); // from outside: wakes the blocked worker
+  CAF_REQUIRE(started->get_future().wait_for(deadline) == std::future_status::ready);
+  CAF_REQUIRE(cl.write("during"));
+  CAF_REQUIRE(fut.wait_for(deadline) == std::future_status::ready);
+  CAF_MESSAGE("the burst ran " << fut.get() << " jobs");
+  CAF_CHECK_EQUAL(cl.read_line().substr(0, 7), "during@"); // read and echoed after the burst
+  CAF_CHECK_EQUAL(read_during_burst->load(), 0);
   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
 }

@@ -78,7 +78,7 @@ struct io_scheduler_options {
   /// A busy worker polls its loop (without blocking) once it has run actor jobs for
   /// `io_poll_period` without doing so; it looks at the clock every `io_poll_interval` jobs.
   size_t io_poll_interval = 16;
-  std::chrono::microseconds io_poll_period{500};
+  std::chrono::microseconds io_poll_period{1000};
   /// An idle worker blocks in its loop at most this long before it tries to steal again
   /// (only with several workers; one worker blocks until woken). CAF's relaxed polling waits as
   /// long; a busy worker wakes an idle peer sooner (below).

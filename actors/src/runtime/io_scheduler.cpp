@@ -263,6 +263,10 @@ public:
           run_io(l, [](asio::io_context& c) { return c.run_one(); });
         else
           run_io(l, [&](asio::io_context& c) { return c.run_one_for(opts.steal_wait); });
+        // It ran its loop just now, not when it began to wait: the next busy poll is
+        // io_poll_period after the input that woke it (else the first check after an idle
+        // spell polls at once, in the middle of that input's work).
+        data.io_at = std::chrono::steady_clock::now();
       }
       data.waiting.store(false, std::memory_order_seq_cst);
     }

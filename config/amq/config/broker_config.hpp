@@ -275,7 +275,7 @@ struct runtime_config {
   uint32_t write_gather_us = 50;
   /// io_threads 0: a busy worker reads its connections after at most this many microseconds of
   /// actor jobs (io_scheduler_options::io_poll_period).
-  uint32_t io_poll_us = 500;
+  uint32_t io_poll_us = 1000;
   bool operator==(const runtime_config&) const = default;
 };
 
