@@ -726,10 +726,17 @@ CAF_TEST(a large transfer to a slow reader applies back-pressure and loses nothi
   CAF_CHECK_GREATER(conn->queued_bytes(), opts.write_high_watermark);
   CAF_CHECK_LESS(sent, total);
   CAF_MESSAGE("send refused after " << sent << " bytes, queued " << conn->queued_bytes());
-  // Phase 2: the client drains; the producer follows on_writable.
+  // Phase 2: the client drains, pausing 200 us after every read so the producer (who follows
+  // on_writable) outpaces it and meets the watermark again: a reader that keeps up could take
+  // the rest in one round, and the rounds check below would prove nothing.
   counting_checker check;
   client::end end = client::end::timeout;
-  std::thread reader([&] { end = cl.read(total, std::ref(check)); });
+  std::thread reader([&] {
+    end = cl.read(total, [&](const uint8_t* p, size_t n) {
+      check(p, n);
+      std::this_thread::sleep_for(std::chrono::microseconds{200});
+    });
+  });
   int rounds = 0;
   while (sent < total) {
     bool ok = rec->wait([&](recorder& r) { return r.writable > writable_seen; });
