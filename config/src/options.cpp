@@ -360,7 +360,9 @@ std::vector<option_descriptor> make_options() {
         "$6$ SHA-512 lines; manage it with mosquitto_passwd). A CONNECT with a user name must "
         "name a user of the file with the right password, else CONNACK 0x04 (3.1.1) / 0x86 Bad "
         "User Name or Password (5.0). Read at start (a bad file stops the broker, naming file "
-        "and line) and again on SIGHUP (a bad file then keeps the users loaded before). Empty: "
+        "and line) and again on SIGHUP (a bad file then keeps the users loaded before; after a "
+        "good one, connected clients whose credentials no longer pass are disconnected, 5.0 "
+        "with 0x87 Not authorized: docs/security.md). Empty: "
         "user names and passwords are not checked (with auth.allow_anonymous true).");
 
   // acl

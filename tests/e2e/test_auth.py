@@ -7,7 +7,9 @@ written by the real mosquitto_passwd, real clients (paho, mosquitto_pub/mosquitt
 - auth.allow_anonymous=false: no user name refused with 0x05 / 0x87; by default accepted;
 - a refused CONNECT with the client id of a live session leaves that session alone
   (still connected, subscription working, no takeover, no will);
-- SIGHUP re-reads the file (a new user gets in; a bad file keeps the old users);
+- SIGHUP re-reads the file (a new user gets in; a bad file keeps the old users) and checks the
+  connected clients again: a removed user or a changed password is disconnected (5.0:
+  DISCONNECT 0x87), the others carry on;
 - a bad file at start stops the broker with an error naming file and line;
 - refusals are counted in actormq_connections_rejected_total and logged without password.
 """
@@ -248,6 +250,50 @@ def test_sighup_reload_adds_user(broker_factory, pwfile, clients):
     broker.proc.send_signal(signal.SIGHUP)
     broker.wait_log(r"auth.password_file reloaded: 2 users from ")
     raw_connect(broker, V5, expect=0x86, username="bob", password=b"bobpw")
+    assert broker.alive()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_sighup_disconnects_clients_that_no_longer_pass(broker_factory, pwfile, clients, version):
+    broker = auth_broker(broker_factory, pwfile, anonymous=False)
+    passwd(pwfile, "bob", "bobpw")
+    broker.proc.send_signal(signal.SIGHUP)
+    broker.wait_log(r"auth.password_file reloaded: 3 users from ")
+    topic = uid("kept")
+    # legacy stays valid: subscribed through paho, it must not notice the reload.
+    keeper, rc = paho(clients, broker, version, "legacy", "old:pw")
+    assert rc == 0
+    keeper.subscribe(topic, qos=1)
+    alice_id, bob_id = uid("alice"), uid("bob")
+    alice = raw_connect(broker, version, client_id=alice_id, username="alice",
+                        password=b"secret")
+    bob = raw_connect(broker, version, client_id=bob_id, username="bob", password=b"bobpw")
+    # bob is removed, alice's password changes; both are told (5.0) and closed on the reload.
+    r = subprocess.run(["mosquitto_passwd", "-D", str(pwfile), "bob"], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr.decode()
+    passwd(pwfile, "alice", "secret2")
+    broker.proc.send_signal(signal.SIGHUP)
+    broker.wait_log(r"auth.password_file reloaded: 2 users from ")
+    for c, cid in ((alice, alice_id), (bob, bob_id)):
+        packets = c.expect_close()
+        if version == V5:
+            assert [(p.type, p.code) for p in packets] == [(mqtt_raw.DISCONNECT, 0x87)], packets
+        else:
+            assert packets == []  # 3.1.1 has no server DISCONNECT: just closed
+        c.close()
+        broker.wait_log(rf"client {cid} no longer passes authentication after the password "
+                        rf"file was reloaded \(bad user name or password\)")
+    # The client that still passes keeps its connection and its subscription.
+    keeper.publish(topic, "after-reload", qos=1)
+    assert keeper.get().payload == b"after-reload"
+    assert keeper.disconnects.empty(), "a client with valid credentials was disconnected"
+    # The new password works; the old one and the removed user are refused.
+    raw_connect(broker, version, username="alice", password=b"secret2").close()
+    raw_connect(broker, version, expect=BAD_CREDENTIALS[version], username="alice",
+                password=b"secret")
+    raw_connect(broker, version, expect=BAD_CREDENTIALS[version], username="bob",
+                password=b"bobpw")
     assert broker.alive()
 
 

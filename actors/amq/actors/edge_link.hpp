@@ -62,6 +62,12 @@ public:
   /// True once a CONNECT was decoded (or the connection was refused).
   bool connect_seen();
 
+  /// The authenticator that checked this connection's CONNECT, or null when nothing is checked
+  /// (no password file, anonymous allowed). The session re-checks with it after a reload.
+  const auth::authenticator* authenticator() const noexcept {
+    return auth_;
+  }
+
   /// Called by the session actor after processing a chunk of `n` bytes.
   void consumed(const net::connection_ptr& conn, size_t n);
 

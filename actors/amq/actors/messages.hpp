@@ -16,6 +16,9 @@
 /// // (hold_atom, uint64_t seq)                  route batch `seq` (sent without `ack`) waits
 /// //                                            for a congested target: a routed_atom follows
 /// // (kick_atom, reason_code)                   administrative disconnect / shutdown
+/// // (recheck_atom)                             the password file was reloaded: a connected
+/// //                                            client whose user name and password no longer
+/// //                                            pass is disconnected (0x87 Not authorized)
 /// // (tick_atom)                                timer (keep-alive, will delay, expiry)
 /// // (slow_atom, bool)                          router marked it a slow consumer / caught up
 /// // (shutdown_atom)                            server shutdown: DISCONNECT 0x8B, close, quit
@@ -55,6 +58,8 @@
 /// /// REGISTRY actor: client id → session actor; takeover (amq/actors/registry.hpp).
 /// // (connect_atom, connection_ptr, connect_frame_ptr, edge_link_ptr)
 /// // (kick_atom, std::string client_id, reason_code)
+/// // (recheck_atom) → size_t                    the password file was reloaded: every session
+/// //                                            re-checks its client's credentials (sessions asked)
 /// // (info_atom, std::string client_id) → std::vector<admin::subscription_view>  (admin API;
 /// //                                            delegated to the session)
 /// // (clear_atom, std::string client_id, bool force) → uint8_t admin::op_result  (admin API:
@@ -89,6 +94,7 @@ using writable_atom = caf::atom_constant<caf::atom("writable")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using routed_atom = caf::atom_constant<caf::atom("routed")>;
 using kick_atom = caf::atom_constant<caf::atom("kick")>;
+using recheck_atom = caf::atom_constant<caf::atom("recheck")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;

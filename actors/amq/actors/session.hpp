@@ -81,6 +81,9 @@ struct session_state {
   void durable_stored(uint32_t token, bool ok);
   storage::session_record make_record() const;
   void kick(protocol::reason_code rc);
+  /// The password file was reloaded: disconnects the client (0x87) if its credentials no
+  /// longer pass.
+  void recheck_auth();
   void tick();
   /// Writes the collected output; `force` ignores output holds (closing).
   void flush(bool force = false);
@@ -157,6 +160,13 @@ struct session_state {
   metrics::session_probe probe;
   /// The registry that spawned this session (null: none), told when it ends.
   caf::actor_addr registry;
+  /// The connected client's user name and password, kept only while its edge checks
+  /// credentials (a password file or allow_anonymous false), for recheck_auth().
+  struct credentials {
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+  };
+  std::unique_ptr<credentials> creds;
 };
 
 /// The session actor class. Idle connections are what a broker has most of,

@@ -330,6 +330,9 @@ bool broker_node::reload_auth() {
   }
   AMQ_LOG_INFO("auth.password_file reloaded: {} users from {}", auth_->users(),
                cfg_.auth.password_file);
+  // Connected clients are checked again, as Mosquitto does on reload: a removed user or a
+  // changed password disconnects the client (its session stays, as after any disconnect).
+  caf::anon_send(registry_, recheck_atom::value);
   return true;
 }
 

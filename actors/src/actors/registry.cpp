@@ -129,6 +129,11 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
       st.self->send(i->second.session, kick_atom::value, rc);
       return true;
     },
+    [&st](recheck_atom) {
+      for (auto& [cid, e] : st.sessions)
+        st.self->send(e.session, recheck_atom::value);
+      return st.sessions.size();
+    },
     [&st](count_atom) { return st.sessions.size(); },
     [&st](info_atom, const std::string& client_id) -> caf::delegated<caf::message> {
       auto i = st.sessions.find(client_id);

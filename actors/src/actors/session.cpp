@@ -1,6 +1,7 @@
 #include "amq/actors/session.hpp"
 
 #include "amq/actors/timers.hpp"
+#include "amq/auth/password_file.hpp"
 
 #include "amq/log.hpp"
 
@@ -62,6 +63,15 @@ bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
   if (!machine.on_connect(p, now)) {
     after_input();
     return true;
+  }
+  if (link->authenticator() != nullptr) {
+    creds = std::make_unique<credentials>();
+    if (p.username)
+      creds->username.emplace(*p.username);
+    if (p.password)
+      creds->password.emplace(*p.password);
+  } else {
+    creds.reset();
   }
   AMQ_LOG_INFO("client {} connected from {} (MQTT {}, {}, clean start {}, keep alive {}s, {})",
                machine.client_id(), conn->peer(), p.version == protocol_version::v5 ? "5.0" : "3.1.1",
@@ -313,6 +323,24 @@ void session_state::kick(reason_code rc) {
   after_input();
 }
 
+void session_state::recheck_auth() {
+  if (!creds || !conn || !link || !machine.connected())
+    return;
+  const auto* auth = link->authenticator();
+  if (auth == nullptr)
+    return;
+  auto view = [](const std::optional<std::string>& s) {
+    return s ? std::optional<std::string_view>{*s} : std::nullopt;
+  };
+  auto v = auth->check(view(creds->username), view(creds->password));
+  if (v == auth::verdict::accepted)
+    return;
+  AMQ_LOG_INFO("client {} no longer passes authentication after the password file was "
+               "reloaded ({}): disconnecting it",
+               machine.client_id(), auth::to_string(v));
+  kick(reason_code::not_authorized);
+}
+
 void session_state::tick() {
   auto now = now_of(self);
   if (timer_at && now < *timer_at)
@@ -368,6 +396,7 @@ void session_state::detach() {
   machine.output().clear(); // never to be sent on a later connection
   conn.reset();
   link.reset();
+  creds.reset();
   self->send(router, online_atom::value, id, false);
   report_disconnected();
 }
@@ -606,6 +635,7 @@ caf::behavior session_behavior() {
       st.after_input();
     },
     [](kick_atom, reason_code rc) { session_actor::current().kick(rc); },
+    [](recheck_atom) { session_actor::current().recheck_auth(); },
     [](tick_atom) { session_actor::current().tick(); },
     [](slow_atom, bool slow) {
       // The router marked it a slow consumer or found it caught up (router.hpp).
