@@ -18,8 +18,12 @@
 #include <spdlog/logger.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace amq::log {
 
@@ -49,6 +53,49 @@ std::optional<std::string> init(const config::log_config& cfg);
 
 /// As above, but writes to `sink` (tests capture lines with an ostream sink).
 void init(const config::log_config& cfg, spdlog::sink_ptr sink);
+
+/// At most `per_second` lines of one kind a second, for lines that input from outside can
+/// trigger at any rate (refused connections): a flood fills the log with counts, not lines.
+/// The first line allowed after some were held back says how many (`suppressed`). Thread-safe;
+/// the lock is taken only when such a line is about to be logged. What is counted elsewhere
+/// (metrics) stays exact.
+class rate_limit {
+public:
+  explicit rate_limit(uint32_t per_second) noexcept : per_second_(per_second) {
+  }
+
+  /// True if a line may be logged now; then `suppressed` is the number held back since the
+  /// last allowed line.
+  bool admit(uint64_t& suppressed) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (now - window_ >= std::chrono::seconds{1}) {
+      window_ = now;
+      in_window_ = 0;
+    }
+    if (in_window_ >= per_second_) {
+      ++held_;
+      return false;
+    }
+    ++in_window_;
+    suppressed = std::exchange(held_, 0);
+    return true;
+  }
+
+private:
+  std::mutex mtx_;
+  std::chrono::steady_clock::time_point window_{};
+  uint32_t in_window_ = 0;
+  uint32_t per_second_;
+  uint64_t held_ = 0;
+};
+
+/// " (N more ... not logged)" for a line allowed by a rate_limit after N were held back.
+inline std::string held_back(uint64_t n, const char* what) {
+  if (n == 0)
+    return {};
+  return " (" + std::to_string(n) + " more " + what + " in between not logged)";
+}
 
 } // namespace amq::log
 

@@ -11,7 +11,8 @@ written by the real mosquitto_passwd, real clients (paho, mosquitto_pub/mosquitt
   connected clients again: a removed user or a changed password is disconnected (5.0:
   DISCONNECT 0x87), the others carry on;
 - a bad file at start stops the broker with an error naming file and line;
-- refusals are counted in actormq_connections_rejected_total and logged without password.
+- refusals are counted in actormq_connections_rejected_total and logged without password, at
+  most 20 lines a second (the next line logged says how many were left out).
 """
 
 import signal
@@ -308,6 +309,29 @@ def test_refusals_counted_in_metrics(broker_factory, pwfile):
     name = "actormq_connections_rejected_total"
     assert tm.val(series, name, reason="bad_user_name_or_password", code="0x86") == 4
     assert tm.val(series, name, reason="not_authorized", code="0x87") == 2
+
+
+def test_refusal_log_lines_are_rate_limited(broker_factory, pwfile):
+    """A flood of refused CONNECTs logs at most 20 lines a second; the next line logged says how
+    many were left out, and the metric counts every refusal."""
+    import re
+    import time
+    broker = auth_broker(broker_factory, pwfile, anonymous=False)
+    n = 100
+    for i in range(n):
+        raw_connect(broker, V5, client_id=f"flood{i}", expect=0x86, username="alice",
+                    password=b"wrong")
+    logged = len(re.findall(r"client 'flood\d+' refused from ", broker.log()))
+    assert 0 < logged < n, f"{logged} of {n} refusals logged"
+    time.sleep(1.2)  # a new second: the next refusal is logged, with the count left out
+    raw_connect(broker, V5, client_id="after", expect=0x86, username="alice", password=b"wrong")
+    line = broker.wait_log(r"client 'after' refused from .*").group(0)
+    m = re.search(r"\((\d+) more refusals in between not logged\)", line)
+    assert m, line
+    assert logged + int(m.group(1)) == n
+    series = tm.scrape(broker)
+    assert tm.val(series, "actormq_connections_rejected_total",
+                  reason="bad_user_name_or_password", code="0x86") == n + 1
 
 
 def test_bad_password_file_stops_the_broker(tmp_path):

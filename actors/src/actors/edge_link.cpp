@@ -13,6 +13,10 @@ using namespace protocol;
 
 namespace {
 
+/// Refused connections are logged at most 20 a second (a client can refuse itself as fast as it
+/// can connect); actormq_connections_rejected_total counts every one.
+log::rate_limit refusal_log{20};
+
 /// A user name as a log field: at most 64 bytes, control characters as '?'.
 std::string printable(std::string_view s) {
   std::string out;
@@ -34,8 +38,9 @@ edge_link::edge_link(caf::actor_system&, caf::actor registry, uint32_t max_packe
 
 void edge_link::refuse(const net::connection_ptr& conn, uint8_t level, reason_code rc,
                        std::string_view why) {
-  AMQ_LOG_INFO("connection {} refused before CONNECT: {} ({})", conn->peer(), why,
-               to_string(rc));
+  if (uint64_t held = 0; refusal_log.admit(held))
+    AMQ_LOG_INFO("connection {} refused before CONNECT: {} ({}){}", conn->peer(), why,
+                 to_string(rc), log::held_back(held, "refusals"));
   metrics::count_rejected(static_cast<uint8_t>(rc));
   send_refusal(conn, level, rc);
 }
@@ -126,11 +131,11 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
       if (v != auth::verdict::accepted) {
         auto rc = v == auth::verdict::not_authorized ? reason_code::not_authorized
                                                      : reason_code::bad_user_name_or_password;
-        AMQ_LOG_INFO("client '{}' refused from {}: {} (user {}, CONNACK {})",
-                     printable(p.client_id),
-                     conn->peer(), auth::to_string(v),
-                     p.username ? "'" + printable(*p.username) + "'" : std::string{"none"},
-                     to_string(rc));
+        if (uint64_t held = 0; refusal_log.admit(held))
+          AMQ_LOG_INFO("client '{}' refused from {}: {} (user {}, CONNACK {}){}",
+                       printable(p.client_id), conn->peer(), auth::to_string(v),
+                       p.username ? "'" + printable(*p.username) + "'" : std::string{"none"},
+                       to_string(rc), log::held_back(held, "refusals"));
         metrics::count_rejected(static_cast<uint8_t>(rc));
         send_refusal(conn, level, rc);
         auth_refused = true;
