@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# User-space instructions per message, counted exactly by valgrind's callgrind: a noise-free
+# measure of the broker's own CPU work per message, for A/B work on a shared machine where the
+# load tool's p99 swings +-15-30 % between minutes (docs/performance.md, "Instructions per
+# message"). It counts instructions, not time: cache misses and the kernel (two thirds of the
+# CPU at these rates) do not show. Not part of the test suite.
+#
+#   bench/instructions.sh [--scenario S] [--qos Q] [--rate R] [--clients C] [--window-s N]
+#                         [--top N] [-- extra actormq arguments]
+#
+# Defaults: point to point, QoS 0, 100 pairs, 500 msg/s (callgrind runs the broker ~50x
+# slower: keep the rate low enough that it keeps up), a 6 s window counted after 4 s of
+# warm-up. The broker runs as bench/run.sh runs it (one worker that also runs the I/O,
+# embedded memory store). Printed: instructions per message in total and per library, then the
+# --top (default 25) functions by their own instructions per message. A message is one
+# published message (fan-out: one PUBLISH in, its deliveries out).
+#
+# Needs valgrind (Debian: valgrind) and mqtt-load built by bench/run.sh (in $SCRATCH) or
+# buildable from $AMQ_SHARED_BENCH.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${AMQ_SHARED_BENCH:-$REPO/../shared/bench}
+SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/actormq-bench-$UID}
+PORT=${PORT:-18898}
+AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
+scenario=p2p qos=0 rate=500 clients=100 window_s=6 top=25
+extra=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --scenario) scenario=$2; shift ;;
+    --qos) qos=$2; shift ;;
+    --rate) rate=$2; shift ;;
+    --clients) clients=$2; shift ;;
+    --window-s) window_s=$2; shift ;;
+    --top) top=$2; shift ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "instructions.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+die() { echo "instructions.sh: $*" >&2; exit 1; }
+command -v valgrind >/dev/null || die "valgrind not found (Debian: valgrind)"
+command -v callgrind_control >/dev/null || die "callgrind_control not found (Debian: valgrind)"
+[ -x "$AMQ_BIN" ] || die "no $AMQ_BIN (cmake --build build-release, or set AMQ_BIN)"
+LOAD=$SCRATCH/mqtt-load
+if [ ! -x "$LOAD" ]; then
+  [ -f "$SHARED/mqtt-load.cpp" ] || die "no $LOAD and no $SHARED/mqtt-load.cpp to build it from"
+  mkdir -p "$SCRATCH"
+  g++ -O2 -std=c++17 "$SHARED/mqtt-load.cpp" -o "$LOAD" -lpthread || die "mqtt-load build failed"
+fi
+if ss -ltn | grep -q ":$PORT "; then die "port $PORT is in use (another run?)"; fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/amq-instr-XXXXXX")
+bpid=""
+cleanup() {
+  [ -n "$bpid" ] && kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$AMQ_BIN" --bind 127.0.0.1 \
+  --port "$PORT" --storage memory --log-level warn --set admin.enabled=false \
+  --set runtime.worker_threads=1 --set runtime.io_threads=0 "${extra[@]}" >"$work/broker.log" 2>&1 &
+bpid=$!
+for _ in $(seq 100); do ss -ltn | grep -q ":$PORT " && break; sleep 0.2; done
+ss -ltn | grep -q ":$PORT " || die "broker did not listen on $PORT: $(tail -3 "$work/broker.log")"
+run_s=$((window_s + 8))
+"$LOAD" --port "$PORT" --scenario "$scenario" --qos "$qos" --rate "$rate" --duration "$run_s" \
+  --clients "$clients" --quiet >"$work/load.out" 2>&1 &
+lpid=$!
+sleep 4
+callgrind_control -z "$bpid" >/dev/null 2>&1
+sleep "$window_s"
+callgrind_control -d "$bpid" >/dev/null 2>&1
+wait "$lpid" || true
+grep -o 'lost=[0-9]* ' "$work/load.out" | head -1 | sed 's/^/mqtt-load: /'
+dump=$(ls "$work"/cg.out.* 2>/dev/null | head -1)
+[ -n "$dump" ] || die "no callgrind dump"
+msgs=$(awk -v r="$rate" -v w="$window_s" 'BEGIN { printf "%d", r * w }')
+echo "scenario=$scenario qos=$qos rate=$rate clients=$clients window=${window_s}s messages~$msgs"
+callgrind_annotate --threshold=100 --inclusive=no "$dump" 2>/dev/null |
+  sed -n '/file:function/,$p' | python3 -c '
+import re, sys, collections
+msgs, top = int(sys.argv[1]), int(sys.argv[2])
+rows = []
+for line in sys.stdin:
+    m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*?)\s*(\[(.*)\])?\s*$", line)
+    if not m:
+        continue
+    n = int(m.group(1).replace(",", ""))
+    fn, ob = m.group(2), (m.group(4) or "?").split("/")[-1]
+    rows.append((n, fn, ob))
+# The frames that were live when the counters were zeroed (clone, start_thread, the thread
+# trampoline) are charged everything after: drop them, they are no work of their own.
+grand = max(n for n, _, _ in rows)
+rows = [r for r in rows if r[0] < 0.98 * grand]
+total = sum(n for n, _, _ in rows)
+print(f"instructions per message: {total / msgs:,.0f}")
+libs = collections.Counter()
+for n, _, ob in rows:
+    libs[ob] += n
+for ob, n in libs.most_common():
+    if n / msgs >= 1:
+        print(f"  {ob:32s} {n / msgs:8,.0f}")
+print(f"top {top} functions (own instructions per message):")
+for n, fn, ob in sorted(rows, reverse=True)[:top]:
+    fn = fn.split(":", 1)[-1]
+    print(f"  {n / msgs:7,.0f}  {fn[:110]}")
+' "$msgs" "$top"
