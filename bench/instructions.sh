@@ -19,10 +19,11 @@
 # buildable from $AMQ_SHARED_BENCH.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=${AMQ_SHARED_BENCH:-$REPO/../shared/bench}
-SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/actormq-bench-$UID}
+NAME=instructions.sh
 PORT=${PORT:-18898}
 AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 scenario=p2p qos=0 rate=500 clients=100 window_s=6 top=25
 extra=()
 while [ $# -gt 0 ]; do
@@ -39,17 +40,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-die() { echo "instructions.sh: $*" >&2; exit 1; }
 command -v valgrind >/dev/null || die "valgrind not found (Debian: valgrind)"
 command -v callgrind_control >/dev/null || die "callgrind_control not found (Debian: valgrind)"
 [ -x "$AMQ_BIN" ] || die "no $AMQ_BIN (cmake --build build-release, or set AMQ_BIN)"
-LOAD=$SCRATCH/mqtt-load
-if [ ! -x "$LOAD" ]; then
-  [ -f "$SHARED/mqtt-load.cpp" ] || die "no $LOAD and no $SHARED/mqtt-load.cpp to build it from"
-  mkdir -p "$SCRATCH"
-  g++ -O2 -std=c++17 "$SHARED/mqtt-load.cpp" -o "$LOAD" -lpthread || die "mqtt-load build failed"
-fi
-if ss -ltn | grep -q ":$PORT "; then die "port $PORT is in use (another run?)"; fi
+LOAD=$(amq_load_tool)
+amq_port_free
 work=$(mktemp -d "${TMPDIR:-/tmp}/amq-instr-XXXXXX")
 bpid=""
 cleanup() {
@@ -57,12 +52,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$AMQ_BIN" --bind 127.0.0.1 \
-  --port "$PORT" --storage memory --log-level warn --set admin.enabled=false \
-  --set runtime.worker_threads=1 --set runtime.io_threads=0 "${extra[@]}" >"$work/broker.log" 2>&1 &
+amq_broker_args
+valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$AMQ_BIN" "${AMQ_ARGS[@]}" \
+  >"$work/broker.log" 2>&1 &
 bpid=$!
-for _ in $(seq 100); do ss -ltn | grep -q ":$PORT " && break; sleep 0.2; done
-ss -ltn | grep -q ":$PORT " || die "broker did not listen on $PORT: $(tail -3 "$work/broker.log")"
+amq_wait_listen 100 0.2
 run_s=$((window_s + 8))
 "$LOAD" --port "$PORT" --scenario "$scenario" --qos "$qos" --rate "$rate" --duration "$run_s" \
   --clients "$clients" --quiet >"$work/load.out" 2>&1 &

@@ -18,12 +18,13 @@
 # brokers with this tool, not with figures from plain mqtt-load.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=${AMQ_SHARED_BENCH:-$REPO/../shared/bench}
-SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/actormq-bench-$UID}
+NAME=receipts.sh
 BROKER_CPU=${BROKER_CPU:-0}
 TOOL_CPU=${TOOL_CPU:-1}
 PORT=${PORT:-18897}
 AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 broker=actormq scenario=fanout qos=1 rate=100 clients=50 duration=6
 extra=()
 while [ $# -gt 0 ]; do
@@ -40,7 +41,6 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-die() { echo "receipts.sh: $*" >&2; exit 1; }
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
 [ -f "$SHARED/mqtt-load.cpp" ] || die "no $SHARED/mqtt-load.cpp (set AMQ_SHARED_BENCH)"
 TOOL=$SCRATCH/mqtt-load-receipts
@@ -61,7 +61,7 @@ open(sys.argv[2], "w").write(src.replace(anchor, dump))
 PY
   g++ -O2 -std=c++17 "$SCRATCH/mqtt-load-receipts.cpp" -o "$TOOL" -lpthread || die "build failed"
 fi
-if ss -ltn | grep -q ":$PORT "; then die "port $PORT is in use (another run?)"; fi
+amq_port_free
 work=$(mktemp -d "${TMPDIR:-/tmp}/amq-receipts-XXXXXX")
 bpid=""
 cleanup() {
@@ -69,23 +69,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-case $broker in
-  actormq)
-    [ -x "$AMQ_BIN" ] || die "no $AMQ_BIN (cmake --build build-release, or set AMQ_BIN)"
-    taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$PORT" --storage memory \
-      --log-level warn --set admin.enabled=false --set runtime.worker_threads=1 \
-      --set runtime.io_threads=0 "${extra[@]}" >"$work/broker.log" 2>&1 &
-    ;;
-  mosquitto)
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_queued_messages 0\n' \
-      "$PORT" >"$work/mosquitto.conf"
-    taskset -c "$BROKER_CPU" mosquitto -c "$work/mosquitto.conf" >"$work/broker.log" 2>&1 &
-    ;;
-  *) die "--broker must be actormq or mosquitto" ;;
-esac
-bpid=$!
-for _ in $(seq 50); do ss -ltn | grep -q ":$PORT " && break; sleep 0.1; done
-ss -ltn | grep -q ":$PORT " || die "broker did not listen on $PORT"
+amq_start_broker "$broker" "$work/broker.log"
 MLT_DUMP=$work/receipts.txt taskset -c "$TOOL_CPU" "$TOOL" --port "$PORT" --scenario "$scenario" \
   --qos "$qos" --rate "$rate" --duration "$duration" --clients "$clients" --broker-pid "$bpid" \
   --quiet 2>/dev/null | grep '^RESULT' | grep -o 'lost=[0-9]* .*p99_us=[0-9.]*' |

@@ -25,12 +25,13 @@
 # mqtt-load built by bench/run.sh (in $SCRATCH) or buildable from $AMQ_SHARED_BENCH.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=${AMQ_SHARED_BENCH:-$REPO/../shared/bench}
-SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/actormq-bench-$UID}
+NAME=trace-latency.sh
 BROKER_CPU=${BROKER_CPU:-0}
 TOOL_CPU=${TOOL_CPU:-1}
 PORT=${PORT:-18899}
 AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 broker=actormq scenario=fanout qos=0 rate=100 clients=50 gap_us=3000 record_s=3 sends=""
 extra=()
 while [ $# -gt 0 ]; do
@@ -49,35 +50,13 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-die() { echo "trace-latency.sh: $*" >&2; exit 1; }
 command -v perf >/dev/null || die "perf not found (Debian: linux-perf)"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
-LOAD=$SCRATCH/mqtt-load
-if [ ! -x "$LOAD" ]; then
-  [ -f "$SHARED/mqtt-load.cpp" ] || die "no $LOAD and no $SHARED/mqtt-load.cpp to build it from"
-  mkdir -p "$SCRATCH"
-  g++ -O2 -std=c++17 "$SHARED/mqtt-load.cpp" -o "$LOAD" -lpthread || die "mqtt-load build failed"
-fi
-if ss -ltn | grep -q ":$PORT "; then die "port $PORT is in use (another run?)"; fi
+LOAD=$(amq_load_tool)
+amq_port_free
 work=$(mktemp -d "${TMPDIR:-/tmp}/amq-trace-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-case $broker in
-  actormq)
-    [ -x "$AMQ_BIN" ] || die "no $AMQ_BIN (cmake --build build-release, or set AMQ_BIN)"
-    taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$PORT" --storage memory \
-      --log-level warn --set admin.enabled=false --set runtime.worker_threads=1 \
-      --set runtime.io_threads=0 "${extra[@]}" >"$work/broker.log" 2>&1 &
-    ;;
-  mosquitto)
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_queued_messages 0\n' \
-      "$PORT" >"$work/mosquitto.conf"
-    taskset -c "$BROKER_CPU" mosquitto -c "$work/mosquitto.conf" >"$work/broker.log" 2>&1 &
-    ;;
-  *) die "--broker must be actormq or mosquitto" ;;
-esac
-bpid=$!
-for _ in $(seq 50); do ss -ltn | grep -q ":$PORT " && break; sleep 0.1; done
-ss -ltn | grep -q ":$PORT " || { kill "$bpid" 2>/dev/null; die "broker did not listen on $PORT"; }
+amq_start_broker "$broker" "$work/broker.log"
 duration=$((record_s + 3))
 (sleep 2.5
  taskset -c "$TOOL_CPU" perf record -q -e syscalls:sys_enter_recvfrom -e syscalls:sys_enter_read \
