@@ -27,11 +27,8 @@ AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
 scenario=p2p qos=0 rate=500 clients=100 window_s=6 top=25
 extra=()
 while [ $# -gt 0 ]; do
+  if amq_load_option "$1" "${2:-}"; then shift 2; continue; fi
   case $1 in
-    --scenario) scenario=$2; shift ;;
-    --qos) qos=$2; shift ;;
-    --rate) rate=$2; shift ;;
-    --clients) clients=$2; shift ;;
     --window-s) window_s=$2; shift ;;
     --top) top=$2; shift ;;
     --) shift; extra=("$@"); break ;;

@@ -59,3 +59,15 @@ amq_wait_listen() {
   kill "$bpid" 2>/dev/null
   die "broker did not listen on $PORT"
 }
+
+# The load options every instrument takes (sets scenario, qos, rate, clients); returns 1 for
+# any other option. Use: `if amq_load_option "$1" "${2:-}"; then shift 2; continue; fi`.
+amq_load_option() {
+  case $1 in
+    --scenario) scenario=$2 ;;
+    --qos) qos=$2 ;;
+    --rate) rate=$2 ;;
+    --clients) clients=$2 ;;
+    *) return 1 ;;
+  esac
+}

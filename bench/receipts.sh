@@ -28,12 +28,9 @@ AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
 broker=actormq scenario=fanout qos=1 rate=100 clients=50 duration=6
 extra=()
 while [ $# -gt 0 ]; do
+  if amq_load_option "$1" "${2:-}"; then shift 2; continue; fi
   case $1 in
     --broker) broker=$2; shift ;;
-    --scenario) scenario=$2; shift ;;
-    --qos) qos=$2; shift ;;
-    --rate) rate=$2; shift ;;
-    --clients) clients=$2; shift ;;
     --duration) duration=$2; shift ;;
     --) shift; extra=("$@"); break ;;
     -h|--help) sed -n '2,18p' "$0"; exit 0 ;;

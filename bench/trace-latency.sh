@@ -35,12 +35,9 @@ AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
 broker=actormq scenario=fanout qos=0 rate=100 clients=50 gap_us=3000 record_s=3 sends=""
 extra=()
 while [ $# -gt 0 ]; do
+  if amq_load_option "$1" "${2:-}"; then shift 2; continue; fi
   case $1 in
     --broker) broker=$2; shift ;;
-    --scenario) scenario=$2; shift ;;
-    --qos) qos=$2; shift ;;
-    --rate) rate=$2; shift ;;
-    --clients) clients=$2; shift ;;
     --gap-us) gap_us=$2; shift ;;
     --record-s) record_s=$2; shift ;;
     --sends) sends=$2; shift ;;
