@@ -42,7 +42,7 @@ command -v callgrind_control >/dev/null || die "callgrind_control not found (Deb
 [ -x "$AMQ_BIN" ] || die "no $AMQ_BIN (cmake --build build-release, or set AMQ_BIN)"
 LOAD=$(amq_load_tool)
 amq_port_free
-work=$(mktemp -d "${TMPDIR:-/tmp}/amq-instr-XXXXXX")
+work=$(mktemp -d)
 bpid=""
 cleanup() {
   [ -n "$bpid" ] && kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null

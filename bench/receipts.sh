@@ -59,7 +59,7 @@ PY
   g++ -O2 -std=c++17 "$SCRATCH/mqtt-load-receipts.cpp" -o "$TOOL" -lpthread || die "build failed"
 fi
 amq_port_free
-work=$(mktemp -d "${TMPDIR:-/tmp}/amq-receipts-XXXXXX")
+work=$(mktemp -d)
 bpid=""
 cleanup() {
   [ -n "$bpid" ] && kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
