@@ -25,18 +25,15 @@ AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
 scenario=p2p qos=0 rate=500 clients=100 window_s=6 top=25
-extra=()
-while [ $# -gt 0 ]; do
-  if amq_load_option "$1" "${2:-}"; then shift 2; continue; fi
+own_option() {
   case $1 in
-    --window-s) window_s=$2; shift ;;
-    --top) top=$2; shift ;;
-    --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) echo "instructions.sh: unknown argument $1" >&2; exit 2 ;;
+    --window-s) window_s=$2 ;;
+    --top) top=$2 ;;
+    *) return 1 ;;
   esac
-  shift
-done
+}
+HELP_LINES='2,19p'
+amq_parse_args "$@"
 command -v valgrind >/dev/null || die "valgrind not found (Debian: valgrind)"
 command -v callgrind_control >/dev/null || die "callgrind_control not found (Debian: valgrind)"
 [ -x "$AMQ_BIN" ] || die "no $AMQ_BIN (cmake --build build-release, or set AMQ_BIN)"

@@ -61,7 +61,7 @@ amq_wait_listen() {
 }
 
 # The load options every instrument takes (sets scenario, qos, rate, clients); returns 1 for
-# any other option. Use: `if amq_load_option "$1" "${2:-}"; then shift 2; continue; fi`.
+# any other option (amq_parse_args).
 amq_load_option() {
   case $1 in
     --scenario) scenario=$2 ;;
@@ -70,4 +70,25 @@ amq_load_option() {
     --clients) clients=$2 ;;
     *) return 1 ;;
   esac
+}
+
+# Parses the command line: the load options above; `-- ARGS` (more actormq arguments, into the
+# array `extra`); -h/--help (prints the lines $HELP_LINES, e.g. '2,19p', of the script); and the
+# script's own options through its function `own_option NAME VALUE`, which returns 1 for a name
+# it does not know.
+amq_parse_args() {
+  extra=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --) shift; extra=("$@"); return 0 ;;
+      -h|--help) sed -n "$HELP_LINES" "$0"; exit 0 ;;
+    esac
+    if amq_load_option "$1" "${2:-}" || own_option "$1" "${2:-}"; then
+      [ $# -ge 2 ] || die "$1 needs a value"
+      shift 2
+    else
+      echo "$NAME: unknown argument $1" >&2
+      exit 2
+    fi
+  done
 }

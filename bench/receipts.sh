@@ -26,18 +26,15 @@ AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
 broker=actormq scenario=fanout qos=1 rate=100 clients=50 duration=6
-extra=()
-while [ $# -gt 0 ]; do
-  if amq_load_option "$1" "${2:-}"; then shift 2; continue; fi
+own_option() {
   case $1 in
-    --broker) broker=$2; shift ;;
-    --duration) duration=$2; shift ;;
-    --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    *) echo "receipts.sh: unknown argument $1" >&2; exit 2 ;;
+    --broker) broker=$2 ;;
+    --duration) duration=$2 ;;
+    *) return 1 ;;
   esac
-  shift
-done
+}
+HELP_LINES='2,18p'
+amq_parse_args "$@"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
 [ -f "$SHARED/mqtt-load.cpp" ] || die "no $SHARED/mqtt-load.cpp (set AMQ_SHARED_BENCH)"
 TOOL=$SCRATCH/mqtt-load-receipts

@@ -33,20 +33,17 @@ AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
 broker=actormq scenario=fanout qos=0 rate=100 clients=50 gap_us=3000 record_s=3 sends=""
-extra=()
-while [ $# -gt 0 ]; do
-  if amq_load_option "$1" "${2:-}"; then shift 2; continue; fi
+own_option() {
   case $1 in
-    --broker) broker=$2; shift ;;
-    --gap-us) gap_us=$2; shift ;;
-    --record-s) record_s=$2; shift ;;
-    --sends) sends=$2; shift ;;
-    --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
-    *) echo "trace-latency.sh: unknown argument $1" >&2; exit 2 ;;
+    --broker) broker=$2 ;;
+    --gap-us) gap_us=$2 ;;
+    --record-s) record_s=$2 ;;
+    --sends) sends=$2 ;;
+    *) return 1 ;;
   esac
-  shift
-done
+}
+HELP_LINES='2,26p'
+amq_parse_args "$@"
 command -v perf >/dev/null || die "perf not found (Debian: linux-perf)"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
 LOAD=$(amq_load_tool)
