@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# User-space instructions per message, counted exactly by valgrind's callgrind: a noise-free
-# measure of the broker's own CPU work per message, for A/B work on a shared machine where the
-# load tool's p99 swings +-15-30 % between minutes (docs/performance.md, "Instructions per
-# message"). It counts instructions, not time: cache misses and the kernel (two thirds of the
+# User-space instructions per message, counted by valgrind's callgrind: a near noise-free
+# measure (±2 % between runs, from batching) of the broker's own CPU work per message, for A/B
+# work on a shared machine where the load tool's p99 swings +-15-30 % between minutes
+# (docs/performance.md, "Instructions per message"). It counts instructions, not time: cache misses and the kernel (two thirds of the
 # CPU at these rates) do not show. Not part of the test suite.
 #
 #   bench/instructions.sh [--scenario S] [--qos Q] [--rate R] [--clients C] [--window-s N]
@@ -39,13 +39,7 @@ command -v callgrind_control >/dev/null || die "callgrind_control not found (Deb
 [ -x "$AMQ_BIN" ] || die "no $AMQ_BIN (cmake --build build-release, or set AMQ_BIN)"
 LOAD=$(amq_load_tool)
 amq_port_free
-work=$(mktemp -d)
-bpid=""
-cleanup() {
-  [ -n "$bpid" ] && kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+amq_work_dir
 amq_broker_args
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$AMQ_BIN" "${AMQ_ARGS[@]}" \
   >"$work/broker.log" 2>&1 &

@@ -92,3 +92,18 @@ amq_parse_args() {
     fi
   done
 }
+
+# A scratch directory in `work`; at exit it is removed and the broker ($bpid, once started)
+# stopped if it still runs.
+amq_work_dir() {
+  work=$(mktemp -d)
+  bpid=""
+  trap amq_cleanup EXIT
+}
+
+amq_cleanup() {
+  if [ -n "$bpid" ]; then
+    kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
+  fi
+  rm -rf "$work"
+}

@@ -56,13 +56,7 @@ PY
   g++ -O2 -std=c++17 "$SCRATCH/mqtt-load-receipts.cpp" -o "$TOOL" -lpthread || die "build failed"
 fi
 amq_port_free
-work=$(mktemp -d)
-bpid=""
-cleanup() {
-  [ -n "$bpid" ] && kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+amq_work_dir
 amq_start_broker "$broker" "$work/broker.log"
 MLT_DUMP=$work/receipts.txt taskset -c "$TOOL_CPU" "$TOOL" --port "$PORT" --scenario "$scenario" \
   --qos "$qos" --rate "$rate" --duration "$duration" --clients "$clients" --broker-pid "$bpid" \

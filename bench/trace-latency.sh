@@ -48,8 +48,7 @@ command -v perf >/dev/null || die "perf not found (Debian: linux-perf)"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
 LOAD=$(amq_load_tool)
 amq_port_free
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+amq_work_dir
 amq_start_broker "$broker" "$work/broker.log"
 duration=$((record_s + 3))
 (sleep 2.5
