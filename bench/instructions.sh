@@ -2,8 +2,9 @@
 # User-space instructions per message, counted by valgrind's callgrind: a near noise-free
 # measure (±2 % between runs, from batching) of the broker's own CPU work per message, for A/B
 # work on a shared machine where the load tool's p99 swings +-15-30 % between minutes
-# (docs/performance.md, "Instructions per message"). It counts instructions, not time: cache misses and the kernel (two thirds of the
-# CPU at these rates) do not show. Not part of the test suite.
+# (docs/performance.md, "Instructions per message"). It counts instructions, not time: cache
+# misses and the kernel (two thirds of the CPU at these rates) do not show. Not part of the
+# test suite.
 #
 #   bench/instructions.sh [--scenario S] [--qos Q] [--rate R] [--clients C] [--window-s N]
 #                         [--top N] [-- extra actormq arguments]
@@ -32,7 +33,7 @@ own_option() {
     *) return 1 ;;
   esac
 }
-HELP_LINES='2,19p'
+HELP_LINES='2,20p'
 amq_parse_args "$@"
 command -v valgrind >/dev/null || die "valgrind not found (Debian: valgrind)"
 command -v callgrind_control >/dev/null || die "callgrind_control not found (Debian: valgrind)"
