@@ -42,7 +42,7 @@ own_option() {
     *) return 1 ;;
   esac
 }
-HELP_LINES='2,26p'
+HELP_LINES='2,25p'
 amq_parse_args "$@"
 command -v perf >/dev/null || die "perf not found (Debian: linux-perf)"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
