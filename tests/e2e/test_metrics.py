@@ -122,7 +122,11 @@ def test_parser_refuses_broken_pages():
 
 @pytest.mark.broker_args(*SYS_ARGS)
 def test_counters_move_by_exactly_what_clients_did(broker, clients):
-    before = scrape(broker)
+    # The fixture's readiness probe (a bare TCP connect) is counted as accepted when
+    # the broker gets to it, which may be after a first scrape: wait for it, so that
+    # the baseline holds every connection made before this test's clients.
+    before = wait_until(lambda: (lambda s: s if val(s, "actormq_connections_accepted_total") >= 1
+                                 else None)(scrape(broker)), what="readiness probe counted")
     a = clients(broker, V5)                                   # clean, QoS 1
     b = clients(broker, V311, clean=False)                    # persistent, QoS 1
     c = clients(broker, V5, connect_props={"MaximumPacketSize": 64})  # clean, QoS 0, small
