@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
       AMQ_LOG_INFO("broker {} started (node {})", amq::config::version(), cfg.cluster.node_name);
       int sig = 0;
       while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
-        node.reload_auth();
+        node.reload();
       AMQ_LOG_INFO("broker stops on {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
     }
     node.stop();

@@ -12,7 +12,9 @@ test time, real clients (mosquitto_pub / mosquitto_sub --cafile, paho tls_set), 
 - mutual TLS (ca_file + require_client_cert): a client certificate signed by the CA gets in,
   none or a self-signed one does not;
 - a missing or bad certificate/key stops the broker at start naming the file; no listener at all
-  refuses to start.
+  refuses to start;
+- SIGHUP reloads a renewed certificate for new connections (a client connected before keeps its
+  connection), and a bad file on SIGHUP keeps the certificate loaded before.
 """
 
 import re
@@ -261,6 +263,62 @@ def test_mutual_tls(broker_factory, pki):
                 s.sendall(mqtt_raw.connect(uid("nocert"), V5))
                 if not s.recv(1):
                     raise ConnectionResetError("closed")
+    assert b.alive()
+
+
+def served_certificate(ep, pki):
+    """The DER certificate the TLS listener presents to a new connection (verified with the CA)."""
+    ctx = ssl.create_default_context(cafile=str(pki["ca"]))
+    with socket.create_connection((ep.host, ep.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            return s.getpeercert(binary_form=True)
+
+
+def der(pem_path):
+    return ssl.PEM_cert_to_DER_cert(pem_path.read_text())
+
+
+def test_sighup_reloads_the_certificate_for_new_connections(broker_factory, pki, tmp_path):
+    # A renewed certificate is written over the configured files; SIGHUP makes new connections
+    # get it, a client connected before keeps its connection, and a bad file keeps the
+    # certificate loaded before (docs/security.md, "Certificate renewal").
+    import shutil
+    import signal
+    live_cert, live_key = tmp_path / "live.pem", tmp_path / "live.key"
+    shutil.copy(pki["cert"], live_cert)
+    shutil.copy(pki["key"], live_key)
+    b = broker_factory("--set", "listeners.tls.enabled=true", "--set", "listeners.tls.port=0",
+                       "--set", f"listeners.tls.cert_file={live_cert}",
+                       "--set", f"listeners.tls.key_file={live_key}")
+    ep = TlsEndpoint(b)
+    assert served_certificate(ep, pki) == der(pki["cert"])
+    topic = f"tls/reload/{uid('t')}"
+    before = TlsClient(ep, pki["ca"], V5)
+    assert before.subscribe(topic, qos=1) == [1]
+
+    new_cert, new_key = make_cert(pki["dir"], f"renewed-{uid('c')}", "ca", "localhost")
+    assert der(new_cert) != der(pki["cert"])
+    shutil.copy(new_cert, live_cert)
+    shutil.copy(new_key, live_key)
+    assert served_certificate(ep, pki) == der(pki["cert"])  # read at start and on SIGHUP only
+    b.proc.send_signal(signal.SIGHUP)
+    b.wait_log(r"listeners\.tls: certificate reloaded from " + re.escape(str(live_cert)))
+    assert served_certificate(ep, pki) == der(new_cert)
+    # New clients get in with the renewed certificate; the one connected before still gets
+    # what they publish.
+    r = mosq_pub(ep, pki, V5, topic, ["after-reload"])
+    assert r.returncode == 0, r.stderr.decode()
+    assert before.get_n(1)[0].payload == b"after-reload"
+
+    live_cert.write_text("not a certificate\n")
+    b.proc.send_signal(signal.SIGHUP)
+    b.wait_log(r"listeners\.tls: certificate not reloaded: cert_file " + re.escape(str(live_cert))
+               + r": not a usable PEM certificate .*; the certificate loaded before stays")
+    assert served_certificate(ep, pki) == der(new_cert)
+    r = mosq_pub(ep, pki, V5, topic, ["after-bad-file"])
+    assert r.returncode == 0, r.stderr.decode()
+    assert before.get_n(1)[0].payload == b"after-bad-file"
+    before.disconnect()
     assert b.alive()
 
 

@@ -80,12 +80,20 @@ int tcp_connect(uint16_t port, int rcvbuf = 0) {
   return fd;
 }
 
-/// A blocking TLS client that verifies the server against the test certificate.
+/// Makes a self-signed certificate for localhost with organisation `org` at `cert` and `key`.
+void make_cert(const std::string& cert, const std::string& key, const std::string& org) {
+  auto cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost/O=" + org
+             + " -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0)
+    throw std::runtime_error("openssl req failed: " + cmd);
+}
+
+/// A blocking TLS client that verifies the server against the test certificate (or `ca`).
 class tls_client {
 public:
-  explicit tls_client(uint16_t port, int rcvbuf = 0) {
+  explicit tls_client(uint16_t port, int rcvbuf = 0, const std::string& ca = cert().cert) {
     ctx_ = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(ctx_, cert().cert.c_str(), nullptr);
+    SSL_CTX_load_verify_locations(ctx_, ca.c_str(), nullptr);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
     fd_ = tcp_connect(port, rcvbuf);
     ssl_ = SSL_new(ctx_);
@@ -104,6 +112,19 @@ public:
 
   bool ok() const {
     return ok_;
+  }
+
+  /// The O= of the certificate the server presented ("" without one).
+  std::string peer_org() const {
+    std::string out;
+    if (X509* x = SSL_get1_peer_certificate(ssl_)) {
+      char buf[256] = {};
+      if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_organizationName, buf,
+                                    sizeof(buf)) > 0)
+        out = buf;
+      X509_free(x);
+    }
+    return out;
   }
 
   bool write_all(const void* data, size_t n) {
@@ -464,6 +485,67 @@ CAF_TEST(bad certificate or key files are reported by name) {
   server s3{opts, [](const connection_ptr&) {}};
   CAF_CHECK(s3.start() == std::errc::invalid_argument);
   CAF_MESSAGE(s3.error_detail());
+}
+
+CAF_TEST(reload_tls: new connections get the renewed certificate and open ones keep theirs) {
+  // The files the listener is configured with are replaced (a renewed certificate) and
+  // reloaded: the next handshake presents the new certificate, a connection accepted before
+  // keeps working with the old one, and a bad file changes nothing.
+  const auto dir = cert().dir + "/reload";
+  std::filesystem::create_directories(dir);
+  const auto live_cert = dir + "/live.pem", live_key = dir + "/live.key";
+  const auto first = dir + "/first.pem", second = dir + "/second.pem";
+  make_cert(live_cert, live_key, "first");
+  std::filesystem::copy_file(live_cert, first);
+  configure = [](recorder& r) { r.echo = true; };
+  auto opts = default_options();
+  opts.tls.cert_file = live_cert;
+  opts.tls.key_file = live_key;
+  start(opts);
+  tls_client old_conn{srv->port(), 0, first};
+  CAF_REQUIRE(old_conn.ok());
+  CAF_CHECK_EQUAL(old_conn.peer_org(), "first");
+  make_cert(live_cert, live_key, "second"); // renewed in place
+  std::filesystem::copy_file(live_cert, second);
+  {
+    tls_client before_reload{srv->port(), 0, first};
+    CAF_CHECK(before_reload.ok()); // read at start only: still the first
+    CAF_CHECK_EQUAL(before_reload.peer_org(), "first");
+  }
+  std::string detail;
+  CAF_REQUIRE(!srv->reload_tls(detail));
+  CAF_CHECK_EQUAL(detail, "");
+  tls_client renewed{srv->port(), 0, second};
+  CAF_CHECK(renewed.ok());
+  CAF_CHECK_EQUAL(renewed.peer_org(), "second");
+  tls_client trusting_old{srv->port(), 0, first};
+  CAF_CHECK(!trusting_old.ok()); // the new certificate is presented, the old is not
+  // The connection accepted before the reload still works, with its context.
+  const auto msg = pattern(3000, 7);
+  CAF_REQUIRE(old_conn.write_all(msg));
+  CAF_CHECK(old_conn.read(msg.size()) == msg);
+  // A bad certificate file: refused, named, and the second certificate stays.
+  {
+    std::FILE* f = std::fopen(live_cert.c_str(), "w");
+    CAF_REQUIRE(f != nullptr);
+    std::fputs("not a certificate\n", f);
+    std::fclose(f);
+  }
+  CAF_CHECK(srv->reload_tls(detail) == std::errc::invalid_argument);
+  CAF_CHECK(detail.find("cert_file " + live_cert + ": not a usable PEM certificate") == 0);
+  CAF_MESSAGE(detail);
+  tls_client after_bad{srv->port(), 0, second};
+  CAF_CHECK(after_bad.ok());
+  CAF_CHECK_EQUAL(after_bad.peer_org(), "second");
+}
+
+CAF_TEST(reload_tls on a plain listener is refused) {
+  auto opts = default_options();
+  opts.tls.enabled = false;
+  start(opts);
+  std::string detail;
+  CAF_CHECK(srv->reload_tls(detail) == std::errc::operation_not_supported);
+  CAF_CHECK_EQUAL(detail, "not a TLS listener");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

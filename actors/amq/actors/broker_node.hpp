@@ -40,6 +40,15 @@ public:
   /// loaded before stay. Returns false then. Thread-safe against CONNECTs.
   bool reload_auth();
 
+  /// Re-reads listeners.tls.cert_file, key_file and ca_file (SIGHUP: a renewed certificate).
+  /// New TLS connections use them; connected clients keep theirs. A bad or missing file is
+  /// logged and the certificate loaded before stays: returns false then. True without a TLS
+  /// listener.
+  bool reload_tls();
+
+  /// SIGHUP: reload_auth() and reload_tls(). False if either kept the old state.
+  bool reload();
+
   /// Port the MQTT listener is bound to (after start; useful with port 0). 0: no plain listener.
   uint16_t port() const;
   /// Port the MQTT-over-TLS listener is bound to; 0: not enabled.

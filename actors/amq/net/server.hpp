@@ -202,6 +202,12 @@ public:
   /// `error_detail()` names the file and OpenSSL's reason.
   std::error_code start();
 
+  /// TLS listener: reads the certificate, key and CA files of `options().tls` again (a
+  /// renewed certificate). On success new connections use them; connections already open keep
+  /// the context they were accepted with. On failure nothing changes and `detail` names the
+  /// file and OpenSSL's reason, as `error_detail()` does for `start()`. Any thread, after start.
+  std::error_code reload_tls(std::string& detail);
+
   /// Why `start()` failed, when the error code alone does not say (TLS files); else empty.
   const std::string& error_detail() const;
 

@@ -318,11 +318,33 @@ net::server::stats broker_node::edge_stats() const {
   return edge_source{server_.get(), tls_server_.get()}.get();
 }
 
-bool broker_node::reload_auth() {
-  if (!auth_ || cfg_.auth.password_file.empty()) {
-    AMQ_LOG_INFO("broker got SIGHUP: no auth.password_file to reload");
+bool broker_node::reload() {
+  AMQ_LOG_INFO("broker got SIGHUP: reloading auth.password_file and the TLS certificate");
+  const bool auth_ok = reload_auth();
+  const bool tls_ok = reload_tls();
+  return auth_ok && tls_ok;
+}
+
+bool broker_node::reload_tls() {
+  if (!tls_server_)
     return true;
+  const auto& tc = cfg_.listeners.tls;
+  std::string detail;
+  if (auto err = tls_server_->reload_tls(detail)) {
+    AMQ_LOG_WARN("listeners.tls: certificate not reloaded: {}; the certificate loaded before "
+                 "stays",
+                 detail);
+    return false;
   }
+  AMQ_LOG_INFO("listeners.tls: certificate reloaded from {} (key {}{}); new connections use it, "
+               "connected clients keep theirs",
+               tc.cert_file, tc.key_file, tc.ca_file.empty() ? "" : ", CA " + tc.ca_file);
+  return true;
+}
+
+bool broker_node::reload_auth() {
+  if (!auth_ || cfg_.auth.password_file.empty())
+    return true; // nothing to reload
   if (auto err = auth_->reload(); !err.empty()) {
     AMQ_LOG_WARN("auth.password_file not reloaded: {}; the {} users loaded before stay", err,
                  auth_->users());

@@ -158,9 +158,12 @@ std::error_code server::impl::start() {
   if (started || stopped)
     return std::make_error_code(std::errc::operation_not_permitted);
   const auto& opts = state->opts;
-  if (opts.tls.enabled)
-    if (auto err = make_tls_context(opts.tls, state->tls, error_detail))
+  if (opts.tls.enabled) {
+    std::unique_ptr<asio::ssl::context> ctx;
+    if (auto err = make_tls_context(opts.tls, ctx, error_detail))
       return err;
+    state->set_tls_context(std::move(ctx));
+  }
   raise_fd_limit();
   boost::system::error_code ec;
   auto address = asio::ip::make_address(opts.bind, ec);
@@ -282,7 +285,7 @@ void server::impl::on_accepted(const boost::system::error_code& ec, tcp::socket 
     socket.set_option(tcp::no_delay(true), ignored);
   socket.non_blocking(true, ignored); // reads are read_some after async_wait: must not block
   std::shared_ptr<edge_connection> conn;
-  if (state->tls)
+  if (opts.tls.enabled)
     conn = std::make_shared<tls_connection>(state, std::move(socket), next_connection_id++,
                                             to_peer_string(remote));
   else
@@ -392,6 +395,19 @@ server::~server() {
 
 std::error_code server::start() {
   return impl_->start();
+}
+
+std::error_code server::reload_tls(std::string& detail) {
+  auto& st = *impl_->state;
+  if (!st.opts.tls.enabled) {
+    detail = "not a TLS listener";
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+  std::unique_ptr<asio::ssl::context> ctx;
+  if (auto err = make_tls_context(st.opts.tls, ctx, detail))
+    return err; // the context loaded before stays
+  st.set_tls_context(std::move(ctx));
+  return {};
 }
 
 const std::string& server::error_detail() const {

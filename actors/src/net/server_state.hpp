@@ -63,9 +63,19 @@ struct server_state {
   /// The contexts of the server's own I/O threads (empty with `external_contexts`).
   std::vector<std::unique_ptr<boost::asio::io_context>> owned_contexts;
 
-  /// The TLS listener's context (certificate, key, verification); null for plain TCP. Built by
-  /// `start` before any connection exists, read-only afterwards.
-  std::unique_ptr<boost::asio::ssl::context> tls;
+  /// The TLS listener's context (certificate, key, verification) for new connections; null for
+  /// plain TCP. Built by `start`, replaced by `server::reload_tls`; each TLS connection holds
+  /// the one it was accepted with.
+  std::shared_ptr<boost::asio::ssl::context> tls_context() const {
+    std::lock_guard<std::mutex> guard{tls_mtx};
+    return tls;
+  }
+  void set_tls_context(std::shared_ptr<boost::asio::ssl::context> c) {
+    std::lock_guard<std::mutex> guard{tls_mtx};
+    tls = std::move(c);
+  }
+  mutable std::mutex tls_mtx;
+  std::shared_ptr<boost::asio::ssl::context> tls; ///< guarded by tls_mtx
 
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> closed{0};

@@ -38,7 +38,7 @@ std::error_code tls_connection::close_reason(const boost::system::error_code& ec
 tls_connection::tls_connection(std::shared_ptr<server_state> state, socket_type socket, uint64_t id,
                                std::string peer)
   : basic_edge_connection(std::move(state), id, std::move(peer)),
-    stream_(std::move(socket), *state_->tls) {
+    context_(state_->tls_context()), stream_(std::move(socket), *context_) {
 }
 
 tls_connection::~tls_connection() {

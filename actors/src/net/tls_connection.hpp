@@ -85,8 +85,10 @@ private:
   /// The flushed connection's close: close_notify, bounded by `close_linger` (uses `timer_`).
   void begin_linger();
 
-  /// After the base's members: destroyed before `state_` (which owns the io_context and the SSL
-  /// context).
+  /// The SSL context this connection was accepted with (server::reload_tls replaces the server's
+  /// for new connections only); declared before the stream, which is destroyed first.
+  std::shared_ptr<boost::asio::ssl::context> context_;
+  /// After the base's members: destroyed before `state_` (which owns the io_context).
   stream_type stream_;
 
   // -- I/O thread only -----------------------------------------------------------------------------------
