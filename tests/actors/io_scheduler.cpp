@@ -26,6 +26,8 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <pthread.h>
+
 #include <set>
 #include <sstream>
 #include <string>
@@ -451,6 +453,30 @@ CAF_TEST(a worker runs the actors a job wakes in the order it woke them) {
   for (auto& t : targets)
     self->send_exit(t, caf::exit_reason::user_shutdown);
   self->send_exit(fan, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(the worker threads are named amq.worker.N) {
+  // So that top -H, ps -L and perf name them (docs/operations.md, "Threads").
+  fixture fx{2};
+  std::set<std::string> names;
+  caf::scoped_actor self{*fx.sys};
+  for (int i = 0; i < 200 && names.size() < 2; ++i) {
+    auto probe = fx.sys->spawn([]() -> caf::behavior {
+      return {[](actors::tick_atom) {
+        char buf[16] = {};
+        ::pthread_getname_np(::pthread_self(), buf, sizeof(buf));
+        return std::string{buf};
+      }};
+    });
+    self->request(probe, std::chrono::seconds(10), actors::tick_atom::value)
+      .receive([&](const std::string& name) { names.insert(name); },
+               [&](caf::error& e) { CAF_FAIL("no answer: " << caf::to_string(e)); });
+    self->send_exit(probe, caf::exit_reason::user_shutdown);
+  }
+  CAF_MESSAGE("thread names seen: " << names.size());
+  CAF_REQUIRE(!names.empty());
+  for (const auto& n : names)
+    CAF_CHECK(n == "amq.worker.0" || n == "amq.worker.1");
 }
 
 CAF_TEST(the workers run actors without a current CAF logger) {

@@ -2,6 +2,7 @@
 
 #include "amq/log.hpp"
 #include "amq/metrics/registry.hpp"
+#include "amq/thread_name.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -100,7 +101,13 @@ caf::behavior storage_behavior(storage_actor_type* self, std::shared_ptr<storage
 }
 
 caf::actor spawn_storage(caf::actor_system& sys, std::shared_ptr<storage::store> store) {
-  return sys.spawn<caf::detached>(storage_behavior, std::move(store));
+  // Detached: the behavior is made on the actor's own thread, which gets its name here.
+  return sys.spawn<caf::detached>(
+    [](storage_actor_type* self, std::shared_ptr<storage::store> s) {
+      name_this_thread("amq.storage");
+      return storage_behavior(self, std::move(s));
+    },
+    std::move(store));
 }
 
 } // namespace amq::actors

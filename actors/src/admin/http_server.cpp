@@ -2,6 +2,7 @@
 // `http_conn` per connection (read a request, dispatch, write, repeat while
 // keep-alive). Design and limits: amq/admin/http_server.hpp.
 #include "amq/admin/http_server.hpp"
+#include "amq/thread_name.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -457,6 +458,7 @@ std::error_code http_server::start() {
   s.bound_port = s.acceptor->local_endpoint().port();
   s.accept();
   s.thread = std::thread([self = impl_] {
+    name_this_thread("amq.admin");
     for (;;) {
       try {
         self->ioc.run();

@@ -1,5 +1,6 @@
 // The edge's TCP server: acceptor, I/O threads, shutdown. Design: amq/net/connection.hpp.
 #include "amq/net/server.hpp"
+#include "amq/thread_name.hpp"
 
 #include <sys/resource.h>
 
@@ -220,7 +221,11 @@ std::error_code server::impl::start() {
       guards.push_back(asio::make_work_guard(*ctx));
     for (size_t i = 0; i < opts.io_threads; ++i) {
       auto& ctx = *state->contexts[i % n_contexts];
-      threads.emplace_back([this, &ctx] { run_io_thread(ctx); });
+      threads.emplace_back([this, &ctx, n = threads.size()] {
+        name_this_thread(std::string{state->opts.tls.enabled ? "amq.tls." : "amq.io."}
+                         + std::to_string(n));
+        run_io_thread(ctx);
+      });
     }
   }
   asio::post(accept_ex, [this] { do_accept(); });

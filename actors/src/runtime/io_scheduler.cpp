@@ -2,6 +2,7 @@
 #include "amq/actors/io_scheduler.hpp"
 
 #include "amq/net/server.hpp"
+#include "amq/thread_name.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/logger.hpp>
@@ -296,6 +297,7 @@ public:
     if (tl_worker != self) {
       tl_worker = self;
       tl_coordinator = self->parent();
+      name_this_thread("amq.worker." + std::to_string(self->id()));
       if (opts.write_gather.count() > 0)
         data.gather.install();
     }
