@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -112,6 +113,15 @@ public:
 
   bool ok() const {
     return ok_;
+  }
+
+  int version() const {
+    return SSL_version(ssl_);
+  }
+
+  /// TLS 1.3: asks the server to update its keys too; sent before the next record we write.
+  bool request_key_update() {
+    return SSL_key_update(ssl_, SSL_KEY_UPDATE_REQUESTED) == 1;
   }
 
   /// The O= of the certificate the server presented ("" without one).
@@ -363,6 +373,54 @@ CAF_TEST(back-pressure over TLS: send refuses above the watermark and on_writabl
   CAF_CHECK(got == all);
   CAF_CHECK_GREATER(rounds, 1);
   CAF_CHECK_EQUAL(srv->get_stats().bytes_out, total);
+}
+
+CAF_TEST(a KeyUpdate read while a write waits for the socket is answered in order) {
+  // TLS 1.3: the client asks for new keys while the server's write to it waits for a full
+  // socket. One record layer does both (OpenSSL on the socket, tls_connection.hpp): the server
+  // finishes the pending record, sends its KeyUpdate, and goes on with the new keys; every byte
+  // arrives in order and the connection stays open.
+  auto opts = default_options();
+  opts.write_high_watermark = 256 << 10;
+  start(opts);
+  tls_client cl{srv->port(), 64 * 1024};
+  CAF_REQUIRE(cl.ok());
+  CAF_REQUIRE_EQUAL(cl.version(), TLS1_3_VERSION);
+  auto [conn, rec] = wait_conn();
+  constexpr size_t total = 8 << 20;
+  constexpr size_t chunk = 64 << 10;
+  auto all = pattern(total, 3);
+  size_t sent = 0;
+  bool refused = false;
+  while (sent < total && !refused) {
+    refused = !conn->send(bytes(all.begin() + sent, all.begin() + sent + chunk));
+    sent += chunk;
+  }
+  CAF_REQUIRE(refused); // the client reads nothing yet: a write waits for the socket
+  CAF_REQUIRE(cl.request_key_update());
+  CAF_REQUIRE(cl.write_all(std::string_view{"ping"}.data(), 4)); // KeyUpdate, then "ping"
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.data.size() >= 4; }));
+  bytes got;
+  std::thread reader([&] { got = cl.read(total); });
+  int seen = 0;
+  while (sent < total) {
+    CAF_REQUIRE(rec->wait([&](recorder& r) { return r.writable > seen || r.closed > 0; }));
+    CAF_REQUIRE_EQUAL(rec->closed, 0);
+    seen = rec->writable;
+    bool more = true;
+    while (sent < total && more) {
+      more = conn->send(bytes(all.begin() + sent, all.begin() + sent + chunk));
+      sent += chunk;
+    }
+  }
+  reader.join();
+  CAF_CHECK_EQUAL(got.size(), total);
+  CAF_CHECK(got == all);
+  CAF_CHECK_EQUAL(std::string(rec->data.begin(), rec->data.end()), "ping");
+  CAF_CHECK_EQUAL(rec->closed, 0);
+  // And the other way after the update: the server reads what the client writes.
+  CAF_REQUIRE(cl.write_all(std::string_view{"pong"}.data(), 4));
+  CAF_CHECK(rec->wait([](recorder& r) { return r.data.size() >= 8; }));
 }
 
 CAF_TEST(close flushes then sends close_notify and on_closed fires once) {

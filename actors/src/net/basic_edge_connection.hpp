@@ -6,7 +6,7 @@
 /// provides, for this class only (befriend it):
 ///
 /// - `socket()`: the TCP socket (`asio::ip::tcp::socket&`); `stream()`: what to `async_write` to
-///   (the socket itself, or the `ssl::stream` over it).
+///   (the socket itself, or the `ssl_stream` over it, tls_connection.hpp).
 /// - `arm_read()`: (re)starts reading; `begin_linger()`: the flushed connection's close (FIN and
 ///   discard, or close_notify), which must end in `finish`.
 /// - `stream_ready()`: false while nothing may be written yet (TLS: handshake pending); then

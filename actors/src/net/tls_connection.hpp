@@ -3,30 +3,30 @@
 /// `server_options::tls` enabled. Same contract as `tcp_connection` (design: connection.hpp); what
 /// differs:
 ///
-/// - Handshake first. `start()` arms a deadline (`tls_options::handshake_timeout`) and
-///   `async_handshake`s; reading and writing wait for it (sends made meanwhile are queued). A failed
+/// - Handshake first. `start()` arms a deadline (`tls_options::handshake_timeout`) and runs
+///   SSL_do_handshake (waiting for the socket as OpenSSL asks); reading and writing wait for it (sends made meanwhile are queued). A failed
 ///   handshake (not a TLS client, no common version, bad client certificate) closes with
 ///   `error::tls_handshake_failed`, an expired deadline aborts with `error::tls_handshake_timeout`.
 ///   The accept handler (and so the receiver and the CONNECT watchdog) runs at accept, as for TCP.
-/// - Reads. OpenSSL may hold input that the kernel no longer has (the rest of a record read
-///   together with the previous one, or decrypted bytes of a record larger than one read), so
-///   socket readiness alone cannot drive reading. The connection reads with the stream's
-///   synchronous `read_some` on the non-blocking socket into the I/O thread's read buffer until it
-///   reports `would_block`: only then is everything buffered consumed, and only then does it arm
+/// - OpenSSL directly on the socket (a socket BIO that sends with MSG_NOSIGNAL: OpenSSL's own
+///   would raise SIGPIPE on a reset peer), not Asio's `ssl::stream`: the I/O thread
+///   calls SSL_do_handshake / SSL_read / SSL_write / SSL_shutdown on the non-blocking socket and
+///   waits for readiness with `async_wait` when OpenSSL wants to read or write. Why: Asio's stream
+///   keeps two 17 KiB record buffers and a BIO pair of two more per connection, ~69 KiB per idle
+///   TLS connection; with the socket BIO and `SSL_MODE_RELEASE_BUFFERS` an idle connection holds
+///   only OpenSSL's SSL object (docs/security.md, "Cost"). And one record layer serves reads and
+///   writes: a TLS 1.3 KeyUpdate read while a write waits for the socket is answered in order.
+/// - Reads. OpenSSL reads ahead (`SSL_set_read_ahead`: one `recv` per wake, not one per record
+///   header and body) and may hold input the kernel no longer signals, so socket readiness alone
+///   cannot drive reading. The connection calls SSL_read into the I/O thread's read buffer until
+///   it wants more input: only then is everything buffered consumed, and only then does it arm
 ///   `async_wait(wait_read)`. When it yields early (paused, or after `max_reads_per_wakeup` reads)
-///   the next read is posted instead. (Not `async_read_some` into the shared buffer: when OpenSSL
-///   already holds data, Asio decrypts into the buffer at once but runs the completion handler
-///   later, and another connection of the thread may overwrite the buffer in between.)
-/// - Writes: one `async_write` of the whole in-flight buffer sequence, as for TCP; the stream
-///   encrypts it record by record (at most 16 KiB each, one socket write per record). Reads and
-///   writes are independent operations on the stream, which is why renegotiation is disabled
-///   (server.cpp): it would make a read want to write.
-/// - Close: flush, then `async_shutdown` (close_notify, waits for the peer's close_notify or EOF),
+///   the next read is posted instead.
+/// - Writes: one `async_write` of the whole in-flight buffer sequence to `ssl_stream`, as for
+///   TCP; each `async_write_some` packs up to 16 KiB of the sequence into one SSL_write (one record,
+///   one `send`), so a burst of small MQTT packets is not a record each.
+/// - Close: flush, then SSL_shutdown (close_notify, waits for the peer's close_notify or EOF),
 ///   bounded by `server_options::close_linger`, then close the socket. Abort: RST at once.
-/// - Memory: Asio's TLS stream allocates two 17 KiB record buffers per connection, plus OpenSSL's
-///   SSL object and BIO pair; `SSL_MODE_RELEASE_BUFFERS` (set on the context) frees OpenSSL's own
-///   read/write buffers while idle. A TLS connection therefore costs tens of KiB, not the ~3 KiB of
-///   a plain one (figures: docs/security.md).
 
 #include <atomic>
 #include <memory>
@@ -35,8 +35,12 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "amq/net/connection.hpp"
 #include "basic_edge_connection.hpp"
@@ -44,10 +48,133 @@
 
 namespace amq::net::detail {
 
+/// Maps the result of an SSL_* call that failed (`ret` <= 0) to an error code: would_block when
+/// OpenSSL wants the socket (`want` tells which way: SSL_ERROR_WANT_READ or _WRITE), eof for the
+/// peer's close_notify or a TCP close, stream_truncated for a close in the middle of a record,
+/// else OpenSSL's error (asio's ssl category) or errno. Clears nothing: call ERR_clear_error()
+/// before the SSL_* call.
+boost::system::error_code ssl_result(SSL* ssl, int ret, int& want);
+
+/// What `basic_edge_connection::start_write` writes to (an AsyncWriteStream): SSL_write over the
+/// connection's socket. I/O thread only; never used after the socket is closed.
+class ssl_stream {
+public:
+  using socket_type = boost::asio::ip::tcp::socket;
+  using executor_type = socket_type::executor_type;
+
+  ssl_stream(socket_type socket, SSL* ssl) : socket_(std::move(socket)), ssl_(ssl) {
+  }
+  ~ssl_stream() {
+    if (ssl_ != nullptr)
+      SSL_free(ssl_);
+  }
+  ssl_stream(const ssl_stream&) = delete;
+  ssl_stream& operator=(const ssl_stream&) = delete;
+
+  executor_type get_executor() noexcept {
+    return socket_.get_executor();
+  }
+  socket_type& socket() noexcept {
+    return socket_;
+  }
+  SSL* ssl() const noexcept {
+    return ssl_;
+  }
+
+  /// Encrypts up to one record's worth (16 KiB) of `buffers` and writes it; completes with the
+  /// plaintext bytes written (posted, never inline).
+  template <class ConstBufferSequence, class Handler>
+  void async_write_some(const ConstBufferSequence& buffers, Handler&& handler) {
+    constexpr size_t record = 16 * 1024;
+    auto op = std::make_shared<write_op<std::decay_t<Handler>>>(std::forward<Handler>(handler));
+    auto it = boost::asio::buffer_sequence_begin(buffers);
+    auto end = boost::asio::buffer_sequence_end(buffers);
+    for (; it != end && boost::asio::const_buffer(*it).size() == 0; ++it) {
+    }
+    if (it != end) {
+      boost::asio::const_buffer first(*it);
+      auto next = it;
+      ++next;
+      if (first.size() >= record || next == end) {
+        op->data = static_cast<const uint8_t*>(first.data());
+        op->size = std::min(first.size(), record);
+      } else {
+        // Several buffers (MQTT packets): pack them into one record.
+        op->copy.reserve(record);
+        for (; it != end && op->copy.size() < record; ++it) {
+          boost::asio::const_buffer b(*it);
+          const size_t take = std::min(b.size(), record - op->copy.size());
+          const auto* p = static_cast<const uint8_t*>(b.data());
+          op->copy.insert(op->copy.end(), p, p + take);
+        }
+        op->data = op->copy.data();
+        op->size = op->copy.size();
+      }
+    }
+    attempt(std::move(op));
+  }
+
+private:
+  template <class Handler>
+  struct write_op {
+    explicit write_op(Handler h) : handler(std::move(h)) {
+    }
+    Handler handler;
+    std::vector<uint8_t> copy; ///< the packed buffers (same bytes on every retry)
+    const uint8_t* data = nullptr;
+    size_t size = 0;
+  };
+
+  template <class Op>
+  void attempt(std::shared_ptr<Op> op) {
+    boost::system::error_code ec;
+    size_t written = 0;
+    if (!socket_.is_open()) {
+      ec = boost::asio::error::operation_aborted;
+    } else if (op->size > 0) {
+      ERR_clear_error();
+      const int r = SSL_write(ssl_, op->data, static_cast<int>(op->size));
+      if (r > 0) {
+        written = static_cast<size_t>(r);
+      } else {
+        int want = 0;
+        ec = ssl_result(ssl_, r, want);
+        if (want != 0) {
+          // The socket is full (or OpenSSL must read first): retry with the same bytes once
+          // it is ready.
+          socket_.async_wait(want == SSL_ERROR_WANT_WRITE ? socket_type::wait_write
+                                                          : socket_type::wait_read,
+                             [this, op](const boost::system::error_code& wec) mutable {
+                               if (wec) {
+                                 complete(std::move(op), wec, 0);
+                                 return;
+                               }
+                               attempt(std::move(op));
+                             });
+          return;
+        }
+      }
+    }
+    complete(std::move(op), ec, written);
+  }
+
+  template <class Op>
+  void complete(std::shared_ptr<Op> op, boost::system::error_code ec, size_t n) {
+    boost::asio::post(socket_.get_executor(), [op = std::move(op), ec, n]() mutable {
+      auto h = std::move(op->handler);
+      op.reset();
+      h(ec, n);
+    });
+  }
+
+  socket_type socket_;
+  SSL* ssl_ = nullptr;
+};
+
 class tls_connection final : public basic_edge_connection<tls_connection> {
 public:
   using socket_type = boost::asio::ip::tcp::socket;
-  using stream_type = boost::asio::ssl::stream<socket_type>;
+  using stream_type = ssl_stream;
 
   tls_connection(std::shared_ptr<server_state> state, socket_type socket, uint64_t id, std::string peer);
   ~tls_connection() override;
@@ -59,16 +186,16 @@ public:
 private:
   friend class basic_edge_connection<tls_connection>;
 
-  static constexpr int max_reads_per_wakeup = 8; // a read returns at most one record (16 KiB)
+  static constexpr int max_reads_per_wakeup = 8; // an SSL_read returns at most one record (16 KiB)
 
   // -- for basic_edge_connection -------------------------------------------------------------------------
   socket_type& socket() {
-    return stream_.next_layer();
+    return stream_.socket();
   }
   stream_type& stream() noexcept {
     return stream_;
   }
-  /// send() never writes itself: the ssl::stream (its engine) belongs to the I/O thread.
+  /// send() never writes itself: the SSL object belongs to the I/O thread.
   static constexpr bool direct_writes = false;
   bool stream_ready() const noexcept {
     return handshake_done_;
@@ -79,7 +206,9 @@ private:
   static std::error_code close_reason(const boost::system::error_code& ec);
 
   // I/O thread only:
+  void do_handshake();
   void on_handshake(const boost::system::error_code& ec);
+  void do_shutdown();
   void arm_read();
   void on_readable(const boost::system::error_code& ec);
   /// The flushed connection's close: close_notify, bounded by `close_linger` (uses `timer_`).
