@@ -156,7 +156,12 @@ std::vector<option_descriptor> make_options() {
         "and one that does not verify fails the handshake. Empty: no client certificates.");
   t.add(AMQ_KEY(listeners.tls.require_client_cert), bool_codec{}, {},
         "Mutual TLS: a client without a certificate signed by listeners.tls.ca_file fails the "
-        "handshake (needs ca_file). The certificate is not mapped to an MQTT user name.");
+        "handshake (needs ca_file).");
+  t.add(AMQ_KEY(listeners.tls.use_identity_as_username), bool_codec{}, {},
+        "Mutual TLS: the Common Name of the client's verified certificate is its MQTT user name "
+        "(client-type rules, the admin API), replacing any the CONNECT carries; the certificate "
+        "is the credential, so auth.password_file is not asked for these clients and a CONNECT "
+        "password is ignored. Needs require_client_cert. Mosquitto's use_identity_as_username.");
   t.add(AMQ_KEY(listeners.tls.min_version), detail::string_codec{tls_version, "tls1.2 or tls1.3"},
         {}, "Lowest TLS version accepted: tls1.2 or tls1.3.");
 

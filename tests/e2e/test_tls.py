@@ -14,7 +14,10 @@ test time, real clients (mosquitto_pub / mosquitto_sub --cafile, paho tls_set), 
 - a missing or bad certificate/key stops the broker at start naming the file; no listener at all
   refuses to start;
 - SIGHUP reloads a renewed certificate for new connections (a client connected before keeps its
-  connection), and a bad file on SIGHUP keeps the certificate loaded before.
+  connection), and a bad file on SIGHUP keeps the certificate loaded before;
+- listeners.tls.use_identity_as_username: the certificate's CN is the user name (client-type
+  rules see it, the password file is not asked), no CN is refused 0x87, and it needs
+  require_client_cert.
 """
 
 import re
@@ -320,6 +323,70 @@ def test_sighup_reloads_the_certificate_for_new_connections(broker_factory, pki,
     assert before.get_n(1)[0].payload == b"after-bad-file"
     before.disconnect()
     assert b.alive()
+
+
+def test_certificate_cn_as_user_name(broker_factory, pki, tmp_path):
+    # listeners.tls.use_identity_as_username: the verified certificate's CN is the user name
+    # (here it picks the client type), the certificate is the credential (the password file is
+    # not asked, a CONNECT's user name and password are replaced), a certificate without a CN
+    # is refused 0x87; the plain listener still checks passwords.
+    from test_auth import passwd
+    pw = tmp_path / "passwd"
+    passwd(pw, "alice", "secret", create=True)
+    rules = '[{field: username, kind: exact, pattern: "device-1", type: application}]'
+    b = broker_factory(*tls_args(pki, "--set", f"listeners.tls.ca_file={pki['ca']}",
+                                 "--set", "listeners.tls.require_client_cert=true",
+                                 "--set", "listeners.tls.use_identity_as_username=true",
+                                 "--set", f"auth.password_file={pw}",
+                                 "--set", "auth.allow_anonymous=false",
+                                 "--set", f"session.client_type_rules={rules}"))
+    b.wait_log(r"broker listens for MQTT over TLS on \S+ \(min tls1\.2, client certificates "
+               r"required, CN as user name\)")
+    ep = TlsEndpoint(b)
+    cid = uid("cn")
+    c = TlsClient(ep, pki["ca"], V5, client_id=cid, certfile=pki["client_cert"],
+                  keyfile=pki["client_key"], auto_connect=False)
+    c.c.username_pw_set("mallory", "wrong")  # replaced by the certificate's CN
+    c.connect()
+    b.wait_log(rf"client {cid} connected from \S+ \(MQTT 5\.0, APPLICATION,")
+    topic = f"tls/cn/{uid('t')}"
+    assert c.subscribe(topic, qos=1) == [1]
+    r = mosq_pub(ep, pki, V311, topic, ["hello"],
+                 extra=("--cert", str(pki["client_cert"]), "--key", str(pki["client_key"])))
+    assert r.returncode == 0, r.stderr.decode()
+    assert c.get_n(1)[0].payload == b"hello"
+    c.disconnect()
+
+    # A certificate from the CA without a CN: verified, but it names no user.
+    d = pki["dir"]
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "nocn.key", "-out", "nocn.csr",
+            "-subj", "/O=no common name", cwd=d)
+    (d / "nocn.ext").write_text("extendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", "nocn.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "nocn.pem", "-days", "2", "-extfile", "nocn.ext", cwd=d)
+    n = TlsClient(ep, pki["ca"], V5, certfile=d / "nocn.pem", keyfile=d / "nocn.key",
+                  auto_connect=False)
+    ack = n.connect()
+    assert getattr(ack[1], "value", ack[1]) == 0x87
+    b.wait_log(r"refused from \S+: its certificate names no user")
+
+    # The plain listener: no certificate, so the password file decides.
+    plain = Client(b, V5, auto_connect=False)
+    ack = plain.connect()
+    assert getattr(ack[1], "value", ack[1]) == 0x87
+    ok = Client(b, V5, auto_connect=False)
+    ok.c.username_pw_set("alice", "secret")
+    assert getattr(ok.connect()[1], "value", 0) == 0
+    ok.disconnect()
+    assert b.alive()
+
+
+def test_cn_as_user_name_needs_client_certificates(tmp_path, pki):
+    code, out = run_broker(tmp_path, *tls_args(pki, "--set",
+                                               "listeners.tls.use_identity_as_username=true"))
+    assert code == 1, out
+    assert ("broker cannot start: listeners.tls: use_identity_as_username needs "
+            "require_client_cert") in out, out
 
 
 def run_broker(tmp_path, *args):

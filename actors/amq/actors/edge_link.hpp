@@ -48,8 +48,12 @@ public:
   /// refused CONNECT never touches a session (no takeover, no will). It must
   /// outlive the link's I/O (the broker node owns it). `sys` is not kept (the
   /// link never used it; its 8 bytes per connection now hold `auth`).
+  /// `identity_as_username` (listeners.tls.use_identity_as_username): the connection's
+  /// verified certificate CN (net::connection::peer_identity) replaces the CONNECT's user name
+  /// and password; a connection without one is refused (not authorized); `auth` is not asked.
   edge_link(caf::actor_system& sys, caf::actor registry, uint32_t max_packet_size,
-            size_t max_unconsumed, const auth::authenticator* auth = nullptr);
+            size_t max_unconsumed, const auth::authenticator* auth = nullptr,
+            bool identity_as_username = false);
 
   void on_data(const net::connection_ptr& conn, std::span<const uint8_t> bytes) override;
   void on_closed(const net::connection_ptr& conn, std::error_code reason) override;
@@ -96,6 +100,7 @@ private:
   bool connect_seen_ = false;   ///< guarded by mtx_ after CONNECT
   bool closed_ = false;         ///< guarded by mtx_
   std::atomic<bool> paused_{false};
+  bool identity_as_username_ = false;
   std::vector<uint8_t> early_;  ///< guarded by mtx_: bytes after CONNECT before bind
   std::atomic<size_t> unconsumed_{0};
 };

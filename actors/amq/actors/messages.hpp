@@ -121,7 +121,10 @@ using hold_atom = caf::atom_constant<caf::atom("hold")>;
 /// A CONNECT packet with the bytes it views (decoded once, at the edge).
 struct connect_frame {
   std::vector<uint8_t> bytes; ///< the frame body; never modified after decode
-  protocol::connect packet;   ///< views into `bytes`
+  /// listeners.tls.use_identity_as_username: the client certificate's CN, which
+  /// `packet.username` then views instead of the CONNECT's own.
+  std::string identity;
+  protocol::connect packet;   ///< views into `bytes` (and `identity`)
 };
 using connect_frame_ptr = std::shared_ptr<const connect_frame>;
 

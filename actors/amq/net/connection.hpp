@@ -186,6 +186,13 @@ public:
     return 0;
   }
 
+  /// TLS: the Common Name of the client certificate the handshake verified; empty for plain
+  /// TCP, a client without a certificate, or one whose certificate has no CN. On the I/O thread
+  /// (a receiver's on_data), from the first data on.
+  virtual std::string peer_identity() const {
+    return {};
+  }
+
 protected:
   connection(uint64_t id, std::string peer) : id_(id), peer_(std::move(peer)) {
   }

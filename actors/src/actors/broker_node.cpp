@@ -210,15 +210,25 @@ std::error_code broker_node::start() {
   auto watchdog = watchdog_;
   const auth::authenticator* auth = auth_->active() ? auth_.get() : nullptr;
   // The same handler for both listeners: above the edge a TLS connection is just bytes.
-  auto on_accept = [&sys, registry, max_packet, read_ahead, watchdog,
-                    auth](const net::connection_ptr& conn) {
-    auto link = std::make_shared<edge_link>(sys, registry, max_packet, read_ahead, auth);
-    conn->set_receiver(link);
-    caf::anon_send(watchdog, watch_atom::value, conn, link);
+  auto accept_with = [&sys, registry, max_packet, read_ahead, watchdog,
+                      auth](bool identity_as_username) {
+    return [&sys, registry, max_packet, read_ahead, watchdog, auth,
+            identity_as_username](const net::connection_ptr& conn) {
+      auto link = std::make_shared<edge_link>(sys, registry, max_packet, read_ahead, auth,
+                                              identity_as_username);
+      conn->set_receiver(link);
+      caf::anon_send(watchdog, watch_atom::value, conn, link);
+    };
   };
+  auto on_accept = accept_with(false);
   if (cfg_.listeners.tls.enabled) {
     // First: a bad certificate or key stops the broker before any client is accepted.
     const auto& tc = cfg_.listeners.tls;
+    if (tc.use_identity_as_username && !tc.require_client_cert) {
+      AMQ_LOG_ERROR("broker cannot start: listeners.tls: use_identity_as_username needs "
+                    "require_client_cert (the user name is the verified certificate's CN)");
+      return std::make_error_code(std::errc::invalid_argument);
+    }
     net::server_options topts = opts;
     topts.bind = tc.bind;
     topts.port = tc.port;
@@ -229,7 +239,7 @@ std::error_code broker_node::start() {
     topts.tls.require_client_cert = tc.require_client_cert;
     topts.tls.min_version = tc.min_version;
     topts.tls.handshake_timeout = limits_.connect_timeout;
-    tls_server_ = std::make_unique<net::server>(topts, on_accept);
+    tls_server_ = std::make_unique<net::server>(topts, accept_with(tc.use_identity_as_username));
     if (auto err = tls_server_->start()) {
       if (!tls_server_->error_detail().empty())
         AMQ_LOG_ERROR("broker cannot start: listeners.tls: {}", tls_server_->error_detail());
@@ -238,11 +248,12 @@ std::error_code broker_node::start() {
                       topts.port, err.message());
       return err;
     }
-    AMQ_LOG_INFO("broker listens for MQTT over TLS on {}:{} (min {}, client certificates {})",
+    AMQ_LOG_INFO("broker listens for MQTT over TLS on {}:{} (min {}, client certificates {}{})",
                  topts.bind, tls_server_->port(), tc.min_version,
                  tc.require_client_cert ? "required"
                  : tc.ca_file.empty()   ? "not asked"
-                                        : "verified if sent");
+                                        : "verified if sent",
+                 tc.use_identity_as_username ? ", CN as user name" : "");
   }
   if (cfg_.listeners.mqtt.enabled) {
     server_ = std::make_unique<net::server>(opts, on_accept);

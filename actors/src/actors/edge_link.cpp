@@ -30,10 +30,13 @@ std::string printable(std::string_view s) {
 } // namespace
 
 edge_link::edge_link(caf::actor_system&, caf::actor registry, uint32_t max_packet_size,
-                     size_t max_unconsumed, const auth::authenticator* auth)
+                     size_t max_unconsumed, const auth::authenticator* auth,
+                     bool identity_as_username)
   : registry_(std::move(registry)),
     framer_(std::make_unique<protocol::framer>(max_packet_size)),
-    max_unconsumed_(max_unconsumed), auth_(auth != nullptr && auth->active() ? auth : nullptr) {
+    max_unconsumed_(max_unconsumed),
+    auth_(!identity_as_username && auth != nullptr && auth->active() ? auth : nullptr),
+    identity_as_username_(identity_as_username) {
 }
 
 void edge_link::refuse(const net::connection_ptr& conn, uint8_t level, reason_code rc,
@@ -125,6 +128,25 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
       return false;
     }
     owned->packet = std::move(*res);
+    if (identity_as_username_) {
+      // The certificate is the credential (listeners.tls.use_identity_as_username).
+      auto identity = conn->peer_identity();
+      if (identity.empty()) {
+        const auto rc = reason_code::not_authorized;
+        if (uint64_t held = 0; refusal_log.admit(held))
+          AMQ_LOG_INFO("client '{}' refused from {}: its certificate names no user (no CN; "
+                       "listeners.tls.use_identity_as_username), CONNACK {}{}",
+                       printable(owned->packet.client_id), conn->peer(), to_string(rc),
+                       log::held_back(held, "refusals"));
+        metrics::count_rejected(static_cast<uint8_t>(rc));
+        send_refusal(conn, level, rc);
+        auth_refused = true;
+        return false;
+      }
+      owned->identity = std::move(identity);
+      owned->packet.username = std::string_view{owned->identity};
+      owned->packet.password.reset();
+    }
     if (auth_ != nullptr) {
       const auto& p = owned->packet;
       auto v = auth_->check(p.username, p.password);

@@ -221,6 +221,14 @@ void tls_connection::on_handshake(const boost::system::error_code& ec) {
   }
   handshake_done_ = true;
   timer_.reset(); // cancels the deadline
+  if (X509* cert = SSL_get0_peer_certificate(stream_.ssl());
+      cert != nullptr && SSL_get_verify_result(stream_.ssl()) == X509_V_OK) {
+    char cn[256] = {};
+    const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                            sizeof(cn));
+    if (n > 0)
+      peer_cn_.assign(cn, static_cast<size_t>(n));
+  }
   if (phase_.load() == phase::closing) {
     maybe_linger();
     return;

@@ -183,6 +183,10 @@ public:
 
   void start() override;
 
+  std::string peer_identity() const override {
+    return peer_cn_;
+  }
+
 private:
   friend class basic_edge_connection<tls_connection>;
 
@@ -222,6 +226,7 @@ private:
 
   // -- I/O thread only -----------------------------------------------------------------------------------
   // (the base's `timer_` is the handshake deadline first, later the close linger; null in between)
+  std::string peer_cn_; ///< set when the handshake completes (see peer_identity)
   bool handshake_done_ = false;
   bool write_deferred_ = false; // start_write ran before the handshake completed
   bool drained_ = false;        // the last read_some said would_block: nothing buffered

@@ -98,6 +98,7 @@ struct tls_listener_config {
   std::string key_file;  ///< PEM private key
   std::string ca_file;   ///< PEM CA bundle for client certificates (empty: none asked)
   bool require_client_cert = false;
+  bool use_identity_as_username = false; ///< the client certificate's CN is the user name
   std::string min_version = "tls1.2"; ///< tls1.2 | tls1.3
   bool operator==(const tls_listener_config&) const = default;
 };
