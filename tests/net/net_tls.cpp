@@ -211,6 +211,26 @@ bytes pattern(size_t n, size_t seed = 0) {
   return out;
 }
 
+/// Sends the rest of `all` from `sent` in `chunk`s, a burst each time on_writable fires, until
+/// all of it is queued; returns the number of bursts. Fails if the connection closes meanwhile.
+int send_rest_when_writable(const connection_ptr& conn, recorder& rec, const bytes& all,
+                            size_t sent, size_t chunk) {
+  int seen = 0;
+  int rounds = 0;
+  while (sent < all.size()) {
+    CAF_REQUIRE(rec.wait([&](recorder& r) { return r.writable > seen || r.closed > 0; }));
+    CAF_REQUIRE_EQUAL(rec.closed, 0);
+    seen = rec.writable;
+    ++rounds;
+    bool more = true;
+    while (sent < all.size() && more) {
+      more = conn->send(bytes(all.begin() + sent, all.begin() + sent + chunk));
+      sent += chunk;
+    }
+  }
+  return rounds;
+}
+
 struct fixture {
   std::mutex mtx;
   std::condition_variable cv;
@@ -356,18 +376,7 @@ CAF_TEST(back-pressure over TLS: send refuses above the watermark and on_writabl
   CAF_CHECK_LESS(sent, total);
   bytes got;
   std::thread reader([&] { got = cl.read(total); });
-  int seen = 0;
-  int rounds = 0;
-  while (sent < total) {
-    CAF_REQUIRE(rec->wait([&](recorder& r) { return r.writable > seen; }));
-    seen = rec->writable;
-    ++rounds;
-    bool more = true;
-    while (sent < total && more) {
-      more = conn->send(bytes(all.begin() + sent, all.begin() + sent + chunk));
-      sent += chunk;
-    }
-  }
+  const int rounds = send_rest_when_writable(conn, *rec, all, sent, chunk);
   reader.join();
   CAF_CHECK_EQUAL(got.size(), total);
   CAF_CHECK(got == all);
@@ -402,17 +411,7 @@ CAF_TEST(a KeyUpdate read while a write waits for the socket is answered in orde
   CAF_REQUIRE(rec->wait([](recorder& r) { return r.data.size() >= 4; }));
   bytes got;
   std::thread reader([&] { got = cl.read(total); });
-  int seen = 0;
-  while (sent < total) {
-    CAF_REQUIRE(rec->wait([&](recorder& r) { return r.writable > seen || r.closed > 0; }));
-    CAF_REQUIRE_EQUAL(rec->closed, 0);
-    seen = rec->writable;
-    bool more = true;
-    while (sent < total && more) {
-      more = conn->send(bytes(all.begin() + sent, all.begin() + sent + chunk));
-      sent += chunk;
-    }
-  }
+  send_rest_when_writable(conn, *rec, all, sent, chunk);
   reader.join();
   CAF_CHECK_EQUAL(got.size(), total);
   CAF_CHECK(got == all);
