@@ -164,6 +164,15 @@ std::vector<option_descriptor> make_options() {
         "password is ignored. Needs require_client_cert. Mosquitto's use_identity_as_username.");
   t.add(AMQ_KEY(listeners.tls.min_version), detail::string_codec{tls_version, "tls1.2 or tls1.3"},
         {}, "Lowest TLS version accepted: tls1.2 or tls1.3.");
+  t.add(AMQ_KEY(listeners.tls.ciphers), any_string(), {},
+        "TLS 1.2 cipher list in OpenSSL's syntax (openssl ciphers), e.g. "
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256. Empty: OpenSSL's default. A "
+        "list that names no cipher OpenSSL knows stops the broker at start. Read again on "
+        "SIGHUP with the certificate.");
+  t.add(AMQ_KEY(listeners.tls.ciphersuites), any_string(), {},
+        "TLS 1.3 cipher suites in OpenSSL's syntax, e.g. TLS_AES_256_GCM_SHA384:"
+        "TLS_CHACHA20_POLY1305_SHA256. Empty: OpenSSL's default. An unknown suite stops the "
+        "broker at start. Read again on SIGHUP with the certificate.");
 
   // admin
   t.add(AMQ_KEY(admin.enabled), bool_codec{}, {}, "Serve the admin REST API and Sessions page.");

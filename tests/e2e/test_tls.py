@@ -17,7 +17,9 @@ test time, real clients (mosquitto_pub / mosquitto_sub --cafile, paho tls_set), 
   connection), and a bad file on SIGHUP keeps the certificate loaded before;
 - listeners.tls.use_identity_as_username: the certificate's CN is the user name (client-type
   rules see it, the password file is not asked), no CN is refused 0x87, and it needs
-  require_client_cert.
+  require_client_cert;
+- listeners.tls.ciphers / ciphersuites limit what a client can negotiate; an unknown list stops
+  the broker at start.
 """
 
 import re
@@ -379,6 +381,34 @@ def test_certificate_cn_as_user_name(broker_factory, pki, tmp_path):
     assert getattr(ok.connect()[1], "value", 0) == 0
     ok.disconnect()
     assert b.alive()
+
+
+def test_cipher_options_limit_what_clients_get(broker_factory, pki, tmp_path):
+    b = broker_factory(*tls_args(pki, "--set", "listeners.tls.ciphers=ECDHE-RSA-AES128-GCM-SHA256",
+                                 "--set", "listeners.tls.ciphersuites=TLS_AES_256_GCM_SHA384"))
+    ep = TlsEndpoint(b)
+
+    def handshake(version, cipher=None):
+        ctx = ssl.create_default_context(cafile=str(pki["ca"]))
+        ctx.minimum_version = ctx.maximum_version = version
+        if cipher:
+            ctx.set_ciphers(cipher)
+        with socket.create_connection((ep.host, ep.port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                return s.cipher()[0]
+
+    assert handshake(ssl.TLSVersion.TLSv1_3) == "TLS_AES_256_GCM_SHA384"
+    assert handshake(ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384") \
+        == "ECDHE-RSA-AES128-GCM-SHA256"
+    with pytest.raises(ssl.SSLError):
+        handshake(ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES256-GCM-SHA384")  # none in common
+    # A real client with its defaults still gets in.
+    r = mosq_pub(ep, pki, V5, f"tls/c/{uid('t')}", ["x"])
+    assert r.returncode == 0, r.stderr.decode()
+    assert b.alive()
+    code, out = run_broker(tmp_path, *tls_args(pki, "--set", "listeners.tls.ciphers=NO-SUCH"))
+    assert code == 1, out
+    assert "broker cannot start: listeners.tls: ciphers 'NO-SUCH': no cipher OpenSSL knows" in out
 
 
 def test_cn_as_user_name_needs_client_certificates(tmp_path, pki):

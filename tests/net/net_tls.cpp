@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -92,9 +93,12 @@ void make_cert(const std::string& cert, const std::string& key, const std::strin
 /// A blocking TLS client that verifies the server against the test certificate (or `ca`).
 class tls_client {
 public:
-  explicit tls_client(uint16_t port, int rcvbuf = 0, const std::string& ca = cert().cert) {
+  explicit tls_client(uint16_t port, int rcvbuf = 0, const std::string& ca = cert().cert,
+                      const std::function<void(SSL_CTX*)>& setup = {}) {
     ctx_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_load_verify_locations(ctx_, ca.c_str(), nullptr);
+    if (setup)
+      setup(ctx_);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
     fd_ = tcp_connect(port, rcvbuf);
     ssl_ = SSL_new(ctx_);
@@ -117,6 +121,11 @@ public:
 
   int version() const {
     return SSL_version(ssl_);
+  }
+
+  std::string cipher() const {
+    const char* name = SSL_get_cipher_name(ssl_);
+    return name != nullptr ? name : "";
   }
 
   /// TLS 1.3: asks the server to update its keys too; sent before the next record we write.
@@ -594,6 +603,45 @@ CAF_TEST(reload_tls: new connections get the renewed certificate and open ones k
   tls_client after_bad{srv->port(), 0, second};
   CAF_CHECK(after_bad.ok());
   CAF_CHECK_EQUAL(after_bad.peer_org(), "second");
+}
+
+CAF_TEST(ciphers and ciphersuites limit what the handshake may choose) {
+  auto only = [](int version, const char* list) {
+    return [version, list](SSL_CTX* c) {
+      SSL_CTX_set_max_proto_version(c, version);
+      if (version == TLS1_2_VERSION)
+        SSL_CTX_set_cipher_list(c, list);
+      else
+        SSL_CTX_set_ciphersuites(c, list);
+    };
+  };
+  auto opts = default_options();
+  opts.tls.ciphers = "ECDHE-RSA-AES128-GCM-SHA256";
+  opts.tls.ciphersuites = "TLS_CHACHA20_POLY1305_SHA256";
+  start(opts);
+  const auto& ca = cert().cert;
+  tls_client v12{srv->port(), 0, ca, only(TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")};
+  CAF_CHECK(v12.ok());
+  CAF_CHECK_EQUAL(v12.cipher(), "ECDHE-RSA-AES128-GCM-SHA256");
+  tls_client v12_other{srv->port(), 0, ca, only(TLS1_2_VERSION, "ECDHE-RSA-AES256-GCM-SHA384")};
+  CAF_CHECK(!v12_other.ok()); // no cipher in common
+  tls_client v13{srv->port(), 0, ca, only(TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256")};
+  CAF_CHECK(v13.ok());
+  CAF_CHECK_EQUAL(v13.cipher(), "TLS_CHACHA20_POLY1305_SHA256");
+  tls_client v13_other{srv->port(), 0, ca, only(TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384")};
+  CAF_CHECK(!v13_other.ok());
+  // Lists OpenSSL does not know stop the listener at start, naming the option.
+  auto bad = default_options();
+  bad.tls.ciphers = "NO-SUCH-CIPHER";
+  server s1{bad, [](const connection_ptr&) {}};
+  CAF_CHECK(s1.start() == std::errc::invalid_argument);
+  CAF_CHECK(s1.error_detail().find("ciphers 'NO-SUCH-CIPHER': no cipher OpenSSL knows") == 0);
+  bad = default_options();
+  bad.tls.ciphersuites = "TLS_NO_SUCH_SUITE";
+  server s2{bad, [](const connection_ptr&) {}};
+  CAF_CHECK(s2.start() == std::errc::invalid_argument);
+  CAF_CHECK(s2.error_detail().find("ciphersuites 'TLS_NO_SUCH_SUITE'") == 0);
+  CAF_MESSAGE(s1.error_detail() << " | " << s2.error_detail());
 }
 
 CAF_TEST(reload_tls on a plain listener is refused) {

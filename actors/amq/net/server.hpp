@@ -55,6 +55,9 @@ struct tls_options {
   bool require_client_cert = false;
   /// Lowest protocol version accepted: "tls1.2" or "tls1.3".
   std::string min_version = "tls1.2";
+  /// TLS 1.2 cipher list and TLS 1.3 cipher suites in OpenSSL's syntax; empty: OpenSSL's defaults.
+  std::string ciphers;
+  std::string ciphersuites;
   /// A connection whose handshake has not completed by then is closed
   /// (`error::tls_handshake_timeout`).
   std::chrono::milliseconds handshake_timeout{10000};

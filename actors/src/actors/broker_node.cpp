@@ -238,6 +238,8 @@ std::error_code broker_node::start() {
     topts.tls.ca_file = tc.ca_file;
     topts.tls.require_client_cert = tc.require_client_cert;
     topts.tls.min_version = tc.min_version;
+    topts.tls.ciphers = tc.ciphers;
+    topts.tls.ciphersuites = tc.ciphersuites;
     topts.tls.handshake_timeout = limits_.connect_timeout;
     tls_server_ = std::make_unique<net::server>(topts, accept_with(tc.use_identity_as_username));
     if (auto err = tls_server_->start()) {

@@ -85,6 +85,18 @@ std::error_code make_tls_context(const tls_options& t, std::unique_ptr<asio::ssl
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2
                    | ssl::context::no_sslv3 | ssl::context::single_dh_use);
   SSL_CTX_set_min_proto_version(native, min_version);
+  // OpenSSL accepts a list if it names at least one cipher it knows; one it does not know at
+  // all is refused here, naming the option.
+  if (!t.ciphers.empty() && SSL_CTX_set_cipher_list(native, t.ciphers.c_str()) != 1) {
+    detail = "ciphers '" + t.ciphers + "': no cipher OpenSSL knows (see `openssl ciphers`)";
+    return invalid;
+  }
+  if (!t.ciphersuites.empty() && SSL_CTX_set_ciphersuites(native, t.ciphersuites.c_str()) != 1) {
+    detail = "ciphersuites '" + t.ciphersuites
+             + "': not a list of TLS 1.3 cipher suites OpenSSL knows (see `openssl ciphers -s "
+               "-tls1_3`)";
+    return invalid;
+  }
   // No TLS 1.2 renegotiation: reads and writes of one connection run as independent operations on
   // the stream (tls_connection.hpp), and a renegotiation would make a read want to write.
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);

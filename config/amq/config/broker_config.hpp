@@ -100,6 +100,8 @@ struct tls_listener_config {
   bool require_client_cert = false;
   bool use_identity_as_username = false; ///< the client certificate's CN is the user name
   std::string min_version = "tls1.2"; ///< tls1.2 | tls1.3
+  std::string ciphers;      ///< TLS 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's default
+  std::string ciphersuites; ///< TLS 1.3 cipher suites (OpenSSL syntax); empty: OpenSSL's default
   bool operator==(const tls_listener_config&) const = default;
 };
 
