@@ -157,6 +157,12 @@ std::vector<option_descriptor> make_options() {
   t.add(AMQ_KEY(listeners.tls.require_client_cert), bool_codec{}, {},
         "Mutual TLS: a client without a certificate signed by listeners.tls.ca_file fails the "
         "handshake (needs ca_file).");
+  t.add(AMQ_KEY(listeners.tls.crl_file), any_string(), {},
+        "PEM certificate revocation lists for client certificates (needs ca_file): a client "
+        "whose certificate is revoked fails the handshake. It must hold a current CRL of every "
+        "CA that issues client certificates; a certificate whose issuer has none fails too. "
+        "Read at start (a bad file stops the broker) and again on SIGHUP with the certificate. "
+        "Mosquitto's crlfile.");
   t.add(AMQ_KEY(listeners.tls.use_identity_as_username), bool_codec{}, {},
         "Mutual TLS: the Common Name of the client's verified certificate is its MQTT user name "
         "(client-type rules, the admin API), replacing any the CONNECT carries; the certificate "

@@ -19,7 +19,9 @@ test time, real clients (mosquitto_pub / mosquitto_sub --cafile, paho tls_set), 
   rules see it, the password file is not asked), no CN is refused 0x87, and it needs
   require_client_cert;
 - listeners.tls.ciphers / ciphersuites limit what a client can negotiate; an unknown list stops
-  the broker at start.
+  the broker at start;
+- listeners.tls.crl_file: a revoked client certificate fails the handshake, a renewed CRL is
+  read on SIGHUP, a bad CRL file stops the broker.
 """
 
 import re
@@ -381,6 +383,61 @@ def test_certificate_cn_as_user_name(broker_factory, pki, tmp_path):
     assert getattr(ok.connect()[1], "value", 0) == 0
     ok.disconnect()
     assert b.alive()
+
+
+def make_crl(pki, tmp_path, revoked):
+    """A CRL of the test CA revoking the certificates `revoked` (openssl ca), written to
+    tmp_path/crl.pem."""
+    d = tmp_path / "crl-ca"
+    if d.exists():
+        import shutil
+        shutil.rmtree(d)
+    d.mkdir()
+    (d / "index.txt").write_text("")
+    (d / "crlnumber").write_text("01\n")
+    (d / "ca.cnf").write_text("[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = index.txt\n"
+                              "crlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n"
+                              f"certificate = {pki['ca']}\nprivate_key = {pki['dir'] / 'ca.key'}\n")
+    for cert in revoked:
+        openssl("ca", "-config", "ca.cnf", "-revoke", str(cert), cwd=d)
+    openssl("ca", "-config", "ca.cnf", "-gencrl", "-out", str(tmp_path / "crl.pem"), cwd=d)
+    return tmp_path / "crl.pem"
+
+
+def test_revoked_client_certificates_are_refused(broker_factory, pki, tmp_path):
+    # listeners.tls.crl_file: a certificate the CA revoked fails the handshake; a renewed CRL is
+    # read on SIGHUP; a bad CRL file stops the broker at start.
+    import signal
+    other_cert, other_key = make_cert(pki["dir"], f"device-{uid('d')}", "ca", "device-3",
+                                      server=False)
+    crl = make_crl(pki, tmp_path, [other_cert])
+    b = broker_factory(*tls_args(pki, "--set", f"listeners.tls.ca_file={pki['ca']}",
+                                 "--set", "listeners.tls.require_client_cert=true",
+                                 "--set", f"listeners.tls.crl_file={crl}"))
+    ep = TlsEndpoint(b)
+    topic = f"tls/crl/{uid('t')}"
+    good = ("--cert", str(pki["client_cert"]), "--key", str(pki["client_key"]))
+    revoked = ("--cert", str(other_cert), "--key", str(other_key))
+    r = mosq_pub(ep, pki, V5, topic, ["x"], extra=good)
+    assert r.returncode == 0, r.stderr.decode()
+    r = mosq_pub(ep, pki, V5, topic, ["x"], extra=revoked)
+    assert r.returncode != 0, "a revoked certificate got in"
+    # The CA revokes the other certificate too; SIGHUP reads the new CRL.
+    make_crl(pki, tmp_path, [other_cert, pki["client_cert"]])
+    b.proc.send_signal(signal.SIGHUP)
+    b.wait_log(r"listeners\.tls: certificate reloaded from .*, CRL ")
+    r = mosq_pub(ep, pki, V5, topic, ["x"], extra=good)
+    assert r.returncode != 0, "revoked after the reload, yet it got in"
+    assert b.alive()
+    junk = tmp_path / "junk-crl.pem"
+    junk.write_text("not a CRL\n")
+    for args, expect in (((f"listeners.tls.ca_file={pki['ca']}", f"listeners.tls.crl_file={junk}"),
+                          f"crl_file {junk}: not a usable PEM certificate revocation list"),
+                         ((f"listeners.tls.crl_file={crl}",), "crl_file needs ca_file")):
+        sets = [x for a in args for x in ("--set", a)]
+        code, out = run_broker(tmp_path, *tls_args(pki, *sets))
+        assert code == 1, out
+        assert f"broker cannot start: listeners.tls: {expect}" in out, out
 
 
 def test_cipher_options_limit_what_clients_get(broker_factory, pki, tmp_path):

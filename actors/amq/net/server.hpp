@@ -53,6 +53,10 @@ struct tls_options {
   std::string ca_file;
   /// Mutual TLS: a client without a certificate signed by `ca_file` fails the handshake.
   bool require_client_cert = false;
+  /// PEM certificate revocation lists for client certificates (needs `ca_file`): a revoked
+  /// certificate fails the handshake. Must hold a CRL of every CA that issues client
+  /// certificates (a certificate whose issuer has none fails too).
+  std::string crl_file;
   /// Lowest protocol version accepted: "tls1.2" or "tls1.3".
   std::string min_version = "tls1.2";
   /// TLS 1.2 cipher list and TLS 1.3 cipher suites in OpenSSL's syntax; empty: OpenSSL's defaults.

@@ -236,6 +236,7 @@ std::error_code broker_node::start() {
     topts.tls.cert_file = tc.cert_file;
     topts.tls.key_file = tc.key_file;
     topts.tls.ca_file = tc.ca_file;
+    topts.tls.crl_file = tc.crl_file;
     topts.tls.require_client_cert = tc.require_client_cert;
     topts.tls.min_version = tc.min_version;
     topts.tls.ciphers = tc.ciphers;
@@ -349,9 +350,10 @@ bool broker_node::reload_tls() {
                  detail);
     return false;
   }
-  AMQ_LOG_INFO("listeners.tls: certificate reloaded from {} (key {}{}); new connections use it, "
+  AMQ_LOG_INFO("listeners.tls: certificate reloaded from {} (key {}{}{}); new connections use it, "
                "connected clients keep theirs",
-               tc.cert_file, tc.key_file, tc.ca_file.empty() ? "" : ", CA " + tc.ca_file);
+               tc.cert_file, tc.key_file, tc.ca_file.empty() ? "" : ", CA " + tc.ca_file,
+               tc.crl_file.empty() ? "" : ", CRL " + tc.crl_file);
   return true;
 }
 

@@ -69,13 +69,16 @@ std::error_code make_tls_context(const tls_options& t, std::unique_ptr<asio::ssl
     detail = t.cert_file.empty() ? "cert_file is not set" : "key_file is not set";
     return invalid;
   }
-  for (const auto* f : {&t.cert_file, &t.key_file, &t.ca_file}) {
+  for (const auto* f : {&t.cert_file, &t.key_file, &t.ca_file, &t.crl_file}) {
     if (f->empty())
       continue;
     if (std::FILE* fp = std::fopen(f->c_str(), "r"))
       std::fclose(fp);
     else {
-      detail = std::string{f == &t.cert_file ? "cert_file " : f == &t.key_file ? "key_file " : "ca_file "}
+      detail = std::string{f == &t.cert_file  ? "cert_file "
+                           : f == &t.key_file ? "key_file "
+                           : f == &t.ca_file  ? "ca_file "
+                                              : "crl_file "}
                + *f + ": cannot open: " + std::strerror(errno);
       return invalid;
     }
@@ -123,6 +126,21 @@ std::error_code make_tls_context(const tls_options& t, std::unique_ptr<asio::ssl
     // The CA names the server sends in its CertificateRequest.
     if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(t.ca_file.c_str()))
       SSL_CTX_set_client_CA_list(native, names);
+  }
+  if (!t.crl_file.empty()) {
+    if (t.ca_file.empty()) {
+      detail = "crl_file needs ca_file (the CA whose client certificates it revokes)";
+      return invalid;
+    }
+    X509_STORE* store = SSL_CTX_get_cert_store(native);
+    X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+    if (lookup == nullptr
+        || X509_load_crl_file(lookup, t.crl_file.c_str(), X509_FILETYPE_PEM) <= 0) {
+      detail = "crl_file " + t.crl_file + ": not a usable PEM certificate revocation list";
+      return invalid;
+    }
+    // The client's certificate is checked against its issuer's CRL (not the whole chain).
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
   }
   if (t.require_client_cert) {
     if (t.ca_file.empty()) {

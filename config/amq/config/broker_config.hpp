@@ -98,6 +98,7 @@ struct tls_listener_config {
   std::string key_file;  ///< PEM private key
   std::string ca_file;   ///< PEM CA bundle for client certificates (empty: none asked)
   bool require_client_cert = false;
+  std::string crl_file; ///< PEM CRLs for client certificates (needs ca_file)
   bool use_identity_as_username = false; ///< the client certificate's CN is the user name
   std::string min_version = "tls1.2"; ///< tls1.2 | tls1.3
   std::string ciphers;      ///< TLS 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's default
