@@ -146,9 +146,9 @@ std::vector<option_descriptor> make_options() {
     .tbmq_default = "8883";
   t.add(AMQ_KEY(listeners.tls.cert_file), any_string(), {"LISTENER_SSL_PEM_CERT"},
         "PEM file with the server certificate, followed by any intermediate certificates. Read "
-        "at start and again on SIGHUP (with key_file and ca_file): a renewed certificate "
-        "written over it is used for new connections; a bad file then keeps the one loaded "
-        "before.");
+        "at start and again on SIGHUP (with key_file, ca_file and crl_file): a renewed "
+        "certificate written over it is used for new connections; a bad file then keeps the "
+        "one loaded before.");
   t.add(AMQ_KEY(listeners.tls.key_file), any_string(), {"LISTENER_SSL_PEM_KEY"},
         "PEM file with the server certificate's private key (unencrypted).");
   t.add(AMQ_KEY(listeners.tls.ca_file), any_string(), {},
