@@ -422,6 +422,8 @@ def test_revoked_client_certificates_are_refused(broker_factory, pki, tmp_path):
     assert r.returncode == 0, r.stderr.decode()
     r = mosq_pub(ep, pki, V5, topic, ["x"], extra=revoked)
     assert r.returncode != 0, "a revoked certificate got in"
+    wait_until(lambda: tm.val(tm.scrape(b), "actormq_tls_handshake_failures_total") >= 1,
+               what="the refused handshake counted")
     # The CA revokes the other certificate too; SIGHUP reads the new CRL.
     make_crl(pki, tmp_path, [other_cert, pki["client_cert"]])
     b.proc.send_signal(signal.SIGHUP)
