@@ -285,6 +285,17 @@ def der(pem_path):
     return ssl.PEM_cert_to_DER_cert(pem_path.read_text())
 
 
+def not_after(pem_path):
+    """The certificate's notAfter, seconds since the epoch (openssl x509 -enddate)."""
+    out = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", str(pem_path)],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return ssl.cert_time_to_seconds(out.strip().split("=", 1)[1])
+
+
+def served_expiry(broker):
+    return tm.val(tm.scrape(broker), "actormq_tls_certificate_expiry_timestamp_seconds")
+
+
 def test_sighup_reloads_the_certificate_for_new_connections(broker_factory, pki, tmp_path):
     # A renewed certificate is written over the configured files; SIGHUP makes new connections
     # get it, a client connected before keeps its connection, and a bad file keeps the
@@ -299,6 +310,7 @@ def test_sighup_reloads_the_certificate_for_new_connections(broker_factory, pki,
                        "--set", f"listeners.tls.key_file={live_key}")
     ep = TlsEndpoint(b)
     assert served_certificate(ep, pki) == der(pki["cert"])
+    assert served_expiry(b) == not_after(pki["cert"])  # the gauge operators alert on
     topic = f"tls/reload/{uid('t')}"
     before = TlsClient(ep, pki["ca"], V5)
     assert before.subscribe(topic, qos=1) == [1]
@@ -311,6 +323,7 @@ def test_sighup_reloads_the_certificate_for_new_connections(broker_factory, pki,
     b.proc.send_signal(signal.SIGHUP)
     b.wait_log(r"listeners\.tls: certificate reloaded from " + re.escape(str(live_cert)))
     assert served_certificate(ep, pki) == der(new_cert)
+    assert served_expiry(b) == not_after(new_cert)
     # New clients get in with the renewed certificate; the one connected before still gets
     # what they publish.
     r = mosq_pub(ep, pki, V5, topic, ["after-reload"])
@@ -322,6 +335,7 @@ def test_sighup_reloads_the_certificate_for_new_connections(broker_factory, pki,
     b.wait_log(r"listeners\.tls: certificate not reloaded: cert_file " + re.escape(str(live_cert))
                + r": not a usable PEM certificate .*; the certificate loaded before stays")
     assert served_certificate(ep, pki) == der(new_cert)
+    assert served_expiry(b) == not_after(new_cert)
     r = mosq_pub(ep, pki, V5, topic, ["after-bad-file"])
     assert r.returncode == 0, r.stderr.decode()
     assert before.get_n(1)[0].payload == b"after-bad-file"

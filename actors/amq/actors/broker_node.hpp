@@ -40,7 +40,8 @@ public:
   /// loaded before stay. Returns false then. Thread-safe against CONNECTs.
   bool reload_auth();
 
-  /// Re-reads listeners.tls.cert_file, key_file and ca_file (SIGHUP: a renewed certificate).
+  /// Re-reads listeners.tls.cert_file, key_file, ca_file and crl_file (SIGHUP: a renewed
+  /// certificate or CRL).
   /// New TLS connections use them; connected clients keep theirs. A bad or missing file is
   /// logged and the certificate loaded before stays: returns false then. True without a TLS
   /// listener.

@@ -59,6 +59,11 @@ public:
     }
     return sum;
   }
+  /// The TLS listener's certificate expiry (net::server::tls_certificate_expiry); 0: none.
+  int64_t tls_certificate_expiry() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return tls_ ? tls_->tls_certificate_expiry() : 0;
+  }
   void detach() {
     std::lock_guard<std::mutex> guard{mtx_};
     server_ = nullptr;

@@ -64,6 +64,7 @@ struct pulled_values {
   // process
   double uptime_seconds = 0;
   double start_time_seconds = 0; ///< Unix time
+  int64_t tls_certificate_expiry = 0; ///< Unix time; 0: no TLS listener
   uint64_t resident_bytes = 0;
   uint64_t virtual_bytes = 0;
   uint64_t open_fds = 0;

@@ -228,6 +228,10 @@ public:
   /// A snapshot of the counters.
   stats get_stats() const;
 
+  /// TLS listener: when the certificate new connections get expires (its notAfter), Unix
+  /// seconds; 0 for a plain listener. Follows reload_tls.
+  int64_t tls_certificate_expiry() const;
+
   const server_options& options() const;
 
 private:

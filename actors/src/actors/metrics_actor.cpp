@@ -96,6 +96,7 @@ struct metrics_state {
       p.bytes_sent = e.bytes_out;
       p.write_queue_overflows = e.aborted_queue_overflow;
       p.accept_errors = e.accept_errors;
+      p.tls_certificate_expiry = src.edge->tls_certificate_expiry();
     }
     auto connected = connected_clients(snap);
     if (connected > 0 && static_cast<uint64_t>(connected) > clients_maximum)

@@ -257,6 +257,13 @@ std::string render(const std::vector<int64_t>& s, const pulled_values& p) {
   w.family("actormq_qos2_duplicates_total", "counter",
            "QoS 2 PUBLISH received again before PUBREL (acknowledged, not routed again).");
   w.sample("actormq_qos2_duplicates_total", {}, at(slot::qos2_duplicates));
+  if (p.tls_certificate_expiry != 0) {
+    w.family("actormq_tls_certificate_expiry_timestamp_seconds", "gauge",
+             "TLS listener: when the certificate new connections get expires (its notAfter), "
+             "seconds since the epoch; follows a reload on SIGHUP. Alert on it minus time().");
+    w.sample("actormq_tls_certificate_expiry_timestamp_seconds", {},
+             static_cast<double>(p.tls_certificate_expiry));
+  }
   w.family("actormq_tls_handshake_failures_total", "counter",
            "TLS listener: connections closed because the TLS handshake failed or did not "
            "complete within limits.connect_timeout_ms.");

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <future>
 #include <thread>
@@ -155,6 +156,17 @@ std::error_code make_tls_context(const tls_options& t, std::unique_ptr<asio::ssl
   return {};
 }
 
+/// The notAfter of the certificate `ctx` serves, Unix seconds; 0 if it cannot be read.
+int64_t certificate_not_after(asio::ssl::context& ctx) {
+  X509* cert = SSL_CTX_get0_certificate(ctx.native_handle());
+  if (cert == nullptr)
+    return 0;
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+    return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 } // namespace
 
 struct server::impl {
@@ -193,6 +205,7 @@ std::error_code server::impl::start() {
     std::unique_ptr<asio::ssl::context> ctx;
     if (auto err = make_tls_context(opts.tls, ctx, error_detail))
       return err;
+    state->tls_not_after.store(certificate_not_after(*ctx));
     state->set_tls_context(std::move(ctx));
   }
   raise_fd_limit();
@@ -441,6 +454,7 @@ std::error_code server::reload_tls(std::string& detail) {
   std::unique_ptr<asio::ssl::context> ctx;
   if (auto err = make_tls_context(st.opts.tls, ctx, detail))
     return err; // the context loaded before stays
+  st.tls_not_after.store(certificate_not_after(*ctx));
   st.set_tls_context(std::move(ctx));
   return {};
 }
@@ -455,6 +469,10 @@ uint16_t server::port() const {
 
 void server::stop() {
   impl_->stop();
+}
+
+int64_t server::tls_certificate_expiry() const {
+  return impl_->state->tls_not_after.load(std::memory_order_relaxed);
 }
 
 server::stats server::get_stats() const {

@@ -74,6 +74,8 @@ struct server_state {
     std::lock_guard<std::mutex> guard{tls_mtx};
     tls = std::move(c);
   }
+  /// The served certificate's notAfter, Unix seconds (0: none); set with the context.
+  std::atomic<int64_t> tls_not_after{0};
   mutable std::mutex tls_mtx;
   std::shared_ptr<boost::asio::ssl::context> tls; ///< guarded by tls_mtx
 
