@@ -113,6 +113,16 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
   bool stop = false;
   bool auth_refused = false;
   auto buffered_before = framer_->buffered();
+  // A CONNECT refused by authentication: one log line (rate-limited; `why` is formatted only
+  // if it is written), counted, CONNACK, closed.
+  auto refuse_client = [&](const connect& p, uint8_t level, reason_code rc, auto why) {
+    if (uint64_t held = 0; refusal_log.admit(held))
+      AMQ_LOG_INFO("client '{}' refused from {}: {}{}", printable(p.client_id), conn->peer(), why(),
+                   log::held_back(held, "refusals"));
+    metrics::count_rejected(static_cast<uint8_t>(rc));
+    send_refusal(conn, level, rc);
+    auth_refused = true;
+  };
   auto err = framer_->feed(bytes, [&](const frame& f) {
     stop = true;
     if (f.type() != packet_type::connect) {
@@ -133,14 +143,11 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
       auto identity = conn->peer_identity();
       if (identity.empty()) {
         const auto rc = reason_code::not_authorized;
-        if (uint64_t held = 0; refusal_log.admit(held))
-          AMQ_LOG_INFO("client '{}' refused from {}: its certificate names no user (no CN; "
-                       "listeners.tls.use_identity_as_username), CONNACK {}{}",
-                       printable(owned->packet.client_id), conn->peer(), to_string(rc),
-                       log::held_back(held, "refusals"));
-        metrics::count_rejected(static_cast<uint8_t>(rc));
-        send_refusal(conn, level, rc);
-        auth_refused = true;
+        refuse_client(owned->packet, level, rc, [&] {
+          return fmt::format("its certificate names no user (no CN; "
+                             "listeners.tls.use_identity_as_username), CONNACK {}",
+                             to_string(rc));
+        });
         return false;
       }
       owned->identity = std::move(identity);
@@ -153,14 +160,11 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
       if (v != auth::verdict::accepted) {
         auto rc = v == auth::verdict::not_authorized ? reason_code::not_authorized
                                                      : reason_code::bad_user_name_or_password;
-        if (uint64_t held = 0; refusal_log.admit(held))
-          AMQ_LOG_INFO("client '{}' refused from {}: {} (user {}, CONNACK {}){}",
-                       printable(p.client_id), conn->peer(), auth::to_string(v),
-                       p.username ? "'" + printable(*p.username) + "'" : std::string{"none"},
-                       to_string(rc), log::held_back(held, "refusals"));
-        metrics::count_rejected(static_cast<uint8_t>(rc));
-        send_refusal(conn, level, rc);
-        auth_refused = true;
+        refuse_client(p, level, rc, [&] {
+          return fmt::format("{} (user {}, CONNACK {})", auth::to_string(v),
+                             p.username ? "'" + printable(*p.username) + "'" : std::string{"none"},
+                             to_string(rc));
+        });
         return false;
       }
     }

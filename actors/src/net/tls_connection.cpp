@@ -194,7 +194,7 @@ void tls_connection::do_handshake() {
     on_handshake(ec);
     return;
   }
-  socket().async_wait(want == SSL_ERROR_WANT_READ ? socket_type::wait_read : socket_type::wait_write,
+  socket().async_wait(wait_for(want),
                       [self = self()](const boost::system::error_code& wec) {
                         if (wec) {
                           if (wec != asio::error::operation_aborted)
@@ -332,7 +332,7 @@ void tls_connection::do_shutdown() {
     finish({}, false);
     return;
   }
-  socket().async_wait(want == SSL_ERROR_WANT_READ ? socket_type::wait_read : socket_type::wait_write,
+  socket().async_wait(wait_for(want),
                       [self = self()](const boost::system::error_code& wec) {
                         if (wec)
                           return; // closed meanwhile (finish ran), or the linger timer

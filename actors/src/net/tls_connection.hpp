@@ -55,6 +55,12 @@ namespace amq::net::detail {
 /// before the SSL_* call.
 boost::system::error_code ssl_result(SSL* ssl, int ret, int& want);
 
+/// The socket readiness to wait for when OpenSSL says `want` (SSL_ERROR_WANT_READ or _WRITE).
+inline boost::asio::socket_base::wait_type wait_for(int want) noexcept {
+  return want == SSL_ERROR_WANT_READ ? boost::asio::socket_base::wait_read
+                                     : boost::asio::socket_base::wait_write;
+}
+
 /// What `basic_edge_connection::start_write` writes to (an AsyncWriteStream): SSL_write over the
 /// connection's socket. I/O thread only; never used after the socket is closed.
 class ssl_stream {
@@ -142,8 +148,7 @@ private:
         if (want != 0) {
           // The socket is full (or OpenSSL must read first): retry with the same bytes once
           // it is ready.
-          socket_.async_wait(want == SSL_ERROR_WANT_WRITE ? socket_type::wait_write
-                                                          : socket_type::wait_read,
+          socket_.async_wait(wait_for(want),
                              [this, op](const boost::system::error_code& wec) mutable {
                                if (wec) {
                                  complete(std::move(op), wec, 0);
