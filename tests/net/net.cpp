@@ -318,6 +318,45 @@ CAF_TEST(echo round trip with a shared context and strands) {
   }
 }
 
+CAF_TEST(input arriving after a drained read is never missed in pieces of every size) {
+  // After a read that emptied the socket the connection waits without re-arming the descriptor
+  // (edge_wait.hpp); after a read that filled the buffer, or after max_reads_per_wakeup reads,
+  // it must re-arm. Nothing is written back (an echo's ACKs would wake the reader anyway), so a
+  // missed arrival leaves the server short of the client's bytes and the wait below times out.
+  for (auto model : {io_model::context_per_thread, io_model::shared_context}) {
+    auto opts = default_options();
+    opts.read_buffer_size = 1024; // 4 reads per wake-up: 4 KiB, so bigger rounds stop early
+    opts.model = model;
+    opts.io_threads = 2;
+    start(opts);
+    client cl{srv->port()};
+    CAF_REQUIRE(cl.ok());
+    auto [conn, rec] = wait_conn();
+    bytes sent;
+    for (size_t round = 0; round < 400; ++round) {
+      // 1..300 bytes mostly, some exactly one buffer, some more than one wake-up's reads.
+      const size_t n = round % 50 == 7 ? 1024 : round % 50 == 13 ? 9000 : 1 + (round * 37) % 300;
+      const size_t from = sent.size();
+      sent.resize(from + n, static_cast<uint8_t>('a' + round % 26));
+      if (round % 3 == 1 && n > 1) { // in two pieces: the second lands after the first's read
+        CAF_REQUIRE(cl.write_all(sent.data() + from, n / 2));
+        std::this_thread::sleep_for(std::chrono::microseconds{round % 2 == 0 ? 50 : 0});
+        CAF_REQUIRE(cl.write_all(sent.data() + from + n / 2, n - n / 2));
+      } else {
+        CAF_REQUIRE(cl.write_all(sent.data() + from, n));
+      }
+      const size_t want = sent.size();
+      if (!rec->wait([&](recorder& r) { return r.data.size() >= want; }, 5s))
+        CAF_FAIL("round " << round << " (" << n << " bytes): the server has " << rec->size()
+                          << " of " << want << " bytes");
+    }
+    CAF_CHECK(rec->wait([&](recorder& r) { return r.data == sent; }));
+    srv->stop();
+    std::lock_guard<std::mutex> guard{mtx};
+    conns.clear();
+  }
+}
+
 CAF_TEST(a receiver set later from another thread starts reading) {
   set_receiver_on_accept = false;
   start();

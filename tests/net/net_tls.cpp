@@ -8,6 +8,8 @@
 #include <caf/test/unit_test.hpp>
 
 #include <arpa/inet.h>
+#include <csignal>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -90,6 +92,36 @@ void make_cert(const std::string& cert, const std::string& key, const std::strin
     throw std::runtime_error("openssl req failed: " + cmd);
 }
 
+/// The test client writes through OpenSSL's socket BIO, which raises SIGPIPE when the server has
+/// already closed (e.g. our close_notify after the server's close and linger). The test client's
+/// writes block SIGPIPE for their thread and discard it; the process keeps the default action, so
+/// a server write that raised SIGPIPE would still kill the test (the server must not raise it).
+class client_sigpipe_guard {
+public:
+  client_sigpipe_guard() {
+    sigset_t s = pipe_set();
+    pthread_sigmask(SIG_BLOCK, &s, &old_);
+  }
+  ~client_sigpipe_guard() {
+    sigset_t s = pipe_set();
+    timespec zero{0, 0};
+    while (sigtimedwait(&s, nullptr, &zero) > 0) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  client_sigpipe_guard(const client_sigpipe_guard&) = delete;
+  client_sigpipe_guard& operator=(const client_sigpipe_guard&) = delete;
+
+private:
+  static sigset_t pipe_set() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    return s;
+  }
+  sigset_t old_;
+};
+
 /// A blocking TLS client that verifies the server against the test certificate (or `ca`).
 class tls_client {
 public:
@@ -104,6 +136,7 @@ public:
     ssl_ = SSL_new(ctx_);
     SSL_set_fd(ssl_, fd_);
     SSL_set1_host(ssl_, "localhost");
+    client_sigpipe_guard guard;
     ok_ = fd_ >= 0 && SSL_connect(ssl_) == 1;
   }
   ~tls_client() {
@@ -147,6 +180,7 @@ public:
   }
 
   bool write_all(const void* data, size_t n) {
+    client_sigpipe_guard guard;
     auto p = static_cast<const uint8_t*>(data);
     while (n > 0) {
       int k = SSL_write(ssl_, p, static_cast<int>(std::min<size_t>(n, 1 << 20)));
@@ -164,6 +198,7 @@ public:
 
   /// One SSL_write (one record) per message, all leaving in one TCP segment (TCP_CORK).
   bool write_corked(const std::vector<bytes>& records) {
+    client_sigpipe_guard guard;
     int on = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
     bool ok = true;
@@ -177,6 +212,7 @@ public:
   /// Reads until `n` bytes came or the stream ends; `clean_end` tells whether it ended with the
   /// server's close_notify.
   bytes read(size_t n, bool* clean_end = nullptr) {
+    client_sigpipe_guard guard; // SSL_read may write (a KeyUpdate's answer)
     bytes out;
     std::vector<uint8_t> buf(64 * 1024);
     while (out.size() < n) {
@@ -193,6 +229,7 @@ public:
 
   /// Ends our side cleanly: close_notify, then the TCP close.
   void shutdown_and_close() {
+    client_sigpipe_guard guard;
     SSL_shutdown(ssl_);
     ::close(fd_);
     fd_ = -1;

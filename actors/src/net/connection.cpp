@@ -173,12 +173,12 @@ void tcp_connection::start() {
     arm_read();
 }
 
-void tcp_connection::arm_read() {
+void tcp_connection::arm_read(bool drained) {
   if (reading_ || done_)
     return;
   reading_ = true;
-  socket_.async_wait(socket_type::wait_read,
-                     [self = self()](const boost::system::error_code& ec) { self->on_readable(ec); });
+  async_wait_readable(socket_, drained,
+                      [self = self()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
 void tcp_connection::on_readable(const boost::system::error_code& ec) {
@@ -198,11 +198,14 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
     return;
   auto& buf = io_thread_read_buffer(state_->opts.read_buffer_size);
   const connection_ptr me = shared_from_this();
+  bool drained = false; // the last read came back short or would block (edge_wait.hpp)
   for (int i = 0; i < max_reads_per_wakeup; ++i) {
     boost::system::error_code rec;
     const size_t n = socket_.read_some(asio::buffer(buf), rec);
-    if (would_block(rec))
+    if (would_block(rec)) {
+      drained = true;
       break;
+    }
     if (rec) {
       finish(to_close_reason(rec), false);
       return;
@@ -212,10 +215,12 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
     notify([&](connection_receiver& r) { r.on_data(me, std::span<const uint8_t>{buf.data(), n}); });
     if (done_ || paused_ || phase_.load() != phase::open)
       return; // finish, resume_reading or begin_linger re-arm as needed
-    if (n < buf.size())
-      break; // drained (probably): let the reactor tell us about more
+    if (n < buf.size()) {
+      drained = true; // a stream socket's recv returns less only when nothing more is queued
+      break;
+    }
   }
-  arm_read();
+  arm_read(drained);
 }
 
 void tcp_connection::discard_input() {

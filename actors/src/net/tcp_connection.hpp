@@ -13,6 +13,7 @@
 
 #include "amq/net/connection.hpp"
 #include "basic_edge_connection.hpp"
+#include "edge_wait.hpp"
 #include "server_state.hpp"
 
 namespace amq::net::detail {
@@ -51,7 +52,9 @@ private:
   static std::error_code close_reason(const boost::system::error_code& ec);
 
   // I/O thread only:
-  void arm_read();
+  /// `drained`: the last read emptied the socket, so the wait needs no re-arm syscall
+  /// (edge_wait.hpp); otherwise (first read, after a pause or an early stop) it re-arms.
+  void arm_read(bool drained = false);
   void on_readable(const boost::system::error_code& ec);
   void discard_input();
   void begin_linger();
