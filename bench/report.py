@@ -35,6 +35,8 @@ CASES = {
     "fanout_q1_5k": "fan-out 1→50, QoS 1, 100 msg/s offered = 5,000 deliveries/s",
     "p2p_q0_5k": "p2p 100 pairs, QoS 0, 5,000 msg/s offered",
     "p2p_q1_5k": "p2p 100 pairs, QoS 1, 5,000 msg/s offered",
+    "fanout_q0_5kp": "fan-out 1→50, QoS 0, 5,000 msg/s offered = 250,000 deliveries/s",
+    "fanout_q1_5kp": "fan-out 1→50, QoS 1, 5,000 msg/s offered = 250,000 deliveries/s",
 }
 
 
@@ -225,6 +227,7 @@ def main():
                 row.append(joined(runs, lambda run: lat_cell(get(c, b, run))))
             P("| " + " | ".join(row) + " |")
         P()
+        p99_section(P, thr_cases, brokers, runs, get)
         P("### Per broker CPU-second (received msg/s ÷ broker CPU share)")
         P()
         P("On a shared machine a broker gets only part of its core, and under CFS a process with "
@@ -348,6 +351,43 @@ def main():
     P("```")
     P()
     P("</details>")
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return None if n == 0 else (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2)
+
+
+def p99_section(P, cases, brokers, runs, get):
+    """p99 at fixed rates, actormq against Mosquitto: the per-run ratio (same minute), how many
+    runs actormq's p99 was the lower, and the median ratio over runs. One run's ratio swings by
+    0.3-0.5 on this shared machine, so the verdict needs several runs (--repeat)."""
+    fixed = [c for c in cases if any((r := get(c, "mosquitto", run)) and r.get("mode") == "fixed" for run in runs)]
+    pairs = [(a, BROKER_NAMES[a]) for a in ("actormq", "actormq2") if a in brokers]
+    if not fixed or "mosquitto" not in brokers or not pairs:
+        return
+    P("### p99 at fixed rates: actormq / mosquitto")
+    P()
+    P("Per-run ratio of the p99 latencies (below 1: actormq's is lower), the runs in which actormq's "
+      "p99 was the lower, and the median of the per-run ratios. Runs that lost messages are left out.")
+    P()
+    P("| scenario | broker | per-run p99 ratio | actormq lower | median ratio |")
+    P("|---|---|---:|---:|---:|")
+    for c in fixed:
+        for a, name in pairs:
+            rs = []
+            for run in runs:
+                x, m = get(c, a, run), get(c, "mosquitto", run)
+                if not x or not m or num(x, "lost") > 0 or num(m, "lost") > 0 or num(m, "p99_us") <= 0:
+                    continue
+                rs.append(num(x, "p99_us") / num(m, "p99_us"))
+            if not rs:
+                continue
+            med = median(rs)
+            P(f"| {CASES.get(c, c)} | {name} | {' / '.join(f'{r:.2f}' for r in rs)} | "
+              f"{sum(1 for r in rs if r <= 1.0)} of {len(rs)} | **{med:.2f}** |")
+    P()
 
 
 # Persistent-session rows, measured with actormq-fleet (mqtt-load cannot hold a backlog for an

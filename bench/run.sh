@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [all|throughput|idle|persist] [--quick] [--repeat N]
 #                [--brokers "actormq actormq2 mosquitto limit actormq-redis actormq-kafka"]
-#                [--no-build] [--rev GIT_REV] [--out FILE]
+#                [--no-build] [--rev GIT_REV] [--out FILE] [--cases REGEX]
 #
 # Parts (default all): throughput = fan-in/fan-out/p2p rows (mqtt-load); idle = 10,000 and
 # 50,000 idle connections (mqtt-load --scenario conn; broker RSS per connection, connect rate);
@@ -39,6 +39,9 @@
 # throughput, idle: "actormq actormq2 mosquitto limit".
 # mqtt-load (and actormq-fleet) always run pinned to $TOOL_CPU.
 #
+# --cases REGEX keeps only the rows whose label matches (grep -E), e.g. '_5k' for the fixed-rate
+# latency rows (the report's "p99 at fixed rates" table wants several --repeat runs).
+#
 # --rev GIT_REV benchmarks a committed revision instead of the working tree: it is exported with
 # `git archive` into the scratch directory and built there (the repo is not touched). Use it when
 # the working tree is in the middle of someone's edits.
@@ -66,6 +69,7 @@ BUILD=1
 BROKERS=
 OUTFILE=
 REV=
+CASES_RE=
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -77,6 +81,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0 ;;
     --rev) REV=${2:?--rev needs a git revision}; shift ;;
     --out) OUTFILE=${2:?--out needs a file}; shift ;;
+    --cases) CASES_RE=${2:?--cases needs a regular expression}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 1 ;;
   esac
@@ -381,6 +386,8 @@ fanout_q0_5k|fixed|--scenario fanout --clients 50 --qos 0 --rate 100
 fanout_q1_5k|fixed|--scenario fanout --clients 50 --qos 1 --rate 100
 p2p_q0_5k|fixed|--scenario p2p --clients 100 --qos 0 --rate 5000
 p2p_q1_5k|fixed|--scenario p2p --clients 100 --qos 1 --rate 5000
+fanout_q0_5kp|fixed|--scenario fanout --clients 50 --qos 0 --rate 5000
+fanout_q1_5kp|fixed|--scenario fanout --clients 50 --qos 1 --rate 5000
 conn10k|conn|--scenario conn --clients 10000 --keepalive 10
 conn50k|conn|--scenario conn --clients 50000 --keepalive 10
 backlog|fleet|--scenario backlog --backlog 100000 --qos 1
@@ -398,6 +405,11 @@ case $PART in
   idle) SCENARIOS=$(grep -E '\|conn\|' <<<"$SCENARIOS") ;;
   persist) SCENARIOS=$(grep -E '\|fleet\|' <<<"$SCENARIOS") ;;
 esac
+if [ -n "$CASES_RE" ]; then
+  SCENARIOS=$(while IFS='|' read -r label rest; do
+    [ -n "$label" ] && grep -qE -- "$CASES_RE" <<<"$label" && echo "$label|$rest"; done <<<"$SCENARIOS")
+  [ -n "$SCENARIOS" ] || die "--cases '$CASES_RE' matches no row"
+fi
 
 one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
   local b=$1 label=$2 mode=$3 r=$4 args=$5 nodelay=0 dur=$DURATION
@@ -480,6 +492,7 @@ start_services
   echo "repeat=$REPEAT"
   echo "quick=$QUICK"
   echo "part=$PART"
+  echo "cases=${CASES_RE:-all}"
   echo "brokers=$BROKERS"
   echo "mosq_nodelay=${MOSQ_NODELAY:-auto}"
   echo "shared=$(cd "$SHARED" && pwd)"
