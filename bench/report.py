@@ -385,8 +385,9 @@ def p99_section(P, cases, brokers, runs, get):
             if not rs:
                 continue
             med = median(rs)
-            P(f"| {CASES.get(c, c)} | {name} | {' / '.join(f'{r:.2f}' for r in rs)} | "
-              f"{sum(1 for r in rs if r <= 1.0)} of {len(rs)} | **{med:.2f}** |")
+            fmt = lambda r: f"{r:.2f}" if r >= 0.1 else f"{r:.4f}"
+            P(f"| {CASES.get(c, c)} | {name} | {' / '.join(fmt(r) for r in rs)} | "
+              f"{sum(1 for r in rs if r <= 1.0)} of {len(rs)} | **{fmt(med)}** |")
     P()
 
 
