@@ -387,6 +387,19 @@ std::vector<option_descriptor> make_options() {
         "good one, connected clients whose credentials no longer pass are disconnected, 5.0 "
         "with 0x87 Not authorized: docs/security.md). Empty: "
         "user names and passwords are not checked (with auth.allow_anonymous true).");
+  t.add(AMQ_KEY(auth.acl_file), any_string(), {},
+        "Topic authorization in the format of Mosquitto's acl_file: 'user <name>' sections of "
+        "'topic [read|write|readwrite|deny] <filter>' lines (lines before the first 'user' are "
+        "for clients without a user name) and 'pattern ...' lines for every client with %c "
+        "(client id) and %u (user name). With a file, a client may publish, subscribe and "
+        "receive only what an entry grants, and deny entries win: a refused PUBLISH is not "
+        "forwarded (5.0 QoS 1/2: PUBACK/PUBREC 0x87), a refused filter gets SUBACK 0x87 (3.1.1: "
+        "0x80), a message the client may not read is not delivered, a will on a refused topic "
+        "refuses the CONNECT (0x87 / 0x05). The user name is the certificate CN with "
+        "listeners.tls.use_identity_as_username. Read at start (a bad file stops the broker, "
+        "naming file and line) and on SIGHUP (a bad file keeps the rules loaded before). "
+        "Empty: every topic is open (docs/security.md).")
+    .example = "acl_file: /etc/actormq/acl";
 
   // acl
   t.add(AMQ_KEY(acl.deny_subscribe),

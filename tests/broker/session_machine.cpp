@@ -1187,6 +1187,120 @@ CAF_TEST(subscriptions matched by acl deny_subscribe get 0x80) {
   }
 }
 
+namespace {
+
+/// A topic_access for tests: may publish / receive / subscribe what starts with the prefixes.
+struct prefix_access final : topic_access {
+  std::string pub, recv, sub;
+  bool may_publish(std::string_view t) const override { return t.starts_with(pub); }
+  bool may_receive(std::string_view t) const override { return t.starts_with(recv); }
+  bool may_subscribe(std::string_view f) const override { return f.starts_with(sub); }
+};
+
+std::shared_ptr<const topic_access> access_for(std::string pub, std::string recv, std::string sub) {
+  auto a = std::make_shared<prefix_access>();
+  a->pub = std::move(pub);
+  a->recv = std::move(recv);
+  a->sub = std::move(sub);
+  return a;
+}
+
+} // namespace
+
+CAF_TEST(acl: a refused PUBLISH is not forwarded and MQTT 5 QoS 1 and 2 get 0x87) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    m().set_access(access_for("ok/", "", ""));
+    open(conn(true));
+    send(pub("ok/1", qos::at_least_once, 1));
+    send(pub("no/1", qos::at_least_once, 2));
+    send(pub("no/0", qos::at_most_once, 0));
+    send(pub("no/2", qos::exactly_once, 3));
+    send(pub("ok/2", qos::at_least_once, 4));
+    auto e = take_fx();
+    CAF_REQUIRE_EQUAL(e.routes.size(), 2u); // only the allowed ones
+    CAF_CHECK_EQUAL(e.routes[0]->topic, "ok/1");
+    CAF_CHECK_EQUAL(e.routes[1]->topic, "ok/2");
+    // Nothing is acknowledged before the allowed message ahead of them is routed: order holds.
+    CAF_CHECK(quiet());
+    m().on_routed(m().commit_routes(), now);
+    auto a1 = next<puback>();
+    CAF_CHECK_EQUAL(a1.packet_id, 1u);
+    CAF_CHECK_EQUAL(code(a1.code), 0);
+    auto a2 = next<puback>();
+    CAF_CHECK_EQUAL(a2.packet_id, 2u);
+    auto r3 = next<pubrec>();
+    CAF_CHECK_EQUAL(r3.packet_id, 3u);
+    CAF_CHECK_EQUAL(next<puback>().packet_id, 4u);
+    if (v == v5) {
+      CAF_CHECK_EQUAL(code(a2.code), 0x87);
+      CAF_CHECK_EQUAL(code(r3.code), 0x87);
+      CAF_CHECK_EQUAL(m().qos2_in_count(), 0u); // the refusing PUBREC ends the flow
+    } else {
+      // 3.1.1 has no negative ack: the flow completes as usual, nothing is forwarded.
+      CAF_CHECK_EQUAL(code(a2.code), 0);
+      CAF_CHECK_EQUAL(code(r3.code), 0);
+      send_ack<pubrel>(3);
+      CAF_CHECK_EQUAL(next<pubcomp>().packet_id, 3u);
+      CAF_CHECK(take_fx().routes.empty());
+    }
+    CAF_CHECK(quiet());
+    CAF_CHECK(m().connected());
+  }
+}
+
+CAF_TEST(acl: refused filters get 0x87 or 0x80 and shared filters are checked without the prefix) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    m().set_access(access_for("", "", "ok/"));
+    open(conn(true));
+    subscribe s;
+    s.packet_id = 3;
+    s.subscriptions = {subscription{"ok/#", qos::at_least_once},
+                       subscription{"no/#", qos::at_least_once},
+                       subscription{"$share/g/ok/x", qos::at_most_once},
+                       subscription{"$share/g/no/x", qos::at_most_once}};
+    send(s);
+    auto ack = next<suback>();
+    CAF_REQUIRE_EQUAL(ack.codes.size(), 4u);
+    CAF_CHECK_EQUAL(code(ack.codes[0]), 1);
+    CAF_CHECK_EQUAL(code(ack.codes[1]), v == v5 ? 0x87 : 0x80);
+    CAF_CHECK_EQUAL(code(ack.codes[2]), 0);
+    CAF_CHECK_EQUAL(code(ack.codes[3]), v == v5 ? 0x87 : 0x80);
+    CAF_CHECK_EQUAL(take_fx().subscribes.size(), 2u);
+  }
+}
+
+CAF_TEST(acl: a message the client may not read is not delivered and frees its place) {
+  make(v5);
+  m().set_access(access_for("", "t/", ""));
+  open(conn(true));
+  sm->on_deliver(msg("x/1", "hidden", qos::at_least_once, qos::at_least_once), now);
+  sm->on_deliver(msg("t/1", "shown", qos::at_least_once, qos::at_least_once), now);
+  sm->on_deliver(msg("x/2", "hidden0", qos::at_most_once, qos::at_most_once), now);
+  auto p = next<publish>();
+  CAF_CHECK_EQUAL(p.topic, "t/1");
+  CAF_CHECK_EQUAL(p.payload, "shown");
+  CAF_CHECK(quiet());
+  CAF_CHECK_EQUAL(m().inflight_count(), 1u); // only the delivered one waits for its PUBACK
+}
+
+CAF_TEST(acl: a will on a topic the client may not publish to refuses the CONNECT) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    m().set_access(access_for("ok/", "", ""));
+    auto c = conn(true);
+    add_will(c); // on "will/t"
+    CAF_CHECK(!sm->on_connect(c, now));
+    auto ack = next<connack>();
+    CAF_CHECK_EQUAL(code(ack.code), 0x87); // 3.1.1: 0x05 on the wire, decoded as 0x87
+    CAF_CHECK(take_fx().close);
+  }
+}
+
 CAF_TEST(subscribe return codes and effects) {
   for (auto v : both_versions) {
     CAF_MESSAGE(name(v));

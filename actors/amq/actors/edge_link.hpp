@@ -69,7 +69,13 @@ public:
   /// The authenticator that checked this connection's CONNECT, or null when nothing is checked
   /// (no password file, anonymous allowed). The session re-checks with it after a reload.
   const auth::authenticator* authenticator() const noexcept {
-    return auth_;
+    return check_credentials_ ? auth_ : nullptr;
+  }
+
+  /// The authenticator holding auth.acl_file, or null without one: the session takes its
+  /// client's topic access from it (and again after a reload).
+  const auth::authenticator* acl_source() const noexcept {
+    return auth_ != nullptr && auth_->has_acl() ? auth_ : nullptr;
   }
 
   /// Called by the session actor after processing a chunk of `n` bytes.
@@ -93,7 +99,7 @@ private:
   /// Frames the bytes before CONNECT; released once the CONNECT is decoded.
   std::unique_ptr<protocol::framer> framer_;
   size_t max_unconsumed_;
-  const auth::authenticator* auth_; ///< null: no authentication
+  const auth::authenticator* auth_; ///< null: no authentication and no ACL
   caf::actor session_;          ///< guarded by mtx_
   // The one-byte members sit together (16 bytes less per connection).
   tiny_lock mtx_;
@@ -101,6 +107,7 @@ private:
   bool closed_ = false;         ///< guarded by mtx_
   std::atomic<bool> paused_{false};
   bool identity_as_username_ = false;
+  bool check_credentials_ = false; ///< auth_ checks the CONNECT's user name and password
   std::vector<uint8_t> early_;  ///< guarded by mtx_: bytes after CONNECT before bind
   std::atomic<size_t> unconsumed_{0};
 };

@@ -27,6 +27,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "amq/auth/acl_file.hpp"
+
 namespace amq::auth {
 
 /// One user's stored password hash.
@@ -85,6 +87,8 @@ struct auth_options {
   bool allow_anonymous = true;
   /// mosquitto_passwd file; empty: user names are not checked.
   std::string password_file;
+  /// Mosquitto acl_file (amq/auth/acl_file.hpp); empty: every topic is open to every client.
+  std::string acl_file;
 };
 
 /// The CONNECT check: anonymous rule plus the password table, which `reload`
@@ -111,6 +115,20 @@ public:
   /// Users in the current table (0 without a password file).
   size_t users() const;
 
+  /// True with an ACL file (whether or not check() can refuse anything).
+  bool has_acl() const noexcept { return !opts_.acl_file.empty(); }
+
+  /// The current ACL's view for a client (username nullopt: anonymous); null without an ACL file.
+  std::shared_ptr<const acl_view> acl_view_for(std::optional<std::string_view> username,
+                                               std::string_view client_id) const;
+
+  /// Re-reads the ACL file. Empty string on success (or without one), else the error; the old
+  /// ACL stays then.
+  std::string reload_acl();
+
+  /// Entries in the current ACL (0 without one).
+  size_t acl_entries() const;
+
 private:
   explicit authenticator(auth_options opts) : opts_(std::move(opts)) {}
   std::shared_ptr<const password_table> table() const;
@@ -118,6 +136,7 @@ private:
   auth_options opts_;
   mutable std::mutex mtx_;
   std::shared_ptr<const password_table> table_; ///< guarded by mtx_
+  std::shared_ptr<const acl_table> acl_;        ///< guarded by mtx_
 };
 
 } // namespace amq::auth

@@ -263,6 +263,11 @@ public:
   // -- state inspection -------------------------------------------------------
 
   const std::string& client_id() const noexcept { return client_id_; }
+
+  /// The client's topic authorization (auth.acl_file), or null: every topic open. Set before
+  /// `on_connect` (the will is checked there) and again when the ACL is reloaded.
+  void set_access(std::shared_ptr<const topic_access> access) noexcept { access_ = std::move(access); }
+  const std::shared_ptr<const topic_access>& access() const noexcept { return access_; }
   bool connected() const noexcept { return connected_; }
   bool persistent() const noexcept { return persistent_; }
   /// True once the session is over (clean session disconnected, expired):
@@ -328,6 +333,7 @@ private:
     uint16_t packet_id;
     protocol::qos q;
     bool routed; ///< the router accepted batch `seq` (a QoS 2 ack may still wait for its id)
+    protocol::reason_code code = protocol::reason_code::success; ///< MQTT 5: 0x87 when refused
   };
 
   // packet handlers
@@ -382,6 +388,7 @@ private:
   std::string client_id_;
   /// Shared, read-only (16 bytes instead of a ~100-byte copy per session).
   std::shared_ptr<const session_limits> limits_;
+  std::shared_ptr<const topic_access> access_; ///< null: no ACL
   protocol::framer framer_;
 
   // The small members sit together: padding is per session

@@ -7,13 +7,26 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace amq::broker {
 
 using session_id = uint64_t;
+
+/// Topic authorization for one client (auth.acl_file; amq/auth/acl_file.hpp implements it).
+/// Immutable and shared: the session machine checks PUBLISH (and the will) and SUBSCRIBE
+/// against it, the router checks each message before it goes to the session.
+class topic_access {
+public:
+  virtual ~topic_access() = default;
+  virtual bool may_publish(std::string_view topic) const = 0;
+  virtual bool may_receive(std::string_view topic) const = 0;
+  virtual bool may_subscribe(std::string_view filter) const = 0;
+};
 
 /// Which session model applies to MQTT 5.0 Clean Start 0 + Session Expiry
 /// 0/absent (docs/sessions.md).

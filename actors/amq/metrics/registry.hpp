@@ -117,7 +117,9 @@ inline constexpr size_t st_batch_hist = st_latency + latency_bounds.size() + 1;
 inline constexpr size_t storage_block = st_batch_hist + batch_bounds.size() + 1;
 /// TLS listener: handshakes that failed or hit their deadline (closed before any MQTT).
 inline constexpr size_t tls_handshake_failures = qos2_duplicates + 1;
-inline constexpr size_t storage = tls_handshake_failures + 1;
+/// auth.acl_file refusals: [0] PUBLISH, [1] SUBSCRIBE filter, [2] a message not delivered.
+inline constexpr size_t acl_denied = tls_handshake_failures + 1;
+inline constexpr size_t storage = acl_denied + 3;
 
 inline constexpr size_t count = storage + backend_count * storage_block;
 } // namespace slot

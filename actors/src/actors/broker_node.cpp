@@ -147,12 +147,17 @@ std::error_code broker_node::start() {
   }
   {
     std::string auth_error;
-    auth_ = auth::authenticator::create({cfg_.auth.allow_anonymous, cfg_.auth.password_file},
-                                        auth_error);
+    auth_ = auth::authenticator::create(
+      {cfg_.auth.allow_anonymous, cfg_.auth.password_file, cfg_.auth.acl_file}, auth_error);
     if (!auth_) {
-      AMQ_LOG_ERROR("broker cannot start: auth.password_file: {}", auth_error);
+      const bool acl = !cfg_.auth.acl_file.empty() && auth_error.rfind(cfg_.auth.acl_file, 0) == 0;
+      AMQ_LOG_ERROR("broker cannot start: {}: {}", acl ? "auth.acl_file" : "auth.password_file",
+                    auth_error);
       return std::make_error_code(std::errc::invalid_argument);
     }
+    if (auth_->has_acl())
+      AMQ_LOG_INFO("broker authorizes topics: {} entries from {}", auth_->acl_entries(),
+                   cfg_.auth.acl_file);
     if (!cfg_.auth.password_file.empty())
       AMQ_LOG_INFO("broker authenticates clients: {} users from {}; anonymous clients {}",
                    auth_->users(), cfg_.auth.password_file,
@@ -208,7 +213,7 @@ std::error_code broker_node::start() {
   // connection once, `limits.connect_timeout` after the accept.
   watchdog_ = spawn_connect_watchdog(sys_, limits_.connect_timeout);
   auto watchdog = watchdog_;
-  const auth::authenticator* auth = auth_->active() ? auth_.get() : nullptr;
+  const auth::authenticator* auth = auth_->active() || auth_->has_acl() ? auth_.get() : nullptr;
   // The same handler for both listeners: above the edge a TLS connection is just bytes.
   auto accept_with = [&sys, registry, max_packet, read_ahead, watchdog,
                       auth](bool identity_as_username) {
@@ -333,7 +338,8 @@ net::server::stats broker_node::edge_stats() const {
 }
 
 bool broker_node::reload() {
-  AMQ_LOG_INFO("broker got SIGHUP: reloading auth.password_file and the TLS certificate");
+  AMQ_LOG_INFO("broker got SIGHUP: reloading auth.password_file, auth.acl_file and the TLS "
+               "certificate");
   const bool auth_ok = reload_auth();
   const bool tls_ok = reload_tls();
   return auth_ok && tls_ok;
@@ -358,19 +364,38 @@ bool broker_node::reload_tls() {
 }
 
 bool broker_node::reload_auth() {
-  if (!auth_ || cfg_.auth.password_file.empty())
+  if (!auth_ || (cfg_.auth.password_file.empty() && cfg_.auth.acl_file.empty()))
     return true; // nothing to reload
-  if (auto err = auth_->reload(); !err.empty()) {
-    AMQ_LOG_WARN("auth.password_file not reloaded: {}; the {} users loaded before stay", err,
-                 auth_->users());
-    return false;
+  bool ok = true;
+  bool changed = false;
+  if (!cfg_.auth.password_file.empty()) {
+    if (auto err = auth_->reload(); !err.empty()) {
+      AMQ_LOG_WARN("auth.password_file not reloaded: {}; the {} users loaded before stay", err,
+                   auth_->users());
+      ok = false;
+    } else {
+      AMQ_LOG_INFO("auth.password_file reloaded: {} users from {}", auth_->users(),
+                   cfg_.auth.password_file);
+      changed = true;
+    }
   }
-  AMQ_LOG_INFO("auth.password_file reloaded: {} users from {}", auth_->users(),
-               cfg_.auth.password_file);
+  if (!cfg_.auth.acl_file.empty()) {
+    if (auto err = auth_->reload_acl(); !err.empty()) {
+      AMQ_LOG_WARN("auth.acl_file not reloaded: {}; the {} entries loaded before stay", err,
+                   auth_->acl_entries());
+      ok = false;
+    } else {
+      AMQ_LOG_INFO("auth.acl_file reloaded: {} entries from {}", auth_->acl_entries(),
+                   cfg_.auth.acl_file);
+      changed = true;
+    }
+  }
   // Connected clients are checked again, as Mosquitto does on reload: a removed user or a
-  // changed password disconnects the client (its session stays, as after any disconnect).
-  caf::anon_send(registry_, recheck_atom::value);
-  return true;
+  // changed password disconnects the client (its session stays, as after any disconnect), and
+  // each session takes its client's access from the new ACL.
+  if (changed)
+    caf::anon_send(registry_, recheck_atom::value);
+  return ok;
 }
 
 void broker_node::stop() {

@@ -35,8 +35,9 @@ edge_link::edge_link(caf::actor_system&, caf::actor registry, uint32_t max_packe
   : registry_(std::move(registry)),
     framer_(std::make_unique<protocol::framer>(max_packet_size)),
     max_unconsumed_(max_unconsumed),
-    auth_(!identity_as_username && auth != nullptr && auth->active() ? auth : nullptr),
-    identity_as_username_(identity_as_username) {
+    auth_(auth != nullptr && (auth->active() || auth->has_acl()) ? auth : nullptr),
+    identity_as_username_(identity_as_username),
+    check_credentials_(!identity_as_username && auth != nullptr && auth->active()) {
 }
 
 void edge_link::refuse(const net::connection_ptr& conn, uint8_t level, reason_code rc,
@@ -154,7 +155,7 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
       owned->packet.username = std::string_view{owned->identity};
       owned->packet.password.reset();
     }
-    if (auth_ != nullptr) {
+    if (check_credentials_) {
       const auto& p = owned->packet;
       auto v = auth_->check(p.username, p.password);
       if (v != auth::verdict::accepted) {

@@ -40,6 +40,36 @@ session_state::~session_state() {
     caf::anon_send(reg, remove_atom::value, machine.client_id(), id);
 }
 
+namespace {
+
+/// auth.acl_file's view for one client, as the session machine's topic_access.
+class acl_access final : public broker::topic_access {
+public:
+  explicit acl_access(std::shared_ptr<const auth::acl_view> v) : v_(std::move(v)) {
+  }
+  bool may_publish(std::string_view topic) const override {
+    return v_->may_publish(topic);
+  }
+  bool may_receive(std::string_view topic) const override {
+    return v_->may_receive(topic);
+  }
+  bool may_subscribe(std::string_view filter) const override {
+    return v_->may_subscribe(filter);
+  }
+
+private:
+  std::shared_ptr<const auth::acl_view> v_;
+};
+
+std::shared_ptr<const broker::topic_access> topic_access_for(const auth::authenticator& acl,
+                                                             std::optional<std::string_view> username,
+                                                             std::string_view client_id) {
+  auto v = acl.acl_view_for(username, client_id);
+  return v ? std::make_shared<acl_access>(std::move(v)) : nullptr;
+}
+
+} // namespace
+
 bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
                            edge_link_ptr l) {
   auto now = now_of(self);
@@ -60,15 +90,20 @@ bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
   if (classifier)
     type = classifier->classify(machine.client_id(), p.username);
   machine.set_application(type == config::client_type::application);
+  // Topic access (auth.acl_file) before on_connect, which checks the will against it.
+  if (const auto* acl = link->acl_source())
+    machine.set_access(topic_access_for(*acl, p.username, machine.client_id()));
+  else
+    machine.set_access(nullptr);
   if (!machine.on_connect(p, now)) {
     after_input();
     return true;
   }
-  if (link->authenticator() != nullptr) {
+  if (link->authenticator() != nullptr || link->acl_source() != nullptr) {
     creds = std::make_unique<credentials>();
     if (p.username)
       creds->username.emplace(*p.username);
-    if (p.password)
+    if (p.password && link->authenticator() != nullptr)
       creds->password.emplace(*p.password);
   } else {
     creds.reset();
@@ -326,12 +361,15 @@ void session_state::kick(reason_code rc) {
 void session_state::recheck_auth() {
   if (!creds || !conn || !link || !machine.connected())
     return;
-  const auto* auth = link->authenticator();
-  if (auth == nullptr)
-    return;
   auto view = [](const std::optional<std::string>& s) {
     return s ? std::optional<std::string_view>{*s} : std::nullopt;
   };
+  // The reloaded ACL applies from the next message on (what is in flight stays in flight).
+  if (const auto* acl = link->acl_source())
+    machine.set_access(topic_access_for(*acl, view(creds->username), machine.client_id()));
+  const auto* auth = link->authenticator();
+  if (auth == nullptr)
+    return;
   auto v = auth->check(view(creds->username), view(creds->password));
   if (v == auth::verdict::accepted)
     return;

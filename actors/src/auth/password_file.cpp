@@ -223,6 +223,14 @@ std::unique_ptr<authenticator> authenticator::create(auth_options opts, std::str
     }
     a->table_ = std::move(r.table);
   }
+  if (!a->opts_.acl_file.empty()) {
+    auto r = load_acl_file(a->opts_.acl_file);
+    if (!r.table) {
+      error = std::move(r.error);
+      return nullptr;
+    }
+    a->acl_ = std::move(r.table);
+  }
   return a;
 }
 
@@ -262,6 +270,32 @@ std::string authenticator::reload() {
   std::lock_guard<std::mutex> guard{mtx_};
   table_ = std::move(r.table);
   return {};
+}
+
+std::shared_ptr<const acl_view> authenticator::acl_view_for(std::optional<std::string_view> username,
+                                                            std::string_view client_id) const {
+  std::shared_ptr<const acl_table> acl;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    acl = acl_;
+  }
+  return acl ? acl->view_for(username, client_id) : nullptr;
+}
+
+std::string authenticator::reload_acl() {
+  if (opts_.acl_file.empty())
+    return {};
+  auto r = load_acl_file(opts_.acl_file);
+  if (!r.table)
+    return std::move(r.error);
+  std::lock_guard<std::mutex> guard{mtx_};
+  acl_ = std::move(r.table);
+  return {};
+}
+
+size_t authenticator::acl_entries() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return acl_ ? acl_->size() : 0;
 }
 
 size_t authenticator::users() const {

@@ -116,6 +116,17 @@ bool session_machine::on_connect(const connect& c, time_point now) {
     metrics::count_rejected(static_cast<uint8_t>(ack.code));
     return false;
   }
+  if (c.will && access_ && !access_->may_publish(c.will->topic)) {
+    // As Mosquitto: a will the client may not publish refuses the CONNECT (3.1.1: 0x05).
+    metrics::add(metrics::slot::acl_denied);
+    ack.code = reason_code::not_authorized;
+    write(ack);
+    fx().close = true;
+    fx().close_reason = ack.code;
+    fx().close_detail = "the will topic is not allowed by auth.acl_file";
+    metrics::count_rejected(static_cast<uint8_t>(ack.code));
+    return false;
+  }
   if (c.clean_start && existed_) {
     // The existing session ends here: a will still waiting for its delay is
     // published now (MQTT 5.0 §3.1.2.4, §3.1.3.2.2: "... or the Session ends,
@@ -481,9 +492,22 @@ void session_machine::handle(publish& p, time_point now) {
       return;
     }
   }
-  fx().routes.push_back(std::make_shared<message>(message::from_publish(p, topic, client_id_, now)));
+  // auth.acl_file: a topic the client may not publish to is not forwarded. MQTT 5 QoS 1/2 get
+  // 0x87 in their PUBACK/PUBREC; 3.1.1 has no negative ack, so its flow completes as usual
+  // (Mosquitto does the same); QoS 0 is dropped. The ack keeps its place behind earlier ones.
+  const bool denied = access_ && !access_->may_publish(topic);
+  if (denied)
+    metrics::add(metrics::slot::acl_denied);
+  else
+    fx().routes.push_back(std::make_shared<message>(message::from_publish(p, topic, client_id_, now)));
   if (p.qos_level == qos::at_most_once)
     return;
+  if (denied && version_ == protocol_version::v5) {
+    ++inbound_unacked_;
+    pending_acks_.push_back({route_seq_, p.packet_id, p.qos_level, true, reason_code::not_authorized});
+    flush_acks();
+    return;
+  }
   if (p.qos_level == qos::exactly_once) {
     // A persistent session stores the id (fx().store_qos2_in) and PUBREC
     // waits for it (on_qos2_in_stored) as well as for the routes, so that
@@ -493,7 +517,9 @@ void session_machine::handle(publish& p, time_point now) {
       fx().store_qos2_in.push_back(p.packet_id);
   }
   ++inbound_unacked_;
-  pending_acks_.push_back({route_seq_, p.packet_id, p.qos_level, false});
+  pending_acks_.push_back({route_seq_, p.packet_id, p.qos_level, denied});
+  if (denied)
+    flush_acks(); // nothing routed for it: it waits only for the acks before it
 }
 
 uint64_t session_machine::commit_routes() noexcept {
@@ -603,13 +629,17 @@ void session_machine::flush_acks() {
     if (a.q == qos::at_least_once) {
       puback ack;
       ack.packet_id = a.packet_id;
+      ack.code = a.code;
       write(ack);
       if (inbound_unacked_ > 0)
         --inbound_unacked_;
     } else {
       pubrec rec;
       rec.packet_id = a.packet_id;
+      rec.code = a.code;
       write(rec);
+      if (static_cast<uint8_t>(a.code) >= 0x80 && inbound_unacked_ > 0)
+        --inbound_unacked_; // a refusing PUBREC ends the flow
     }
   }
 }
@@ -779,6 +809,13 @@ void session_machine::handle(const subscribe& p, time_point) {
                          "No Local must not be set on a shared subscription");
       return;
     }
+    if (access_ && !access_->may_subscribe(parse_shared(s.filter) ? parse_shared(s.filter)->filter
+                                                                   : std::string_view{s.filter})) {
+      metrics::add(metrics::slot::acl_denied + 1);
+      ack.codes.push_back(version_ == protocol_version::v5 ? reason_code::not_authorized
+                                                          : reason_code::unspecified_error);
+      continue;
+    }
     if (!limits_->deny_subscribe.empty() && subscribe_denied(limits_->deny_subscribe, s.filter)) {
       metrics::add(metrics::slot::subscribe_denied);
       // 0x80 in both versions (5.0 allows it when the reason is not revealed).
@@ -839,6 +876,13 @@ void session_machine::set_writable(bool writable, time_point now) {
 }
 
 bool session_machine::send_now(queued_message& qm, uint16_t packet_id, bool dup, time_point now) {
+  // auth.acl_file: a message on a topic the client may not read is discarded for it here, where
+  // every delivery passes (live, queued while offline, stored before a restart, retained, resent),
+  // "as if it had completed sending" like one too large for it.
+  if (access_ && !access_->may_receive(qm.msg->topic)) {
+    metrics::add(metrics::slot::acl_denied + 2);
+    return false;
+  }
   // Encoded straight from the shared message (amq/protocol/delivery_codec.hpp):
   // no publish/properties value is built per delivery.
   delivery_header h;

@@ -311,6 +311,12 @@ std::string render(const std::vector<int64_t>& s, const pulled_values& p) {
   w.family("actormq_subscribe_denied_total", "counter",
            "Subscriptions refused by acl.deny_subscribe (SUBACK 0x87).");
   w.sample("actormq_subscribe_denied_total", {}, at(slot::subscribe_denied));
+  w.family("actormq_acl_denied_total", "counter",
+           "Refused by auth.acl_file, by action: publish (not forwarded; MQTT 5 QoS 1/2 acked "
+           "0x87), subscribe (SUBACK 0x87/0x80), receive (a matching message not delivered).");
+  w.sample("actormq_acl_denied_total", {{"action", "publish"}}, at(slot::acl_denied));
+  w.sample("actormq_acl_denied_total", {{"action", "subscribe"}}, at(slot::acl_denied + 1));
+  w.sample("actormq_acl_denied_total", {{"action", "receive"}}, at(slot::acl_denied + 2));
 
   // -- storage ----------------------------------------------------------------
   w.family("actormq_storage_commits_total", "counter",

@@ -193,10 +193,13 @@ struct auth_config {
   bool allow_anonymous = true;
   /// mosquitto_passwd password file, read at start and on SIGHUP; empty: no password check.
   std::string password_file;
+  /// Mosquitto acl_file: topic authorization per user, read at start and on SIGHUP; empty:
+  /// every topic is open to every client.
+  std::string acl_file;
   bool operator==(const auth_config&) const = default;
 };
 
-/// Authorization. Minimal for now: topic filters no client may subscribe to.
+/// Authorization besides auth.acl_file: topic filters no client may subscribe to.
 struct acl_config {
   /// A SUBSCRIBE for a filter that one of these matches is refused (0x80).
   std::vector<std::string> deny_subscribe;
