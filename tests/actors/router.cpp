@@ -68,12 +68,13 @@ struct fixture : actor_fixture {
     route_batch b;
     b.seq = seq;
     b.publisher = publisher;
-    b.messages = std::move(msgs);
+    b.messages.assign(msgs.begin(), msgs.end());
     caf::send_as(from.handle, router, route_atom::value, std::move(b));
   }
 };
 
-std::vector<std::string> topics(const std::vector<broker::routed_message>& xs) {
+template <class Items>
+std::vector<std::string> topics(const Items& xs) {
   std::vector<std::string> out;
   for (auto& x : xs)
     out.push_back(x.msg->topic);

@@ -100,7 +100,7 @@ struct fixture : actor_fixture {
 
   void deliver(std::vector<broker::routed_message> items) {
     delivery_batch b;
-    b.items = std::move(items);
+    b.items.assign(std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
     caf::anon_send(session, deliver_atom::value, std::move(b));
   }
 };

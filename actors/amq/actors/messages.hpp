@@ -80,9 +80,12 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
+#include <boost/container/small_vector.hpp>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 namespace amq::actors {
@@ -130,7 +133,14 @@ using connect_frame_ptr = std::shared_ptr<const connect_frame>;
 
 /// Bytes read from a connection, handed to its session actor.
 struct byte_chunk {
-  std::vector<uint8_t> data;
+  /// Inline up to 128 bytes (a small PUBLISH or an ack): no allocation besides the message's.
+  boost::container::small_vector<uint8_t, 128> data;
+  byte_chunk() = default;
+  explicit byte_chunk(std::span<const uint8_t> bytes) : data(bytes.begin(), bytes.end()) {
+  }
+  std::span<const uint8_t> view() const noexcept {
+    return {data.data(), data.size()};
+  }
 };
 
 /// Messages to route, from one session, as one batch.
@@ -141,12 +151,14 @@ struct route_batch {
   /// (router.hpp, flow control): QoS 0 only, nothing retained, and within
   /// the publisher's window of unacknowledged batches (session.hpp).
   bool ack = true;
-  std::vector<protocol::message_ptr> messages;
+  /// Inline up to 4 (a read's worth, usually 1): no allocation besides the message's.
+  boost::container::small_vector<protocol::message_ptr, 4> messages;
 };
 
 /// Messages for one session, as one batch.
 struct delivery_batch {
-  std::vector<broker::routed_message> items;
+  /// Inline for one (point to point, fan-out: one message per target and route batch).
+  boost::container::small_vector<broker::routed_message, 1> items;
   /// The router's flow control needs the session's progress (router.hpp):
   /// the session reports it once its queue runs empty. The router clears it
   /// while its view of the session's backlog is low and nothing waits for

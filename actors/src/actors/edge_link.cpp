@@ -92,7 +92,7 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
   if (target) {
     auto n = unconsumed_.fetch_add(bytes.size()) + bytes.size();
     caf::anon_send(target, bytes_atom::value, conn->id(),
-                   byte_chunk{std::vector<uint8_t>(bytes.begin(), bytes.end())});
+                   byte_chunk{bytes});
     if (n > max_unconsumed_ && !paused_.exchange(true)) {
       conn->pause_reading();
       // The session may have consumed everything in between.

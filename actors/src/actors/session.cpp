@@ -145,7 +145,7 @@ void session_state::bytes(uint64_t conn_id, byte_chunk& chunk) {
 void session_state::process(uint64_t conn_id, byte_chunk& chunk) {
   if (!conn || conn->id() != conn_id)
     return;
-  machine.on_bytes(chunk.data, now_of(self));
+  machine.on_bytes(chunk.view(), now_of(self));
   link->consumed(conn, chunk.data.size());
   after_input();
 }
@@ -503,7 +503,10 @@ void session_state::after_input() {
     route_batch batch;
     batch.seq = machine.commit_routes();
     batch.publisher = id;
-    batch.messages = std::move(fx.routes);
+    // Copied into the batch's inline room; fx.routes keeps its capacity for the next input.
+    batch.messages.assign(std::make_move_iterator(fx.routes.begin()),
+                          std::make_move_iterator(fx.routes.end()));
+    fx.routes.clear();
     // A batch the publisher need not hear back about (no PUBACK/PUBREC
     // waits for it, nothing is stored for it): no routed_atom, one actor
     // message less per batch, unless the router holds it (held()).
