@@ -20,10 +20,10 @@ import subprocess
 import pytest
 
 import test_metrics as tm
-from conftest import BROKER_BIN, V311, V5, VERSIONS, MosquittoSub, free_port, mosq_version, uid
+from conftest import V311, V5, VERSIONS, MosquittoSub, mosq_version, uid
 import mqtt_raw
 from mqtt_raw import PUBACK, RawClient
-from test_auth import passwd
+from test_auth import assert_bad_file_stops_the_broker, passwd
 
 ACL = """# anonymous clients
 topic read public/#
@@ -184,12 +184,4 @@ def test_bad_acl_file_stops_the_broker(tmp_path):
     bad.write_text("user alice\n# ok\ntopic writ sensors/#\n")
     for path, expect in ((bad, f"{bad}:3: unknown access 'writ' (read, write, readwrite or deny)"),
                          (tmp_path / "missing", f"{tmp_path / 'missing'}: cannot be read")):
-        r = subprocess.run(
-            [BROKER_BIN, "--bind", "127.0.0.1", "--port", str(free_port()), "--data-dir",
-             str(tmp_path / "data"), "--set", "admin.enabled=false", "--set",
-             f"auth.acl_file={path}"],
-            capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
-        out = r.stdout.decode() + r.stderr.decode()
-        assert r.returncode == 1, out
-        assert f"broker cannot start: auth.acl_file: {expect}" in out, out
-        assert "listens for MQTT" not in out
+        assert_bad_file_stops_the_broker(tmp_path, "auth.acl_file", path, expect)

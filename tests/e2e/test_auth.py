@@ -334,6 +334,18 @@ def test_refusal_log_lines_are_rate_limited(broker_factory, pwfile):
                   reason="bad_user_name_or_password", code="0x86") == n + 1
 
 
+def assert_bad_file_stops_the_broker(tmp_path, option, path, expect):
+    """The broker given `option`=`path` exits 1 before listening, logging `expect`."""
+    r = subprocess.run(
+        [BROKER_BIN, "--bind", "127.0.0.1", "--port", str(free_port()), "--data-dir",
+         str(tmp_path / "data"), "--set", "admin.enabled=false", "--set", f"{option}={path}"],
+        capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    out = r.stdout.decode() + r.stderr.decode()
+    assert r.returncode == 1, out
+    assert f"broker cannot start: {option}: {expect}" in out, out
+    assert "listens for MQTT" not in out
+
+
 def test_bad_password_file_stops_the_broker(tmp_path):
     bad = tmp_path / "passwd"
     passwd(bad, "alice", "secret", create=True)
@@ -341,12 +353,4 @@ def test_bad_password_file_stops_the_broker(tmp_path):
         f.write("# comment\nbob:$7$101$AAAA$AAAA\n")
     for path, expect in ((bad, f"{bad}:3: user 'bob': hash is 3 bytes, expected 64"),
                          (tmp_path / "missing", f"{tmp_path / 'missing'}: cannot open")):
-        r = subprocess.run(
-            [BROKER_BIN, "--bind", "127.0.0.1", "--port", str(free_port()), "--data-dir",
-             str(tmp_path / "data"), "--set", "admin.enabled=false", "--set",
-             f"auth.password_file={path}"],
-            capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
-        out = r.stdout.decode() + r.stderr.decode()
-        assert r.returncode == 1, out
-        assert f"broker cannot start: auth.password_file: {expect}" in out, out
-        assert "listens for MQTT" not in out
+        assert_bad_file_stops_the_broker(tmp_path, "auth.password_file", path, expect)

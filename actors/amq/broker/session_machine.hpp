@@ -336,6 +336,9 @@ private:
     protocol::reason_code code = protocol::reason_code::success; ///< MQTT 5: 0x87 when refused
   };
 
+  /// CONNACK with `rc` and close (on_connect's refusals); returns false.
+  bool refuse_connect(protocol::reason_code rc, const char* detail);
+
   // packet handlers
   void handle(protocol::publish& p, time_point now);
   void handle(const protocol::puback& p, time_point now);

@@ -368,27 +368,26 @@ bool broker_node::reload_auth() {
     return true; // nothing to reload
   bool ok = true;
   bool changed = false;
-  if (!cfg_.auth.password_file.empty()) {
-    if (auto err = auth_->reload(); !err.empty()) {
-      AMQ_LOG_WARN("auth.password_file not reloaded: {}; the {} users loaded before stay", err,
-                   auth_->users());
+  // One file: reloaded (logged with its count) or kept (a warning says why).
+  auto reload_file = [&](const std::string& file, std::string_view option, std::string err,
+                         size_t count, std::string_view what) {
+    if (!err.empty()) {
+      AMQ_LOG_WARN("{} not reloaded: {}; the {} {} loaded before stay", option, err, count, what);
       ok = false;
-    } else {
-      AMQ_LOG_INFO("auth.password_file reloaded: {} users from {}", auth_->users(),
-                   cfg_.auth.password_file);
-      changed = true;
+      return;
     }
+    AMQ_LOG_INFO("{} reloaded: {} {} from {}", option, count, what, file);
+    changed = true;
+  };
+  if (!cfg_.auth.password_file.empty()) {
+    auto err = auth_->reload();
+    reload_file(cfg_.auth.password_file, "auth.password_file", std::move(err), auth_->users(),
+                "users");
   }
   if (!cfg_.auth.acl_file.empty()) {
-    if (auto err = auth_->reload_acl(); !err.empty()) {
-      AMQ_LOG_WARN("auth.acl_file not reloaded: {}; the {} entries loaded before stay", err,
-                   auth_->acl_entries());
-      ok = false;
-    } else {
-      AMQ_LOG_INFO("auth.acl_file reloaded: {} entries from {}", auth_->acl_entries(),
-                   cfg_.auth.acl_file);
-      changed = true;
-    }
+    auto err = auth_->reload_acl();
+    reload_file(cfg_.auth.acl_file, "auth.acl_file", std::move(err), auth_->acl_entries(),
+                "entries");
   }
   // Connected clients are checked again, as Mosquitto does on reload: a removed user or a
   // changed password disconnects the client (its session stays, as after any disconnect), and

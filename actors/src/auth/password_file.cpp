@@ -261,15 +261,25 @@ verdict authenticator::check(std::optional<std::string_view> username,
   return verify(*e, *password) ? verdict::accepted : verdict::bad_credentials;
 }
 
-std::string authenticator::reload() {
-  if (opts_.password_file.empty())
+namespace {
+
+/// Loads `path` with `load` into `slot` under `mtx` (unchanged on error); the error or "".
+template <class Load, class Slot>
+std::string reload_into(const std::string& path, Load load, std::mutex& mtx, Slot& slot) {
+  if (path.empty())
     return {};
-  auto r = load_password_file(opts_.password_file);
+  auto r = load(path);
   if (!r.table)
     return std::move(r.error);
-  std::lock_guard<std::mutex> guard{mtx_};
-  table_ = std::move(r.table);
+  std::lock_guard<std::mutex> guard{mtx};
+  slot = std::move(r.table);
   return {};
+}
+
+} // namespace
+
+std::string authenticator::reload() {
+  return reload_into(opts_.password_file, load_password_file, mtx_, table_);
 }
 
 std::shared_ptr<const acl_view> authenticator::acl_view_for(std::optional<std::string_view> username,
@@ -283,14 +293,7 @@ std::shared_ptr<const acl_view> authenticator::acl_view_for(std::optional<std::s
 }
 
 std::string authenticator::reload_acl() {
-  if (opts_.acl_file.empty())
-    return {};
-  auto r = load_acl_file(opts_.acl_file);
-  if (!r.table)
-    return std::move(r.error);
-  std::lock_guard<std::mutex> guard{mtx_};
-  acl_ = std::move(r.table);
-  return {};
+  return reload_into(opts_.acl_file, load_acl_file, mtx_, acl_);
 }
 
 size_t authenticator::acl_entries() const {

@@ -102,31 +102,32 @@ bool subscribe_denied(const std::vector<std::string>& deny, std::string_view fil
 
 } // namespace
 
+bool session_machine::refuse_connect(reason_code rc, const char* detail) {
+  connack ack;
+  ack.code = rc;
+  write(ack);
+  fx().close = true;
+  fx().close_reason = rc;
+  fx().close_detail = detail;
+  metrics::count_rejected(static_cast<uint8_t>(rc));
+  return false;
+}
+
 bool session_machine::on_connect(const connect& c, time_point now) {
   version_ = c.version;
   framer_ = framer{limits_->max_packet_size};
-  connack ack;
   if (c.version == protocol_version::v5 && c.props.authentication_method) {
     // Enhanced authentication (§4.12) is not offered.
-    ack.code = reason_code::bad_authentication_method;
-    write(ack);
-    fx().close = true;
-    fx().close_reason = ack.code;
-    fx().close_detail = "enhanced authentication is not supported";
-    metrics::count_rejected(static_cast<uint8_t>(ack.code));
-    return false;
+    return refuse_connect(reason_code::bad_authentication_method,
+                          "enhanced authentication is not supported");
   }
   if (c.will && access_ && !access_->may_publish(c.will->topic)) {
     // As Mosquitto: a will the client may not publish refuses the CONNECT (3.1.1: 0x05).
     metrics::add(metrics::slot::acl_denied);
-    ack.code = reason_code::not_authorized;
-    write(ack);
-    fx().close = true;
-    fx().close_reason = ack.code;
-    fx().close_detail = "the will topic is not allowed by auth.acl_file";
-    metrics::count_rejected(static_cast<uint8_t>(ack.code));
-    return false;
+    return refuse_connect(reason_code::not_authorized,
+                          "the will topic is not allowed by auth.acl_file");
   }
+  connack ack;
   if (c.clean_start && existed_) {
     // The existing session ends here: a will still waiting for its delay is
     // published now (MQTT 5.0 §3.1.2.4, §3.1.3.2.2: "... or the Session ends,
