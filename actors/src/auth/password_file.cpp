@@ -212,25 +212,30 @@ std::string_view to_string(verdict v) noexcept {
   return "?";
 }
 
+namespace {
+
+/// Loads `path` with `load` into `slot` under `mtx` (unchanged on error); the error or "".
+template <class Load, class Slot>
+std::string reload_into(const std::string& path, Load load, std::mutex& mtx, Slot& slot) {
+  if (path.empty())
+    return {};
+  auto r = load(path);
+  if (!r.table)
+    return std::move(r.error);
+  std::lock_guard<std::mutex> guard{mtx};
+  slot = std::move(r.table);
+  return {};
+}
+
+} // namespace
+
 std::unique_ptr<authenticator> authenticator::create(auth_options opts, std::string& error) {
   std::unique_ptr<authenticator> a{new authenticator(std::move(opts))};
-  error.clear();
-  if (!a->opts_.password_file.empty()) {
-    auto r = load_password_file(a->opts_.password_file);
-    if (!r.table) {
-      error = std::move(r.error);
-      return nullptr;
-    }
-    a->table_ = std::move(r.table);
-  }
-  if (!a->opts_.acl_file.empty()) {
-    auto r = load_acl_file(a->opts_.acl_file);
-    if (!r.table) {
-      error = std::move(r.error);
-      return nullptr;
-    }
-    a->acl_ = std::move(r.table);
-  }
+  error = reload_into(a->opts_.password_file, load_password_file, a->mtx_, a->table_);
+  if (error.empty())
+    error = reload_into(a->opts_.acl_file, load_acl_file, a->mtx_, a->acl_);
+  if (!error.empty())
+    return nullptr;
   return a;
 }
 
@@ -261,22 +266,6 @@ verdict authenticator::check(std::optional<std::string_view> username,
   return verify(*e, *password) ? verdict::accepted : verdict::bad_credentials;
 }
 
-namespace {
-
-/// Loads `path` with `load` into `slot` under `mtx` (unchanged on error); the error or "".
-template <class Load, class Slot>
-std::string reload_into(const std::string& path, Load load, std::mutex& mtx, Slot& slot) {
-  if (path.empty())
-    return {};
-  auto r = load(path);
-  if (!r.table)
-    return std::move(r.error);
-  std::lock_guard<std::mutex> guard{mtx};
-  slot = std::move(r.table);
-  return {};
-}
-
-} // namespace
 
 std::string authenticator::reload() {
   return reload_into(opts_.password_file, load_password_file, mtx_, table_);
