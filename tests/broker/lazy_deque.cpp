@@ -3,6 +3,7 @@
 
 #include "amq/broker/lazy_deque.hpp"
 
+#include <atomic>
 #include <string>
 #include <thread>
 
@@ -54,4 +55,33 @@ CAF_TEST(the pool is bounded and per thread) {
   q a;
   a.push_back(1);
   CAF_CHECK_EQUAL(a.front(), 1);
+}
+
+namespace {
+
+std::atomic<int> late_release{-1}; // -1: not run; 1: freed with the pool gone; 0: pooled
+
+/// A thread_local constructed before the thread's pool, so destroyed after it: releasing its
+/// queue then must free the deque and leave the destroyed pool alone.
+struct late_owner {
+  lazy_deque<long> q;
+  ~late_owner() {
+    q.pop_front();
+    late_release = lazy_deque<long>::pooled() == 0 && !q.allocated() ? 1 : 0;
+  }
+};
+
+} // namespace
+
+CAF_TEST(a queue released after the pool of its thread was destroyed frees its deque) {
+  std::thread t([] {
+    thread_local late_owner owner; // constructed first ...
+    owner.q.push_back(2);          // ... the pool only now (first use): destroyed before owner
+    lazy_deque<long> other;
+    other.push_back(1);
+    other.pop_front(); // pooled while the thread lives
+    CAF_CHECK_EQUAL(lazy_deque<long>::pooled(), 1u);
+  });
+  t.join();
+  CAF_CHECK_EQUAL(late_release.load(), 1);
 }

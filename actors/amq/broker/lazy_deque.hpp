@@ -85,7 +85,7 @@ public:
   static constexpr size_t pool_max = 64;
 
   /// Empty deques in this thread's pool (tests).
-  static size_t pooled() noexcept { return pool().size(); }
+  static size_t pooled() noexcept { return pool_gone() ? 0 : pool().size(); }
 
   /// True while a deque is attached (an idle one holds none).
   bool allocated() const noexcept { return d_ != nullptr; }
@@ -93,17 +93,31 @@ public:
 private:
   using pool_type = std::vector<std::unique_ptr<std::deque<T>>>;
 
+  /// Set when this thread's pool is destroyed (thread exit): a queue released after that (a
+  /// session freed by another thread-local's destructor) frees its deque instead. Trivially
+  /// destructible, so it stays readable until the thread ends.
+  static bool& pool_gone() noexcept {
+    thread_local bool gone = false;
+    return gone;
+  }
+
+  struct pool_holder {
+    pool_type v;
+    ~pool_holder() {
+      pool_gone() = true;
+    }
+  };
+
   static pool_type& pool() noexcept {
-    thread_local pool_type p;
-    return p;
+    thread_local pool_holder p;
+    return p.v;
   }
 
   std::deque<T>& get() {
     if (!d_) {
-      auto& p = pool();
-      if (!p.empty()) {
-        d_ = std::move(p.back());
-        p.pop_back();
+      if (!pool_gone() && !pool().empty()) {
+        d_ = std::move(pool().back());
+        pool().pop_back();
       } else {
         d_ = std::make_unique<std::deque<T>>();
       }
@@ -113,6 +127,10 @@ private:
 
   /// `d_` is empty: back to this thread's pool (or freed when the pool is full).
   void release() noexcept {
+    if (pool_gone()) {
+      d_.reset();
+      return;
+    }
     auto& p = pool();
     if (p.size() < pool_max) {
       try {
