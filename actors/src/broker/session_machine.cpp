@@ -805,13 +805,13 @@ void session_machine::handle(const subscribe& p, time_point) {
                                                           : reason_code::unspecified_error);
       continue;
     }
-    if (s.no_local && parse_shared(s.filter)) {
+    const auto shared = parse_shared(s.filter);
+    if (s.no_local && shared) {
       protocol_violation(reason_code::protocol_error,
                          "No Local must not be set on a shared subscription");
       return;
     }
-    if (access_ && !access_->may_subscribe(parse_shared(s.filter) ? parse_shared(s.filter)->filter
-                                                                   : std::string_view{s.filter})) {
+    if (access_ && !access_->may_subscribe(shared ? shared->filter : std::string_view{s.filter})) {
       metrics::add(metrics::slot::acl_denied + 1);
       ack.codes.push_back(version_ == protocol_version::v5 ? reason_code::not_authorized
                                                           : reason_code::unspecified_error);
