@@ -1287,6 +1287,32 @@ CAF_TEST(acl: a message the client may not read is not delivered and frees its p
   CAF_CHECK_EQUAL(m().inflight_count(), 1u); // only the delivered one waits for its PUBACK
 }
 
+CAF_TEST(acl: a will is not published once a reloaded acl took its topic away) {
+  for (auto v : both_versions) {
+    CAF_MESSAGE(name(v));
+    make(v);
+    m().set_access(access_for("will/", "", ""));
+    auto c = conn(true);
+    add_will(c); // on "will/t": allowed at CONNECT
+    open(c);
+    take_fx();
+    m().set_access(access_for("other/", "", "")); // the reload
+    m().on_connection_closed(now);                 // no DISCONNECT: the will is due
+    CAF_CHECK(take_fx().routes.empty());
+    // Still allowed: published (the same flow, another machine).
+    make(v);
+    m().set_access(access_for("will/", "", ""));
+    auto c2 = conn(true);
+    add_will(c2);
+    open(c2);
+    take_fx();
+    m().on_connection_closed(now);
+    auto e = take_fx();
+    CAF_REQUIRE_EQUAL(e.routes.size(), 1u);
+    CAF_CHECK_EQUAL(e.routes[0]->topic, "will/t");
+  }
+}
+
 CAF_TEST(acl: a will on a topic the client may not publish to refuses the CONNECT) {
   for (auto v : both_versions) {
     CAF_MESSAGE(name(v));

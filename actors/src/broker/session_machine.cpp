@@ -342,6 +342,12 @@ void session_machine::reset_state() {
 }
 
 void session_machine::publish_will(time_point now) {
+  if (access_ && !access_->may_publish(will_->msg->topic)) {
+    // Allowed at CONNECT, but an ACL reloaded since took the topic away: not published.
+    metrics::add(metrics::slot::acl_denied);
+    will_.reset();
+    return;
+  }
   if (will_->expiry) {
     auto msg = std::make_shared<message>(*will_->msg);
     msg->expires_at = now + std::chrono::seconds{*will_->expiry};
