@@ -165,6 +165,6 @@ CAF_TEST(the authenticator loads the acl file and keeps the old rules when a rel
   CAF_CHECK(authenticator::create({true, "", path}, error) == nullptr);
   CAF_CHECK_EQUAL(error, path + ":2: unknown line 'bogus' (expected user, topic or pattern)");
   CAF_CHECK(authenticator::create({true, "", (dir / "missing").string()}, error) == nullptr);
-  CAF_CHECK_EQUAL(error, (dir / "missing").string() + ": cannot be read");
+  CAF_CHECK_EQUAL(error, (dir / "missing").string() + ": cannot open the ACL file (No such file or directory)");
   fs::remove_all(dir);
 }

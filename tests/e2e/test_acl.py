@@ -183,5 +183,5 @@ def test_bad_acl_file_stops_the_broker(tmp_path):
     bad = tmp_path / "acl"
     bad.write_text("user alice\n# ok\ntopic writ sensors/#\n")
     for path, expect in ((bad, f"{bad}:3: unknown access 'writ' (read, write, readwrite or deny)"),
-                         (tmp_path / "missing", f"{tmp_path / 'missing'}: cannot be read")):
+                         (tmp_path / "missing", f"{tmp_path / 'missing'}: cannot open the ACL file (No such file or directory)")):
         assert_bad_file_stops_the_broker(tmp_path, "auth.acl_file", path, expect)

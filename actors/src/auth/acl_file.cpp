@@ -1,21 +1,14 @@
 #include "amq/auth/acl_file.hpp"
 
-#include <fstream>
-#include <sstream>
 
 #include "amq/protocol/topic.hpp"
+#include "text_file.hpp"
 
 namespace amq::auth {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
+using detail::trim;
 
 /// Splits off the first word (up to a space or tab); returns it and leaves the rest in `s`.
 std::string_view word(std::string_view& s) {
@@ -165,27 +158,17 @@ struct acl_parser {
   static acl_parse_result parse(std::string_view text, std::string_view name) {
     auto table = std::make_shared<acl_table>();
     std::vector<acl_entry>* current = &table->anonymous_;
-    size_t line_no = 0;
-    auto fail = [&](const std::string& what) {
-      return acl_parse_result{nullptr, std::string{name} + ":" + std::to_string(line_no) + ": " + what};
-    };
-    while (!text.empty()) {
-      ++line_no;
-      auto nl = text.find('\n');
-      auto line = trim(text.substr(0, nl));
-      text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-      if (line.empty() || line.front() == '#')
-        continue;
+    auto err = detail::for_each_line(text, name, [&](size_t, std::string_view line) {
       auto rest = line;
       auto kind = word(rest);
       if (kind == "user") {
         if (rest.empty())
-          return fail("'user' needs a user name");
+          return std::string("'user' needs a user name");
         current = &table->users_[std::string{rest}];
-        continue;
+        return std::string{};
       }
       if (kind != "topic" && kind != "pattern")
-        return fail("unknown line '" + std::string{kind} + "' (expected user, topic or pattern)");
+        return std::string("unknown line '" + std::string{kind} + "' (expected user, topic or pattern)");
       acl_entry e;
       auto save = rest;
       auto first = word(rest);
@@ -193,24 +176,27 @@ struct acl_parser {
         e.access = *a;
       } else if (!rest.empty()) {
         // Two words: the first must be the access (as in Mosquitto); a typo is not a filter.
-        return fail("unknown access '" + std::string{first} + "' (read, write, readwrite or deny)");
+        return std::string("unknown access '" + std::string{first} + "' (read, write, readwrite or deny)");
       } else {
         rest = save; // one word: the filter, readwrite
       }
       if (rest.empty())
-        return fail("'" + std::string{kind} + "' needs a topic filter");
+        return std::string("'" + std::string{kind} + "' needs a topic filter");
       e.filter = std::string{rest};
       // %c / %u stand for one level's worth of text; validate with a placeholder.
       std::string check = e.filter;
       substitute(check, "%c", "c");
       substitute(check, "%u", "u");
       if (protocol::validate_topic_filter(check))
-        return fail("'" + e.filter + "' is not a valid topic filter");
+        return std::string("'" + e.filter + "' is not a valid topic filter");
       if (kind == "pattern")
         table->patterns_.push_back(std::move(e));
       else
         current->push_back(std::move(e));
-    }
+      return std::string{};
+    });
+    if (!err.empty())
+      return {nullptr, std::move(err)};
     return {std::move(table), {}};
   }
 };
@@ -220,12 +206,11 @@ acl_parse_result parse_acl_file(std::string_view text, std::string_view name) {
 }
 
 acl_parse_result load_acl_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return {nullptr, path + ": cannot be read"};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_acl_file(ss.str(), path);
+  std::string text;
+  std::string error;
+  if (!detail::read_text_file(path, "ACL file", text, error))
+    return {nullptr, std::move(error)};
+  return parse_acl_file(text, path);
 }
 
 } // namespace amq::auth

@@ -1,5 +1,7 @@
 #include "amq/auth/password_file.hpp"
 
+#include "text_file.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -16,13 +18,7 @@ namespace {
 
 constexpr size_t hash_size = 64; // SHA-512
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
+using detail::trim;
 
 int b64_value(char c) {
   if (c >= 'A' && c <= 'Z')
@@ -109,62 +105,55 @@ struct table_parser {
   static parse_result parse(std::string_view text, std::string_view name) {
     auto table = std::make_shared<password_table>();
     std::unordered_map<std::string, size_t> line_of;
-    size_t line_no = 0;
     std::vector<std::string_view> fields;
-    auto fail = [&](const std::string& what) {
-      return parse_result{nullptr, std::string{name} + ":" + std::to_string(line_no) + ": " + what};
-    };
-    while (!text.empty()) {
-      ++line_no;
-      auto nl = text.find('\n');
-      auto line = trim(text.substr(0, nl));
-      text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-      if (line.empty() || line.front() == '#')
-        continue;
+    auto err = detail::for_each_line(text, name, [&](size_t line_no, std::string_view line) {
       auto colon = line.find(':');
       if (colon == std::string_view::npos)
-        return fail("expected user:hash, found no ':'");
+        return std::string("expected user:hash, found no ':'");
       auto user = trim(line.substr(0, colon));
       auto hashed = trim(line.substr(colon + 1));
       if (user.empty())
-        return fail("empty user name");
+        return std::string("empty user name");
       std::string user_s{user};
       if (auto it = line_of.find(user_s); it != line_of.end())
-        return fail("user '" + user_s + "' is already defined on line " + std::to_string(it->second));
+        return std::string("user '" + user_s + "' is already defined on line " + std::to_string(it->second));
       password_entry e;
       if (hashed.starts_with("$6$")) {
         if (!split_dollar(hashed.substr(3), 2, fields))
-          return fail("user '" + user_s + "': expected $6$<salt>$<hash>");
+          return std::string("user '" + user_s + "': expected $6$<salt>$<hash>");
         e.kind = password_entry::scheme::sha512;
       } else if (hashed.starts_with("$7$")) {
         if (!split_dollar(hashed.substr(3), 3, fields))
-          return fail("user '" + user_s + "': expected $7$<iterations>$<salt>$<hash>");
+          return std::string("user '" + user_s + "': expected $7$<iterations>$<salt>$<hash>");
         e.kind = password_entry::scheme::pbkdf2_sha512;
         auto it = fields[0];
         auto [end, ec] = std::from_chars(it.data(), it.data() + it.size(), e.iterations);
         if (ec != std::errc{} || end != it.data() + it.size() || e.iterations == 0
             || e.iterations > max_iterations)
-          return fail("user '" + user_s + "': iterations must be between 1 and "
+          return std::string("user '" + user_s + "': iterations must be between 1 and "
                       + std::to_string(max_iterations) + ", got '" + std::string{it} + "'");
         fields.erase(fields.begin());
       } else if (hashed.empty()) {
-        return fail("user '" + user_s + "' has no password hash");
+        return std::string("user '" + user_s + "' has no password hash");
       } else if (hashed.front() != '$') {
-        return fail("user '" + user_s
+        return std::string("user '" + user_s
                     + "' has a plain-text password; hash the file with mosquitto_passwd -U");
       } else {
-        return fail("user '" + user_s + "': unknown hash type (expected $6$ or $7$)");
+        return std::string("user '" + user_s + "': unknown hash type (expected $6$ or $7$)");
       }
       if (!b64_decode(fields[0], e.salt) || e.salt.empty())
-        return fail("user '" + user_s + "': salt is not base64");
+        return std::string("user '" + user_s + "': salt is not base64");
       if (!b64_decode(fields[1], e.hash))
-        return fail("user '" + user_s + "': hash is not base64");
+        return std::string("user '" + user_s + "': hash is not base64");
       if (e.hash.size() != hash_size)
-        return fail("user '" + user_s + "': hash is " + std::to_string(e.hash.size())
+        return std::string("user '" + user_s + "': hash is " + std::to_string(e.hash.size())
                     + " bytes, expected 64 (SHA-512)");
       line_of.emplace(user_s, line_no);
       table->users_.emplace(std::move(user_s), std::move(e));
-    }
+      return std::string{};
+    });
+    if (!err.empty())
+      return parse_result{nullptr, std::move(err)};
     return parse_result{std::move(table), {}};
   }
 };
@@ -179,17 +168,11 @@ parse_result parse_password_file(std::string_view text, std::string_view name) {
 }
 
 parse_result load_password_file(const std::string& path) {
-  errno = 0;
-  std::ifstream in{path, std::ios::binary};
-  if (!in)
-    return parse_result{nullptr, path + ": cannot open the password file"
-                                   + (errno != 0 ? std::string{" ("} + std::strerror(errno) + ")"
-                                                 : std::string{})};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad())
-    return parse_result{nullptr, path + ": cannot read the password file"};
-  return parse_password_file(ss.str(), path);
+  std::string text;
+  std::string error;
+  if (!detail::read_text_file(path, "password file", text, error))
+    return parse_result{nullptr, std::move(error)};
+  return parse_password_file(text, path);
 }
 
 bool verify(const password_entry& entry, std::string_view password) {
