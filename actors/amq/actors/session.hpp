@@ -81,8 +81,8 @@ struct session_state {
   void durable_stored(uint32_t token, bool ok);
   storage::session_record make_record() const;
   void kick(protocol::reason_code rc);
-  /// The password file was reloaded: disconnects the client (0x87) if its credentials no
-  /// longer pass.
+  /// The auth files were reloaded: takes the client's topic access from the ACL file again, and
+  /// disconnects the client (0x87) if its credentials no longer pass the password file.
   void recheck_auth();
   void tick();
   /// Writes the collected output; `force` ignores output holds (closing).
@@ -160,8 +160,8 @@ struct session_state {
   metrics::session_probe probe;
   /// The registry that spawned this session (null: none), told when it ends.
   caf::actor_addr registry;
-  /// The connected client's user name and password, kept only while its edge checks
-  /// credentials (a password file or allow_anonymous false), for recheck_auth().
+  /// The connected client's user name (with an ACL file or a credential check) and password
+  /// (with a credential check: a password file or allow_anonymous false), for recheck_auth().
   struct credentials {
     std::optional<std::string> username;
     std::optional<std::string> password;
