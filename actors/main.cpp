@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
     amq::actors::io_scheduler_options io_opts;
     io_opts.write_gather = std::chrono::microseconds{cfg.runtime.write_gather_us};
     io_opts.io_poll_period = std::chrono::microseconds{cfg.runtime.io_poll_us};
+    io_opts.session_affinity = cfg.runtime.session_affinity;
     amq::actors::install_io_scheduler(sys_cfg, *loops, io_opts);
   }
   sys_cfg.set("logger.verbosity", caf::atom("quiet"));

@@ -146,6 +146,11 @@ def main():
                 events.append(line)
                 raw.append(line)
 
+    if meta.get("pinned") == "0":  # --unpinned: every actormq runs its default threads
+        for b in ("actormq", "actormq2"):
+            BROKER_NAMES[b] = "actormq (unpinned, default threads)"
+        BROKER_NAMES["actormq-redis"] = "actormq (unpinned), DEVICE queue in Redis"
+        BROKER_NAMES["actormq-kafka"] = "actormq (unpinned), APPLICATION queue in Kafka"
     all_brokers = meta.get("brokers", "actormq actormq2 mosquitto limit").split()
     brokers = [b for b in all_brokers if b not in BACKEND_BROKERS]
     repeat = int(meta.get("repeat", "1"))
@@ -169,7 +174,12 @@ def main():
       f"1-min load average {meta.get('loadavg_start', '?').split()[0]} at the start, "
       f"{meta.get('loadavg_end', '? ').split()[0]} at the end (per-run values in the raw lines).")
     only_fleet = bool(results) and all(r.get("scenario") == "backlog" for r in results)
-    if only_fleet:
+    if meta.get("pinned") == "0":
+        P("- **Pinning: none** (`--unpinned`): brokers and tools run as a user runs them, "
+          "scheduled over both cores by the kernel; actormq with its default threads (one CAF "
+          "worker per core, each running the I/O of its share of the connections; session "
+          "actors on their connection's worker), Mosquitto single-threaded as always.")
+    elif only_fleet:
         P(f"- **Pinning**: brokers `taskset -c {meta.get('broker_cpu')}` (actormq: 1 CAF worker that also runs the I/O, `runtime.io_threads=0`), "
           f"actormq-fleet `taskset -c {meta.get('tool_cpu')}`; Redis and Kafka not pinned.")
     else:

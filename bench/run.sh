@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [all|throughput|idle|persist] [--quick] [--repeat N]
 #                [--brokers "actormq actormq2 mosquitto limit actormq-redis actormq-kafka"]
-#                [--no-build] [--rev GIT_REV] [--out FILE] [--cases REGEX]
+#                [--no-build] [--rev GIT_REV] [--out FILE] [--cases REGEX] [--unpinned]
 #
 # Parts (default all): throughput = fan-in/fan-out/p2p rows (mqtt-load); idle = 10,000 and
 # 50,000 idle connections (mqtt-load --scenario conn; broker RSS per connection, connect rate);
@@ -39,6 +39,11 @@
 # throughput, idle: "actormq actormq2 mosquitto limit".
 # mqtt-load (and actormq-fleet) always run pinned to $TOOL_CPU.
 #
+# --unpinned runs everything as a user would: no taskset for the brokers or the tools, and
+# actormq with its default threads (one worker per core, each running the I/O of its share of the
+# connections), so the brokers and mqtt-load share both cores as the kernel schedules them.
+# `actormq` and `actormq2` are then the same; list one of them.
+#
 # --cases REGEX keeps only the rows whose label matches (grep -E), e.g. '_5k' for the fixed-rate
 # latency rows (the report's "p99 at fixed rates" table wants several --repeat runs).
 #
@@ -68,6 +73,7 @@ REPEAT=1
 BUILD=1
 BROKERS=
 OUTFILE=
+PINNED=1
 REV=
 CASES_RE=
 
@@ -82,11 +88,22 @@ while [ $# -gt 0 ]; do
     --rev) REV=${2:?--rev needs a git revision}; shift ;;
     --out) OUTFILE=${2:?--out needs a file}; shift ;;
     --cases) CASES_RE=${2:?--cases needs a regular expression}; shift ;;
+    --unpinned) PINNED=0 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 1 ;;
   esac
   shift
 done
+# How brokers and tools are started (see --unpinned).
+if [ "$PINNED" = 1 ]; then
+  BPIN=(taskset -c "$BROKER_CPU")
+  TPIN=(taskset -c "$TOOL_CPU")
+  AMQ_THREADS=(--set runtime.worker_threads=1 --set runtime.io_threads=0)
+else
+  BPIN=()
+  TPIN=()
+  AMQ_THREADS=()
+fi
 case $REPEAT in ''|*[!0-9]*|0) echo "run.sh: --repeat needs a positive integer" >&2; exit 1 ;; esac
 if [ -z "$BROKERS" ]; then
   case $PART in
@@ -216,17 +233,17 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
   case $1 in
     actormq)
       # shellcheck disable=SC2086
-      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
+      (ulimit -n "$HARD_NOFILE"; exec "${BPIN[@]}" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
         $store --log-level warn --set admin.enabled=false \
-        --set runtime.worker_threads=1 --set runtime.io_threads=0) >"$BLOG" 2>&1 &
+        "${AMQ_THREADS[@]}") >"$BLOG" 2>&1 &
       ;;
     actormq-redis)
       # The backlog's DEVICE session queues in Redis; its limit is raised to Mosquitto's
       # max_queued_messages (the default, 10,000, would drop most of the backlog).
       deadline=$((START_DEADLINE * 3))
-      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
+      (ulimit -n "$HARD_NOFILE"; exec "${BPIN[@]}" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
         $store --log-level warn --set admin.enabled=false \
-        --set runtime.worker_threads=1 --set runtime.io_threads=0 \
+        "${AMQ_THREADS[@]}" \
         --set storage.device_queue=redis --set storage.redis.host=127.0.0.1 \
         --set "storage.redis.port=$AMQ_TEST_REDIS_PORT" --set "storage.redis.key_prefix=amqb-r$3:" \
         --set storage.redis.wait_at_boot_ms=10000 \
@@ -236,9 +253,9 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
       # The backlog's session ($FLEET_PREFIX<n>) is APPLICATION by a client-id rule (the sender
       # stays DEVICE); its queue is a Kafka topic, session records replicated to Kafka too.
       deadline=$((START_DEADLINE * 3))
-      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
+      (ulimit -n "$HARD_NOFILE"; exec "${BPIN[@]}" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
         $store --log-level warn --set admin.enabled=false \
-        --set runtime.worker_threads=1 --set runtime.io_threads=0 \
+        "${AMQ_THREADS[@]}" \
         --set storage.application_queue=kafka --set storage.sessions=kafka \
         --set "storage.kafka.bootstrap_servers=$AMQ_TEST_KAFKA_BOOTSTRAP" \
         --set "storage.kafka.topic_prefix=amqb-r$3" --set storage.kafka.replication_factor=1 \
@@ -253,10 +270,10 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
     mosquitto)
       local conf
       conf=$(mosquitto_conf "$BPORT" "$4" "$([ "$2" = backlog ] && echo 1 || echo 0)" "$3")
-      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$MOSQUITTO" -c "$conf") >"$BLOG" 2>&1 &
+      (ulimit -n "$HARD_NOFILE"; exec "${BPIN[@]}" "$MOSQUITTO" -c "$conf") >"$BLOG" 2>&1 &
       ;;
     limit)
-      (ulimit -n "$HARD_NOFILE"; exec taskset -c "$BROKER_CPU" "$LIMIT" --port "$BPORT") >"$BLOG" 2>&1 &
+      (ulimit -n "$HARD_NOFILE"; exec "${BPIN[@]}" "$LIMIT" --port "$BPORT") >"$BLOG" 2>&1 &
       ;;
   esac
   BPID=$!
@@ -433,7 +450,7 @@ one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
     bc0=$(cpu_s "$BPID")
     case $b in actormq-redis) rc0=$(cpu_s "$REDIS_PID"); ra0=$(redis_aof_bytes) ;; actormq-kafka) kc0=$(cpu_s "$KAFKA_PID") ;; esac
     # shellcheck disable=SC2086
-    timeout -k 5 300 taskset -c "$TOOL_CPU" "$FLEET_BIN" --port "$BPORT" --quiet --id-prefix "$FLEET_PREFIX" \
+    timeout -k 5 300 "${TPIN[@]}" "$FLEET_BIN" --port "$BPORT" --quiet --id-prefix "$FLEET_PREFIX" \
       --duration 240 --drain 5 $args >"$RUNDIR/load-$b-$label-r$r.txt" 2>&1
     extra="broker_cpu_s=$(awk -v a="$bc0" -v b="$(cpu_s "$BPID")" 'BEGIN{printf "%.2f", b - a}')"
     # backend_bytes: what the backend wrote for this run (Redis: AOF growth; Kafka: the size of
@@ -446,7 +463,7 @@ one() { # $1 broker, $2 label, $3 mode, $4 run, $5 args
     esac
   else
     # shellcheck disable=SC2086
-    timeout -k 5 $((dur + 150)) taskset -c "$TOOL_CPU" "$LOAD" --port "$BPORT" --broker-pid "$BPID" --quiet \
+    timeout -k 5 $((dur + 150)) "${TPIN[@]}" "$LOAD" --port "$BPORT" --broker-pid "$BPID" --quiet \
       $COMMON $args --duration "$dur" --id-prefix "amqb-" >"$RUNDIR/load-$b-$label-r$r.txt" 2>&1
   fi
   local rc=$?
@@ -486,6 +503,7 @@ start_services
   echo "gxx=$(g++ -dumpfullversion 2>/dev/null)"
   echo "broker_cpu=$BROKER_CPU"
   echo "tool_cpu=$TOOL_CPU"
+  echo "pinned=$PINNED"
   echo "duration=$DURATION"
   echo "hold=$HOLD"
   echo "conns=$CONNS"

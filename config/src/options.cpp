@@ -531,6 +531,13 @@ std::vector<option_descriptor> make_options() {
         "new input waits less behind a long burst of work; higher: a burst (a fan-out's "
         "deliveries) finishes before newer input is read. The period starts when the worker "
         "wakes for input, so the input that woke it gets its whole period.");
+  t.add(AMQ_KEY(runtime.session_affinity), bool_codec{}, {},
+        "With runtime.io_threads 0: a session actor runs on the worker that runs its "
+        "connection's event loop (connections are spread over the workers round-robin), so a "
+        "fan-out's deliveries and their sends spread over the workers that own the subscribers' "
+        "connections, and a session's work stays on its socket's core. An idle worker still "
+        "steals queued sessions from a busy one. false: an actor runs on the worker of whoever "
+        "sent it its message (the whole path of a message on one worker unless stolen).");
   t.add(AMQ_KEY(runtime.worker_moderate_polls), uint_in<uint32_t>(0, 100000), {},
         "With runtime.io_threads >= 1 (CAF's own scheduler): "
         "how an idle actor worker waits (CAF work-stealing moderate-poll-attempts): after a short "

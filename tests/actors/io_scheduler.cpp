@@ -8,6 +8,8 @@
 #include "amq/net/server.hpp"
 #include "../net/recorder.hpp"
 
+#include <boost/asio/io_context.hpp>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
@@ -229,6 +231,16 @@ CAF_TEST(two workers spread the connections over both loops) {
   }
   std::lock_guard<std::mutex> guard{fx.mtx};
   CAF_CHECK_EQUAL(fx.io_threads.size(), 2u);
+  // Each connection names the loop that runs it (a session's home: worker_of_loop).
+  std::set<const void*> loops;
+  for (auto& c : fx.conns) {
+    loops.insert(c->loop());
+    CAF_CHECK(actors::worker_of_loop(*fx.sys, c->loop()) != nullptr);
+  }
+  std::set<const void*> expected;
+  for (auto* ctx : fx.loops.contexts())
+    expected.insert(static_cast<boost::asio::execution_context*>(ctx));
+  CAF_CHECK(loops == expected);
 }
 
 CAF_TEST(stop closes every connection while the workers keep the loops running) {
@@ -515,4 +527,144 @@ CAF_TEST(the workers run actors without a current CAF logger) {
   CAF_CHECK(ask(probe));
   self->send_exit(probe, caf::exit_reason::user_shutdown);
   self->send_exit(spawner, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+/// The calling thread's name (amq.worker.N on a worker).
+std::string os_thread_name() {
+  char buf[16] = {};
+  ::pthread_getname_np(::pthread_self(), buf, sizeof(buf));
+  return buf;
+}
+
+/// An event-based actor with a home worker (actors::homed_actor) and a behavior made by `make`.
+class homed_fn : public actors::homed_actor<caf::event_based_actor> {
+public:
+  homed_fn(caf::actor_config& cfg, caf::execution_unit* home,
+           std::function<caf::behavior(homed_fn*)> make)
+    : homed_actor(cfg), make_(std::move(make)) {
+    set_home(home);
+  }
+  caf::behavior make_behavior() override {
+    return make_(this);
+  }
+
+private:
+  std::function<caf::behavior(homed_fn*)> make_;
+};
+
+} // namespace
+
+CAF_TEST(an actor homed on a worker runs there whoever sends to it) {
+  // Session actors are homed on the worker that runs their connection's loop (session.hpp), so a
+  // fan-out's deliveries spread over the workers that own the subscribers' connections.
+  actors::io_scheduler_options opts;
+  opts.steal_wait = std::chrono::hours(1); // an idle worker steals only when woken
+  opts.wake_check_interval = 1000000;
+  fixture fx{2, opts};
+  auto ctxs = fx.loops.contexts();
+  auto loop_of = [&](size_t i) {
+    return static_cast<const void*>(static_cast<boost::asio::execution_context*>(ctxs[i]));
+  };
+  auto* home0 = actors::worker_of_loop(*fx.sys, loop_of(0));
+  auto* home1 = actors::worker_of_loop(*fx.sys, loop_of(1));
+  CAF_REQUIRE(home0 != nullptr);
+  CAF_REQUIRE(home1 != nullptr);
+  CAF_CHECK(home0 != home1);
+  int other = 0;
+  CAF_CHECK(actors::worker_of_loop(*fx.sys, &other) == nullptr);
+  CAF_CHECK(actors::worker_of_loop(*fx.sys, nullptr) == nullptr);
+  // Worker 0 is kept in a job that waits for `release`: it can neither run nor steal what is
+  // scheduled on worker 1, and anything scheduled on worker 0 waits. Unhomed, the requests below
+  // would be spread round-robin, and those put on worker 0 would time out.
+  struct gate {
+    std::mutex mtx;
+    std::condition_variable cv;
+    bool started = false;
+    bool released = false;
+    std::string thread;
+  };
+  auto g = std::make_shared<gate>();
+  auto blocker = fx.sys->spawn<homed_fn, caf::lazy_init>(home0, [g](homed_fn*) -> caf::behavior {
+    return {[g](int) {
+      std::unique_lock<std::mutex> lock{g->mtx};
+      g->started = true;
+      g->thread = os_thread_name();
+      g->cv.notify_all();
+      g->cv.wait_for(lock, deadline, [&] { return g->released; });
+      g->started = false;
+      g->released = false;
+      return g->thread;
+    }};
+  });
+  auto make_probe = [](homed_fn* self) -> caf::behavior {
+    return {
+      [](actors::tick_atom) { return os_thread_name(); },
+      [self](actors::tick_atom, const caf::actor& next) {
+        // A request from this worker to an actor homed on the other one, and its answer back.
+        auto rp = self->make_response_promise<std::string>();
+        self->request(next, std::chrono::seconds(10), actors::tick_atom::value)
+          .then([rp](const std::string& where) mutable { rp.deliver(where); },
+                [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      },
+    };
+  };
+  auto probe1 = fx.sys->spawn<homed_fn, caf::lazy_init>(home1, make_probe);
+  auto probe0 = fx.sys->spawn<homed_fn, caf::lazy_init>(home0, make_probe);
+  caf::scoped_actor self{*fx.sys};
+  auto release = [&] {
+    std::lock_guard<std::mutex> lock{g->mtx};
+    g->released = true;
+    g->cv.notify_all();
+  };
+  // The blocker's job goes to worker 0, but worker 1 may steal it if it is between jobs just
+  // then (start-up work): then let it go and try again until worker 0 itself holds it.
+  bool held_by_0 = false;
+  for (int attempt = 0; attempt < 50 && !held_by_0; ++attempt) {
+    self->send(blocker, 1); // its answer comes back once released
+    {
+      std::unique_lock<std::mutex> lock{g->mtx};
+      CAF_REQUIRE(g->cv.wait_for(lock, deadline, [&] { return g->started; }));
+      held_by_0 = g->thread == "amq.worker.0";
+    }
+    if (!held_by_0) {
+      release();
+      self->receive([](const std::string&) {}, caf::after(deadline) >> [] {});
+    }
+  }
+  CAF_REQUIRE(held_by_0);
+  for (int i = 0; i < 8; ++i) {
+    std::string where;
+    self->request(probe1, std::chrono::seconds(10), actors::tick_atom::value)
+      .receive([&](const std::string& w) { where = w; },
+               [&](caf::error& e) { where = "error: " + caf::to_string(e); });
+    CAF_CHECK_EQUAL(where, "amq.worker.1");
+  }
+  release();
+  self->receive([](const std::string&) {}, caf::after(deadline) >> [] {});
+  // From one worker to an actor homed on the other and back: every answer arrives (a job
+  // scheduled on a worker from another worker's thread wakes it). Worker 1 may steal probe0's
+  // job while worker 0 wakes up, so where it ran is not checked.
+  for (int i = 0; i < 8; ++i) {
+    std::string where;
+    self->request(probe1, std::chrono::seconds(10), actors::tick_atom::value, probe0)
+      .receive([&](const std::string& w) { where = w; },
+               [&](caf::error& e) { where = "error: " + caf::to_string(e); });
+    CAF_CHECK(where == "amq.worker.0" || where == "amq.worker.1");
+  }
+  self->send_exit(blocker, caf::exit_reason::user_shutdown);
+  self->send_exit(probe0, caf::exit_reason::user_shutdown);
+  self->send_exit(probe1, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(without session affinity no loop names a worker) {
+  // runtime.session_affinity: false: sessions are scheduled where their senders run.
+  actors::io_scheduler_options opts;
+  opts.session_affinity = false;
+  fixture fx{2, opts};
+  for (auto* ctx : fx.loops.contexts())
+    CAF_CHECK(actors::worker_of_loop(*fx.sys, static_cast<boost::asio::execution_context*>(ctx))
+              == nullptr);
 }

@@ -33,8 +33,12 @@
 /// `contexts()` as `net::server_options::external_contexts` (broker_node does this when
 /// `io_loops::installed()` is set), and destroy the loops after the actor system.
 
+#include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/execution_unit.hpp>
+#include <caf/mailbox_element.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -92,6 +96,46 @@ struct io_scheduler_options {
   /// polls its loop, or once the oldest is this old (checked between jobs); 0 writes each at
   /// once (plain write-through).
   std::chrono::microseconds write_gather{50};
+  /// `worker_of_loop` names the loop's worker (session actors are homed on their connection's
+  /// worker); false: it returns null (every actor is scheduled where its sender runs).
+  bool session_affinity = true;
+};
+
+/// The worker that runs the event loop `loop` (a connection's `net::connection::loop()`), as the
+/// execution unit a session actor schedules itself on (its *home*, session.hpp): a session runs
+/// where its connection's I/O runs, so with several workers a fan-out's deliveries and their sends
+/// spread over the workers that own the subscribers' connections instead of piling onto the one
+/// that ran the router. Null with CAF's own scheduler, for a loop that is not one of the
+/// installed loops, or with `io_scheduler_options::session_affinity` off.
+caf::execution_unit* worker_of_loop(caf::actor_system& sys, const void* loop) noexcept;
+
+/// An actor that runs on a chosen worker, its *home* (`set_home`, e.g. `worker_of_loop`): each
+/// message that finds it idle schedules it on that worker (woken if it blocks in its loop), from
+/// any thread. Without a home it is scheduled where its sender runs (CAF's default). An idle
+/// worker may still steal it from its home's queue (load balance beats locality when the home is
+/// busy); messages keep their order either way (the mailbox keeps it).
+template <class Base>
+class homed_actor : public Base {
+public:
+  using Base::Base;
+  using Base::enqueue;
+
+  void enqueue(caf::mailbox_element_ptr ptr, caf::execution_unit* eu) override {
+    auto* home = home_.load(std::memory_order_relaxed);
+    Base::enqueue(std::move(ptr), home != nullptr ? home : eu);
+  }
+
+  /// Any thread; null: no home. A stale value read by a concurrent sender costs locality only.
+  void set_home(caf::execution_unit* home) noexcept {
+    home_.store(home, std::memory_order_relaxed);
+  }
+
+  caf::execution_unit* home() const noexcept {
+    return home_.load(std::memory_order_relaxed);
+  }
+
+private:
+  std::atomic<caf::execution_unit*> home_{nullptr};
 };
 
 /// Makes the actor system built from `cfg` use a work-stealing scheduler whose workers run

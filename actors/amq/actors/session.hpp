@@ -9,6 +9,7 @@
 /// comes up, so a burst of deliveries becomes one write.
 
 #include "amq/actors/edge_link.hpp"
+#include "amq/actors/io_scheduler.hpp"
 #include "amq/admin/session_directory.hpp"
 #include "amq/actors/messages.hpp"
 #include "amq/broker/session_machine.hpp"
@@ -173,10 +174,12 @@ struct session_state {
 /// so its footprint matters (docs/performance.md, "Idle connections"): all
 /// session actors share ONE behavior object (the handlers find their state
 /// through `current()`, set for the duration of `resume`) instead of each
-/// owning a copy of 13 handlers (~570 bytes per session).
-class session_actor : public caf::stateful_actor<session_state> {
+/// owning a copy of 13 handlers (~570 bytes per session). While a
+/// connection is attached the session's home is the worker that runs that
+/// connection's I/O (homed_actor, io_scheduler.hpp).
+class session_actor : public homed_actor<caf::stateful_actor<session_state>> {
 public:
-  using super = caf::stateful_actor<session_state>;
+  using super = homed_actor<caf::stateful_actor<session_state>>;
 
   session_actor(caf::actor_config& cfg, broker::session_id id, std::string client_id,
                 const broker::session_limits& limits, caf::actor router, caf::actor storage,

@@ -186,6 +186,13 @@ public:
     return 0;
   }
 
+  /// The event loop that runs this connection's I/O (its `boost::asio::execution_context`), as
+  /// an opaque identity: the session actor runs on the worker that runs this loop
+  /// (amq/actors/io_scheduler.hpp, `worker_of_loop`). Null if unknown (a test's fake).
+  virtual const void* loop() const noexcept {
+    return nullptr;
+  }
+
   /// TLS: the Common Name of the client certificate the handshake verified; empty for plain
   /// TCP, a client without a certificate, or one whose certificate has no CN. On the I/O thread
   /// (a receiver's on_data), from the first data on.

@@ -85,6 +85,8 @@ bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
   }
   conn = std::move(c);
   link = std::move(l);
+  // Run where the connection's I/O runs (io_scheduler.hpp, worker_of_loop).
+  static_cast<session_actor*>(self)->set_home(worker_of_loop(self->system(), conn->loop()));
   auto early = link->bind(conn, self);
   auto& p = cf->packet;
   if (classifier)
@@ -435,6 +437,7 @@ void session_state::detach() {
   conn.reset();
   link.reset();
   creds.reset();
+  static_cast<session_actor*>(self)->set_home(nullptr);
   self->send(router, online_atom::value, id, false);
   report_disconnected();
 }

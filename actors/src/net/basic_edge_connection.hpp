@@ -32,7 +32,9 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution/context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
@@ -61,6 +63,12 @@ public:
         if (self->started_ && !self->paused_ && !self->done_ && self->phase_.load() == phase::open)
           self->arm_read();
       });
+  }
+
+  const void* loop() const noexcept override {
+    // The socket's executor never changes after construction.
+    auto ex = const_cast<basic_edge_connection*>(this)->io_executor();
+    return &boost::asio::query(ex, boost::asio::execution::context);
   }
 
   bool send(std::vector<uint8_t> bytes) override {

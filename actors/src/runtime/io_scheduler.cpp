@@ -245,6 +245,11 @@ public:
   /// 920 -> 886 us; about this machine's noise, so the case rests on the order itself.
   template <class Worker>
   void internal_enqueue(Worker* self, caf::resumable* job) {
+    if (tl_worker != self) {
+      // Another thread scheduled an actor on this worker: its home (worker_of_loop).
+      external_enqueue(self, job);
+      return;
+    }
     d(self).queue.append(job);
   }
 
@@ -422,6 +427,21 @@ std::vector<boost::asio::io_context*> io_loops::contexts() const {
 
 io_loops* io_loops::installed() noexcept {
   return installed_loops.load();
+}
+
+caf::execution_unit* worker_of_loop(caf::actor_system& sys, const void* loop) noexcept {
+  auto* installed = installed_loops.load();
+  if (installed == nullptr || loop == nullptr)
+    return nullptr;
+  auto* coord = dynamic_cast<io_coordinator*>(&sys.scheduler());
+  if (coord == nullptr || &coord->loops() != &installed->get()
+      || !coord->loops().opts.session_affinity)
+    return nullptr;
+  auto& loops = coord->loops().loops;
+  for (size_t i = 0; i < loops.size() && i < coord->num_workers(); ++i)
+    if (static_cast<const void*>(static_cast<asio::execution_context*>(&loops[i]->ctx)) == loop)
+      return coord->worker_by_id(i); // worker i runs loop i
+  return nullptr;
 }
 
 void install_io_scheduler(caf::actor_system_config& cfg, io_loops& loops,

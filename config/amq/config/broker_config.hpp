@@ -283,6 +283,9 @@ struct runtime_config {
   /// io_threads 0: a busy worker reads its connections after at most this many microseconds of
   /// actor jobs (io_scheduler_options::io_poll_period).
   uint32_t io_poll_us = 1000;
+  /// io_threads 0: a session actor runs on the worker that runs its connection's loop
+  /// (io_scheduler_options::session_affinity).
+  bool session_affinity = true;
   bool operator==(const runtime_config&) const = default;
 };
 
