@@ -1287,6 +1287,33 @@ CAF_TEST(acl: a message the client may not read is not delivered and frees its p
   CAF_CHECK_EQUAL(m().inflight_count(), 1u); // only the delivered one waits for its PUBACK
 }
 
+CAF_TEST(acl: a message the client may not read takes no place in its offline queue) {
+  limits.max_queued_offline = 2;
+  make(v5);
+  m().set_access(access_for("", "t/", ""));
+  open(persistent_connect());
+  take_fx();
+  close();
+  take_fx();
+  auto queue = [&](std::string topic, std::string payload, uint64_t seq) {
+    auto d = msg(std::move(topic), std::move(payload), qos::at_least_once);
+    d.seq = seq;
+    m().on_deliver(d, now);
+  };
+  queue("t/1", "a", 1);
+  queue("x/1", "hidden", 2);
+  queue("x/2", "hidden", 3);
+  queue("t/2", "b", 4);
+  CAF_CHECK_EQUAL(m().queued_count(), 2u);
+  CAF_CHECK_EQUAL(m().counters().dropped_queue_full, 0u); // the readable ones fit
+  CAF_CHECK_EQUAL(take_fx().done_seqs, (std::vector<uint64_t>{2, 3})); // stored copies go
+  auto ack = open(persistent_connect());
+  CAF_CHECK(ack.session_present);
+  CAF_CHECK_EQUAL(next<publish>().payload, "a");
+  CAF_CHECK_EQUAL(next<publish>().payload, "b");
+  CAF_CHECK(quiet());
+}
+
 CAF_TEST(acl: a will is not published once a reloaded acl took its topic away) {
   for (auto v : both_versions) {
     CAF_MESSAGE(name(v));

@@ -1201,6 +1201,16 @@ void session_machine::on_deliver(routed_message d, time_point now) {
       metrics::count_drop(metrics::drop::qos0_offline);
       return;
     }
+    // auth.acl_file: what the client may not read does not take a place in its offline queue
+    // (send_now would discard it on the way out anyway). Checked with the access of its last
+    // connection, as Mosquitto checks a subscriber's read access when it queues for it; a
+    // session restored after a restart has none until it connects, and send_now checks then.
+    if (access_ && !access_->may_receive(qm.msg->topic)) {
+      metrics::add(metrics::slot::acl_denied + 2);
+      if (qm.seq != 0)
+        fx().done_seqs.push_back(qm.seq); // stored by the router: remove it again
+      return;
+    }
     if (limits_->offline_message_ttl.count() > 0 && !qm.msg->expires_at)
       qm.ttl_deadline = now + limits_->offline_message_ttl;
     enqueue(std::move(qm));
