@@ -144,6 +144,12 @@ def test_a_will_on_a_denied_topic_refuses_the_connect(acl_broker, version):
     raw(acl_broker, version, "alice", will={"topic": "sensors/will", "payload": b"bye", "qos": 1}).close()
 
 
+def wait_applied(broker, n):
+    """Waits for the n-th "the reload applies to every session" line (logged once every session
+    has taken the new rules: from then on every delivery is checked against them)."""
+    broker.wait_log(rf"(?s)(?:reloaded auth files apply to every session now \(\d+ checked\).*?){{{n}}}")
+
+
 def test_sighup_reloads_the_acl_for_connected_clients(acl_broker):
     broker = acl_broker
     bob = raw(broker, V5, "bob")
@@ -154,6 +160,7 @@ def test_sighup_reloads_the_acl_for_connected_clients(acl_broker):
     broker.acl_path.write_text(ACL.replace("topic read sensors/#\n", ""))
     broker.proc.send_signal(signal.SIGHUP)
     broker.wait_log(r"auth\.acl_file reloaded: 7 entries from ")
+    wait_applied(broker, 1)
     assert publish_qos1(alice, V5, "sensors/a", b"after", 2) == 0
     assert publish_qos1(alice, V5, "sync/x", b"sync", 3) == 0x87  # alice may not write sync/
     # bob's subscription stays, but sensors/ is no longer his to read. To see that nothing of it
@@ -162,6 +169,7 @@ def test_sighup_reloads_the_acl_for_connected_clients(acl_broker):
         "topic write public/#\n", "topic write public/#\ntopic write sync/#\n"))
     broker.proc.send_signal(signal.SIGHUP)
     broker.wait_log(r"auth\.acl_file reloaded: 8 entries from ")
+    wait_applied(broker, 2)
     assert publish_qos1(alice, V5, "sensors/a", b"hidden", 4) == 0
     assert publish_qos1(alice, V5, "sync/x", b"sync", 5) == 0
     p = bob.next_publish()

@@ -16,7 +16,7 @@
 /// // (hold_atom, uint64_t seq)                  route batch `seq` (sent without `ack`) waits
 /// //                                            for a congested target: a routed_atom follows
 /// // (kick_atom, reason_code)                   administrative disconnect / shutdown
-/// // (recheck_atom)                             the auth files were reloaded: the session takes
+/// // (recheck_atom) → bool                      the auth files were reloaded: the session takes
 /// //                                            its client's access from the ACL again; a client
 /// //                                            whose user name and password no longer pass is
 /// //                                            disconnected (0x87 Not authorized)
@@ -60,7 +60,8 @@
 /// // (connect_atom, connection_ptr, connect_frame_ptr, edge_link_ptr)
 /// // (kick_atom, std::string client_id, reason_code)
 /// // (recheck_atom) → size_t                    the auth files were reloaded: every session
-/// //                                            re-checks its client (sessions asked)
+/// //                                            re-checks its client; answered once all have
+/// //                                            (the number of sessions asked)
 /// // (info_atom, std::string client_id) → std::vector<admin::subscription_view>  (admin API;
 /// //                                            delegated to the session)
 /// // (clear_atom, std::string client_id, bool force) → uint8_t admin::op_result  (admin API:

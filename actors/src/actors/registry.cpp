@@ -129,10 +129,23 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
       st.self->send(i->second.session, kick_atom::value, rc);
       return true;
     },
-    [&st](recheck_atom) {
+    [&st](recheck_atom) -> caf::result<size_t> {
+      // Answered once every session has taken the reloaded rules (or ended): from then on
+      // every delivery and PUBLISH is checked against them (broker_node::reload_auth logs it).
+      const size_t n = st.sessions.size();
+      if (n == 0)
+        return n;
+      auto rp = st.self->make_response_promise<size_t>();
+      auto pending = std::make_shared<size_t>(n);
+      auto one_done = [rp, pending, n]() mutable {
+        if (--*pending == 0)
+          rp.deliver(n);
+      };
       for (auto& [cid, e] : st.sessions)
-        st.self->send(e.session, recheck_atom::value);
-      return st.sessions.size();
+        st.self->request(e.session, std::chrono::seconds(10), recheck_atom::value)
+          .then([one_done](bool) mutable { one_done(); },
+                [one_done](caf::error&) mutable { one_done(); }); // ended meanwhile
+      return rp;
     },
     [&st](count_atom) { return st.sessions.size(); },
     [&st](info_atom, const std::string& client_id) -> caf::delegated<caf::message> {

@@ -679,7 +679,10 @@ caf::behavior session_behavior() {
       st.after_input();
     },
     [](kick_atom, reason_code rc) { session_actor::current().kick(rc); },
-    [](recheck_atom) { session_actor::current().recheck_auth(); },
+    [](recheck_atom) {
+      session_actor::current().recheck_auth();
+      return true; // the registry answers the reload once every session has (registry.cpp)
+    },
     [](tick_atom) { session_actor::current().tick(); },
     [](slow_atom, bool slow) {
       // The router marked it a slow consumer or found it caught up (router.hpp).
