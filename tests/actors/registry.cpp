@@ -464,6 +464,31 @@ CAF_TEST(shutdown disconnects every session and answers once all have ended) {
   CAF_CHECK(reg().sessions.empty());
 }
 
+CAF_TEST(recheck answers once every session has taken the reloaded rules) {
+  // SIGHUP: broker_node logs "reloaded auth files apply to every session now" on this answer,
+  // so no session may still be on the old rules when it comes.
+  auto a = make("a", v5);
+  auto b = make("b", v311);
+  auto d = make("d", v5);
+  connect(a, persistent);
+  connect(b, clean);
+  connect(d, persistent);
+  peer_close(d); // offline sessions are asked too
+  settle();
+  auto answer = self->request(registry, caf::infinite, recheck_atom::value);
+  expect((recheck_atom), from(self).to(registry));
+  // The registry asked the three sessions; none has run yet, so there is no answer.
+  CAF_CHECK(self->mailbox().empty());
+  sched.run_once(); // one session re-checks and answers the registry
+  CAF_CHECK(self->mailbox().empty());
+  settle();
+  size_t checked = 0;
+  answer.receive([&](size_t n) { checked = n; },
+                 [&](caf::error& err) { CAF_FAIL(sys.render(err)); });
+  CAF_CHECK_EQUAL(checked, 3u);
+  CAF_CHECK(request<size_t>(registry, recheck_atom::value) == 3u); // again, all at once
+}
+
 CAF_TEST(shutdown with no sessions answers at once) {
   CAF_CHECK(request<bool>(registry, shutdown_atom::value));
 }
