@@ -82,6 +82,21 @@ struct fixture : actor_fixture {
     return p;
   }
 
+  /// The sessions a registry-wide request (shutdown, recheck) meets: "a" (5.0, persistent) and
+  /// "b" (3.1.1, clean) connected, "d" (5.0, persistent) offline, its session kept.
+  struct trio {
+    client a, b, d;
+  };
+  trio three_sessions() {
+    trio t{make("a", v5), make("b", v311), make("d", v5)};
+    connect(t.a, {false, 3600});
+    connect(t.b, {true});
+    connect(t.d, {false, 3600});
+    peer_close(t.d);
+    settle();
+    return t;
+  }
+
   /// Payloads of the PUBLISH packets `c` received since the last call.
   std::vector<std::string> received(client& c) {
     std::vector<std::string> out;
@@ -435,14 +450,7 @@ CAF_TEST(kick disconnects one client by id) {
 }
 
 CAF_TEST(shutdown disconnects every session and answers once all have ended) {
-  auto a = make("a", v5);
-  auto b = make("b", v311);
-  auto d = make("d", v5);
-  connect(a, persistent);
-  connect(b, clean);
-  connect(d, persistent);
-  peer_close(d); // d is offline, its session stays
-  settle();
+  auto [a, b, d] = three_sessions();
   std::vector<caf::actor> sessions{session_of("a"), session_of("b"), session_of("d")};
   for (auto& s : sessions)
     CAF_CHECK(!terminated(s));
@@ -467,14 +475,7 @@ CAF_TEST(shutdown disconnects every session and answers once all have ended) {
 CAF_TEST(recheck answers once every session has taken the reloaded rules) {
   // SIGHUP: broker_node logs "reloaded auth files apply to every session now" on this answer,
   // so no session may still be on the old rules when it comes.
-  auto a = make("a", v5);
-  auto b = make("b", v311);
-  auto d = make("d", v5);
-  connect(a, persistent);
-  connect(b, clean);
-  connect(d, persistent);
-  peer_close(d); // offline sessions are asked too
-  settle();
+  auto sessions = three_sessions(); // offline ones are asked too
   auto answer = self->request(registry, caf::infinite, recheck_atom::value);
   expect((recheck_atom), from(self).to(registry));
   // The registry asked the three sessions; none has run yet, so there is no answer.
