@@ -188,7 +188,7 @@ public:
 
   /// The event loop that runs this connection's I/O (its `boost::asio::execution_context`), as
   /// an opaque identity: the session actor runs on the worker that runs this loop
-  /// (amq/actors/io_scheduler.hpp, `worker_of_loop`). Null if unknown (a test's fake).
+  /// (amq/actors/io_scheduler.hpp, `worker_of_loop`). Null if unknown (a connection a test made up).
   virtual const void* loop() const noexcept {
     return nullptr;
   }
