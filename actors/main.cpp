@@ -11,13 +11,19 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <sched.h>
 #include <sys/resource.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -28,6 +34,37 @@ sigset_t termination_signals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP); // reloads auth.password_file
   return set;
+}
+
+/// runtime.pin_workers: the first `workers` CPUs of the process's affinity mask (worker i runs
+/// on the i-th), or none (logged) when the mask has fewer CPUs than there are workers.
+std::vector<int> worker_cpus(uint32_t workers) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+    AMQ_LOG_WARN("runtime.pin_workers: cannot read the process's CPU affinity ({}); workers "
+                 "are not pinned",
+                 std::strerror(errno));
+    return {};
+  }
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set))
+      cpus.push_back(c);
+  if (cpus.size() < workers) {
+    AMQ_LOG_WARN("runtime.pin_workers: {} workers but {} CPUs to run on; workers are not pinned",
+                 workers, cpus.size());
+    return {};
+  }
+  cpus.resize(workers);
+  std::string list;
+  for (auto c : cpus) {
+    if (!list.empty())
+      list.push_back(',');
+    list.append(std::to_string(c));
+  }
+  AMQ_LOG_INFO("runtime.pin_workers: worker i runs on CPU i of [{}]", list);
+  return cpus;
 }
 
 /// Raises RLIMIT_NOFILE for many connections: soft and hard up to fs.nr_open where allowed
@@ -85,6 +122,8 @@ int main(int argc, char** argv) {
     io_opts.write_gather = std::chrono::microseconds{cfg.runtime.write_gather_us};
     io_opts.io_poll_period = std::chrono::microseconds{cfg.runtime.io_poll_us};
     io_opts.session_affinity = cfg.runtime.session_affinity;
+    if (cfg.runtime.pin_workers)
+      io_opts.worker_cpus = worker_cpus(cfg.runtime.worker_threads);
     amq::actors::install_io_scheduler(sys_cfg, *loops, io_opts);
   }
   sys_cfg.set("logger.verbosity", caf::atom("quiet"));

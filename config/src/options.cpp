@@ -538,6 +538,12 @@ std::vector<option_descriptor> make_options() {
         "connections, and a session's work stays on its socket's core. An idle worker still "
         "steals queued sessions from a busy one. false: an actor runs on the worker of whoever "
         "sent it its message (the whole path of a message on one worker unless stolen).");
+  t.add(AMQ_KEY(runtime.pin_workers), bool_codec{}, {},
+        "With runtime.io_threads 0: worker i runs on the i-th CPU the process may use "
+        "(its affinity mask, e.g. from taskset), so a worker woken by another for its "
+        "sessions' deliveries runs on its own core instead of queueing behind the waker on "
+        "the waker's core. Applied only when there are at least as many CPUs as workers "
+        "(logged either way). false: the kernel places the workers.");
   t.add(AMQ_KEY(runtime.worker_moderate_polls), uint_in<uint32_t>(0, 100000), {},
         "With runtime.io_threads >= 1 (CAF's own scheduler): "
         "how an idle actor worker waits (CAF work-stealing moderate-poll-attempts): after a short "

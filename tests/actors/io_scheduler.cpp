@@ -29,6 +29,7 @@
 #include <future>
 #include <mutex>
 #include <pthread.h>
+#include <sched.h>
 
 #include <set>
 #include <sstream>
@@ -667,4 +668,143 @@ CAF_TEST(without session affinity no loop names a worker) {
   for (auto* ctx : fx.loops.contexts())
     CAF_CHECK(actors::worker_of_loop(*fx.sys, static_cast<boost::asio::execution_context*>(ctx))
               == nullptr);
+}
+
+CAF_TEST(a job that schedules actors homed on a sleeping peer wakes it once it is done) {
+  // A fan-out's router job sends a delivery to every subscriber's session; those homed on the
+  // other worker must not wake it once per delivery: woken per message, the sleeping worker ran
+  // each delivery alone and slept again before the next (on this 2-core VM the kernel put it on
+  // the sender's core each time: a context switch per delivery there, the other core idle). The
+  // peer is woken once, when the sending job is done, and then runs them all. Checked here: no
+  // probe on the peer starts before the sending job ended (it spins 20 ms after its sends), and
+  // every one runs there (so the peer was woken: the sender's worker stays busy meanwhile and
+  // cannot steal them). With a wake per message they start during the spin.
+  actors::io_scheduler_options opts;
+  opts.steal_wait = std::chrono::hours(1); // an idle worker wakes only when woken
+  opts.wake_check_interval = 1000000;      // and a busy one does not wake it to steal
+  fixture fx{2, opts};
+  auto ctxs = fx.loops.contexts();
+  auto loop_of = [&](size_t i) {
+    return static_cast<const void*>(static_cast<boost::asio::execution_context*>(ctxs[i]));
+  };
+  auto* home0 = actors::worker_of_loop(*fx.sys, loop_of(0));
+  auto* home1 = actors::worker_of_loop(*fx.sys, loop_of(1));
+  CAF_REQUIRE(home0 != nullptr && home1 != nullptr);
+  using clock = std::chrono::steady_clock;
+  struct record {
+    std::mutex mtx;
+    std::condition_variable cv;
+    std::vector<std::pair<clock::time_point, std::string>> starts; // per probe run
+    clock::time_point sender_done;
+    std::string sender_thread;
+  };
+  auto rec = std::make_shared<record>();
+  constexpr int n = 20;
+  std::vector<caf::actor> probes;
+  for (int i = 0; i < n; ++i)
+    probes.push_back(
+      fx.sys->spawn<homed_fn, caf::lazy_init>(home1, [rec](homed_fn*) -> caf::behavior {
+        return {[rec](actors::tick_atom) {
+          auto now = clock::now();
+          std::lock_guard<std::mutex> guard{rec->mtx};
+          rec->starts.emplace_back(now, os_thread_name());
+          rec->cv.notify_all();
+        }};
+      }));
+  // Queued on worker 0 behind the sender: keeps it busy until the probes ran (so that it cannot
+  // steal them from worker 1's queue once the sender is done), at most 5 s.
+  auto busy = fx.sys->spawn<homed_fn, caf::lazy_init>(home0, [rec](homed_fn*) -> caf::behavior {
+    return {[rec](actors::tick_atom) {
+      std::unique_lock<std::mutex> lock{rec->mtx};
+      rec->cv.wait_for(lock, std::chrono::seconds(5), [&] { return rec->starts.size() == n; });
+    }};
+  });
+  auto sender = fx.sys->spawn<homed_fn, caf::lazy_init>(home0, [rec, probes, busy](homed_fn* self)
+                                                                  -> caf::behavior {
+    return {[rec, probes, busy, self](int) {
+      for (auto& p : probes)
+        self->send(p, actors::tick_atom::value);
+      self->send(busy, actors::tick_atom::value);
+      auto until = clock::now() + std::chrono::milliseconds(20);
+      while (clock::now() < until) {
+      }
+      std::lock_guard<std::mutex> guard{rec->mtx};
+      rec->sender_thread = os_thread_name();
+      rec->sender_done = clock::now();
+      rec->cv.notify_all();
+    }};
+  });
+  // Let start-up work finish so that worker 1 blocks in its loop (it stays there: no timeout).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  caf::anon_send(sender, 1);
+  std::unique_lock<std::mutex> lock{rec->mtx};
+  CAF_REQUIRE(rec->cv.wait_for(lock, deadline, [&] {
+    return rec->starts.size() == n && !rec->sender_thread.empty();
+  }));
+  CAF_CHECK_EQUAL(rec->sender_thread, "amq.worker.0");
+  int early = 0;
+  int elsewhere = 0;
+  for (auto& [at, thread] : rec->starts) {
+    early += at < rec->sender_done ? 1 : 0;
+    elsewhere += thread != "amq.worker.1" ? 1 : 0;
+  }
+  CAF_MESSAGE("sender on " << rec->sender_thread << ", " << early << " probes started before it "
+              "was done, " << elsewhere << " ran elsewhere");
+  CAF_CHECK_EQUAL(early, 0);
+  CAF_CHECK_EQUAL(elsewhere, 0);
+  lock.unlock();
+  caf::anon_send_exit(sender, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(busy, caf::exit_reason::user_shutdown);
+  for (auto& p : probes)
+    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(worker cpus pin each worker to its cpu) {
+  // runtime.pin_workers: worker i runs on worker_cpus[i] (main.cpp picks them from the process's
+  // affinity mask). Here both workers get the first CPU this process may use and the second
+  // worker the last one, each checked from a job homed on it.
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  CAF_REQUIRE_EQUAL(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &allowed))
+      cpus.push_back(c);
+  CAF_REQUIRE(!cpus.empty());
+  actors::io_scheduler_options opts;
+  opts.worker_cpus = {cpus.front(), cpus.back()};
+  fixture fx{2, opts};
+  auto ctxs = fx.loops.contexts();
+  caf::scoped_actor self{*fx.sys};
+  for (size_t i = 0; i < 2; ++i) {
+    auto* home = actors::worker_of_loop(
+      *fx.sys, static_cast<const void*>(static_cast<boost::asio::execution_context*>(ctxs[i])));
+    CAF_REQUIRE(home != nullptr);
+    auto probe = fx.sys->spawn<homed_fn, caf::lazy_init>(home, [](homed_fn*) -> caf::behavior {
+      return {[](actors::tick_atom) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        pthread_getaffinity_np(pthread_self(), sizeof(set), &set);
+        std::string on;
+        for (int c = 0; c < CPU_SETSIZE; ++c)
+          if (CPU_ISSET(c, &set))
+            on += std::to_string(c) + " ";
+        return std::make_tuple(os_thread_name(), on);
+      }};
+    });
+    std::string thread;
+    std::string on; // "3 " for CPU 3
+    self->request(probe, std::chrono::seconds(10), actors::tick_atom::value)
+      .receive(
+        [&](const std::string& t, const std::string& c) {
+          thread = t;
+          on = c;
+        },
+        [&](caf::error& e) { thread = "error: " + caf::to_string(e); });
+    // An idle peer may steal the job; then it reports its own pinning.
+    auto worker = thread == "amq.worker.0" ? 0 : thread == "amq.worker.1" ? 1 : -1;
+    CAF_REQUIRE(worker >= 0);
+    CAF_CHECK_EQUAL(on, std::to_string(opts.worker_cpus[static_cast<size_t>(worker)]) + " ");
+    self->send_exit(probe, caf::exit_reason::user_shutdown);
+  }
 }

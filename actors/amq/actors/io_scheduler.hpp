@@ -99,6 +99,9 @@ struct io_scheduler_options {
   /// `worker_of_loop` names the loop's worker (session actors are homed on their connection's
   /// worker); false: it returns null (every actor is scheduled where its sender runs).
   bool session_affinity = true;
+  /// Worker i runs on CPU `worker_cpus[i % size]` (set when it first runs); empty: the kernel
+  /// places the workers.
+  std::vector<int> worker_cpus;
 };
 
 /// The worker that runs the event loop `loop` (a connection's `net::connection::loop()`), as the
