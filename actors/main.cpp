@@ -52,7 +52,7 @@ std::vector<int> worker_cpus(uint32_t workers) {
     if (CPU_ISSET(c, &set))
       cpus.push_back(c);
   if (cpus.size() < workers) {
-    AMQ_LOG_WARN("runtime.pin_workers: {} workers but {} CPUs to run on; workers are not pinned",
+    AMQ_LOG_INFO("runtime.pin_workers: {} workers but {} CPUs to run on; workers are not pinned",
                  workers, cpus.size());
     return {};
   }

@@ -66,7 +66,8 @@ Each layer overrides the one before it:
    shortcut flags).
 
 Then an empty `cluster.node_name` becomes the host name, `runtime.worker_threads` 0 becomes the
-number of hardware threads, and the whole configuration is validated. The broker does not start
+number of CPUs the process may run on (its affinity mask: all of them unless restricted by
+`taskset` or a container's cpuset), and the whole configuration is validated. The broker does not start
 on any error. `--print-config` prints the effective configuration as YAML (secrets redacted).
 
 ## Rules

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <sched.h>
 #include <thread>
 #include <unistd.h>
 
@@ -150,8 +151,16 @@ void resolve_auto_values(broker_config& cfg) {
     else
       cfg.cluster.node_name = "actormq";
   }
-  if (cfg.runtime.worker_threads == 0)
-    cfg.runtime.worker_threads = std::max(1u, std::thread::hardware_concurrency());
+  if (cfg.runtime.worker_threads == 0) {
+    // The CPUs this process may run on (taskset, a container's cpuset), not all the machine's:
+    // more workers than that only take turns on them.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    unsigned cpus = sched_getaffinity(0, sizeof(set), &set) == 0
+                      ? static_cast<unsigned>(CPU_COUNT(&set))
+                      : std::thread::hardware_concurrency();
+    cfg.runtime.worker_threads = std::max(1u, cpus);
+  }
 }
 
 result<load_outcome> load_config(int argc, const char* const* argv, const environment& env) {

@@ -511,7 +511,8 @@ std::vector<option_descriptor> make_options() {
         "\"Threads\"): a message is read, routed and written on one thread without a thread "
         "switch.");
   t.add(AMQ_KEY(runtime.worker_threads), uint_in<uint32_t>(0, 4096), {},
-        "Threads that run actors (CAF scheduler); 0: one per hardware thread.");
+        "Threads that run actors (CAF scheduler); 0: one per CPU the process may run on (its "
+        "affinity mask: taskset, a container's cpuset).");
   t.add(AMQ_KEY(runtime.write_through), bool_codec{}, {},
         "Plain TCP: when a session's bytes find its connection with nothing queued or being "
         "written, the actor thread writes them to the socket itself (one non-blocking send) "
@@ -543,7 +544,8 @@ std::vector<option_descriptor> make_options() {
         "(its affinity mask, e.g. from taskset), so a worker woken by another for its "
         "sessions' deliveries runs on its own core instead of queueing behind the waker on "
         "the waker's core. Applied only when there are at least as many CPUs as workers "
-        "(logged either way). false: the kernel places the workers.");
+        "(logged either way). false: the kernel places the workers (better on a machine "
+        "shared with other busy programs, where a pinned worker cannot move off a busy core).");
   t.add(AMQ_KEY(runtime.worker_moderate_polls), uint_in<uint32_t>(0, 100000), {},
         "With runtime.io_threads >= 1 (CAF's own scheduler): "
         "how an idle actor worker waits (CAF work-stealing moderate-poll-attempts): after a short "

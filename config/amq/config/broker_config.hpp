@@ -288,7 +288,7 @@ struct runtime_config {
   bool session_affinity = true;
   /// io_threads 0: worker i runs on the i-th CPU the process may use (when there are at least
   /// as many CPUs as workers; io_scheduler_options::worker_cpus).
-  bool pin_workers = false;
+  bool pin_workers = true;
   bool operator==(const runtime_config&) const = default;
 };
 
