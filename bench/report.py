@@ -176,9 +176,11 @@ def main():
     only_fleet = bool(results) and all(r.get("scenario") == "backlog" for r in results)
     if meta.get("pinned") == "0":
         P("- **Pinning: none** (`--unpinned`): brokers and tools run as a user runs them, "
-          "scheduled over both cores by the kernel; actormq with its default threads (one CAF "
-          "worker per core, each running the I/O of its share of the connections; session "
-          "actors on their connection's worker), Mosquitto single-threaded as always.")
+          "no `taskset`; actormq with its default configuration (one CAF worker per CPU, each "
+          "running the I/O of its share of the connections, session actors on their "
+          "connection's worker; since cd3549e each worker keeps to its own CPU by the broker's "
+          "own default, `runtime.pin_workers`), Mosquitto single-threaded as always, "
+          "mqtt-load scheduled by the kernel.")
     elif only_fleet:
         P(f"- **Pinning**: brokers `taskset -c {meta.get('broker_cpu')}` (actormq: 1 CAF worker that also runs the I/O, `runtime.io_threads=0`), "
           f"actormq-fleet `taskset -c {meta.get('tool_cpu')}`; Redis and Kafka not pinned.")

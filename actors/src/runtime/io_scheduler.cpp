@@ -186,6 +186,9 @@ public:
     /// Peers (bit = worker id) this worker's current job scheduled work on while they may
     /// sleep: woken once the job is done (`wake_pending`), not once per message.
     uint64_t pending_wakes = 0;
+    /// Jobs scheduled on peers since the last `wake_pending`: a long job (the router draining
+    /// a full mailbox at max rate) wakes them after `wake_batch` instead of only at its end.
+    size_t pending_jobs = 0;
     std::default_random_engine rengine;
     std::uniform_int_distribution<size_t> uniform;
   };
@@ -261,7 +264,10 @@ public:
         // 50 subscribers woke it ~25 times per publish, and the kernel put it on the sender's
         // core each time (a context switch per delivery there, the other core idle).
         d(self).queue.append(job);
-        d(static_cast<Worker*>(tl_worker)).pending_wakes |= uint64_t{1} << self->id();
+        auto* sender = static_cast<Worker*>(tl_worker);
+        d(sender).pending_wakes |= uint64_t{1} << self->id();
+        if (++d(sender).pending_jobs >= wake_batch)
+          wake_pending(sender);
         return;
       }
       external_enqueue(self, job);
@@ -269,6 +275,9 @@ public:
     }
     d(self).queue.append(job);
   }
+
+  /// At most this many jobs wait on sleeping peers for the job that scheduled them to end.
+  static constexpr size_t wake_batch = 32;
 
   /// Wakes the peers that the jobs run since the last call scheduled work on, if they block in
   /// their loops (the same check as external_enqueue, once per peer).
@@ -278,6 +287,7 @@ public:
     if (mask == 0)
       return;
     d(self).pending_wakes = 0;
+    d(self).pending_jobs = 0;
     std::atomic_thread_fence(std::memory_order_seq_cst);
     auto p = self->parent();
     for (size_t i = 0; mask != 0; ++i, mask >>= 1) {
