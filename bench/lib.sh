@@ -25,27 +25,30 @@ amq_port_free() {
 }
 
 # The actormq command line bench/run.sh uses (one worker that also runs the I/O, memory store),
-# on $PORT, with "${extra[@]}" appended.
+# on $PORT, with "${extra[@]}" appended. With BROKER_CPU empty (unpinned): actormq's default
+# threads instead of one worker.
 amq_broker_args() {
   AMQ_ARGS=(--bind 127.0.0.1 --port "$PORT" --storage memory --log-level warn
-            --set admin.enabled=false --set runtime.worker_threads=1 --set runtime.io_threads=0
-            "${extra[@]}")
+            --set admin.enabled=false --set runtime.io_threads=0)
+  [ -n "$BROKER_CPU" ] && AMQ_ARGS+=(--set runtime.worker_threads=1)
+  AMQ_ARGS+=("${extra[@]}")
 }
 
-# Starts actormq or Mosquitto pinned to $BROKER_CPU, logging to $1; sets bpid and waits until
-# it listens on $PORT.
+# Starts actormq or Mosquitto pinned to $BROKER_CPU (not pinned if it is empty), logging to $1;
+# sets bpid and waits until it listens on $PORT.
 amq_start_broker() {
-  local broker=$1 log=$2
+  local broker=$1 log=$2 pin=()
+  [ -n "$BROKER_CPU" ] && pin=(taskset -c "$BROKER_CPU")
   case $broker in
     actormq)
       [ -x "$AMQ_BIN" ] || die "no $AMQ_BIN (cmake --build build-release, or set AMQ_BIN)"
       amq_broker_args
-      taskset -c "$BROKER_CPU" "$AMQ_BIN" "${AMQ_ARGS[@]}" >"$log" 2>&1 &
+      "${pin[@]}" "$AMQ_BIN" "${AMQ_ARGS[@]}" >"$log" 2>&1 &
       ;;
     mosquitto)
       printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_queued_messages 0\n' \
         "$PORT" >"$log.conf"
-      taskset -c "$BROKER_CPU" mosquitto -c "$log.conf" >"$log" 2>&1 &
+      "${pin[@]}" mosquitto -c "$log.conf" >"$log" 2>&1 &
       ;;
     *) die "--broker must be actormq or mosquitto" ;;
   esac
