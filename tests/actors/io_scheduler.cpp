@@ -555,21 +555,30 @@ private:
   std::function<caf::behavior(homed_fn*)> make_;
 };
 
+/// Options under which an idle worker wakes only when woken (no steal timeout) and a busy one
+/// never wakes a peer to steal: what runs where follows from homes and wake-ups alone.
+actors::io_scheduler_options wake_only_options() {
+  actors::io_scheduler_options opts;
+  opts.steal_wait = std::chrono::hours(1);
+  opts.wake_check_interval = 1000000;
+  return opts;
+}
+
+/// The worker that runs loop `i` of `fx` (the home of the sessions of that loop's connections).
+caf::execution_unit* home_of(fixture& fx, size_t i) {
+  auto ctxs = fx.loops.contexts();
+  return actors::worker_of_loop(
+    *fx.sys, static_cast<const void*>(static_cast<boost::asio::execution_context*>(ctxs.at(i))));
+}
+
 } // namespace
 
 CAF_TEST(an actor homed on a worker runs there whoever sends to it) {
   // Session actors are homed on the worker that runs their connection's loop (session.hpp), so a
   // fan-out's deliveries spread over the workers that own the subscribers' connections.
-  actors::io_scheduler_options opts;
-  opts.steal_wait = std::chrono::hours(1); // an idle worker steals only when woken
-  opts.wake_check_interval = 1000000;
-  fixture fx{2, opts};
-  auto ctxs = fx.loops.contexts();
-  auto loop_of = [&](size_t i) {
-    return static_cast<const void*>(static_cast<boost::asio::execution_context*>(ctxs[i]));
-  };
-  auto* home0 = actors::worker_of_loop(*fx.sys, loop_of(0));
-  auto* home1 = actors::worker_of_loop(*fx.sys, loop_of(1));
+  fixture fx{2, wake_only_options()};
+  auto* home0 = home_of(fx, 0);
+  auto* home1 = home_of(fx, 1);
   CAF_REQUIRE(home0 != nullptr);
   CAF_REQUIRE(home1 != nullptr);
   CAF_CHECK(home0 != home1);
@@ -683,16 +692,9 @@ struct fan_out_result {
 /// then spins 20 ms. Worker 0 stays busy after it (a job queued behind the sender waits for the
 /// probes, at most 5 s) so it cannot steal the probes: only a wake of worker 1 runs them.
 fan_out_result fan_out_to_sleeping_peer(int n) {
-  actors::io_scheduler_options opts;
-  opts.steal_wait = std::chrono::hours(1); // an idle worker wakes only when woken
-  opts.wake_check_interval = 1000000;      // and a busy one does not wake it to steal
-  fixture fx{2, opts};
-  auto ctxs = fx.loops.contexts();
-  auto loop_of = [&](size_t i) {
-    return static_cast<const void*>(static_cast<boost::asio::execution_context*>(ctxs[i]));
-  };
-  auto* home0 = actors::worker_of_loop(*fx.sys, loop_of(0));
-  auto* home1 = actors::worker_of_loop(*fx.sys, loop_of(1));
+  fixture fx{2, wake_only_options()};
+  auto* home0 = home_of(fx, 0);
+  auto* home1 = home_of(fx, 1);
   CAF_REQUIRE(home0 != nullptr && home1 != nullptr);
   using clock = std::chrono::steady_clock;
   struct record {
@@ -800,11 +802,9 @@ CAF_TEST(worker cpus pin each worker to its cpu) {
   actors::io_scheduler_options opts;
   opts.worker_cpus = {cpus.front(), cpus.back()};
   fixture fx{2, opts};
-  auto ctxs = fx.loops.contexts();
   caf::scoped_actor self{*fx.sys};
   for (size_t i = 0; i < 2; ++i) {
-    auto* home = actors::worker_of_loop(
-      *fx.sys, static_cast<const void*>(static_cast<boost::asio::execution_context*>(ctxs[i])));
+    auto* home = home_of(fx, i);
     CAF_REQUIRE(home != nullptr);
     auto probe = fx.sys->spawn<homed_fn, caf::lazy_init>(home, [](homed_fn*) -> caf::behavior {
       return {[](actors::tick_atom) {
