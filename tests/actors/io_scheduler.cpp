@@ -739,8 +739,11 @@ fan_out_result fan_out_to_sleeping_peer(int n) {
       rec->cv.notify_all();
     }};
   });
-  // Let start-up work finish so that worker 1 blocks in its loop (it stays there: no timeout).
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Worker 1 must be blocked in its loop (it stays there: no timeout) when the sender runs.
+  auto until = clock::now() + deadline;
+  while (!fx.loops.blocked(1) && clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CAF_REQUIRE(fx.loops.blocked(1));
   caf::anon_send(sender, 1);
   fan_out_result out;
   {

@@ -61,6 +61,10 @@ public:
 
   size_t size() const noexcept;
 
+  /// Whether the worker of loop `i` blocks in it just now (waiting for I/O or a wake-up): a
+  /// snapshot, for tests and diagnostics.
+  bool blocked(size_t i) const noexcept;
+
   /// The loops, for `net::server_options::external_contexts`.
   std::vector<boost::asio::io_context*> contexts() const;
 

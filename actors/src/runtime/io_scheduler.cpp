@@ -34,6 +34,9 @@ struct io_loops::impl {
     asio::executor_work_guard<asio::io_context::executor_type> guard{asio::make_work_guard(ctx)};
     /// The read buffer of the worker running this loop (net::io_thread_scope).
     std::vector<uint8_t> read_buffer;
+    /// True while its worker blocks in it, waiting for I/O or a wake-up, until the wait ended
+    /// and the one handler that ended it ran (io_loops::blocked).
+    std::atomic<bool> blocked{false};
   };
   std::vector<std::unique_ptr<loop>> loops;
   io_scheduler_options opts;
@@ -412,6 +415,7 @@ public:
       data.waiting.store(true, std::memory_order_seq_cst);
       std::atomic_thread_fence(std::memory_order_seq_cst);
       if (data.queue.empty()) {
+        l.blocked.store(true, std::memory_order_relaxed);
         if (alone)
           run_io(l, [](asio::io_context& c) { return c.run_one(); });
         else
@@ -420,6 +424,7 @@ public:
         // io_poll_period after the input that woke it (else the first check after an idle
         // spell polls at once, in the middle of that input's work).
         data.io_at = std::chrono::steady_clock::now();
+        l.blocked.store(false, std::memory_order_relaxed);
       }
       data.waiting.store(false, std::memory_order_seq_cst);
     }
@@ -473,6 +478,10 @@ io_loops::~io_loops() {
 
 size_t io_loops::size() const noexcept {
   return impl_->loops.size();
+}
+
+bool io_loops::blocked(size_t i) const noexcept {
+  return i < impl_->loops.size() && impl_->loops[i]->blocked.load(std::memory_order_relaxed);
 }
 
 std::vector<boost::asio::io_context*> io_loops::contexts() const {
