@@ -11,11 +11,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 
-#include <sched.h>
 #include <sys/resource.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include <csignal>
 #include <cstdio>
@@ -39,18 +35,12 @@ sigset_t termination_signals() {
 /// runtime.pin_workers: the first `workers` CPUs of the process's affinity mask (worker i runs
 /// on the i-th), or none (logged) when the mask has fewer CPUs than there are workers.
 std::vector<int> worker_cpus(uint32_t workers) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) != 0) {
-    AMQ_LOG_WARN("runtime.pin_workers: cannot read the process's CPU affinity ({}); workers "
-                 "are not pinned",
-                 std::strerror(errno));
+  auto cpus = amq::config::affinity_cpus();
+  if (cpus.empty()) {
+    AMQ_LOG_WARN("runtime.pin_workers: cannot read the process's CPU affinity; workers are not "
+                 "pinned");
     return {};
   }
-  std::vector<int> cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &set))
-      cpus.push_back(c);
   if (cpus.size() < workers) {
     AMQ_LOG_INFO("runtime.pin_workers: {} workers but {} CPUs to run on; workers are not pinned",
                  workers, cpus.size());

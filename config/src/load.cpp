@@ -152,15 +152,24 @@ void resolve_auto_values(broker_config& cfg) {
       cfg.cluster.node_name = "actormq";
   }
   if (cfg.runtime.worker_threads == 0) {
-    // The CPUs this process may run on (taskset, a container's cpuset), not all the machine's:
-    // more workers than that only take turns on them.
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    unsigned cpus = sched_getaffinity(0, sizeof(set), &set) == 0
-                      ? static_cast<unsigned>(CPU_COUNT(&set))
-                      : std::thread::hardware_concurrency();
-    cfg.runtime.worker_threads = std::max(1u, cpus);
+    // The CPUs this process may run on, not all the machine's: more workers than that only
+    // take turns on them.
+    auto cpus = affinity_cpus();
+    cfg.runtime.worker_threads = std::max(
+      1u, cpus.empty() ? std::thread::hardware_concurrency() : static_cast<unsigned>(cpus.size()));
   }
+}
+
+std::vector<int> affinity_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0)
+    return {};
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set))
+      cpus.push_back(c);
+  return cpus;
 }
 
 result<load_outcome> load_config(int argc, const char* const* argv, const environment& env) {

@@ -5,6 +5,7 @@
 
 #include "amq/actors/io_scheduler.hpp"
 #include "amq/actors/messages.hpp"
+#include "amq/config/load.hpp"
 #include "amq/net/server.hpp"
 #include "../net/recorder.hpp"
 
@@ -794,13 +795,7 @@ CAF_TEST(worker cpus pin each worker to its cpu) {
   // runtime.pin_workers: worker i runs on worker_cpus[i] (main.cpp picks them from the process's
   // affinity mask). Here both workers get the first CPU this process may use and the second
   // worker the last one, each checked from a job homed on it.
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  CAF_REQUIRE_EQUAL(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
-  std::vector<int> cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &allowed))
-      cpus.push_back(c);
+  auto cpus = config::affinity_cpus();
   CAF_REQUIRE(!cpus.empty());
   actors::io_scheduler_options opts;
   opts.worker_cpus = {cpus.front(), cpus.back()};

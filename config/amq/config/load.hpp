@@ -61,8 +61,13 @@ std::optional<std::string> apply_environment(broker_config& cfg, const environme
                                              std::vector<std::string>* warnings = nullptr);
 
 /// Fills in values left at "auto": an empty cluster.node_name becomes the
-/// host name, runtime.worker_threads 0 the hardware concurrency.
+/// host name, runtime.worker_threads 0 the number of `affinity_cpus()` (at
+/// least 1; the hardware concurrency if the mask cannot be read).
 void resolve_auto_values(broker_config& cfg);
+
+/// The CPUs this process may run on (its affinity mask: taskset, a
+/// container's cpuset), ascending; empty if the mask cannot be read.
+std::vector<int> affinity_cpus();
 
 /// The configuration as YAML, as `--print-config` prints it. Loading this
 /// text again yields the same configuration (unless secrets were redacted).
