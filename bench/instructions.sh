@@ -21,6 +21,9 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 NAME=instructions.sh
+# One worker that also runs the I/O, as bench/run.sh runs it (callgrind runs one thread at a
+# time anyway); the CPU number only matters for taskset, which callgrind does not use.
+BROKER_CPU=${BROKER_CPU:-0}
 PORT=${PORT:-18898}
 AMQ_BIN=${AMQ_BIN:-$REPO/build-release/actors/actormq}
 # shellcheck source=bench/lib.sh

@@ -557,4 +557,25 @@ CAF_TEST(an offline persistent subscriber does not stall its publishers) {
   CAF_CHECK_EQUAL(got, expected);
 }
 
+CAF_TEST(a local session routes its publish in its own job and acknowledges it there) {
+  // router.hpp, "Direct calls": no route message to the router and no
+  // routed reply; the PUBACK leaves in the job that read the PUBLISH.
+  auto sub = make("sub-direct", v5);
+  connect(sub);
+  sub.subscribe("t/direct", qos::at_least_once);
+  settle();
+  sub.conn->take();
+  auto p = publisher();
+  CAF_CHECK(deref<session_actor_type>(session_of(p.id)).state.core != nullptr);
+  p.conn->take();
+  CAF_CHECK_EQUAL(deref<router_actor_type>(router).state.core->counters.routed, 0u);
+  p.publish("t/direct", qos::at_least_once, "x");
+  CAF_REQUIRE(sched.try_run_once()); // the publisher's session takes the bytes
+  CAF_CHECK_EQUAL(only<protocol::puback>(p.conn->take()).size(), 1u);
+  // Routed by that job: the router actor has not run.
+  CAF_CHECK_EQUAL(deref<router_actor_type>(router).state.core->counters.routed, 1u);
+  settle();
+  CAF_CHECK_EQUAL(received(sub), strings{"x"});
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

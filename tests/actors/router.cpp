@@ -45,7 +45,7 @@ struct fixture : actor_fixture {
   }
 
   router_state& state() {
-    return deref<router_actor_type>(router).state;
+    return *deref<router_actor_type>(router).state.core;
   }
 
   void subscribe(const stand_in& s, std::string filter, qos q, uint32_t sub_id = 0,

@@ -92,7 +92,7 @@ struct fixture : actor_fixture {
   }
 
   router_state& router_st() {
-    return deref<router_actor_type>(router).state;
+    return *deref<router_actor_type>(router).state.core;
   }
 
   /// The router's entry of the session of `client_id`.

@@ -58,6 +58,21 @@
 /// sessions and the publisher's ack are released only when the storage
 /// actor reports the batch committed (synced). Everything else is delivered
 /// at once.
+///
+/// Direct calls: the router's state (`router_state`) is shared between the
+/// router actor and the session actors of this node, behind its mutex. A
+/// local session calls it directly (`local_router_core`): it routes its
+/// PUBLISHes in its own job and learns at once whether they are routed
+/// (`route_for`), instead of a message to the router and, for QoS 1/2, one
+/// back: one actor hop less per message, two for an acknowledged one. Its
+/// subscribe, unsubscribe, online, register, progress and remove calls go
+/// the same way, so they stay in order with its routes. What comes later
+/// (storage commits, deferred acks, the slow-consumer timer) still arrives
+/// as messages; the router actor handles those, the admin API's calls and
+/// everything from a session that is not local (another node's, or a
+/// stand-in in tests), under the same mutex. What the router's state sends
+/// carries the router actor as its sender, whichever thread sends it (the
+/// storage actor answers the router).
 
 #include "amq/actors/messages.hpp"
 #include "amq/broker/retained_store.hpp"
@@ -66,6 +81,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <atomic>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 
@@ -86,12 +104,30 @@ struct router_options {
   bool hold_persistent = false; ///< limits.slow_persistent_consumer: hold
 };
 
-struct router_state {
-  static inline const char* name = "router";
+/// What `route_for` did with a route batch.
+enum class route_outcome {
+  done,  ///< routed: nothing more comes for it (the publisher may acknowledge)
+  later, ///< (routed_atom, seq) comes when it is stored or a congested target drained
+};
 
+struct router_state {
   struct session_entry;
 
-  explicit router_state(caf::event_based_actor* self) : self(self) {}
+  /// `self`: the router actor (the storage actor answers it; the
+  /// slow-consumer timer goes to it).
+  router_state(caf::actor_system& sys, caf::actor_addr self) : sys(&sys), self(std::move(self)) {}
+
+  /// Guards everything below: the router actor and local sessions call in
+  /// from their own threads (the header comment, "Direct calls").
+  std::mutex mtx;
+  /// Set once the router actor applied its options; until then sessions
+  /// use messages.
+  std::atomic<bool> ready{false};
+
+  /// Routes `batch` from `publisher` (may be null) and records what the
+  /// publisher waits for: `later` when its ack waits for storage or a
+  /// congested target, then (routed_atom, seq) follows.
+  route_outcome route_for(route_batch& batch, const caf::actor& publisher);
 
   void subscribe(broker::session_id sid, caf::actor session, broker::subscribe_request& req);
   void unsubscribe(broker::session_id sid, const std::string& filter);
@@ -114,7 +150,13 @@ struct router_state {
   /// its progress (see the header comment).
   bool wants_progress(const session_entry& e) const noexcept;
 
-  caf::event_based_actor* self;
+  caf::actor_system* sys;
+  caf::actor_addr self;
+  /// The router actor's handle, the sender of what its state sends (null
+  /// once it is gone).
+  caf::actor me() const {
+    return caf::actor_cast<caf::actor>(self);
+  }
   broker::topic_tree tree;
   broker::retained_store<protocol::message> retained;
   struct session_entry {
@@ -167,9 +209,23 @@ struct router_state {
   session_entry* congested_target = nullptr;
 };
 
-using router_actor_type = caf::stateful_actor<router_state>;
+/// The router actor's state: the shared router state.
+struct router_actor_state {
+  static inline const char* name = "router";
+  explicit router_actor_state(caf::event_based_actor* self)
+    : core(std::make_shared<router_state>(self->system(), self->address())) {
+  }
+  std::shared_ptr<router_state> core;
+};
+
+using router_actor_type = caf::stateful_actor<router_actor_state>;
 
 caf::behavior router_behavior(router_actor_type* self, router_options opts, caf::actor storage);
+
+/// The state of `router` when it is a router actor of this process (and
+/// has applied its options), for direct calls; null otherwise (a remote
+/// router, a stand-in): then use messages.
+std::shared_ptr<router_state> local_router_core(const caf::actor& router);
 
 /// Spawns the router; flow-control thresholds derive from the sessions'
 /// online queue limit, the slow-consumer settings from `limits` too.

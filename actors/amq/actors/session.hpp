@@ -27,6 +27,8 @@
 
 namespace amq::actors {
 
+struct router_state;
+
 struct session_state {
   static inline const char* name = "session";
 
@@ -91,6 +93,12 @@ struct session_state {
 
   /// Carries out the machine's effects after every input.
   void after_input();
+  /// Routes a batch of this session's PUBLISHes: in this job when the
+  /// router is local (`core`), else as a message to it.
+  void route_direct(route_batch& batch);
+  void send_route(route_batch& batch);
+  /// Tells the router the session's handle, client id and kind (directly or by message).
+  void register_with_router(uint64_t last_seq);
   void detach();
   void report_drops(bool force);
 
@@ -110,6 +118,9 @@ struct session_state {
   broker::session_id id = 0;
   broker::session_machine machine{std::string{}, broker::session_limits{}};
   caf::actor router;
+  /// The router's state when the router is local: called directly, under
+  /// its lock (router.hpp, "Direct calls"); null: messages to `router`.
+  std::shared_ptr<router_state> core;
   caf::actor storage; ///< null: nothing is persisted
   std::shared_ptr<const config::client_classifier> classifier;
   /// DEVICE or APPLICATION, assigned at each CONNECT by the configured rules.

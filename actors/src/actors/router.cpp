@@ -5,6 +5,7 @@
 #include "amq/protocol/topic.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 
 #include <algorithm>
 
@@ -28,7 +29,7 @@ void router_state::subscribe(broker::session_id sid, caf::actor session,
       || (handling == retain_handling::send_if_new_subscription && !is_new))
     return;
   delivery_batch batch;
-  retained.match(req.filter, self->clock().now(),
+  retained.match(req.filter, sys->clock().now(),
                  [&](std::string_view, const message_ptr& msg, auto) {
                    broker::routed_message rm;
                    rm.msg = msg;
@@ -42,7 +43,7 @@ void router_state::subscribe(broker::session_id sid, caf::actor session,
     auto& e = sessions[sid];
     e.sent += static_cast<int64_t>(batch.items.size());
     batch.ask_progress = wants_progress(e);
-    self->send(session, deliver_atom::value, std::move(batch));
+    caf::send_as(me(), session, deliver_atom::value, std::move(batch));
   }
 }
 
@@ -54,14 +55,15 @@ void router_state::remove(broker::session_id sid, bool erase_stored) {
   auto i = sessions.find(sid);
   if (i != sessions.end()) {
     for (auto& [publisher, seq] : i->second.deferred)
-      self->send(publisher, routed_atom::value, seq);
+      caf::send_as(me(), publisher, routed_atom::value, seq);
     // Orphans: the appends this router sent for the session are in the
     // storage actor's mailbox before this erase, so none outlives it; and
     // with the entry gone nothing more is stored for the session.
     if (erase_stored && storage && i->second.next_seq > 0 && !i->second.client_id.empty()) {
       storage::write_batch b;
       b.erase_sessions.push_back(i->second.client_id);
-      self->send(storage, persist_atom::value, std::move(b), uint64_t{0});
+      caf::send_as(me(), storage, persist_atom::value, std::move(b),
+                   uint64_t{0});
     }
     sessions.erase(i);
   }
@@ -110,14 +112,15 @@ void router_state::ack(const caf::actor& publisher, uint64_t seq, broker::sessio
       return;
     }
   }
-  self->send(publisher, routed_atom::value, seq);
+  caf::send_as(me(), publisher, routed_atom::value, seq);
 }
 
 void router_state::defer(broker::session_id sid, session_entry& e, caf::actor publisher,
                          uint64_t seq) {
   if (e.deferred.empty()) {
     ++e.deferral;
-    self->delayed_send(self, slow_after, slow_atom::value, sid, e.deferral);
+    if (auto router = me())
+      caf::delayed_anon_send(router, slow_after, slow_atom::value, sid, e.deferral);
   }
   e.deferred.emplace_back(std::move(publisher), seq);
 }
@@ -148,7 +151,7 @@ void router_state::slow_check(broker::session_id sid, uint64_t deferral) {
                  "overflow policy now applies",
                  name, e.backlog(), slow_after.count());
     if (e.handle)
-      self->send(e.handle, slow_atom::value, true);
+      caf::send_as(me(), e.handle, slow_atom::value, true);
   } else {
     AMQ_LOG_WARN("router marks session {} a slow consumer: backlog {} after {} ms; publishers "
                  "no longer wait for it",
@@ -157,7 +160,7 @@ void router_state::slow_check(broker::session_id sid, uint64_t deferral) {
   ++counters.slow_consumers;
   metrics::add(metrics::slot::slow_consumers);
   for (auto& [publisher, s] : e.deferred)
-    self->send(publisher, routed_atom::value, s);
+    caf::send_as(me(), publisher, routed_atom::value, s);
   e.deferred.clear();
 }
 
@@ -176,12 +179,12 @@ void router_state::persisted(uint64_t token, bool ok) {
     // the publisher is refused (5.0: reason code; 3.1.1: disconnected, so
     // it resends), never acknowledged and then lost.
     if (pc.publisher)
-      self->send(pc.publisher, routed_atom::value, pc.seq, false);
+      caf::send_as(me(), pc.publisher, routed_atom::value, pc.seq, false);
     return;
   }
   for (auto& [sid, db] : pc.held)
     if (auto j = sessions.find(sid); j != sessions.end())
-      self->send(j->second.handle, deliver_atom::value, std::move(db));
+      caf::send_as(me(), j->second.handle, deliver_atom::value, std::move(db));
   ack(pc.publisher, pc.seq, pc.congested);
 }
 
@@ -205,11 +208,11 @@ void router_state::progress(broker::session_id sid, int64_t value) {
     AMQ_LOG_INFO("router: session {} caught up (backlog {}); publishers are paced by it again",
                  e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog());
     if (e.persistent && storage && e.handle)
-      self->send(e.handle, slow_atom::value, false); // its queue's limit: held again
+      caf::send_as(me(), e.handle, slow_atom::value, false); // its queue's limit: held again
   }
   if (!e.deferred.empty() && e.backlog() < flow_low) {
     for (auto& [publisher, seq] : e.deferred)
-      self->send(publisher, routed_atom::value, seq);
+      caf::send_as(me(), publisher, routed_atom::value, seq);
     e.deferred.clear();
   }
 }
@@ -291,6 +294,7 @@ void router_state::route(route_batch& batch) {
     }
   }
   pending_commit held;
+  auto me = this->me();
   // Only the targets of this batch: not a walk over every session `out`
   // ever held (a hash-node walk per route batch, the router's largest cost
   // in p2p with 100 sessions).
@@ -316,7 +320,7 @@ void router_state::route(route_batch& batch) {
       // only once they are stored, and the publisher's ack waits too.
       held.held.emplace_back(sid, std::move(db));
     } else {
-      self->send(e.handle, deliver_atom::value, std::move(db));
+      caf::send_as(me, e.handle, deliver_atom::value, std::move(db));
     }
     db.items = {};
   }
@@ -324,7 +328,7 @@ void router_state::route(route_batch& batch) {
     held.congested = congested_target ? congested_target_sid() : 0;
     pending_token = ++next_token;
     commits.emplace(pending_token, std::move(held));
-    self->send(storage, persist_atom::value, std::move(wb), pending_token);
+    caf::send_as(me, storage, persist_atom::value, std::move(wb), pending_token);
     wb = {};
   } else {
     pending_token = 0;
@@ -341,7 +345,7 @@ namespace {
 admin::retained_list list_retained(router_state& st, const std::string& prefix,
                                    const std::string& after, uint64_t limit) {
   admin::retained_list out;
-  auto now = st.self->clock().now();
+  auto now = st.sys->clock().now();
   std::vector<std::pair<std::string_view, const message*>> hits;
   st.retained.for_each([&](std::string_view topic, const message_ptr& m, auto) {
     if (m->expired(now))
@@ -373,73 +377,123 @@ bool delete_retained(router_state& st, const std::string& topic) {
   if (st.storage) {
     storage::write_batch b;
     b.erase_retained.push_back(topic);
-    st.self->send(st.storage, persist_atom::value, std::move(b), uint64_t{0});
+    caf::send_as(st.me(), st.storage, persist_atom::value,
+                 std::move(b), uint64_t{0});
   }
   return true;
 }
 
 } // namespace
 
+route_outcome router_state::route_for(route_batch& batch, const caf::actor& publisher) {
+  route(batch);
+  if (pending_token != 0) {
+    // Stored first: persisted() acknowledges (or refuses) it.
+    auto& pc = commits[pending_token];
+    pc.publisher = publisher;
+    pc.seq = batch.seq;
+    return route_outcome::later;
+  }
+  // The ack waits for a congested target (never a slow one:
+  // congested_target skips those).
+  if (congested_target == nullptr || !publisher)
+    return route_outcome::done;
+  auto sid = congested_target_sid();
+  defer(sid, *congested_target, publisher, batch.seq);
+  return route_outcome::later;
+}
+
+std::shared_ptr<router_state> local_router_core(const caf::actor& router) {
+  if (!router)
+    return nullptr;
+  auto* r = dynamic_cast<router_actor_type*>(caf::actor_cast<caf::abstract_actor*>(router));
+  if (r == nullptr || !r->state.core->ready.load(std::memory_order_acquire))
+    return nullptr;
+  return r->state.core;
+}
+
 caf::behavior router_behavior(router_actor_type* self, router_options opts, caf::actor storage) {
-  auto& st = self->state;
-  st.storage = std::move(storage);
-  st.flow_high = opts.flow_high;
-  st.flow_low = opts.flow_high / 2;
-  st.slow_after = opts.slow_after;
-  st.hold_persistent = opts.hold_persistent;
+  auto core = self->state.core;
+  {
+    std::lock_guard<std::mutex> guard{core->mtx};
+    core->storage = std::move(storage);
+    core->flow_high = opts.flow_high;
+    core->flow_low = opts.flow_high / 2;
+    core->slow_after = opts.slow_after;
+    core->hold_persistent = opts.hold_persistent;
+  }
+  core->ready.store(true, std::memory_order_release);
+  auto& st = *core;
+  using guard = std::lock_guard<std::mutex>;
   return {
     [&st](subscribe_atom, broker::session_id sid, caf::actor& session,
-          broker::subscribe_request& req) { st.subscribe(sid, std::move(session), req); },
+          broker::subscribe_request& req) {
+      guard g{st.mtx};
+      st.subscribe(sid, std::move(session), req);
+    },
     [&st](unsubscribe_atom, broker::session_id sid, const std::string& filter) {
+      guard g{st.mtx};
       st.unsubscribe(sid, filter);
     },
-    [&st](online_atom, broker::session_id sid, bool online) { st.tree.set_online(sid, online); },
-    [&st](route_atom, route_batch& batch) {
-      st.route(batch);
-      auto sender = caf::actor_cast<caf::actor>(st.self->current_sender());
-      if (st.pending_token != 0) {
-        if (!batch.ack && sender) // it waits for the routed_atom after all
-          st.self->send(sender, hold_atom::value, batch.seq);
-        auto& pc = st.commits[st.pending_token];
-        pc.publisher = std::move(sender);
-        pc.seq = batch.seq;
-        return;
-      }
-      auto congested = st.congested_target ? st.congested_target_sid() : 0;
-      if (!batch.ack) {
-        // Nothing to confirm unless the ack waits for a congested target
-        // (never a slow one: congested_target skips those), and then the
-        // publisher must stop reading now, before the deferred ack.
-        if (congested == 0)
-          return;
-        if (sender)
-          st.self->send(sender, hold_atom::value, batch.seq);
-      }
-      st.ack(sender, batch.seq, congested);
+    [&st](online_atom, broker::session_id sid, bool online) {
+      guard g{st.mtx};
+      st.tree.set_online(sid, online);
     },
-    [&st](persisted_atom, uint64_t token, bool ok) { st.persisted(token, ok); },
-    [&st](slow_atom, broker::session_id sid, uint64_t deferral) { st.slow_check(sid, deferral); },
+    [self, &st](route_atom, route_batch& batch) {
+      auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+      guard g{st.mtx};
+      if (st.route_for(batch, sender) == route_outcome::later) {
+        // A batch sent without ack: the publisher must stop reading now,
+        // before the routed_atom that comes later.
+        if (!batch.ack && sender)
+          caf::send_as(st.me(), sender, hold_atom::value, batch.seq);
+      } else if (batch.ack && sender) {
+        caf::send_as(st.me(), sender, routed_atom::value, batch.seq);
+      }
+    },
+    [&st](persisted_atom, uint64_t token, bool ok) {
+      guard g{st.mtx};
+      st.persisted(token, ok);
+    },
+    [&st](slow_atom, broker::session_id sid, uint64_t deferral) {
+      guard g{st.mtx};
+      st.slow_check(sid, deferral);
+    },
     [&st](register_atom, broker::session_id sid, caf::actor& handle, std::string& client_id,
           bool persistent, uint64_t last_seq) {
+      guard g{st.mtx};
       st.register_session(sid, std::move(handle), std::move(client_id), persistent, last_seq);
     },
     [&st](restore_atom, std::vector<message_ptr>& msgs) {
+      guard g{st.mtx};
       for (auto& m : msgs)
         st.retained.set(m->topic, m, m->expires_at.value_or(decltype(st.retained)::never));
     },
-    [&st](remove_atom, broker::session_id sid) { st.remove(sid, false); },
+    [&st](remove_atom, broker::session_id sid) {
+      guard g{st.mtx};
+      st.remove(sid, false);
+    },
     [&st](remove_atom, broker::session_id sid, bool erase_stored) {
+      guard g{st.mtx};
       st.remove(sid, erase_stored);
       return true;
     },
-    [&st](progress_atom, broker::session_id sid, int64_t value) { st.progress(sid, value); },
+    [&st](progress_atom, broker::session_id sid, int64_t value) {
+      guard g{st.mtx};
+      st.progress(sid, value);
+    },
     [&st](count_atom) {
+      guard g{st.mtx};
       return std::make_tuple(st.tree.size(), st.retained.size(), st.counters.routed);
     },
     [&st](retained_atom, const std::string& prefix, const std::string& after, uint64_t limit) {
+      guard g{st.mtx};
       return list_retained(st, prefix, after, limit);
     },
-    [&st](clear_atom, const std::string& topic) { return delete_retained(st, topic); },
+    [&st](clear_atom, const std::string& topic) {
+      guard g{st.mtx};
+      return delete_retained(st, topic);
+    },
   };
 }
 

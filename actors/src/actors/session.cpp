@@ -1,5 +1,7 @@
 #include "amq/actors/session.hpp"
 
+#include "amq/actors/router.hpp"
+
 #include "amq/actors/timers.hpp"
 #include "amq/auth/password_file.hpp"
 
@@ -23,6 +25,17 @@ session_state::clock::time_point now_of(caf::local_actor* self) {
   return self->clock().now();
 }
 
+/// Runs `f` on the router's state under its lock when the router is local
+/// (`core`); false when it is not: then the caller sends a message.
+template <class F>
+bool with_router(const std::shared_ptr<router_state>& core, F&& f) {
+  if (!core)
+    return false;
+  std::lock_guard<std::mutex> guard{core->mtx};
+  f(*core);
+  return true;
+}
+
 } // namespace
 
 void session_state::init(broker::session_id sid, std::string client_id,
@@ -33,6 +46,7 @@ void session_state::init(broker::session_id sid, std::string client_id,
   id = sid;
   machine = broker::session_machine{std::move(client_id), limits};
   router = std::move(r);
+  core = local_router_core(router);
 }
 
 session_state::~session_state() {
@@ -115,12 +129,12 @@ bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
                type == config::client_type::application ? "APPLICATION" : "DEVICE",
                p.clean_start ? 1 : 0, p.keep_alive,
                machine.persistent() ? "persistent" : "clean");
-  self->send(router, online_atom::value, id, true);
+  if (!with_router(core, [&](router_state& r) { r.tree.set_online(id, true); }))
+    self->send(router, online_atom::value, id, true);
   if (!registered || registered_persistent != machine.persistent()) {
     registered = true;
     registered_persistent = machine.persistent();
-    self->send(router, register_atom::value, id, caf::actor{self}, machine.client_id(),
-               registered_persistent, uint64_t{0});
+    register_with_router(0);
   }
   report_connected();
   if (!early.empty())
@@ -255,8 +269,7 @@ void session_state::restore(storage::session_record& rec, uint64_t first_seq, ui
   stored = true;
   registered = true;
   registered_persistent = true;
-  self->send(router, register_atom::value, id, caf::actor{self}, machine.client_id(), true,
-             last_seq);
+  register_with_router(last_seq);
   AMQ_LOG_DEBUG("session {} restored cold: {} subscriptions, about {} stored messages",
                 machine.client_id(), rec.subscriptions.size(), depth);
   report_restored(rec);
@@ -429,6 +442,47 @@ void session_state::report_drops(bool force) {
   drops_logged_at = now;
 }
 
+void session_state::route_direct(route_batch& batch) {
+  // Routed in this job (router.hpp, "Direct calls"): acknowledged now unless
+  // it waits for storage or a congested target; then input waits in the
+  // stash until the (routed_atom, seq).
+  route_outcome outcome;
+  {
+    std::lock_guard<std::mutex> guard{core->mtx};
+    outcome = core->route_for(batch, caf::actor{self});
+  }
+  if (outcome == route_outcome::later)
+    ++outstanding_routes;
+  else
+    machine.on_routed(batch.seq, now_of(self));
+}
+
+void session_state::send_route(route_batch& batch) {
+  // A batch the publisher need not hear back about (no PUBACK/PUBREC waits
+  // for it, nothing is stored for it): no routed_atom, one actor message
+  // less per batch, unless the router holds it (held()).
+  batch.ack = quiet_routes >= quiet_window
+              || !std::all_of(batch.messages.begin(), batch.messages.end(), [](auto& m) {
+                   return m->qos_level == qos::at_most_once && !m->retain;
+                 });
+  if (batch.ack) {
+    ++outstanding_routes;
+    quiet_routes = 0;
+  } else {
+    ++quiet_routes;
+  }
+  self->send(router, route_atom::value, std::move(batch));
+}
+
+void session_state::register_with_router(uint64_t last_seq) {
+  if (!with_router(core, [&](router_state& r) {
+        r.register_session(id, caf::actor{self}, machine.client_id(), registered_persistent,
+                           last_seq);
+      }))
+    self->send(router, register_atom::value, id, caf::actor{self}, machine.client_id(),
+               registered_persistent, last_seq);
+}
+
 void session_state::detach() {
   if (!conn)
     return;
@@ -438,7 +492,8 @@ void session_state::detach() {
   link.reset();
   creds.reset();
   static_cast<session_actor*>(self)->set_home(nullptr);
-  self->send(router, online_atom::value, id, false);
+  if (!with_router(core, [&](router_state& r) { r.tree.set_online(id, false); }))
+    self->send(router, online_atom::value, id, false);
   report_disconnected();
 }
 
@@ -470,7 +525,8 @@ void session_state::finish() {
   removing = true;
   AMQ_LOG_DEBUG("session {} ended", machine.client_id());
   if (!storage) {
-    self->send(router, remove_atom::value, id);
+    if (!with_router(core, [&](router_state& r) { r.remove(id, false); }))
+      self->send(router, remove_atom::value, id);
     self->quit();
     return;
   }
@@ -499,9 +555,11 @@ void session_state::after_input() {
   if (stored && !fx.state_reset)
     persist_durable();
   for (auto& s : fx.subscribes)
-    self->send(router, subscribe_atom::value, id, caf::actor{self}, std::move(s));
+    if (!with_router(core, [&](router_state& r) { r.subscribe(id, caf::actor{self}, s); }))
+      self->send(router, subscribe_atom::value, id, caf::actor{self}, std::move(s));
   for (auto& f : fx.unsubscribes)
-    self->send(router, unsubscribe_atom::value, id, std::move(f));
+    if (!with_router(core, [&](router_state& r) { r.unsubscribe(id, f); }))
+      self->send(router, unsubscribe_atom::value, id, std::move(f));
   if (!fx.routes.empty()) {
     route_batch batch;
     batch.seq = machine.commit_routes();
@@ -510,20 +568,10 @@ void session_state::after_input() {
     batch.messages.assign(std::make_move_iterator(fx.routes.begin()),
                           std::make_move_iterator(fx.routes.end()));
     fx.routes.clear();
-    // A batch the publisher need not hear back about (no PUBACK/PUBREC
-    // waits for it, nothing is stored for it): no routed_atom, one actor
-    // message less per batch, unless the router holds it (held()).
-    batch.ack = quiet_routes >= quiet_window
-                || !std::all_of(batch.messages.begin(), batch.messages.end(), [](auto& m) {
-                     return m->qos_level == qos::at_most_once && !m->retain;
-                   });
-    if (batch.ack) {
-      ++outstanding_routes;
-      quiet_routes = 0;
-    } else {
-      ++quiet_routes;
-    }
-    self->send(router, route_atom::value, std::move(batch));
+    if (core)
+      route_direct(batch);
+    else
+      send_route(batch);
   }
   if (fx.close && conn) {
     flush(true);
@@ -557,7 +605,8 @@ void session_state::after_input() {
       && (progress - progress_reported >= 256 || (empty && progress_asked)
           || !machine.connected() || machine.persistent())) {
     progress_reported = progress;
-    self->send(router, progress_atom::value, id, progress);
+    if (!with_router(core, [&](router_state& r) { r.progress(id, progress); }))
+      self->send(router, progress_atom::value, id, progress);
   }
   if (empty && progress == progress_reported)
     progress_asked = false; // the router's view is exact now
