@@ -578,4 +578,27 @@ CAF_TEST(a local session routes its publish in its own job and acknowledges it t
   CAF_CHECK_EQUAL(received(sub), strings{"x"});
 }
 
+CAF_TEST(a session whose router is busy on another thread hands it the batch instead of waiting) {
+  auto sub = make("sub-busy", v5);
+  connect(sub);
+  sub.subscribe("t/busy", qos::at_least_once);
+  settle();
+  sub.conn->take();
+  auto p = publisher();
+  p.conn->take();
+  auto& core = *deref<router_actor_type>(router).state.core;
+  {
+    // Another worker holds the router's lock while this PUBLISH is read.
+    std::lock_guard<std::mutex> other{core.mtx};
+    p.publish("t/busy", qos::at_least_once, "1");
+    CAF_REQUIRE(sched.try_run_once());
+    CAF_CHECK(only<protocol::puback>(p.conn->take()).empty()); // not routed yet
+  }
+  p.publish("t/busy", qos::at_least_once, "2"); // waits behind "1" (stash)
+  settle();
+  CAF_CHECK_EQUAL(only<protocol::puback>(p.conn->take()).size(), 2u);
+  CAF_CHECK_EQUAL(core.counters.routed, 2u);
+  CAF_CHECK_EQUAL(received(sub), (strings{"1", "2"}));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -64,7 +64,9 @@
 /// local session calls it directly (`local_router_core`): it routes its
 /// PUBLISHes in its own job and learns at once whether they are routed
 /// (`route_for`), instead of a message to the router and, for QoS 1/2, one
-/// back: one actor hop less per message, two for an acknowledged one. Its
+/// back: one actor hop less per message, two for an acknowledged one (when
+/// another thread holds the lock it sends the batch to the router actor
+/// instead and waits for its answer, as a remote session does). Its
 /// subscribe, unsubscribe, online, register, progress and remove calls go
 /// the same way, so they stay in order with its routes. What comes later
 /// (storage commits, deferred acks, the slow-consumer timer) still arrives

@@ -446,11 +446,20 @@ void session_state::route_direct(route_batch& batch) {
   // Routed in this job (router.hpp, "Direct calls"): acknowledged now unless
   // it waits for storage or a congested target; then input waits in the
   // stash until the (routed_atom, seq).
-  route_outcome outcome;
-  {
-    std::lock_guard<std::mutex> guard{core->mtx};
-    outcome = core->route_for(batch, caf::actor{self});
+  std::unique_lock<std::mutex> lock{core->mtx, std::try_to_lock};
+  if (!lock.owns_lock()) {
+    // Another worker routes right now: do not wait for it, let the router
+    // actor take the batch in its turn. It answers (ack), and until then
+    // input waits in the stash, so no later batch of this session can
+    // overtake this one by a direct call.
+    batch.ack = true;
+    ++outstanding_routes;
+    quiet_routes = 0;
+    self->send(router, route_atom::value, std::move(batch));
+    return;
   }
+  auto outcome = core->route_for(batch, caf::actor{self});
+  lock.unlock();
   if (outcome == route_outcome::later)
     ++outstanding_routes;
   else
