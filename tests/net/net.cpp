@@ -28,6 +28,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "amq/net/server.hpp"
+#include "src/net/server_state.hpp" // detail::edge_connection, for a gather test
 #include "recorder.hpp"
 
 using namespace amq::net;
@@ -1023,3 +1024,73 @@ CAF_TEST(two thousand concurrent connections) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+namespace {
+
+/// An edge connection that only records when the gather flushes it (the order of a round).
+class flush_recorder final : public amq::net::detail::edge_connection {
+public:
+  flush_recorder(uint64_t id, std::vector<uint64_t>& order)
+    : edge_connection(id, "test"), order_(order) {
+  }
+  void flush_gathered() override {
+    order_.push_back(id());
+  }
+  void start() override {
+  }
+  bool done() const noexcept override {
+    return false;
+  }
+  void abort_with(std::error_code) override {
+  }
+  void mark_released() noexcept override {
+  }
+  boost::asio::any_io_executor executor() override {
+    return ctx_.get_executor();
+  }
+  void set_receiver(std::shared_ptr<amq::net::connection_receiver>) override {
+  }
+  bool send(std::vector<uint8_t>) override {
+    return true;
+  }
+  void pause_reading() override {
+  }
+  void resume_reading() override {
+  }
+  void close() override {
+  }
+  void abort() override {
+  }
+  size_t queued_bytes() const noexcept override {
+    return 0;
+  }
+
+private:
+  std::vector<uint64_t>& order_;
+  boost::asio::io_context ctx_;
+};
+
+} // namespace
+
+CAF_TEST(a gather writes the connections noted late after all others) {
+  // A publisher's PUBACK noted before the deliveries its PUBLISH caused still leaves after
+  // them (session.cpp, acks_late).
+  std::vector<uint64_t> order;
+  auto c = [&](uint64_t id) { return std::make_shared<flush_recorder>(id, order); };
+  write_gather g;
+  g.set_late(true);
+  g.note(c(1)); // the publisher's ack
+  g.set_late(false);
+  CAF_CHECK(!g.empty());
+  g.note(c(2));
+  g.note(c(3));
+  g.flush();
+  CAF_CHECK_EQUAL(order, (std::vector<uint64_t>{2, 3, 1}));
+  CAF_CHECK(g.empty());
+  // Nothing stays late in the next round.
+  order.clear();
+  g.note(c(4));
+  g.note(c(5));
+  g.flush();
+  CAF_CHECK_EQUAL(order, (std::vector<uint64_t>{4, 5}));
+}

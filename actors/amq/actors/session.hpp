@@ -133,6 +133,9 @@ struct session_state {
   /// subscription it confirms is stored (a crash must not lose it).
   uint32_t output_holds = 0;
   bool flush_pending = false;
+  /// This input's route delivered to sessions: its acks join the worker's
+  /// write gather behind their deliveries (net::write_gather::set_late).
+  bool acks_late = false;
   /// The session ended and waits for the router to confirm its removal;
   /// attaches meanwhile wait (answered false when it quits).
   bool removing = false;

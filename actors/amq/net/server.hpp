@@ -148,12 +148,20 @@ public:
   /// The calling thread has no gather any more (if this one was it).
   void uninstall() noexcept;
 
-  /// Writes the bytes of every noted connection, in the order they were noted; what the kernel
-  /// does not take goes to the connection's I/O thread as usual.
+  /// Writes the bytes of every noted connection, in the order they were noted (those noted
+  /// `late` after all others); what the kernel does not take goes to the connection's I/O
+  /// thread as usual.
   void flush();
 
   bool empty() const noexcept {
-    return conns_.empty();
+    return conns_.empty() && late_.empty();
+  }
+
+  /// While set, connections noted go behind all others in the flush: a publisher's PUBACK
+  /// after the deliveries its PUBLISH caused in the same round (the subscribers' latency is
+  /// what waits; the ack only frees a slot of the publisher's window).
+  void set_late(bool late) noexcept {
+    noting_late_ = late;
   }
 
   /// When the oldest note since the last flush was taken (only meaningful while !empty()).
@@ -169,7 +177,9 @@ public:
 
 private:
   std::vector<std::shared_ptr<detail::edge_connection>> conns_;
+  std::vector<std::shared_ptr<detail::edge_connection>> late_;
   std::chrono::steady_clock::time_point oldest_;
+  bool noting_late_ = false;
 };
 
 /// Accepts TCP connections and drives their I/O. Not copyable or movable.

@@ -1,6 +1,7 @@
 #include "amq/actors/session.hpp"
 
 #include "amq/actors/router.hpp"
+#include "amq/net/server.hpp"
 
 #include "amq/actors/timers.hpp"
 #include "amq/auth/password_file.hpp"
@@ -458,7 +459,9 @@ void session_state::route_direct(route_batch& batch) {
     self->send(router, route_atom::value, std::move(batch));
     return;
   }
+  auto delivered = core->counters.delivered;
   auto outcome = core->route_for(batch, caf::actor{self});
+  acks_late = core->counters.delivered != delivered;
   lock.unlock();
   if (outcome == route_outcome::later)
     ++outstanding_routes;
@@ -625,12 +628,21 @@ void session_state::after_input() {
       // write: send it now instead of one scheduling round later (latency
       // at low and fixed rates; under load the mailbox is rarely empty and
       // the flush message below still gathers a burst into one write).
+      // The acks of a PUBLISH routed just now leave behind its deliveries
+      // when the worker gathers writes (the order of the router's answer
+      // before direct calls).
+      auto* gather = acks_late ? net::write_gather::current() : nullptr;
+      if (gather != nullptr)
+        gather->set_late(true);
       flush();
+      if (gather != nullptr)
+        gather->set_late(false);
     } else {
       flush_pending = true;
       self->send(self, flush_atom::value);
     }
   }
+  acks_late = false;
   // Metrics: sessions by kind, queued and in-flight totals (deltas only).
   if (machine.finished())
     probe.release();

@@ -107,9 +107,9 @@ write_gather* write_gather::current() noexcept {
 }
 
 void write_gather::note(std::shared_ptr<detail::edge_connection> c) {
-  if (conns_.empty())
+  if (empty())
     oldest_ = std::chrono::steady_clock::now();
-  conns_.push_back(std::move(c));
+  (noting_late_ ? late_ : conns_).push_back(std::move(c));
 }
 
 void write_gather::flush() {
@@ -123,6 +123,16 @@ void write_gather::flush() {
   if (conns_.empty() && conns_.capacity() < conns.capacity()) {
     conns.clear();
     conns_.swap(conns); // keep the capacity: no allocation per round
+  }
+  if (late_.empty())
+    return;
+  auto late = std::move(late_);
+  late_.clear();
+  for (auto& c : late)
+    c->flush_gathered();
+  if (late_.empty() && late_.capacity() < late.capacity()) {
+    late.clear();
+    late_.swap(late);
   }
 }
 

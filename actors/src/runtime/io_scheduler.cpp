@@ -252,7 +252,7 @@ public:
 
   /// An actor's send on this worker schedules the receiver behind what is already queued,
   /// not ahead of it as CAF's work stealing does (prepend, for cache locality): in arrival
-  /// order, so a fan-out's deliveries leave before the publisher's PUBACK and before work
+  /// order, so a fan-out's deliveries leave in the order they were sent and before work
   /// that input made later. Fan-out QoS 1 at 100 publishes/s to 50 subscribers, one set of 4
   /// interleaved runs: mqtt-load's p99 1,270 -> 1,146 us, the last delivery's median receipt
   /// 920 -> 886 us; about this machine's noise, so the case rests on the order itself.
