@@ -82,6 +82,16 @@ struct fixture : actor_fixture {
     return p;
   }
 
+  /// A clean 5.0 client subscribed to `filter` at QoS 1, its output taken.
+  client subscriber(std::string id, const std::string& filter) {
+    auto c = make(std::move(id), v5);
+    connect(c);
+    c.subscribe(filter, qos::at_least_once);
+    settle();
+    c.conn->take();
+    return c;
+  }
+
   /// The sessions a registry-wide request (shutdown, recheck) meets: "a" (5.0, persistent) and
   /// "b" (3.1.1, clean) connected, "d" (5.0, persistent) offline, its session kept.
   struct trio {
@@ -560,11 +570,7 @@ CAF_TEST(an offline persistent subscriber does not stall its publishers) {
 CAF_TEST(a local session routes its publish in its own job and acknowledges it there) {
   // router.hpp, "Direct calls": no route message to the router and no
   // routed reply; the PUBACK leaves in the job that read the PUBLISH.
-  auto sub = make("sub-direct", v5);
-  connect(sub);
-  sub.subscribe("t/direct", qos::at_least_once);
-  settle();
-  sub.conn->take();
+  auto sub = subscriber("sub-direct", "t/direct");
   auto p = publisher();
   CAF_CHECK(deref<session_actor_type>(session_of(p.id)).state.core != nullptr);
   p.conn->take();
@@ -579,11 +585,7 @@ CAF_TEST(a local session routes its publish in its own job and acknowledges it t
 }
 
 CAF_TEST(a session whose router is busy on another thread hands it the batch instead of waiting) {
-  auto sub = make("sub-busy", v5);
-  connect(sub);
-  sub.subscribe("t/busy", qos::at_least_once);
-  settle();
-  sub.conn->take();
+  auto sub = subscriber("sub-busy", "t/busy");
   auto p = publisher();
   p.conn->take();
   auto& core = *deref<router_actor_type>(router).state.core;

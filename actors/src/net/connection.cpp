@@ -116,24 +116,19 @@ void write_gather::flush() {
   // A connection is noted once per flush (its write stays owned until flush_gathered), so the
   // list holds each at most once; taking it first lets a flush_gathered that sends again (it
   // never does today) note for the next round instead of growing this one.
-  auto conns = std::move(conns_);
-  conns_.clear();
-  for (auto& c : conns)
-    c->flush_gathered();
-  if (conns_.empty() && conns_.capacity() < conns.capacity()) {
-    conns.clear();
-    conns_.swap(conns); // keep the capacity: no allocation per round
-  }
-  if (late_.empty())
-    return;
-  auto late = std::move(late_);
-  late_.clear();
-  for (auto& c : late)
-    c->flush_gathered();
-  if (late_.empty() && late_.capacity() < late.capacity()) {
-    late.clear();
-    late_.swap(late);
-  }
+  auto write = [](std::vector<std::shared_ptr<detail::edge_connection>>& noted) {
+    auto conns = std::move(noted);
+    noted.clear();
+    for (auto& c : conns)
+      c->flush_gathered();
+    if (noted.empty() && noted.capacity() < conns.capacity()) {
+      conns.clear();
+      noted.swap(conns); // keep the capacity: no allocation per round
+    }
+  };
+  write(conns_);
+  if (!late_.empty())
+    write(late_);
 }
 
 io_thread_scope::io_thread_scope(std::vector<uint8_t>& read_buffer) noexcept
