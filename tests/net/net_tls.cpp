@@ -220,8 +220,10 @@ public:
     while (out.size() < n) {
       int k = SSL_read(ssl_, buf.data(), static_cast<int>(std::min(buf.size(), n - out.size())));
       if (k <= 0) {
+        last_error = SSL_get_error(ssl_, k);
+        last_errno = errno;
         if (clean_end)
-          *clean_end = SSL_get_error(ssl_, k) == SSL_ERROR_ZERO_RETURN;
+          *clean_end = last_error == SSL_ERROR_ZERO_RETURN;
         break;
       }
       out.insert(out.end(), buf.data(), buf.data() + k);
@@ -284,6 +286,9 @@ public:
     ::close(fd_);
     fd_ = -1;
   }
+
+  int last_error = 0; ///< SSL_get_error of the read that ended `read` (diagnostics)
+  int last_errno = 0;
 
 private:
   SSL_CTX* ctx_ = nullptr;
@@ -529,6 +534,10 @@ CAF_TEST(close flushes then sends close_notify and on_closed fires once) {
   CAF_CHECK(!conn->send(bytes(1, 'x')));
   bool clean = false;
   auto got = cl.read(SIZE_MAX, &clean);
+  if (got.size() != total)
+    CAF_MESSAGE("read ended after " << got.size() << " bytes: SSL error " << cl.last_error
+                                    << ", errno " << cl.last_errno << ", server writes "
+                                    << srv->get_stats().writes);
   CAF_CHECK_EQUAL(got.size(), total);
   CAF_CHECK(got == all);
   CAF_CHECK(clean); // the server's close_notify, not a bare TCP close

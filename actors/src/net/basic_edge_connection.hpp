@@ -418,7 +418,15 @@ protected:
   void maybe_linger() {
     if (done_ || lingering_ || phase_.load() != phase::closing)
       return;
-    if (!derived().stream_ready()) { // nothing was written; nothing to flush or shut down
+    if (!derived().stream_ready()) {
+      // TLS before its handshake completed: nothing was written yet. What was sent meanwhile
+      // waits for the handshake (on_handshake starts the write, which comes back here); with
+      // nothing sent there is nothing to flush or shut down.
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        if (write_scheduled_)
+          return;
+      }
       finish({}, false);
       return;
     }

@@ -229,13 +229,17 @@ void tls_connection::on_handshake(const boost::system::error_code& ec) {
     if (n > 0)
       peer_cn_.assign(cn, static_cast<size_t>(n));
   }
-  if (phase_.load() == phase::closing) {
-    maybe_linger();
-    return;
-  }
+  // What was sent before the handshake completed goes out first, also when close() came
+  // meanwhile: the close flushes it, then close_notify (on_written -> maybe_linger). Checking
+  // for closing first left the write unstarted and the connection waiting for it until the
+  // server stopped (the client saw a reset and none of its data).
   if (write_deferred_) {
     write_deferred_ = false;
     start_write();
+  }
+  if (phase_.load() == phase::closing) {
+    maybe_linger();
+    return;
   }
   if (!done_ && !paused_ && phase_.load() == phase::open && current_receiver())
     arm_read();
