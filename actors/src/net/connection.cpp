@@ -182,7 +182,7 @@ void tcp_connection::arm_read(bool drained) {
   if (reading_ || done_)
     return;
   reading_ = true;
-  async_wait_readable(socket_, drained,
+  async_wait_readable(socket_, drained, reactor_,
                       [self = self()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 

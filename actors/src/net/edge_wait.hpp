@@ -92,18 +92,24 @@ struct socket_access : boost::asio::ip::tcp::socket {
 
 /// Calls `handler(error_code)` once `socket` is readable; `drained` says the caller's last read
 /// came back short or would block (see above). Without it, or without the fast path, it is
-/// `socket.async_wait(wait_read, handler)`.
+/// `socket.async_wait(wait_read, handler)`. `reactor_cache` is the caller's per-socket slot for the
+/// socket's reactor (null at first).
 template <typename Handler>
-void async_wait_readable(boost::asio::ip::tcp::socket& socket, bool drained, Handler&& handler) {
+void async_wait_readable(boost::asio::ip::tcp::socket& socket, bool drained, void*& reactor_cache,
+                         Handler&& handler) {
 #if AMQ_NET_EDGE_WAIT
   if (drained) {
     namespace d = boost::asio::detail;
     using executor_type = boost::asio::ip::tcp::socket::executor_type;
     using op = drained_wait_op<std::decay_t<Handler>, executor_type>;
     auto& impl = socket_access::implementation(socket);
-    auto& reactor = boost::asio::use_service<d::reactor>(
-        static_cast<boost::asio::execution_context&>(boost::asio::query(
-            socket.get_executor(), boost::asio::execution::context)));
+    // use_service locks the context's service registry and walks its list: looked up once per
+    // connection (a socket's reactor never changes), not once per read.
+    if (reactor_cache == nullptr)
+      reactor_cache = &boost::asio::use_service<d::reactor>(
+          static_cast<boost::asio::execution_context&>(boost::asio::query(
+              socket.get_executor(), boost::asio::execution::context)));
+    auto& reactor = *static_cast<d::reactor*>(reactor_cache);
     std::decay_t<Handler> h(std::forward<Handler>(handler));
     typename op::ptr p = {d::addressof(h), op::ptr::allocate(h), nullptr};
     p.p = new (p.v) op(boost::system::error_code{}, h, socket.get_executor());
@@ -114,6 +120,7 @@ void async_wait_readable(boost::asio::ip::tcp::socket& socket, bool drained, Han
   }
 #else
   (void)drained;
+  (void)reactor_cache;
 #endif
   socket.async_wait(boost::asio::socket_base::wait_read, std::forward<Handler>(handler));
 }

@@ -61,6 +61,8 @@ private:
 
   /// After the base's members: destroyed before `state_` (which owns the socket's io_context).
   socket_type socket_;
+  /// The socket's epoll reactor, looked up at the first drained wait (edge_wait.hpp).
+  void* reactor_ = nullptr;
 };
 
 /// Maps an Asio error to the edge's close reason (see error.hpp).

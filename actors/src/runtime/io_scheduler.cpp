@@ -1,6 +1,7 @@
 // CAF workers that run the edge's event loops. Design: amq/actors/io_scheduler.hpp.
 #include "amq/actors/io_scheduler.hpp"
 
+#include "amq/log.hpp"
 #include "amq/net/server.hpp"
 #include "amq/thread_name.hpp"
 
@@ -62,9 +63,9 @@ size_t run_io(io_loops::impl::loop& l, F&& f) {
   try {
     return f(l.ctx);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "amq.net: exception escaped an I/O handler: %s\n", e.what());
+    AMQ_LOG_ERROR("worker caught an exception that escaped an I/O handler: {}", e.what());
   } catch (...) {
-    std::fprintf(stderr, "amq.net: unknown exception escaped an I/O handler\n");
+    AMQ_LOG_ERROR("worker caught an unknown exception that escaped an I/O handler");
   }
   return 1; // something ran
 }
@@ -357,7 +358,9 @@ public:
         CPU_ZERO(&set);
         CPU_SET(opts.worker_cpus[self->id() % opts.worker_cpus.size()], &set);
         if (int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set); rc != 0)
-          std::fprintf(stderr, "amq.worker.%zu: cannot pin to its CPU: %s\n", self->id(),
+          AMQ_LOG_WARN("worker {} cannot pin itself to CPU {} (runtime.pin_workers): {}; it "
+                       "runs wherever the kernel puts it",
+                       self->id(), opts.worker_cpus[self->id() % opts.worker_cpus.size()],
                        std::strerror(rc));
       }
       if (opts.write_gather.count() > 0)
