@@ -572,7 +572,7 @@ CAF_TEST(a local session routes its publish in its own job and acknowledges it t
   // routed reply; the PUBACK leaves in the job that read the PUBLISH.
   auto sub = subscriber("sub-direct", "t/direct");
   auto p = publisher();
-  CAF_CHECK(deref<session_actor_type>(session_of(p.id)).state.core != nullptr);
+  CAF_CHECK(deref<session_actor_type>(session_of(p.id)).state.env->core != nullptr);
   p.conn->take();
   CAF_CHECK_EQUAL(deref<router_actor_type>(router).state.core->counters.routed, 0u);
   p.publish("t/direct", qos::at_least_once, "x");

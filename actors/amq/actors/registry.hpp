@@ -24,6 +24,8 @@
 
 namespace amq::actors {
 
+struct session_env;
+
 struct registry_state {
   static inline const char* name = "registry";
 
@@ -49,6 +51,8 @@ struct registry_state {
   caf::actor storage; ///< null: nothing is persisted
   std::shared_ptr<const config::client_classifier> classifier;
   std::shared_ptr<admin::session_directory> directory; ///< null: no admin API
+  /// What the sessions share (session_env): made at the first spawn.
+  std::shared_ptr<const session_env> env;
   std::unordered_map<std::string, entry> sessions;
   /// Session actors spawned and not yet ended (also those replaced in
   /// `sessions`). A session tells the registry it ended with

@@ -29,6 +29,23 @@ namespace amq::actors {
 
 struct router_state;
 
+/// What every session of a node shares: the router, the storage actor, the client-type rules,
+/// the admin directory and the registry. One copy (`make_session_env`, made once by the registry)
+/// instead of these members in every session: idle connections are what a broker has most of,
+/// and they were 72 bytes of each session's state.
+struct session_env {
+  caf::actor router;
+  /// The router's state when the router is local: called directly, under
+  /// its lock (router.hpp, "Direct calls"); null: messages to `router`.
+  std::shared_ptr<router_state> core;
+  caf::actor storage; ///< null: nothing is persisted
+  std::shared_ptr<const config::client_classifier> classifier;
+  /// Admin API: the directory sessions report to (null: none).
+  std::shared_ptr<admin::session_directory> directory;
+  /// The registry that spawned the sessions (null: none), told when one ends.
+  caf::actor_addr registry;
+};
+
 struct session_state {
   static inline const char* name = "session";
 
@@ -40,8 +57,7 @@ struct session_state {
   ~session_state();
 
   void init(broker::session_id id, std::string client_id, broker::session_limits limits,
-            caf::actor router, caf::actor storage,
-            std::shared_ptr<const config::client_classifier> classifier);
+            std::shared_ptr<const session_env> env);
 
   /// False if the session ended instead (a clean session taken over): the
   /// registry then attaches the connection to a fresh session.
@@ -117,12 +133,8 @@ struct session_state {
   caf::event_based_actor* self;
   broker::session_id id = 0;
   broker::session_machine machine{std::string{}, broker::session_limits{}};
-  caf::actor router;
-  /// The router's state when the router is local: called directly, under
-  /// its lock (router.hpp, "Direct calls"); null: messages to `router`.
-  std::shared_ptr<router_state> core;
-  caf::actor storage; ///< null: nothing is persisted
-  std::shared_ptr<const config::client_classifier> classifier;
+  /// Router, storage, classifier, directory, registry: shared by the node's sessions.
+  std::shared_ptr<const session_env> env;
   /// DEVICE or APPLICATION, assigned at each CONNECT by the configured rules.
   /// (The small members sit together: padding is per session.)
   config::client_type type = config::client_type::device;
@@ -167,14 +179,11 @@ struct session_state {
   clock::time_point drops_logged_at{};
   std::optional<clock::time_point> timer_at;
   std::unique_ptr<std::vector<caf::response_promise>> attach_waiting;
-  /// Admin API: the directory this session reports to (null: none) and the
-  /// numbers it reads from this session without asking it.
-  std::shared_ptr<admin::session_directory> directory;
+  /// Admin API: the numbers the directory (env->directory) reads from this
+  /// session without asking it.
   std::shared_ptr<admin::session_stats> stats;
   /// What this session adds to the broker's gauges (amq/metrics/session_probe.hpp).
   metrics::session_probe probe;
-  /// The registry that spawned this session (null: none), told when it ends.
-  caf::actor_addr registry;
   /// The connected client's user name (with an ACL file or a credential check) and password
   /// (with a credential check: a password file or allow_anonymous false), for recheck_auth().
   struct credentials {
@@ -196,10 +205,7 @@ public:
   using super = homed_actor<caf::stateful_actor<session_state>>;
 
   session_actor(caf::actor_config& cfg, broker::session_id id, std::string client_id,
-                const broker::session_limits& limits, caf::actor router, caf::actor storage,
-                std::shared_ptr<const config::client_classifier> classifier,
-                std::shared_ptr<admin::session_directory> directory = nullptr,
-                caf::actor_addr registry = {});
+                const broker::session_limits& limits, std::shared_ptr<const session_env> env);
 
   caf::behavior make_behavior() override;
   caf::resumable::resume_result resume(caf::execution_unit* eu, size_t max_throughput) override;
@@ -213,7 +219,20 @@ using session_actor_type = session_actor;
 /// The behavior all session actors share (see `session_actor`).
 caf::behavior session_behavior();
 
+/// The environment for sessions of `router` (its state is looked up here: make it after the
+/// router is spawned).
+std::shared_ptr<const session_env>
+make_session_env(caf::actor router, caf::actor storage,
+                 std::shared_ptr<const config::client_classifier> classifier = nullptr,
+                 std::shared_ptr<admin::session_directory> directory = nullptr,
+                 caf::actor_addr registry = {});
+
 /// Spawns a session actor for `client_id`.
+caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
+                         const broker::session_limits& limits,
+                         std::shared_ptr<const session_env> env);
+
+/// The same with an environment of its own (tests).
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
                          const broker::session_limits& limits, caf::actor router,
                          caf::actor storage,

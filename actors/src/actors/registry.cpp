@@ -1,6 +1,7 @@
 #include "amq/actors/registry.hpp"
 
 #include "amq/actors/edge_link.hpp"
+#include "amq/actors/router.hpp"
 #include "amq/actors/session.hpp"
 #include "amq/log.hpp"
 #include "amq/metrics/registry.hpp"
@@ -32,8 +33,11 @@ void refuse(const net::connection_ptr& conn, protocol_version v, reason_code rc)
 
 caf::actor registry_state::spawn_for(const std::string& client_id) {
   auto sid = next_id++;
-  auto session = spawn_session(self->system(), sid, client_id, limits, router, storage,
-                               classifier, directory, self->address());
+  // Made at the first spawn, when the router is surely running (its state is looked up then);
+  // again if it was not local then and is now.
+  if (!env || (!env->core && local_router_core(router)))
+    env = make_session_env(router, storage, classifier, directory, self->address());
+  auto session = spawn_session(self->system(), sid, client_id, limits, env);
   ++live;
   sessions[client_id] = entry{session, sid};
   return session;

@@ -40,18 +40,24 @@ bool with_router(const std::shared_ptr<router_state>& core, F&& f) {
 } // namespace
 
 void session_state::init(broker::session_id sid, std::string client_id,
-                         broker::session_limits limits, caf::actor r, caf::actor st,
-                         std::shared_ptr<const config::client_classifier> cls) {
-  storage = std::move(st);
-  classifier = std::move(cls);
+                         broker::session_limits limits, std::shared_ptr<const session_env> e) {
   id = sid;
   machine = broker::session_machine{std::move(client_id), limits};
-  router = std::move(r);
-  core = local_router_core(router);
+  env = std::move(e);
+}
+
+std::shared_ptr<const session_env>
+make_session_env(caf::actor router, caf::actor storage,
+                 std::shared_ptr<const config::client_classifier> classifier,
+                 std::shared_ptr<admin::session_directory> directory, caf::actor_addr registry) {
+  auto core = local_router_core(router);
+  return std::make_shared<const session_env>(
+    session_env{std::move(router), std::move(core), std::move(storage), std::move(classifier),
+                std::move(directory), std::move(registry)});
 }
 
 session_state::~session_state() {
-  if (auto reg = caf::actor_cast<caf::actor>(registry))
+  if (auto reg = env ? caf::actor_cast<caf::actor>(env->registry) : caf::actor{})
     caf::anon_send(reg, remove_atom::value, machine.client_id(), id);
 }
 
@@ -104,8 +110,8 @@ bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
   static_cast<session_actor*>(self)->set_home(worker_of_loop(self->system(), conn->loop()));
   auto early = link->bind(conn, self);
   auto& p = cf->packet;
-  if (classifier)
-    type = classifier->classify(machine.client_id(), p.username);
+  if (env->classifier)
+    type = env->classifier->classify(machine.client_id(), p.username);
   machine.set_application(type == config::client_type::application);
   // Topic access (auth.acl_file) before on_connect, which checks the will against it.
   if (const auto* acl = link->acl_source())
@@ -130,8 +136,8 @@ bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
                type == config::client_type::application ? "APPLICATION" : "DEVICE",
                p.clean_start ? 1 : 0, p.keep_alive,
                machine.persistent() ? "persistent" : "clean");
-  if (!with_router(core, [&](router_state& r) { r.tree.set_online(id, true); }))
-    self->send(router, online_atom::value, id, true);
+  if (!with_router(env->core, [&](router_state& r) { r.tree.set_online(id, true); }))
+    self->send(env->router, online_atom::value, id, true);
   if (!registered || registered_persistent != machine.persistent()) {
     registered = true;
     registered_persistent = machine.persistent();
@@ -295,7 +301,7 @@ storage::session_record session_state::make_record() const {
 }
 
 void session_state::persist_effects(broker::effects& fx) {
-  if (!storage)
+  if (!env->storage)
     return;
   storage::write_batch wb;
   auto& cid = machine.client_id();
@@ -318,9 +324,9 @@ void session_state::persist_effects(broker::effects& fx) {
   if (stored && !fx.subscribes.empty()) {
     // Hold the output (with its SUBACK) until the subscriptions are stored.
     ++output_holds;
-    self->send(storage, persist_atom::value, std::move(wb), uint64_t{1});
+    self->send(env->storage, persist_atom::value, std::move(wb), uint64_t{1});
   } else {
-    self->send(storage, persist_atom::value, std::move(wb), uint64_t{0});
+    self->send(env->storage, persist_atom::value, std::move(wb), uint64_t{0});
   }
 }
 
@@ -333,7 +339,7 @@ void session_state::persist_durable() {
   if (!b)
     return;
   auto token = uint64_t{durable_token | b->token};
-  if (!storage || !stored) {
+  if (!env->storage || !stored) {
     // Nothing survives a restart (no storage, or no stored record: a mark
     // or id would be an orphan): confirmed at once.
     self->send(self, persisted_atom::value, token, true);
@@ -352,7 +358,7 @@ void session_state::persist_durable() {
   wb.erase_released.reserve(b->erase_qos2_in.size());
   for (auto id : b->erase_qos2_in)
     wb.erase_released.emplace_back(cid, storage::inbound_qos2_seq(id));
-  self->send(storage, persist_atom::value, std::move(wb), token);
+  self->send(env->storage, persist_atom::value, std::move(wb), token);
 }
 
 void session_state::durable_stored(uint32_t token, bool ok) {
@@ -447,7 +453,7 @@ void session_state::route_direct(route_batch& batch) {
   // Routed in this job (router.hpp, "Direct calls"): acknowledged now unless
   // it waits for storage or a congested target; then input waits in the
   // stash until the (routed_atom, seq).
-  std::unique_lock<std::mutex> lock{core->mtx, std::try_to_lock};
+  std::unique_lock<std::mutex> lock{env->core->mtx, std::try_to_lock};
   if (!lock.owns_lock()) {
     // Another worker routes right now: do not wait for it, let the router
     // actor take the batch in its turn. It answers (ack), and until then
@@ -456,12 +462,12 @@ void session_state::route_direct(route_batch& batch) {
     batch.ack = true;
     ++outstanding_routes;
     quiet_routes = 0;
-    self->send(router, route_atom::value, std::move(batch));
+    self->send(env->router, route_atom::value, std::move(batch));
     return;
   }
-  auto delivered = core->counters.delivered;
-  auto outcome = core->route_for(batch, caf::actor{self});
-  acks_late = core->counters.delivered != delivered;
+  auto delivered = env->core->counters.delivered;
+  auto outcome = env->core->route_for(batch, caf::actor{self});
+  acks_late = env->core->counters.delivered != delivered;
   lock.unlock();
   if (outcome == route_outcome::later)
     ++outstanding_routes;
@@ -483,15 +489,15 @@ void session_state::send_route(route_batch& batch) {
   } else {
     ++quiet_routes;
   }
-  self->send(router, route_atom::value, std::move(batch));
+  self->send(env->router, route_atom::value, std::move(batch));
 }
 
 void session_state::register_with_router(uint64_t last_seq) {
-  if (!with_router(core, [&](router_state& r) {
+  if (!with_router(env->core, [&](router_state& r) {
         r.register_session(id, caf::actor{self}, machine.client_id(), registered_persistent,
                            last_seq);
       }))
-    self->send(router, register_atom::value, id, caf::actor{self}, machine.client_id(),
+    self->send(env->router, register_atom::value, id, caf::actor{self}, machine.client_id(),
                registered_persistent, last_seq);
 }
 
@@ -504,16 +510,16 @@ void session_state::detach() {
   link.reset();
   creds.reset();
   static_cast<session_actor*>(self)->set_home(nullptr);
-  if (!with_router(core, [&](router_state& r) { r.tree.set_online(id, false); }))
-    self->send(router, online_atom::value, id, false);
+  if (!with_router(env->core, [&](router_state& r) { r.tree.set_online(id, false); }))
+    self->send(env->router, online_atom::value, id, false);
   report_disconnected();
 }
 
 void session_state::request_page(const broker::page_request& pr) {
-  if (!storage)
+  if (!env->storage)
     return;
   auto token = pr.token;
-  self->request(storage, caf::infinite, read_atom::value, machine.client_id(), pr.from_seq,
+  self->request(env->storage, caf::infinite, read_atom::value, machine.client_id(), pr.from_seq,
                 pr.limit)
     .then(
       [this, token](std::vector<storage::queued_entry>& entries) {
@@ -536,16 +542,16 @@ void session_state::finish() {
     return;
   removing = true;
   AMQ_LOG_DEBUG("session {} ended", machine.client_id());
-  if (!storage) {
-    if (!with_router(core, [&](router_state& r) { r.remove(id, false); }))
-      self->send(router, remove_atom::value, id);
+  if (!env->storage) {
+    if (!with_router(env->core, [&](router_state& r) { r.remove(id, false); }))
+      self->send(env->router, remove_atom::value, id);
     self->quit();
     return;
   }
   // The router erases what is stored for the client after its own appends
   // to the queue (no entry outlives its session) and answers; a CONNECT for
   // the client id waits until then, so a new session never sees old state.
-  self->request(router, caf::infinite, remove_atom::value, id, true)
+  self->request(env->router, caf::infinite, remove_atom::value, id, true)
     .then([this](bool) { quit_now(); }, [this](caf::error&) { quit_now(); });
 }
 
@@ -567,11 +573,11 @@ void session_state::after_input() {
   if (stored && !fx.state_reset)
     persist_durable();
   for (auto& s : fx.subscribes)
-    if (!with_router(core, [&](router_state& r) { r.subscribe(id, caf::actor{self}, s); }))
-      self->send(router, subscribe_atom::value, id, caf::actor{self}, std::move(s));
+    if (!with_router(env->core, [&](router_state& r) { r.subscribe(id, caf::actor{self}, s); }))
+      self->send(env->router, subscribe_atom::value, id, caf::actor{self}, std::move(s));
   for (auto& f : fx.unsubscribes)
-    if (!with_router(core, [&](router_state& r) { r.unsubscribe(id, f); }))
-      self->send(router, unsubscribe_atom::value, id, std::move(f));
+    if (!with_router(env->core, [&](router_state& r) { r.unsubscribe(id, f); }))
+      self->send(env->router, unsubscribe_atom::value, id, std::move(f));
   if (!fx.routes.empty()) {
     route_batch batch;
     batch.seq = machine.commit_routes();
@@ -580,7 +586,7 @@ void session_state::after_input() {
     batch.messages.assign(std::make_move_iterator(fx.routes.begin()),
                           std::make_move_iterator(fx.routes.end()));
     fx.routes.clear();
-    if (core)
+    if (env->core)
       route_direct(batch);
     else
       send_route(batch);
@@ -617,8 +623,8 @@ void session_state::after_input() {
       && (progress - progress_reported >= 256 || (empty && progress_asked)
           || !machine.connected() || machine.persistent())) {
     progress_reported = progress;
-    if (!with_router(core, [&](router_state& r) { r.progress(id, progress); }))
-      self->send(router, progress_atom::value, id, progress);
+    if (!with_router(env->core, [&](router_state& r) { r.progress(id, progress); }))
+      self->send(env->router, progress_atom::value, id, progress);
   }
   if (empty && progress == progress_reported)
     progress_asked = false; // the router's view is exact now
@@ -684,16 +690,10 @@ thread_local session_state* tl_current = nullptr;
 } // namespace
 
 session_actor::session_actor(caf::actor_config& cfg, broker::session_id id, std::string client_id,
-                             const broker::session_limits& limits, caf::actor router,
-                             caf::actor storage,
-                             std::shared_ptr<const config::client_classifier> classifier,
-                             std::shared_ptr<admin::session_directory> directory,
-                             caf::actor_addr registry)
+                             const broker::session_limits& limits,
+                             std::shared_ptr<const session_env> env)
   : super(cfg) {
-  state.init(id, std::move(client_id), limits, std::move(router), std::move(storage),
-             std::move(classifier));
-  state.directory = std::move(directory);
-  state.registry = std::move(registry);
+  state.init(id, std::move(client_id), limits, std::move(env));
 }
 
 caf::behavior session_actor::make_behavior() {
@@ -784,14 +784,21 @@ caf::behavior session_behavior() {
 }
 
 caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
+                         const broker::session_limits& limits,
+                         std::shared_ptr<const session_env> env) {
+  return sys.spawn<session_actor>(id, std::move(client_id), limits, std::move(env));
+}
+
+caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
                          const broker::session_limits& limits, caf::actor router,
                          caf::actor storage,
                          std::shared_ptr<const config::client_classifier> classifier,
                          std::shared_ptr<admin::session_directory> directory,
                          caf::actor_addr registry) {
-  return sys.spawn<session_actor>(id, std::move(client_id), limits, std::move(router),
-                                  std::move(storage), std::move(classifier),
-                                  std::move(directory), std::move(registry));
+  return spawn_session(sys, id, std::move(client_id), limits,
+                       make_session_env(std::move(router), std::move(storage),
+                                        std::move(classifier), std::move(directory),
+                                        std::move(registry)));
 }
 
 } // namespace amq::actors

@@ -25,7 +25,7 @@ int64_t expires_at_ms(uint32_t expiry, int64_t from_ms) {
 } // namespace
 
 void session_state::report_connected() {
-  if (!directory)
+  if (!env->directory)
     return;
   if (!stats)
     stats = std::make_shared<admin::session_stats>();
@@ -42,19 +42,19 @@ void session_state::report_connected() {
   i.session_expiry = machine.session_expiry();
   i.subscriptions = static_cast<uint32_t>(machine.subscriptions().size());
   stats->subscriptions_reported = i.subscriptions;
-  directory->upsert(id, i, stats);
+  env->directory->upsert(id, i, stats);
 }
 
 void session_state::report_disconnected() {
-  if (!directory || machine.finished())
+  if (!env->directory || machine.finished())
     return;
   auto now = wall_ms();
-  directory->set_disconnected(id, machine.client_id(), now,
+  env->directory->set_disconnected(id, machine.client_id(), now,
                               expires_at_ms(machine.session_expiry(), now));
 }
 
 void session_state::report_restored(const storage::session_record& rec) {
-  if (!directory)
+  if (!env->directory)
     return;
   if (!stats)
     stats = std::make_shared<admin::session_stats>();
@@ -70,7 +70,7 @@ void session_state::report_restored(const storage::session_record& rec) {
                                   rec.disconnected_at_ms != 0 ? rec.disconnected_at_ms : wall_ms());
   i.subscriptions = static_cast<uint32_t>(machine.subscriptions().size());
   stats->subscriptions_reported = i.subscriptions;
-  directory->upsert(id, i, stats);
+  env->directory->upsert(id, i, stats);
 }
 
 void session_state::report_progress() {
@@ -86,15 +86,15 @@ void session_state::report_progress() {
                          + c.dropped_qos0_offline,
                        std::memory_order_relaxed);
   auto subs = static_cast<uint32_t>(machine.subscriptions().size());
-  if (subs != stats->subscriptions_reported && directory && !machine.finished()) {
+  if (subs != stats->subscriptions_reported && env->directory && !machine.finished()) {
     stats->subscriptions_reported = subs;
-    directory->set_subscriptions(id, machine.client_id(), subs);
+    env->directory->set_subscriptions(id, machine.client_id(), subs);
   }
 }
 
 void session_state::report_ended() {
-  if (directory)
-    directory->remove(id, machine.client_id());
+  if (env->directory)
+    env->directory->remove(id, machine.client_id());
 }
 
 std::vector<admin::subscription_view> session_state::admin_subscriptions() const {
