@@ -34,11 +34,13 @@
 /// three words each): an entry carries the links of the primary index (by
 /// client id, every category; it owns the entries and is also the
 /// unfiltered client-id order, no merge needed) and of one set per sort key
-/// (an entry is in exactly one category's set per key). So a session costs
-/// the directory one allocation, the entry, instead of an entry, a map node
-/// and four set nodes; unlinking needs no lookup. A change to a field a set
-/// orders or files by (connected_at, disconnected_at, subscription count,
-/// category) unlinks the entry from those sets first and relinks it after.
+/// (an entry is in exactly one category's set per key), with its client id
+/// and address stored behind the fields in the same block. So a session
+/// costs the directory one allocation instead of an entry, a map node, four
+/// set nodes and up to two string buffers, and unlinking needs no lookup. A
+/// change to a field a set orders or files by (connected_at,
+/// disconnected_at, subscription count, category) unlinks the entry from
+/// those sets first and relinks it after.
 ///
 /// Cursor: keyset pagination. The cursor names the last entry returned
 /// (sort key value and client id) plus the sort order it belongs to; the
@@ -46,8 +48,8 @@
 /// meanwhile never shift a page.
 ///
 /// Memory: see `approx_entry_bytes()` and tests/bench/admin_bench.cpp
-/// (≈ 0.4 KB per session with 17-byte client ids, session_stats included,
-/// docs/admin-api.md).
+/// (≈ 290 bytes per session with 17-byte client ids, the session's
+/// `session_stats` block included; docs/admin-api.md).
 
 #include <array>
 #include <map>
@@ -170,11 +172,11 @@ public:
   size_t size() const;
   const std::string& node_name() const noexcept { return node_name_; }
 
-  /// Bytes the directory allocates per entry (one heap block: the entry with
-  /// its five index links), not counting client ids and addresses longer than
-  /// the small-string buffer (computed from the layout; the benchmark
-  /// measures the real figure).
-  static size_t approx_entry_bytes();
+  /// Bytes the directory allocates for a session whose client id and
+  /// address are `text_bytes` long together: one heap block, the entry with
+  /// its five index links and the text (computed from the layout; the
+  /// benchmark measures the real figure).
+  static size_t approx_entry_bytes(size_t text_bytes = 0);
 
 private:
   struct impl;

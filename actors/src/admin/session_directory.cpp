@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <mutex>
+#include <new>
 #include <tuple>
 
 namespace amq::admin {
@@ -28,16 +30,19 @@ template <sort_key K>
 struct key_tag;
 
 /// One session. Each index links it through its own hook (the primary index,
-/// and per sort key the set of its category), so the entry is the only
-/// allocation a session costs the directory.
+/// and per sort key the set of its category), and the client id and address
+/// are stored right behind it in the same heap block, so the entry is the
+/// only allocation a session costs the directory (two std::strings would
+/// take 64 bytes in the entry plus a block each past 15 characters, which
+/// typical client ids and "ip:port" addresses are). Made by make(), freed by
+/// destroy() (the block is larger than the type).
 struct entry : hook<primary_tag>,
                hook<key_tag<sort_key::client_id>>,
                hook<key_tag<sort_key::connected_at>>,
                hook<key_tag<sort_key::disconnected_at>>,
                hook<key_tag<sort_key::subscriptions>> {
-  // Widest first: no padding between the fields.
-  std::string client_id;
-  std::string address;
+  // Widest first, and the flags folded into the category byte: 192 bytes,
+  // no padding before the text.
   std::shared_ptr<session_stats> stats;
   int64_t connected_at_ms = 0;
   int64_t disconnected_at_ms = 0;
@@ -45,17 +50,67 @@ struct entry : hook<primary_tag>,
   uint64_t owner = 0;
   uint32_t session_expiry = 0;
   uint32_t subscriptions = 0;
+  uint32_t id_size = 0;
+  uint32_t address_size = 0;
+  /// Room for the address: what the block has past the client id, so a
+  /// reconnect from an address of similar length needs no new block.
+  uint32_t address_capacity = 0;
   uint16_t keep_alive = 0;
   uint8_t protocol_version = 5;
-  bool connected = false;
-  bool persistent = false;
-  client_kind type = client_kind::device;
+  /// connected (4) | persistent (2) | APPLICATION (1): the set the entry is
+  /// in, per sort key.
+  uint8_t category = 0;
 
-  uint8_t category() const noexcept {
-    return static_cast<uint8_t>((connected ? 4 : 0) | (persistent ? 2 : 0)
-                                | (type == client_kind::application ? 1 : 0));
+  entry() = default;
+  entry(const entry&) = delete; // the text would stay behind
+  entry& operator=(const entry&) = delete;
+
+  bool connected() const noexcept { return (category & 4) != 0; }
+  bool persistent() const noexcept { return (category & 2) != 0; }
+  client_kind type() const noexcept {
+    return (category & 1) ? client_kind::application : client_kind::device;
   }
+  void set_category(bool connected, bool persistent, client_kind type) noexcept {
+    category = static_cast<uint8_t>((connected ? 4 : 0) | (persistent ? 2 : 0)
+                                    | (type == client_kind::application ? 1 : 0));
+  }
+
+  std::string_view id() const noexcept { return {text(), id_size}; }
+  std::string_view address() const noexcept { return {text() + id_size, address_size}; }
+  bool address_fits(std::string_view a) const noexcept { return a.size() <= address_capacity; }
+  /// Requires address_fits(a).
+  void set_address(std::string_view a) noexcept {
+    if (!a.empty())
+      std::memcpy(text() + id_size, a.data(), a.size());
+    address_size = static_cast<uint32_t>(a.size());
+  }
+
+  /// A new unlinked entry with room for `address` (at least).
+  static entry* make(std::string_view id, std::string_view address) {
+    // Ask for the whole malloc chunk the text needs (glibc: a multiple of
+    // 16 less its 8-byte header): the slack is address room, free of charge.
+    size_t bytes = (sizeof(entry) + id.size() + address.size() + 8 + 15) / 16 * 16 - 8;
+    auto* e = new (::operator new(bytes)) entry;
+    e->id_size = static_cast<uint32_t>(id.size());
+    e->address_capacity = static_cast<uint32_t>(bytes - sizeof(entry) - id.size());
+    if (!id.empty())
+      std::memcpy(e->text(), id.data(), id.size());
+    e->set_address(address);
+    return e;
+  }
+
+  static void destroy(entry* e) noexcept {
+    e->~entry();
+    ::operator delete(static_cast<void*>(e));
+  }
+
+private:
+  char* text() noexcept { return reinterpret_cast<char*>(this + 1); }
+  const char* text() const noexcept { return reinterpret_cast<const char*>(this + 1); }
 };
+
+static_assert(sizeof(void*) != 8 || sizeof(entry) == 192,
+              "entry: padding crept in (the text starts right after the fields)");
 
 template <sort_key K>
 int64_t key_of(const entry& e) noexcept {
@@ -98,7 +153,7 @@ struct key_less {
       if (ka != kb)
         return ka < kb;
     }
-    return a.client_id < b.client_id;
+    return a.id() < b.id();
   }
   bool operator()(const entry& a, const probe& b) const noexcept {
     if constexpr (K != sort_key::client_id) {
@@ -106,7 +161,7 @@ struct key_less {
       if (ka != b.value)
         return ka < b.value;
     }
-    return std::string_view{a.client_id} < b.id;
+    return a.id() < b.id;
   }
   bool operator()(const probe& a, const entry& b) const noexcept {
     if constexpr (K != sort_key::client_id) {
@@ -114,19 +169,19 @@ struct key_less {
       if (a.value != kb)
         return a.value < kb;
     }
-    return a.id < std::string_view{b.client_id};
+    return a.id < b.id();
   }
 };
 
 struct id_less {
   bool operator()(const entry& a, const entry& b) const noexcept {
-    return a.client_id < b.client_id;
+    return a.id() < b.id();
   }
   bool operator()(const entry& a, std::string_view b) const noexcept {
-    return std::string_view{a.client_id} < b;
+    return a.id() < b;
   }
   bool operator()(std::string_view a, const entry& b) const noexcept {
-    return a < std::string_view{b.client_id};
+    return a < b.id();
   }
 };
 
@@ -163,12 +218,12 @@ std::string_view ip_of(std::string_view address) {
 session_row row_of(const entry& e, const std::string& node) {
   session_row r;
   auto& i = r.info;
-  i.client_id = e.client_id;
-  i.connected = e.connected;
-  i.persistent = e.persistent;
-  i.type = e.type;
+  i.client_id = e.id();
+  i.connected = e.connected();
+  i.persistent = e.persistent();
+  i.type = e.type();
   i.protocol_version = e.protocol_version;
-  i.address = e.address;
+  i.address = e.address();
   i.connected_at_ms = e.connected_at_ms;
   i.disconnected_at_ms = e.disconnected_at_ms;
   i.keep_alive = e.keep_alive;
@@ -333,7 +388,7 @@ struct session_directory::impl {
     // Emptying a set of normal_link hooks touches no entry, so the sets can
     // let go before the primary index deletes what it owns.
     std::apply([](auto&... per_key) { (clear(per_key), ...); }, sets);
-    by_id.clear_and_dispose([](entry* e) { delete e; });
+    by_id.clear_and_dispose([](entry* e) { entry::destroy(e); });
   }
 
   template <sort_key K>
@@ -346,15 +401,20 @@ struct session_directory::impl {
     return std::get<static_cast<size_t>(K)>(sets);
   }
 
-  entry* find(std::string_view client_id) const {
+  entry* find(std::string_view client_id) {
     auto i = by_id.find(client_id, id_less{});
-    return i == by_id.end() ? nullptr : const_cast<entry*>(&*i);
+    return i == by_id.end() ? nullptr : &*i;
+  }
+
+  const entry* find(std::string_view client_id) const {
+    auto i = by_id.find(client_id, id_less{});
+    return i == by_id.end() ? nullptr : &*i;
   }
 
   /// Links `e` into its category's set of every sort key: call after
   /// changing anything a set orders or files by.
   void link(entry& e) {
-    auto c = e.category();
+    auto c = e.category;
     std::apply([&](auto&... per_key) { (per_key[c].insert(e), ...); }, sets);
     ++counts[c];
   }
@@ -362,16 +422,17 @@ struct session_directory::impl {
   /// Unlinks `e` (no lookup: the hooks are the positions); call before
   /// changing anything a set orders or files by.
   void unlink(entry& e) {
-    auto c = e.category();
+    auto c = e.category;
     std::apply([&](auto&... per_key) { (per_key[c].erase(per_key[c].iterator_to(e)), ...); },
                sets);
     --counts[c];
   }
 
-  void destroy(entry& e) {
+  /// Unlinks `e` from every index and frees it.
+  void drop(entry& e) {
     unlink(e);
     by_id.erase(by_id.iterator_to(e));
-    delete &e;
+    entry::destroy(&e);
   }
 
 private:
@@ -393,20 +454,25 @@ void session_directory::upsert(uint64_t owner, const session_info& info,
   std::unique_lock lock{mtx_};
   auto& ix = *impl_;
   entry* e = ix.find(info.client_id);
-  if (e) {
-    ix.unlink(*e);
-  } else {
-    auto fresh = std::make_unique<entry>();
-    fresh->client_id = info.client_id;
-    e = fresh.release();
+  if (!e) {
+    e = entry::make(info.client_id, info.address);
     ix.by_id.insert(*e);
+  } else if (!e->address_fits(info.address)) {
+    // A longer address than the block has room for: a new block in the old
+    // one's place (same id, same position in the primary index). Made
+    // before anything is unlinked, so a bad_alloc leaves the entry as it was.
+    auto* bigger = entry::make(info.client_id, info.address);
+    ix.unlink(*e);
+    ix.by_id.replace_node(ix.by_id.iterator_to(*e), *bigger);
+    entry::destroy(e);
+    e = bigger;
+  } else {
+    ix.unlink(*e);
+    e->set_address(info.address);
   }
   e->owner = owner;
   e->stats = std::move(stats);
-  e->address = info.address;
-  e->connected = info.connected;
-  e->persistent = info.persistent;
-  e->type = info.type;
+  e->set_category(info.connected, info.persistent, info.type);
   e->protocol_version = info.protocol_version;
   e->connected_at_ms = info.connected_at_ms;
   e->disconnected_at_ms = info.disconnected_at_ms;
@@ -425,7 +491,7 @@ void session_directory::set_disconnected(uint64_t owner, std::string_view client
   if (!e || e->owner != owner)
     return;
   ix.unlink(*e);
-  e->connected = false;
+  e->category &= static_cast<uint8_t>(~4);
   e->disconnected_at_ms = at_ms;
   e->expires_at_ms = expires_at_ms;
   ix.link(*e);
@@ -439,7 +505,7 @@ void session_directory::set_subscriptions(uint64_t owner, std::string_view clien
   if (!e || e->owner != owner || e->subscriptions == count)
     return;
   // Only the subscription index orders by the count.
-  auto& set = ix.sets_of<sort_key::subscriptions>()[e->category()];
+  auto& set = ix.sets_of<sort_key::subscriptions>()[e->category];
   set.erase(set.iterator_to(*e));
   e->subscriptions = count;
   set.insert(*e);
@@ -451,7 +517,7 @@ void session_directory::remove(uint64_t owner, std::string_view client_id) {
   auto* e = ix.find(client_id);
   if (!e || e->owner != owner)
     return;
-  ix.destroy(*e);
+  ix.drop(*e);
 }
 
 bool session_directory::erase(std::string_view client_id) {
@@ -460,7 +526,7 @@ bool session_directory::erase(std::string_view client_id) {
   auto* e = ix.find(client_id);
   if (!e)
     return false;
-  ix.destroy(*e);
+  ix.drop(*e);
   return true;
 }
 
@@ -534,7 +600,7 @@ bool session_directory::list(const directory_query& q, directory_page& out,
       if (out.items.size() >= limit || out.scanned >= q.scan_limit) {
         if (last)
           out.next_cursor = encode_cursor(q.sort, q.descending, key_of(*last, q.sort),
-                                          last->client_id);
+                                          last->id());
         else if (start)
           out.next_cursor = q.cursor;
         return;
@@ -544,13 +610,13 @@ bool session_directory::list(const directory_query& q, directory_page& out,
       last = e;
       if (residual) {
         if (!q.client_id_contains.empty()
-            && e->client_id.find(q.client_id_contains) == std::string::npos)
+            && e->id().find(q.client_id_contains) == std::string_view::npos)
           continue;
         if (q.min_subscriptions && e->subscriptions < *q.min_subscriptions)
           continue;
         if (q.max_subscriptions && e->subscriptions > *q.max_subscriptions)
           continue;
-        if (!q.client_ip.empty() && !ip_of(e->address).starts_with(q.client_ip))
+        if (!q.client_ip.empty() && !ip_of(e->address()).starts_with(q.client_ip))
           continue;
       }
       out.items.push_back(row_of(*e, node_name_));
@@ -588,10 +654,10 @@ bool session_directory::list(const directory_query& q, directory_page& out,
   return true;
 }
 
-size_t session_directory::approx_entry_bytes() {
-  // One heap block: the entry, its five index links included; malloc rounds
-  // it up to 16 bytes plus 8 bytes of header.
-  return (sizeof(entry) + 8 + 15) / 16 * 16;
+size_t session_directory::approx_entry_bytes(size_t text_bytes) {
+  // One heap block: the entry with its five index links, then the client id
+  // and address; malloc rounds it up to 16 bytes plus 8 bytes of header.
+  return (sizeof(entry) + text_bytes + 8 + 15) / 16 * 16;
 }
 
 } // namespace amq::admin
