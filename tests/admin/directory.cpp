@@ -4,6 +4,7 @@
 #include "amq/admin/session_directory.hpp"
 
 #include <algorithm>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -228,6 +229,129 @@ CAF_TEST(bad cursors are refused with the parameter named) {
   CAF_CHECK(decode_cursor(encode_cursor(sort_key::connected_at, true, -5, std::string{"a\0/b", 4}),
                           k, d, v, id));
   CAF_CHECK(k == sort_key::connected_at && d && v == -5 && id == std::string("a\0/b", 4));
+}
+
+CAF_TEST(random state changes keep every index in order) {
+  // A mirror of the directory (owner, state) checked by brute force after
+  // random reports: reconnects with addresses of every length, late reports
+  // of former owners, subscription changes, ends and clears.
+  std::map<std::string, std::pair<uint64_t, session_info>> mirror;
+  for (size_t i = 0; i < all.size(); ++i)
+    mirror[all[i].client_id] = {i + 1, all[i]};
+  std::mt19937 rng{7};
+  std::vector<std::string> pool;
+  for (auto& s : all)
+    pool.push_back(s.client_id);
+  pool.emplace_back(""); // the empty id is an id too
+  for (int i = 0; i < 100; ++i)
+    pool.push_back("new-" + std::string(rng() % 40, 'x') + std::to_string(i));
+  uint64_t next_owner = 1000;
+  auto check = [&] {
+    CAF_REQUIRE_EQUAL(dir.size(), mirror.size());
+    for (auto& [id, v] : mirror) {
+      auto r = dir.find(id);
+      CAF_REQUIRE(r);
+      auto& s = v.second;
+      CAF_CHECK(r->info.client_id == s.client_id && r->info.address == s.address
+                && r->info.connected == s.connected && r->info.persistent == s.persistent
+                && r->info.type == s.type && r->info.protocol_version == s.protocol_version
+                && r->info.connected_at_ms == s.connected_at_ms
+                && r->info.disconnected_at_ms == s.disconnected_at_ms
+                && r->info.keep_alive == s.keep_alive
+                && r->info.session_expiry == s.session_expiry
+                && r->info.expires_at_ms == s.expires_at_ms
+                && r->info.subscriptions == s.subscriptions);
+    }
+    for (size_t k = 0; k < sort_key_count; ++k)
+      for (bool desc : {false, true})
+        for (int conn : {-1, 0, 1})
+          for (int app : {-1, 1}) {
+            directory_query q;
+            q.sort = static_cast<sort_key>(k);
+            q.descending = desc;
+            q.limit = 13;
+            if (conn >= 0)
+              q.connected = conn == 1;
+            if (app >= 0)
+              q.type = client_kind::application;
+            std::vector<const session_info*> v;
+            for (auto& [id, e] : mirror)
+              if ((!q.connected || e.second.connected == *q.connected)
+                  && (!q.type || e.second.type == *q.type))
+                v.push_back(&e.second);
+            std::sort(v.begin(), v.end(), [&](auto* a, auto* b) {
+              auto ka = key(*a, q.sort), kb = key(*b, q.sort);
+              if (ka != kb)
+                return desc ? ka > kb : ka < kb;
+              return desc ? a->client_id > b->client_id : a->client_id < b->client_id;
+            });
+            std::vector<std::string> want;
+            for (auto* s : v)
+              want.push_back(s->client_id);
+            CAF_CHECK_EQUAL(page_all(q), want);
+          }
+  };
+  for (int round = 0; round < 4; ++round) {
+    for (int op = 0; op < 1500; ++op) {
+      auto& id = pool[rng() % pool.size()];
+      auto it = mirror.find(id);
+      // Mostly the current owner; sometimes a former or unknown one.
+      uint64_t owner = it != mirror.end() && rng() % 8 != 0 ? it->second.first : rng() % 50;
+      switch (rng() % 6) {
+        case 0:
+        case 1: {
+          session_info s;
+          s.client_id = id;
+          s.connected = rng() % 3 != 0;
+          s.persistent = rng() % 2 == 0;
+          s.type = rng() % 4 == 0 ? client_kind::application : client_kind::device;
+          s.protocol_version = rng() % 2 ? 5 : 4;
+          s.address = rng() % 5 == 0 ? std::string{}
+                                     : "10.0." + std::string(rng() % 50, '1') + ":"
+                                         + std::to_string(rng() % 65536);
+          s.connected_at_ms = 1000 + static_cast<int64_t>(rng() % 50);
+          s.disconnected_at_ms = s.connected ? 0 : 5000 + static_cast<int64_t>(rng() % 50);
+          s.keep_alive = static_cast<uint16_t>(rng());
+          s.session_expiry = rng() % 2 ? UINT32_MAX : rng() % 100;
+          s.expires_at_ms = static_cast<int64_t>(rng() % 100000);
+          s.subscriptions = rng() % 5;
+          auto o = ++next_owner;
+          dir.upsert(o, s, rng() % 2 ? std::make_shared<session_stats>() : nullptr);
+          mirror[id] = {o, s};
+          break;
+        }
+        case 2: {
+          auto at = 5000 + static_cast<int64_t>(rng() % 50);
+          dir.set_disconnected(owner, id, at, at + 10);
+          if (it != mirror.end() && it->second.first == owner) {
+            it->second.second.connected = false;
+            it->second.second.disconnected_at_ms = at;
+            it->second.second.expires_at_ms = at + 10;
+          }
+          break;
+        }
+        case 3: {
+          auto n = static_cast<uint32_t>(rng() % 5);
+          dir.set_subscriptions(owner, id, n);
+          if (it != mirror.end() && it->second.first == owner)
+            it->second.second.subscriptions = n;
+          break;
+        }
+        case 4:
+          dir.remove(owner, id);
+          if (it != mirror.end() && it->second.first == owner)
+            mirror.erase(it);
+          break;
+        default:
+          if (rng() % 4 == 0) {
+            CAF_CHECK_EQUAL(dir.erase(id), it != mirror.end());
+            if (it != mirror.end())
+              mirror.erase(it);
+          }
+      }
+    }
+    check();
+  }
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -64,6 +64,11 @@ struct stats {
 int main(int argc, char** argv) {
   size_t n = 1'000'000;
   int runs = 2000;
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::printf("usage: %s [--sessions N (1000000)] [--runs N (2000)]\n", argv[0]);
+      return 0;
+    }
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--sessions"))
       n = std::stoul(argv[i + 1]);
@@ -81,6 +86,7 @@ int main(int argc, char** argv) {
     std::snprintf(buf, sizeof buf, i % 10 == 0 ? "app-svc-%06zu" : "device-%010zu", i);
     ids.emplace_back(buf);
   }
+  size_t estimate = 0; // approx_entry_bytes() summed over the entries
   auto before = heap_in_use();
   auto t0 = clk::now();
   for (size_t i = 0; i < n; ++i) {
@@ -101,6 +107,7 @@ int main(int argc, char** argv) {
     s.session_expiry = s.persistent ? 3600 : 0;
     s.subscriptions = static_cast<uint32_t>(rng() % 8);
     dir->upsert(i + 1, s, std::make_shared<session_stats>());
+    estimate += session_directory::approx_entry_bytes(s.client_id.size() + s.address.size());
   }
   auto fill_ms = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
   auto after = heap_in_use();
@@ -112,8 +119,8 @@ int main(int argc, char** argv) {
   std::printf("sessions: %zu, directory filled in %.0f ms (%.2f us per upsert)\n", n, fill_ms,
               fill_ms * 1000 / static_cast<double>(n));
   std::printf("memory: %.0f bytes per entry measured (heap), of which ~%zu the session's "
-              "stats block; estimate without long strings: %zu\n",
-              per_entry, stats_block, session_directory::approx_entry_bytes());
+              "stats block; the directory's own estimate: %.0f\n",
+              per_entry, stats_block, static_cast<double>(estimate) / static_cast<double>(n));
 
   http_server server{[] {
     http_server_options o;

@@ -30,13 +30,26 @@
 /// entries (the page is then short and `next_cursor` continues the scan).
 /// Totals are per-category counters kept up to date on every change.
 ///
+/// The sets are intrusive (Boost.Intrusive red-black trees, compact hooks:
+/// three words each): an entry carries the links of the primary index (by
+/// client id, every category; it owns the entries and is also the
+/// unfiltered client-id order, no merge needed) and of one set per sort key
+/// (an entry is in exactly one category's set per key), with its client id
+/// and address stored behind the fields in the same block. So a session
+/// costs the directory one allocation instead of an entry, a map node, four
+/// set nodes and up to two string buffers, and unlinking needs no lookup. A
+/// change to a field a set orders or files by (connected_at,
+/// disconnected_at, subscription count, category) unlinks the entry from
+/// those sets first and relinks it after.
+///
 /// Cursor: keyset pagination. The cursor names the last entry returned
 /// (sort key value and client id) plus the sort order it belongs to; the
 /// next page starts right after that position, so entries added or removed
 /// meanwhile never shift a page.
 ///
 /// Memory: see `approx_entry_bytes()` and tests/bench/admin_bench.cpp
-/// (≈ 0.5 KB per session at 1,000,000 sessions, docs/performance.md).
+/// (≈ 290 bytes per session with 17-byte client ids, the session's
+/// `session_stats` block included; docs/admin-api.md).
 
 #include <array>
 #include <map>
@@ -159,38 +172,20 @@ public:
   size_t size() const;
   const std::string& node_name() const noexcept { return node_name_; }
 
-  /// Bytes the directory allocates per entry, not counting client ids and
-  /// addresses longer than the small-string buffer (an estimate from the
-  /// node sizes; the benchmark measures the real figure).
-  static size_t approx_entry_bytes();
-
-  struct entry;
-  struct entry_less {
-    using is_transparent = void;
-    sort_key key;
-    struct probe {
-      int64_t value;
-      std::string_view id;
-    };
-    bool operator()(const entry* a, const entry* b) const;
-    bool operator()(const entry* a, const probe& b) const;
-    bool operator()(const probe& a, const entry* b) const;
-  };
-  using index_set = std::set<entry*, entry_less>;
+  /// Bytes the directory allocates for a session whose client id and
+  /// address are `text_bytes` long together: one heap block, the entry with
+  /// its five index links and the text (computed from the layout; the
+  /// benchmark measures the real figure).
+  static size_t approx_entry_bytes(size_t text_bytes = 0);
 
 private:
-  void index(entry* e);
-  void unindex(entry* e);
-  session_row row_of(const entry& e) const;
+  struct impl;
 
   std::string node_name_;
   mutable std::shared_mutex mtx_;
-  /// Primary index, in client id order: also the "every category, by client
-  /// id" order (no merge needed).
-  std::map<std::string_view, std::unique_ptr<entry>, std::less<>> by_id_;
-  /// sets_[sort key][category]
-  std::vector<std::vector<index_set>> sets_;
-  std::array<uint64_t, 8> counts_{};
+  /// The entries and their indexes (session_directory.cpp: Boost.Intrusive
+  /// sets whose links live in the entries, so the header needs neither).
+  std::unique_ptr<impl> impl_;
 };
 
 /// Encodes/decodes the opaque list cursor (exposed for tests).
