@@ -1,4 +1,5 @@
 #define CAF_SUITE admin_directory
+#include <deque>
 #include <caf/test/unit_test.hpp>
 
 #include "amq/admin/session_directory.hpp"
@@ -17,6 +18,8 @@ namespace {
 /// A directory with `n` sessions in varied states, and the same data as a
 /// plain vector to check answers against by brute force.
 struct fixture {
+  /// The sessions' stats blocks (the directory points at them; they outlive it).
+  std::deque<session_stats> stats;
   session_directory dir{"node-a"};
   std::vector<session_info> all;
 
@@ -32,7 +35,7 @@ struct fixture {
       s.connected_at_ms = 1000 + static_cast<int64_t>(rng() % 50); // many ties
       s.disconnected_at_ms = s.connected ? 0 : 5000 + static_cast<int64_t>(rng() % 50);
       s.subscriptions = rng() % 5;
-      dir.upsert(static_cast<uint64_t>(i + 1), s, std::make_shared<session_stats>());
+      dir.upsert(static_cast<uint64_t>(i + 1), s, &stats.emplace_back());
       all.push_back(s);
     }
   }
@@ -196,11 +199,11 @@ CAF_TEST(totals and state changes) {
 CAF_TEST(hot numbers come from the shared stats) {
   session_info s;
   s.client_id = "hot";
-  auto st = std::make_shared<session_stats>();
-  dir.upsert(1, s, st);
-  st->queue_depth.store(12);
-  st->inflight.store(3);
-  st->dropped.store(5);
+  auto& st = stats.emplace_back();
+  dir.upsert(1, s, &st);
+  st.queue_depth.store(12);
+  st.inflight.store(3);
+  st.dropped.store(5);
   auto r = dir.find("hot");
   CAF_REQUIRE(r);
   CAF_CHECK_EQUAL(r->queue_depth, 12u);
@@ -316,7 +319,7 @@ CAF_TEST(random state changes keep every index in order) {
           s.expires_at_ms = static_cast<int64_t>(rng() % 100000);
           s.subscriptions = rng() % 5;
           auto o = ++next_owner;
-          dir.upsert(o, s, rng() % 2 ? std::make_shared<session_stats>() : nullptr);
+          dir.upsert(o, s, rng() % 2 ? &stats.emplace_back() : nullptr);
           mirror[id] = {o, s};
           break;
         }

@@ -155,6 +155,9 @@ struct session_state {
   /// (delivery_batch::ask_progress) and it was not reported with an empty
   /// queue since (after_input).
   bool progress_asked = false;
+  /// The directory has an entry of this session's pointing at `stats`: the
+  /// destructor removes it (if it is still this session's) before they go.
+  bool in_directory = false;
   /// Route batches sent without `ack` since the last one with it: QoS 0
   /// only and nothing retained, at most `quiet_window` in a row (a router
   /// that falls behind holds at most that many more batches per publisher).
@@ -180,8 +183,8 @@ struct session_state {
   std::optional<clock::time_point> timer_at;
   std::unique_ptr<std::vector<caf::response_promise>> attach_waiting;
   /// Admin API: the numbers the directory (env->directory) reads from this
-  /// session without asking it.
-  std::shared_ptr<admin::session_stats> stats;
+  /// session without asking it (through a pointer: see admin::session_stats).
+  admin::session_stats stats;
   /// What this session adds to the broker's gauges (amq/metrics/session_probe.hpp).
   metrics::session_probe probe;
   /// The connected client's user name (with an ACL file or a credential check) and password

@@ -66,7 +66,10 @@
 
 namespace amq::admin {
 
-/// Per-session numbers the session actor updates on its hot path.
+/// Per-session numbers the session actor updates on its hot path. They live in the session
+/// (no block of their own per session); the directory reads them through the pointer given to
+/// `upsert`, so the owner must outlive its report: it calls `remove` before they go (a session's
+/// state does so in its destructor), and a takeover's `upsert` replaces the pointer.
 struct session_stats {
   std::atomic<uint32_t> inflight{0};
   std::atomic<uint32_t> queue_depth{0};
@@ -152,8 +155,10 @@ public:
 
   // -- reports (session actors) ---------------------------------------------------
 
-  /// Creates or replaces the entry of `info.client_id`; `owner` takes it over.
-  void upsert(uint64_t owner, const session_info& info, std::shared_ptr<session_stats> stats);
+  /// Creates or replaces the entry of `info.client_id`; `owner` takes it over. `stats` (may be
+  /// null) stays valid until `owner` calls `remove`, or another owner's `upsert` or an `erase`
+  /// drops the entry.
+  void upsert(uint64_t owner, const session_info& info, const session_stats* stats);
   /// The owner's connection ended; the session lives on until `expires_at_ms`.
   void set_disconnected(uint64_t owner, std::string_view client_id, int64_t at_ms,
                         int64_t expires_at_ms);

@@ -57,6 +57,9 @@ make_session_env(caf::actor router, caf::actor storage,
 }
 
 session_state::~session_state() {
+  // The directory points at `stats`: gone with this state (a no-op if the entry ended or
+  // passed to a successor already).
+  report_ended();
   if (auto reg = env ? caf::actor_cast<caf::actor>(env->registry) : caf::actor{})
     caf::anon_send(reg, remove_atom::value, machine.client_id(), id);
 }

@@ -27,8 +27,6 @@ int64_t expires_at_ms(uint32_t expiry, int64_t from_ms) {
 void session_state::report_connected() {
   if (!env->directory)
     return;
-  if (!stats)
-    stats = std::make_shared<admin::session_stats>();
   admin::session_info i;
   i.client_id = machine.client_id();
   i.connected = true;
@@ -41,8 +39,9 @@ void session_state::report_connected() {
   i.keep_alive = machine.keep_alive();
   i.session_expiry = machine.session_expiry();
   i.subscriptions = static_cast<uint32_t>(machine.subscriptions().size());
-  stats->subscriptions_reported = i.subscriptions;
-  env->directory->upsert(id, i, stats);
+  stats.subscriptions_reported = i.subscriptions;
+  env->directory->upsert(id, i, &stats);
+  in_directory = true;
 }
 
 void session_state::report_disconnected() {
@@ -56,8 +55,6 @@ void session_state::report_disconnected() {
 void session_state::report_restored(const storage::session_record& rec) {
   if (!env->directory)
     return;
-  if (!stats)
-    stats = std::make_shared<admin::session_stats>();
   admin::session_info i;
   i.client_id = machine.client_id();
   i.persistent = true;
@@ -69,32 +66,34 @@ void session_state::report_restored(const storage::session_record& rec) {
   i.expires_at_ms = expires_at_ms(machine.session_expiry(),
                                   rec.disconnected_at_ms != 0 ? rec.disconnected_at_ms : wall_ms());
   i.subscriptions = static_cast<uint32_t>(machine.subscriptions().size());
-  stats->subscriptions_reported = i.subscriptions;
-  env->directory->upsert(id, i, stats);
+  stats.subscriptions_reported = i.subscriptions;
+  env->directory->upsert(id, i, &stats);
+  in_directory = true;
 }
 
 void session_state::report_progress() {
-  if (!stats)
+  if (!in_directory)
     return;
-  stats->inflight.store(static_cast<uint32_t>(machine.inflight_count()),
+  stats.inflight.store(static_cast<uint32_t>(machine.inflight_count()),
                         std::memory_order_relaxed);
-  stats->queue_depth.store(static_cast<uint32_t>(std::min<uint64_t>(machine.queue_depth(),
+  stats.queue_depth.store(static_cast<uint32_t>(std::min<uint64_t>(machine.queue_depth(),
                                                                      UINT32_MAX)),
                            std::memory_order_relaxed);
   auto& c = machine.counters();
-  stats->dropped.store(c.dropped_queue_full + c.dropped_expired + c.dropped_too_large
+  stats.dropped.store(c.dropped_queue_full + c.dropped_expired + c.dropped_too_large
                          + c.dropped_qos0_offline,
                        std::memory_order_relaxed);
   auto subs = static_cast<uint32_t>(machine.subscriptions().size());
-  if (subs != stats->subscriptions_reported && env->directory && !machine.finished()) {
-    stats->subscriptions_reported = subs;
+  if (subs != stats.subscriptions_reported && !machine.finished()) {
+    stats.subscriptions_reported = subs;
     env->directory->set_subscriptions(id, machine.client_id(), subs);
   }
 }
 
 void session_state::report_ended() {
-  if (env->directory)
+  if (in_directory)
     env->directory->remove(id, machine.client_id());
+  in_directory = false;
 }
 
 std::vector<admin::subscription_view> session_state::admin_subscriptions() const {

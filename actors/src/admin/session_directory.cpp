@@ -41,9 +41,9 @@ struct entry : hook<primary_tag>,
                hook<key_tag<sort_key::connected_at>>,
                hook<key_tag<sort_key::disconnected_at>>,
                hook<key_tag<sort_key::subscriptions>> {
-  // Widest first, and the flags folded into the category byte: 192 bytes,
+  // Widest first, and the flags folded into the category byte: 184 bytes,
   // no padding before the text.
-  std::shared_ptr<session_stats> stats;
+  const session_stats* stats = nullptr; ///< the owner's (session_directory.hpp)
   int64_t connected_at_ms = 0;
   int64_t disconnected_at_ms = 0;
   int64_t expires_at_ms = 0;
@@ -109,7 +109,7 @@ private:
   const char* text() const noexcept { return reinterpret_cast<const char*>(this + 1); }
 };
 
-static_assert(sizeof(void*) != 8 || sizeof(entry) == 192,
+static_assert(sizeof(void*) != 8 || sizeof(entry) == 184,
               "entry: padding crept in (the text starts right after the fields)");
 
 template <sort_key K>
@@ -450,7 +450,7 @@ session_directory::session_directory(std::string node_name)
 session_directory::~session_directory() = default;
 
 void session_directory::upsert(uint64_t owner, const session_info& info,
-                               std::shared_ptr<session_stats> stats) {
+                               const session_stats* stats) {
   std::unique_lock lock{mtx_};
   auto& ix = *impl_;
   entry* e = ix.find(info.client_id);
@@ -471,7 +471,7 @@ void session_directory::upsert(uint64_t owner, const session_info& info,
     e->set_address(info.address);
   }
   e->owner = owner;
-  e->stats = std::move(stats);
+  e->stats = stats;
   e->set_category(info.connected, info.persistent, info.type);
   e->protocol_version = info.protocol_version;
   e->connected_at_ms = info.connected_at_ms;
