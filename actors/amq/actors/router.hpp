@@ -161,6 +161,29 @@ struct router_state {
   }
   broker::topic_tree tree;
   broker::retained_store<protocol::message> retained;
+  /// Publishers waiting for a congested session: 8 bytes until one waits (a vector inline was
+  /// 24 bytes in every session's entry, and almost all sessions never have one).
+  class deferred_list {
+  public:
+    using value_type = std::pair<caf::actor, uint64_t>;
+    bool empty() const noexcept { return !v_ || v_->empty(); }
+    void emplace_back(caf::actor publisher, uint64_t seq) {
+      if (!v_)
+        v_ = std::make_unique<std::vector<value_type>>();
+      v_->emplace_back(std::move(publisher), seq);
+    }
+    void clear() noexcept { v_.reset(); }
+    std::vector<value_type>::iterator begin() noexcept { return v_ ? v_->begin() : none().begin(); }
+    std::vector<value_type>::iterator end() noexcept { return v_ ? v_->end() : none().end(); }
+
+  private:
+    static std::vector<value_type>& none() noexcept {
+      static std::vector<value_type> empty;
+      return empty;
+    }
+    std::unique_ptr<std::vector<value_type>> v_;
+  };
+
   struct session_entry {
     caf::actor handle;
     int64_t sent = 0;     ///< deliveries sent to the session
@@ -170,7 +193,7 @@ struct router_state {
     bool slow = false;       ///< publishers no longer wait for it (next to
                              ///< `persistent`: 16 bytes less per session)
     uint64_t next_seq = 0;   ///< last durable queue position assigned
-    std::vector<std::pair<caf::actor, uint64_t>> deferred; ///< (publisher, seq)
+    deferred_list deferred; ///< (publisher, seq)
     uint64_t deferral = 0;   ///< increments each time `deferred` fills from empty
     int64_t backlog() const noexcept { return sent - progress; }
   };
