@@ -16,7 +16,13 @@
 #include "amq/config/client_classifier.hpp"
 #include "amq/metrics/session_probe.hpp"
 
+#include <caf/actor_traits.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/extend.hpp>
+#include <caf/mixin/behavior_changer.hpp>
+#include <caf/mixin/requester.hpp>
+#include <caf/mixin/sender.hpp>
+#include <caf/scheduled_actor.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -46,12 +52,51 @@ struct session_env {
   caf::actor_addr registry;
 };
 
+/// CAF's `event_based_actor` without its group-subscriber mixin: sessions never join CAF groups,
+/// and the mixin's empty `std::unordered_set<group>` is 56 bytes in every session actor (idle
+/// connections are what a broker has most of; docs/performance.md, "Idle connections").
+/// Everything else — sending, requests, become, `make_behavior`, a dynamically typed handle — is
+/// as in `event_based_actor`; `initialize` does what CAF 0.17's does.
+class session_base;
+
+} // namespace amq::actors
+
+template <>
+class caf::behavior_type_of<amq::actors::session_base> {
+public:
+  using type = caf::behavior;
+};
+
+namespace amq::actors {
+
+class session_base
+  : public caf::extend<caf::scheduled_actor, session_base>::with<
+      caf::mixin::sender, caf::mixin::requester, caf::mixin::behavior_changer>,
+    public caf::dynamically_typed_actor_base {
+public:
+  using signatures = caf::none_t;
+  using behavior_type = caf::behavior;
+
+  explicit session_base(caf::actor_config& cfg) : extended_base(cfg) {}
+
+  void initialize() override {
+    extended_base::initialize();
+    setf(is_initialized_flag);
+    auto bhvr = make_behavior();
+    if (bhvr)
+      become(std::move(bhvr));
+  }
+
+protected:
+  virtual caf::behavior make_behavior() { return {}; }
+};
+
 struct session_state {
   static inline const char* name = "session";
 
   using clock = broker::session_machine::clock;
 
-  explicit session_state(caf::event_based_actor* self) : self(self) {}
+  explicit session_state(session_base* self) : self(self) {}
   /// Tells the registry that spawned it (if any) that this session ended;
   /// runs however the actor exits (CAF destroys the state in on_exit).
   ~session_state();
@@ -130,7 +175,7 @@ struct session_state {
   /// Ends the session now (admin clear); an admin::op_result.
   uint8_t admin_clear(bool force);
 
-  caf::event_based_actor* self;
+  session_base* self;
   broker::session_id id = 0;
   broker::session_machine machine{std::string{}, broker::session_limits{}};
   /// Router, storage, classifier, directory, registry: shared by the node's sessions.
@@ -203,9 +248,9 @@ struct session_state {
 /// owning a copy of 13 handlers (~570 bytes per session). While a
 /// connection is attached the session's home is the worker that runs that
 /// connection's I/O (homed_actor, io_scheduler.hpp).
-class session_actor : public homed_actor<caf::stateful_actor<session_state>> {
+class session_actor : public homed_actor<caf::stateful_actor<session_state, session_base>> {
 public:
-  using super = homed_actor<caf::stateful_actor<session_state>>;
+  using super = homed_actor<caf::stateful_actor<session_state, session_base>>;
 
   session_actor(caf::actor_config& cfg, broker::session_id id, std::string client_id,
                 const broker::session_limits& limits, std::shared_ptr<const session_env> env);
