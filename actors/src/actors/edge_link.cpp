@@ -85,7 +85,9 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
     if (session_) {
       target = session_;
     } else if (connect_seen_) {
-      early_.insert(early_.end(), bytes.begin(), bytes.end());
+      if (!early_)
+        early_ = std::make_unique<std::vector<uint8_t>>();
+      early_->insert(early_->end(), bytes.begin(), bytes.end());
       return;
     }
   }
@@ -198,7 +200,8 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
   {
     std::lock_guard<tiny_lock> guard{mtx_};
     connect_seen_ = true;
-    early_ = std::move(rest);
+    if (!rest.empty())
+      early_ = std::make_unique<std::vector<uint8_t>>(std::move(rest));
   }
   caf::anon_send(registry_, connect_atom::value, conn, cf, shared_from_this());
 }
@@ -237,7 +240,10 @@ std::vector<uint8_t> edge_link::bind(const net::connection_ptr& conn, caf::actor
   {
     std::lock_guard<tiny_lock> guard{mtx_};
     session_ = session;
-    early.swap(early_);
+    if (early_) {
+      early.swap(*early_);
+      early_.reset();
+    }
     closed = closed_;
   }
   if (closed)
