@@ -316,6 +316,9 @@ def main():
         first = next(r for r in results if r.get("case") == case)
         P(f"## Idle connections: {fmt_int(num(first, 'clients'))} ({case}, keep-alive 10 s, held {meta.get('hold')} s)")
         P()
+        P("actormq runs as a user runs it here: its default embedded store and the admin API "
+          "(whose session directory keeps an entry per session).")
+        P()
         P("| broker | run | connected / failed | connect rate (conn/s) | VmRSS before → connected → end (MB) | "
           "KiB per connection | PINGREQ / PINGRESP | dropped | CPU while connecting: tool / broker |")
         P("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -6,7 +6,8 @@
 #                [--no-build] [--rev GIT_REV] [--out FILE] [--cases REGEX] [--unpinned]
 #
 # Parts (default all): throughput = fan-in/fan-out/p2p rows (mqtt-load); idle = 10,000 and
-# 50,000 idle connections (mqtt-load --scenario conn; broker RSS per connection, connect rate);
+# 50,000 idle connections (mqtt-load --scenario conn; broker RSS per connection, connect rate;
+# actormq with its default embedded store and admin API, as a user runs it);
 # persist = offline queueing into a persistent session and reconnect drain of a 100,000-message
 # backlog (actormq-fleet --scenario backlog, for both brokers alike: mqtt-load cannot hold a
 # session offline), for actormq on each queue backend (embedded RocksDB; DEVICE queue in Redis;
@@ -228,13 +229,17 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
     log "port $BPORT is already in use; not starting $1"
     return 1
   fi
-  local store="--storage memory" deadline=$START_DEADLINE
+  local store="--storage memory" deadline=$START_DEADLINE admin="--set admin.enabled=false"
   [ "$2" = backlog ] && store="--data-dir $RUNDIR/$1-data-$3"
+  # Idle connections are measured as a user runs the broker: the embedded store and the admin
+  # API (its session directory holds an entry per session) as they are by default; port 0
+  # because another run may hold 8083.
+  case $2 in conn*) store="--data-dir $RUNDIR/$1-data-$2-$3" admin="--set admin.port=0" ;; esac
   case $1 in
     actormq)
       # shellcheck disable=SC2086
       (ulimit -n "$HARD_NOFILE"; exec "${BPIN[@]}" "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
-        $store --log-level warn --set admin.enabled=false \
+        $store --log-level warn $admin \
         "${AMQ_THREADS[@]}") >"$BLOG" 2>&1 &
       ;;
     actormq-redis)
@@ -264,8 +269,9 @@ start_broker() { # $1 broker, $2 label, $3 run, $4 nodelay -> sets BPID; returns
         >"$BLOG" 2>&1 &
       ;;
     actormq2)
+      # shellcheck disable=SC2086
       (ulimit -n "$HARD_NOFILE"; exec "$AMQ_BIN" --bind 127.0.0.1 --port "$BPORT" \
-        --storage memory --log-level warn --set admin.enabled=false) >"$BLOG" 2>&1 &
+        $store --log-level warn $admin) >"$BLOG" 2>&1 &
       ;;
     mosquitto)
       local conf
