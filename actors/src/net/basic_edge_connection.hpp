@@ -5,7 +5,8 @@
 /// `finish` and the receiver notification. A CRTP base: `Derived` is the concrete connection and
 /// provides, for this class only (befriend it):
 ///
-/// - `socket()`: the TCP socket (`asio::ip::tcp::socket&`); `stream()`: what to `async_write` to
+/// - `socket()`: the TCP socket (`asio::basic_stream_socket<tcp, E>&`, E: loop_executor or
+///   strand_executor, server_state.hpp); `stream()`: what to `async_write` to
 ///   (the socket itself, or the `ssl_stream` over it, tls_connection.hpp).
 /// - `arm_read()`: (re)starts reading; `begin_linger()`: the flushed connection's close (FIN and
 ///   discard, or close_notify), which must end in `finish`.
@@ -66,9 +67,11 @@ public:
   }
 
   const void* loop() const noexcept override {
-    // The socket's executor never changes after construction.
+    // The socket's executor never changes after construction. The identity is the
+    // execution_context base (what io_scheduler's worker_of_loop compares with).
     auto ex = const_cast<basic_edge_connection*>(this)->io_executor();
-    return &boost::asio::query(ex, boost::asio::execution::context);
+    return static_cast<const boost::asio::execution_context*>(
+      &boost::asio::query(ex, boost::asio::execution::context));
   }
 
   bool send(std::vector<uint8_t> bytes) override {
@@ -344,7 +347,8 @@ protected:
     return std::static_pointer_cast<Derived>(shared_from_this());
   }
 
-  boost::asio::any_io_executor io_executor() {
+  /// The socket's executor (loop_executor or strand_executor, server_state.hpp).
+  auto io_executor() {
     return derived().stream().get_executor();
   }
 
