@@ -41,6 +41,7 @@
 
 #include "amq/net/connection.hpp"
 #include "server_state.hpp"
+#include "small_mutex.hpp"
 
 namespace amq::net::detail {
 
@@ -52,7 +53,7 @@ public:
   void set_receiver(std::shared_ptr<connection_receiver> r) override {
     bool first = false;
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (receiver_final_)
         return;
       first = !receiver_ && r;
@@ -82,7 +83,7 @@ public:
     bool ok = true;
     write_gather* gather = nullptr;
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (phase_.load(std::memory_order_relaxed) != phase::open)
         return false;
       if (n == 0)
@@ -171,7 +172,7 @@ public:
       bool writable = false;
       bool linger = false;
       {
-        std::lock_guard<std::mutex> guard{mtx_};
+        std::lock_guard<small_mutex> guard{mtx_};
         if (phase_.load(std::memory_order_relaxed) == phase::closed)
           return; // finish() dropped the queue
         if (!gathered_)
@@ -263,7 +264,7 @@ public:
 
   void close() override {
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (phase_.load(std::memory_order_relaxed) != phase::open)
         return;
       phase_.store(phase::closing);
@@ -284,7 +285,7 @@ public:
     // this mutex, so the descriptor is still ours here (native_handle() only reads it). TLS: the
     // encrypted bytes the kernel holds (OpenSSL's buffered input is not asked: its SSL object is
     // the I/O thread's); enough for the keep-alive check, a waiting PINGREQ shows up here.
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::lock_guard<small_mutex> guard{mtx_};
     if (phase_.load(std::memory_order_relaxed) == phase::closed)
       return 0;
     int n = 0;
@@ -304,7 +305,7 @@ public:
   /// Aborts with `reason` (any thread).
   void abort_with(std::error_code reason) override {
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (phase_.load(std::memory_order_relaxed) == phase::closed)
         return; // finish() ran or is already posted
       phase_.store(phase::closed);
@@ -362,12 +363,12 @@ protected:
       return;
     }
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       inflight_.swap(pending_); // inflight_ is empty here: no copy, no allocation
     }
     if (inflight_.empty()) {
       {
-        std::lock_guard<std::mutex> guard{mtx_};
+        std::lock_guard<small_mutex> guard{mtx_};
         write_scheduled_ = false;
       }
       maybe_linger();
@@ -401,7 +402,7 @@ protected:
     bool writable = false;
     bool linger = false;
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       queued_.fetch_sub(n, std::memory_order_relaxed);
       settle_locked(writable, more, linger);
     }
@@ -427,7 +428,7 @@ protected:
       // waits for the handshake (on_handshake starts the write, which comes back here); with
       // nothing sent there is nothing to flush or shut down.
       {
-        std::lock_guard<std::mutex> guard{mtx_};
+        std::lock_guard<small_mutex> guard{mtx_};
         if (write_scheduled_)
           return;
       }
@@ -435,7 +436,7 @@ protected:
       return;
     }
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (write_scheduled_)
         return; // on_written comes back here once the queue is flushed
     }
@@ -449,7 +450,7 @@ protected:
     std::vector<std::vector<uint8_t>> dropped;
     std::shared_ptr<connection_receiver> r;
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       phase_.store(phase::closed);
       dropped.swap(pending_);
       above_watermark_ = false;
@@ -481,7 +482,7 @@ protected:
   std::shared_ptr<connection_receiver> current_receiver() {
     if (receiver_changed_.load(std::memory_order_relaxed)
         && receiver_changed_.exchange(false, std::memory_order_acq_rel)) {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       receiver_cache_ = receiver_;
     }
     return receiver_cache_;
@@ -496,7 +497,7 @@ protected:
       f(*r);
     } catch (...) {
       {
-        std::lock_guard<std::mutex> guard{mtx_};
+        std::lock_guard<small_mutex> guard{mtx_};
         phase_.store(phase::closed);
       }
       finish(error::receiver_failed, true);
@@ -507,33 +508,37 @@ protected:
   /// their io_context and, for TLS, the SSL context).
   std::shared_ptr<server_state> state_;
 
+  // Grouped by who touches them; within a group the one-byte members sit together (after the
+  // 4-byte lock), so the connection has no padding holes (its size is per connection).
+
   // -- any thread, guarded by mtx_ ----------------------------------------------------------------------
-  mutable std::mutex mtx_;
-  std::vector<std::vector<uint8_t>> pending_;
-  std::shared_ptr<connection_receiver> receiver_;
+  /// 4 bytes, not std::mutex's 40 (small_mutex.hpp); the same critical sections.
+  mutable small_mutex mtx_;
   bool write_scheduled_ = false; // a start_write is posted or an async_write is in flight
   bool above_watermark_ = false; // send() returned false; on_writable owed
   bool receiver_final_ = false;  // on_closed delivered: keep no receiver
   bool gathered_ = false;        // the write is a write_gather's (noted, not flushed yet)
+  std::vector<std::vector<uint8_t>> pending_;
+  std::shared_ptr<connection_receiver> receiver_;
 
   // -- any thread, atomic ------------------------------------------------------------------------------
-  std::atomic<phase> phase_{phase::open}; // written under mtx_
   std::atomic<size_t> queued_{0};
+  std::atomic<phase> phase_{phase::open}; // written under mtx_
   std::atomic<bool> receiver_changed_{false};
 
   // -- I/O thread only -----------------------------------------------------------------------------------
-  std::shared_ptr<connection_receiver> receiver_cache_;
-  std::vector<std::vector<uint8_t>> inflight_;
-  std::vector<boost::asio::const_buffer> iov_;
-  /// The close linger (TLS: before that, the handshake deadline); null until needed. finish()
-  /// cancels it.
-  std::unique_ptr<boost::asio::steady_timer> timer_;
   bool started_ = false;
   bool reading_ = false; // a read is pending (see the derived class's arm_read)
   bool paused_ = false;
   bool lingering_ = false;
   bool done_ = false;
   bool released_ = false;
+  std::shared_ptr<connection_receiver> receiver_cache_;
+  std::vector<std::vector<uint8_t>> inflight_;
+  std::vector<boost::asio::const_buffer> iov_;
+  /// The close linger (TLS: before that, the handshake deadline); null until needed. finish()
+  /// cancels it.
+  std::unique_ptr<boost::asio::steady_timer> timer_;
 };
 
 } // namespace amq::net::detail

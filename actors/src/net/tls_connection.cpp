@@ -175,7 +175,7 @@ void tls_connection<Executor>::start() {
     if (ec || self->done_ || self->handshake_done_)
       return;
     {
-      std::lock_guard<std::mutex> guard{self->mtx_};
+      std::lock_guard<small_mutex> guard{self->mtx_};
       self->phase_.store(phase::closed);
     }
     self->finish(error::tls_handshake_timeout, true);
@@ -216,7 +216,7 @@ void tls_connection<Executor>::on_handshake(const boost::system::error_code& ec)
     return;
   if (ec) {
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       phase_.store(phase::closed);
     }
     finish(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
