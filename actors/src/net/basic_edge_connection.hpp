@@ -468,7 +468,7 @@ protected:
     sock.close(ignored); // completes pending operations with operation_aborted
     if (!released_) {
       released_ = true;
-      state_->release(id());
+      state_->release(*this);
     }
     if (r) {
       try {

@@ -170,7 +170,7 @@ tcp_connection<Executor>::~tcp_connection() {
   // Reached without finish() only when nothing was pending (e.g. paused, or no receiver ever set)
   // and every handle was dropped: the socket closes itself; there is no receiver to tell.
   if (!released_)
-    state_->release(this->id());
+    state_->release(*this);
 }
 
 // -- I/O thread: reading -----------------------------------------------------------------------------

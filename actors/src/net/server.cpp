@@ -358,7 +358,7 @@ void server::impl::on_accepted(const boost::system::error_code& ec, Socket socke
   {
     std::lock_guard<std::mutex> guard{state->registry_mtx};
     if (!state->stopping) {
-      state->registry.emplace(conn->id(), conn);
+      state->enlist_locked(*conn);
       state->accepted.fetch_add(1, std::memory_order_relaxed);
       state->open.fetch_add(1, std::memory_order_relaxed);
       // Posted under the lock so that stop()'s abort is queued after it (the executor is FIFO).
@@ -386,13 +386,11 @@ void server::impl::stop() {
   stopped = true;
   if (!started)
     return;
-  std::vector<std::weak_ptr<edge_connection>> snapshot;
+  std::vector<std::weak_ptr<connection>> snapshot;
   {
     std::lock_guard<std::mutex> reg_guard{state->registry_mtx};
     state->stopping = true;
-    snapshot.reserve(state->registry.size());
-    for (auto& [id, weak] : state->registry)
-      snapshot.push_back(weak);
+    snapshot = state->registered_locked();
   }
   const bool external = !state->opts.external_contexts.empty();
   // External loops keep running: stop() learns that the acceptor's handlers are done (the
@@ -409,8 +407,8 @@ void server::impl::stop() {
       acceptor_closed->set_value();
   });
   for (auto& weak : snapshot)
-    if (auto conn = weak.lock())
-      conn->abort_with(error::server_stopped);
+    if (auto conn = weak.lock()) // every registered connection is an edge_connection
+      std::static_pointer_cast<edge_connection>(conn)->abort_with(error::server_stopped);
   if (external) {
     // Every connection's finish() runs on its loop; wait until all of them have (bounded: a loop
     // that no longer runs would otherwise hang the shutdown).
@@ -418,7 +416,7 @@ void server::impl::stop() {
     {
       std::unique_lock<std::mutex> lock{state->registry_mtx};
       state->drained.wait_for(lock, std::chrono::seconds(10),
-                              [this] { return state->registry.empty(); });
+                              [this] { return state->registry == nullptr; });
     }
     if (acceptor_done.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
       retry_timer.reset();

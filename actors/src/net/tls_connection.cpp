@@ -159,7 +159,7 @@ tls_connection<Executor>::tls_connection(std::shared_ptr<server_state> state, so
 template <class Executor>
 tls_connection<Executor>::~tls_connection() {
   if (!released_)
-    state_->release(this->id());
+    state_->release(*this);
 }
 
 // -- I/O thread: handshake ---------------------------------------------------------------------------
