@@ -21,9 +21,10 @@
 /// The reading side (start, arm_read, the read loop) is the derived class's.
 
 #include <atomic>
+#include <compare>
+#include <iterator>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <vector>
 
 #include <sys/ioctl.h>
@@ -44,6 +45,92 @@
 #include "small_mutex.hpp"
 
 namespace amq::net::detail {
+
+/// A list of byte vectors as an Asio ConstBufferSequence, one `const_buffer` per vector made as
+/// the write reaches it: what the connection writes from needs no iovec array of its own (24
+/// bytes per connection and an allocation per write). The list must stay unchanged while the
+/// write that holds the view runs.
+class byte_vectors_view {
+public:
+  using list = std::vector<std::vector<uint8_t>>;
+
+  class const_iterator {
+  public:
+    using iterator_category = std::random_access_iterator_tag;
+    using value_type = boost::asio::const_buffer;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = boost::asio::const_buffer; // made on access (as Asio's own buffer views)
+
+    const_iterator() noexcept = default;
+    explicit const_iterator(list::const_iterator it) noexcept : it_(it) {
+    }
+
+    reference operator*() const noexcept {
+      return {it_->data(), it_->size()};
+    }
+    reference operator[](difference_type n) const noexcept {
+      return *(*this + n);
+    }
+    const_iterator& operator++() noexcept {
+      ++it_;
+      return *this;
+    }
+    const_iterator operator++(int) noexcept {
+      auto old = *this;
+      ++it_;
+      return old;
+    }
+    const_iterator& operator--() noexcept {
+      --it_;
+      return *this;
+    }
+    const_iterator operator--(int) noexcept {
+      auto old = *this;
+      --it_;
+      return old;
+    }
+    const_iterator& operator+=(difference_type n) noexcept {
+      it_ += n;
+      return *this;
+    }
+    const_iterator& operator-=(difference_type n) noexcept {
+      it_ -= n;
+      return *this;
+    }
+    friend const_iterator operator+(const_iterator a, difference_type n) noexcept {
+      return a += n;
+    }
+    friend const_iterator operator+(difference_type n, const_iterator a) noexcept {
+      return a += n;
+    }
+    friend const_iterator operator-(const_iterator a, difference_type n) noexcept {
+      return a -= n;
+    }
+    friend difference_type operator-(const const_iterator& a, const const_iterator& b) noexcept {
+      return a.it_ - b.it_;
+    }
+    friend bool operator==(const const_iterator&, const const_iterator&) noexcept = default;
+    friend auto operator<=>(const const_iterator&, const const_iterator&) noexcept = default;
+
+  private:
+    list::const_iterator it_;
+  };
+
+  using value_type = boost::asio::const_buffer;
+
+  explicit byte_vectors_view(const list& l) noexcept : list_(&l) {
+  }
+  const_iterator begin() const noexcept {
+    return const_iterator{list_->begin()};
+  }
+  const_iterator end() const noexcept {
+    return const_iterator{list_->end()};
+  }
+
+private:
+  const list* list_;
+};
 
 template <class Derived>
 class basic_edge_connection : public edge_connection {
@@ -374,22 +461,18 @@ protected:
       maybe_linger();
       return;
     }
-    iov_.clear();
-    iov_.reserve(inflight_.size());
-    for (const auto& b : inflight_)
-      iov_.emplace_back(b.data(), b.size());
-    // A span, not the vector: async_write copies its buffer sequence, and copying a span is free.
-    boost::asio::async_write(derived().stream(), std::span<const boost::asio::const_buffer>{iov_},
+    // A view over inflight_, which stays as it is until on_written: async_write copies its
+    // buffer sequence (a view costs a pointer) and makes the const_buffers as it writes.
+    boost::asio::async_write(derived().stream(), byte_vectors_view{inflight_},
                              [self = self()](const boost::system::error_code& ec, size_t n) {
                                self->on_written(ec, n);
                              });
   }
 
   void on_written(const boost::system::error_code& ec, size_t n) {
-    // Release the slots: an idle connection should own no buffers (the next
-    // write allocates two small vectors again, noise next to its syscall).
+    // Release the slot: an idle connection should own no buffers (the next write allocates
+    // the small vector again, noise next to its syscall).
     inflight_ = {};
-    iov_ = {};
     if (done_)
       return;
     if (ec) {
@@ -534,8 +617,7 @@ protected:
   bool done_ = false;
   bool released_ = false;
   std::shared_ptr<connection_receiver> receiver_cache_;
-  std::vector<std::vector<uint8_t>> inflight_;
-  std::vector<boost::asio::const_buffer> iov_;
+  std::vector<std::vector<uint8_t>> inflight_; // being written (async_write over a view of it)
   /// The close linger (TLS: before that, the handshake deadline); null until needed. finish()
   /// cancels it.
   std::unique_ptr<boost::asio::steady_timer> timer_;
