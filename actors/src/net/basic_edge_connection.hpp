@@ -5,7 +5,8 @@
 /// `finish` and the receiver notification. A CRTP base: `Derived` is the concrete connection and
 /// provides, for this class only (befriend it):
 ///
-/// - `socket()`: the TCP socket (`asio::ip::tcp::socket&`); `stream()`: what to `async_write` to
+/// - `socket()`: the TCP socket (`asio::basic_stream_socket<tcp, E>&`, E: loop_executor or
+///   strand_executor, server_state.hpp); `stream()`: what to `async_write` to
 ///   (the socket itself, or the `ssl_stream` over it, tls_connection.hpp).
 /// - `arm_read()`: (re)starts reading; `begin_linger()`: the flushed connection's close (FIN and
 ///   discard, or close_notify), which must end in `finish`.
@@ -20,9 +21,10 @@
 /// The reading side (start, arm_read, the read loop) is the derived class's.
 
 #include <atomic>
+#include <compare>
+#include <iterator>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <vector>
 
 #include <sys/ioctl.h>
@@ -40,8 +42,95 @@
 
 #include "amq/net/connection.hpp"
 #include "server_state.hpp"
+#include "small_mutex.hpp"
 
 namespace amq::net::detail {
+
+/// A list of byte vectors as an Asio ConstBufferSequence, one `const_buffer` per vector made as
+/// the write reaches it: what the connection writes from needs no iovec array of its own (24
+/// bytes per connection and an allocation per write). The list must stay unchanged while the
+/// write that holds the view runs.
+class byte_vectors_view {
+public:
+  using list = std::vector<std::vector<uint8_t>>;
+
+  class const_iterator {
+  public:
+    using iterator_category = std::random_access_iterator_tag;
+    using value_type = boost::asio::const_buffer;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = boost::asio::const_buffer; // made on access (as Asio's own buffer views)
+
+    const_iterator() noexcept = default;
+    explicit const_iterator(list::const_iterator it) noexcept : it_(it) {
+    }
+
+    reference operator*() const noexcept {
+      return {it_->data(), it_->size()};
+    }
+    reference operator[](difference_type n) const noexcept {
+      return *(*this + n);
+    }
+    const_iterator& operator++() noexcept {
+      ++it_;
+      return *this;
+    }
+    const_iterator operator++(int) noexcept {
+      auto old = *this;
+      ++it_;
+      return old;
+    }
+    const_iterator& operator--() noexcept {
+      --it_;
+      return *this;
+    }
+    const_iterator operator--(int) noexcept {
+      auto old = *this;
+      --it_;
+      return old;
+    }
+    const_iterator& operator+=(difference_type n) noexcept {
+      it_ += n;
+      return *this;
+    }
+    const_iterator& operator-=(difference_type n) noexcept {
+      it_ -= n;
+      return *this;
+    }
+    friend const_iterator operator+(const_iterator a, difference_type n) noexcept {
+      return a += n;
+    }
+    friend const_iterator operator+(difference_type n, const_iterator a) noexcept {
+      return a += n;
+    }
+    friend const_iterator operator-(const_iterator a, difference_type n) noexcept {
+      return a -= n;
+    }
+    friend difference_type operator-(const const_iterator& a, const const_iterator& b) noexcept {
+      return a.it_ - b.it_;
+    }
+    friend bool operator==(const const_iterator&, const const_iterator&) noexcept = default;
+    friend auto operator<=>(const const_iterator&, const const_iterator&) noexcept = default;
+
+  private:
+    list::const_iterator it_;
+  };
+
+  using value_type = boost::asio::const_buffer;
+
+  explicit byte_vectors_view(const list& l) noexcept : list_(&l) {
+  }
+  const_iterator begin() const noexcept {
+    return const_iterator{list_->begin()};
+  }
+  const_iterator end() const noexcept {
+    return const_iterator{list_->end()};
+  }
+
+private:
+  const list* list_;
+};
 
 template <class Derived>
 class basic_edge_connection : public edge_connection {
@@ -51,7 +140,7 @@ public:
   void set_receiver(std::shared_ptr<connection_receiver> r) override {
     bool first = false;
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (receiver_final_)
         return;
       first = !receiver_ && r;
@@ -66,9 +155,11 @@ public:
   }
 
   const void* loop() const noexcept override {
-    // The socket's executor never changes after construction.
+    // The socket's executor never changes after construction. The identity is the
+    // execution_context base (what io_scheduler's worker_of_loop compares with).
     auto ex = const_cast<basic_edge_connection*>(this)->io_executor();
-    return &boost::asio::query(ex, boost::asio::execution::context);
+    return static_cast<const boost::asio::execution_context*>(
+      &boost::asio::query(ex, boost::asio::execution::context));
   }
 
   bool send(std::vector<uint8_t> bytes) override {
@@ -79,7 +170,7 @@ public:
     bool ok = true;
     write_gather* gather = nullptr;
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (phase_.load(std::memory_order_relaxed) != phase::open)
         return false;
       if (n == 0)
@@ -168,7 +259,7 @@ public:
       bool writable = false;
       bool linger = false;
       {
-        std::lock_guard<std::mutex> guard{mtx_};
+        std::lock_guard<small_mutex> guard{mtx_};
         if (phase_.load(std::memory_order_relaxed) == phase::closed)
           return; // finish() dropped the queue
         if (!gathered_)
@@ -260,7 +351,7 @@ public:
 
   void close() override {
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (phase_.load(std::memory_order_relaxed) != phase::open)
         return;
       phase_.store(phase::closing);
@@ -281,7 +372,7 @@ public:
     // this mutex, so the descriptor is still ours here (native_handle() only reads it). TLS: the
     // encrypted bytes the kernel holds (OpenSSL's buffered input is not asked: its SSL object is
     // the I/O thread's); enough for the keep-alive check, a waiting PINGREQ shows up here.
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::lock_guard<small_mutex> guard{mtx_};
     if (phase_.load(std::memory_order_relaxed) == phase::closed)
       return 0;
     int n = 0;
@@ -301,7 +392,7 @@ public:
   /// Aborts with `reason` (any thread).
   void abort_with(std::error_code reason) override {
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (phase_.load(std::memory_order_relaxed) == phase::closed)
         return; // finish() ran or is already posted
       phase_.store(phase::closed);
@@ -344,7 +435,8 @@ protected:
     return std::static_pointer_cast<Derived>(shared_from_this());
   }
 
-  boost::asio::any_io_executor io_executor() {
+  /// The socket's executor (loop_executor or strand_executor, server_state.hpp).
+  auto io_executor() {
     return derived().stream().get_executor();
   }
 
@@ -358,33 +450,29 @@ protected:
       return;
     }
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       inflight_.swap(pending_); // inflight_ is empty here: no copy, no allocation
     }
     if (inflight_.empty()) {
       {
-        std::lock_guard<std::mutex> guard{mtx_};
+        std::lock_guard<small_mutex> guard{mtx_};
         write_scheduled_ = false;
       }
       maybe_linger();
       return;
     }
-    iov_.clear();
-    iov_.reserve(inflight_.size());
-    for (const auto& b : inflight_)
-      iov_.emplace_back(b.data(), b.size());
-    // A span, not the vector: async_write copies its buffer sequence, and copying a span is free.
-    boost::asio::async_write(derived().stream(), std::span<const boost::asio::const_buffer>{iov_},
+    // A view over inflight_, which stays as it is until on_written: async_write copies its
+    // buffer sequence (a view costs a pointer) and makes the const_buffers as it writes.
+    boost::asio::async_write(derived().stream(), byte_vectors_view{inflight_},
                              [self = self()](const boost::system::error_code& ec, size_t n) {
                                self->on_written(ec, n);
                              });
   }
 
   void on_written(const boost::system::error_code& ec, size_t n) {
-    // Release the slots: an idle connection should own no buffers (the next
-    // write allocates two small vectors again, noise next to its syscall).
+    // Release the slot: an idle connection should own no buffers (the next write allocates
+    // the small vector again, noise next to its syscall).
     inflight_ = {};
-    iov_ = {};
     if (done_)
       return;
     if (ec) {
@@ -397,7 +485,7 @@ protected:
     bool writable = false;
     bool linger = false;
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       queued_.fetch_sub(n, std::memory_order_relaxed);
       settle_locked(writable, more, linger);
     }
@@ -423,7 +511,7 @@ protected:
       // waits for the handshake (on_handshake starts the write, which comes back here); with
       // nothing sent there is nothing to flush or shut down.
       {
-        std::lock_guard<std::mutex> guard{mtx_};
+        std::lock_guard<small_mutex> guard{mtx_};
         if (write_scheduled_)
           return;
       }
@@ -431,7 +519,7 @@ protected:
       return;
     }
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       if (write_scheduled_)
         return; // on_written comes back here once the queue is flushed
     }
@@ -445,7 +533,7 @@ protected:
     std::vector<std::vector<uint8_t>> dropped;
     std::shared_ptr<connection_receiver> r;
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       phase_.store(phase::closed);
       dropped.swap(pending_);
       above_watermark_ = false;
@@ -463,7 +551,7 @@ protected:
     sock.close(ignored); // completes pending operations with operation_aborted
     if (!released_) {
       released_ = true;
-      state_->release(id());
+      state_->release(*this);
     }
     if (r) {
       try {
@@ -477,7 +565,7 @@ protected:
   std::shared_ptr<connection_receiver> current_receiver() {
     if (receiver_changed_.load(std::memory_order_relaxed)
         && receiver_changed_.exchange(false, std::memory_order_acq_rel)) {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       receiver_cache_ = receiver_;
     }
     return receiver_cache_;
@@ -492,7 +580,7 @@ protected:
       f(*r);
     } catch (...) {
       {
-        std::lock_guard<std::mutex> guard{mtx_};
+        std::lock_guard<small_mutex> guard{mtx_};
         phase_.store(phase::closed);
       }
       finish(error::receiver_failed, true);
@@ -503,33 +591,36 @@ protected:
   /// their io_context and, for TLS, the SSL context).
   std::shared_ptr<server_state> state_;
 
+  // Grouped by who touches them; within a group the one-byte members sit together (after the
+  // 4-byte lock), so the connection has no padding holes (its size is per connection).
+
   // -- any thread, guarded by mtx_ ----------------------------------------------------------------------
-  mutable std::mutex mtx_;
-  std::vector<std::vector<uint8_t>> pending_;
-  std::shared_ptr<connection_receiver> receiver_;
+  /// 4 bytes, not std::mutex's 40 (small_mutex.hpp); the same critical sections.
+  mutable small_mutex mtx_;
   bool write_scheduled_ = false; // a start_write is posted or an async_write is in flight
   bool above_watermark_ = false; // send() returned false; on_writable owed
   bool receiver_final_ = false;  // on_closed delivered: keep no receiver
   bool gathered_ = false;        // the write is a write_gather's (noted, not flushed yet)
+  std::vector<std::vector<uint8_t>> pending_;
+  std::shared_ptr<connection_receiver> receiver_;
 
   // -- any thread, atomic ------------------------------------------------------------------------------
-  std::atomic<phase> phase_{phase::open}; // written under mtx_
   std::atomic<size_t> queued_{0};
+  std::atomic<phase> phase_{phase::open}; // written under mtx_
   std::atomic<bool> receiver_changed_{false};
 
   // -- I/O thread only -----------------------------------------------------------------------------------
-  std::shared_ptr<connection_receiver> receiver_cache_;
-  std::vector<std::vector<uint8_t>> inflight_;
-  std::vector<boost::asio::const_buffer> iov_;
-  /// The close linger (TLS: before that, the handshake deadline); null until needed. finish()
-  /// cancels it.
-  std::unique_ptr<boost::asio::steady_timer> timer_;
   bool started_ = false;
   bool reading_ = false; // a read is pending (see the derived class's arm_read)
   bool paused_ = false;
   bool lingering_ = false;
   bool done_ = false;
   bool released_ = false;
+  std::shared_ptr<connection_receiver> receiver_cache_;
+  std::vector<std::vector<uint8_t>> inflight_; // being written (async_write over a view of it)
+  /// The close linger (TLS: before that, the handshake deadline); null until needed. finish()
+  /// cancels it.
+  std::unique_ptr<boost::asio::steady_timer> timer_;
 };
 
 } // namespace amq::net::detail

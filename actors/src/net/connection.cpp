@@ -152,41 +152,47 @@ std::error_code to_close_reason(const boost::system::error_code& ec) {
   return static_cast<std::error_code>(ec);
 }
 
-std::error_code tcp_connection::close_reason(const boost::system::error_code& ec) {
+template <class Executor>
+std::error_code tcp_connection<Executor>::close_reason(const boost::system::error_code& ec) {
   return to_close_reason(ec);
 }
 
 // -- construction ------------------------------------------------------------------------------------
 
-tcp_connection::tcp_connection(std::shared_ptr<server_state> state, socket_type socket, uint64_t id,
-                               std::string peer)
-  : basic_edge_connection(std::move(state), id, std::move(peer)), socket_(std::move(socket)) {
+template <class Executor>
+tcp_connection<Executor>::tcp_connection(std::shared_ptr<server_state> state, socket_type socket,
+                                         uint64_t id, std::string peer)
+  : base(std::move(state), id, std::move(peer)), socket_(std::move(socket)) {
 }
 
-tcp_connection::~tcp_connection() {
+template <class Executor>
+tcp_connection<Executor>::~tcp_connection() {
   // Reached without finish() only when nothing was pending (e.g. paused, or no receiver ever set)
   // and every handle was dropped: the socket closes itself; there is no receiver to tell.
   if (!released_)
-    state_->release(id());
+    state_->release(*this);
 }
 
 // -- I/O thread: reading -----------------------------------------------------------------------------
 
-void tcp_connection::start() {
+template <class Executor>
+void tcp_connection<Executor>::start() {
   started_ = true;
   if (!done_ && !paused_ && phase_.load() == phase::open && current_receiver())
     arm_read();
 }
 
-void tcp_connection::arm_read(bool drained) {
+template <class Executor>
+void tcp_connection<Executor>::arm_read(bool drained) {
   if (reading_ || done_)
     return;
   reading_ = true;
-  async_wait_readable(socket_, drained, reactor_,
+  async_wait_readable(socket_, drained,
                       [self = self()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
-void tcp_connection::on_readable(const boost::system::error_code& ec) {
+template <class Executor>
+void tcp_connection<Executor>::on_readable(const boost::system::error_code& ec) {
   reading_ = false;
   if (done_)
     return;
@@ -202,7 +208,7 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
   if (paused_ || phase_.load() != phase::open)
     return;
   auto& buf = io_thread_read_buffer(state_->opts.read_buffer_size);
-  const connection_ptr me = shared_from_this();
+  const connection_ptr me = this->shared_from_this();
   bool drained = false; // the last read came back short or would block (edge_wait.hpp)
   for (int i = 0; i < max_reads_per_wakeup; ++i) {
     boost::system::error_code rec;
@@ -228,7 +234,8 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
   arm_read(drained);
 }
 
-void tcp_connection::discard_input() {
+template <class Executor>
+void tcp_connection<Executor>::discard_input() {
   auto& buf = io_thread_read_buffer(state_->opts.read_buffer_size);
   for (int i = 0; i < 16; ++i) {
     boost::system::error_code rec;
@@ -245,7 +252,8 @@ void tcp_connection::discard_input() {
 
 // -- I/O thread: closing -----------------------------------------------------------------------------
 
-void tcp_connection::begin_linger() {
+template <class Executor>
+void tcp_connection<Executor>::begin_linger() {
   lingering_ = true;
   boost::system::error_code ignored;
   socket_.shutdown(socket_type::shutdown_send, ignored); // FIN after the flushed bytes
@@ -257,5 +265,8 @@ void tcp_connection::begin_linger() {
   });
   arm_read(); // even when paused: we read to discard until the peer's EOF
 }
+
+template class tcp_connection<loop_executor>;
+template class tcp_connection<strand_executor>;
 
 } // namespace amq::net::detail

@@ -21,13 +21,15 @@
 /// stopped reading early, or resumes after a pause) it must use `async_wait`, whose
 /// `epoll_ctl(MOD)` re-reports data already waiting.
 ///
-/// Uses Asio's detail API (the epoll reactor's `start_op`), so it is compiled only for the Boost
-/// version it was written and tested against; any other version (or reactor) falls back to
-/// `async_wait`, which is always correct.
+/// Uses Asio's detail API (the socket service's protected `start_op`, which hands the op to the
+/// epoll reactor), so it is compiled only for the Boost version it was written and tested
+/// against; any other version (or reactor) falls back to `async_wait`, which is always correct.
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/version.hpp>
+
+#include <type_traits>
 
 #if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING)
 #define AMQ_NET_EDGE_WAIT 1
@@ -78,49 +80,59 @@ public:
 
 private:
   Handler handler_;
-  boost::asio::detail::handler_work<Handler, IoExecutor> work_;
+  /// Asio's work tracking, as in its own ops. For a socket on an io_context's own executor (the
+  /// edge's loops) it is an empty class whose `complete` calls the handler directly: the reactor
+  /// counts the pending op as the context's work itself (`start_op`), and the op completes on the
+  /// thread running that context. So it takes no space here; for a strand's socket
+  /// (`io_model::shared_context`) it holds the strand and dispatches the handler through it.
+  [[no_unique_address]] boost::asio::detail::handler_work<Handler, IoExecutor> work_;
 };
 
-/// Reaches the protected implementation of an Asio socket (its descriptor and reactor data).
-struct socket_access : boost::asio::ip::tcp::socket {
-  static auto& implementation(boost::asio::ip::tcp::socket& s) {
+/// Reaches the protected implementation of an Asio socket (its descriptor and reactor data) and
+/// its service.
+template <typename Socket>
+struct socket_access : Socket {
+  static auto& implementation(Socket& s) {
     return (s.*(&socket_access::impl_)).get_implementation();
   }
+  static auto& service(Socket& s) {
+    return (s.*(&socket_access::impl_)).get_service();
+  }
+};
+
+/// Reaches the protected `start_op` of a socket's service: it starts a reactor op on the reactor
+/// the service holds (the socket's), as Asio's own `async_receive` does, with no service look-up.
+template <typename Service>
+struct service_access : Service {
+  static constexpr auto start = &service_access::start_op;
 };
 
 #endif
 
-/// Calls `handler(error_code)` once `socket` is readable; `drained` says the caller's last read
-/// came back short or would block (see above). Without it, or without the fast path, it is
-/// `socket.async_wait(wait_read, handler)`. `reactor_cache` is the caller's per-socket slot for the
-/// socket's reactor (null at first).
-template <typename Handler>
-void async_wait_readable(boost::asio::ip::tcp::socket& socket, bool drained, void*& reactor_cache,
-                         Handler&& handler) {
+/// Calls `handler(error_code)` once `socket` (an `asio::basic_stream_socket`, non-blocking) is
+/// readable; `drained` says the caller's last read came back short or would block (see above).
+/// Without it, or without the fast path, it is `socket.async_wait(wait_read, handler)`.
+template <typename Socket, typename Handler>
+void async_wait_readable(Socket& socket, bool drained, Handler&& handler) {
 #if AMQ_NET_EDGE_WAIT
   if (drained) {
     namespace d = boost::asio::detail;
-    using executor_type = boost::asio::ip::tcp::socket::executor_type;
-    using op = drained_wait_op<std::decay_t<Handler>, executor_type>;
-    auto& impl = socket_access::implementation(socket);
-    // use_service locks the context's service registry and walks its list: looked up once per
-    // connection (a socket's reactor never changes), not once per read.
-    if (reactor_cache == nullptr)
-      reactor_cache = &boost::asio::use_service<d::reactor>(
-          static_cast<boost::asio::execution_context&>(boost::asio::query(
-              socket.get_executor(), boost::asio::execution::context)));
-    auto& reactor = *static_cast<d::reactor*>(reactor_cache);
+    using op = drained_wait_op<std::decay_t<Handler>, typename Socket::executor_type>;
+    auto& impl = socket_access<Socket>::implementation(socket);
+    auto& service = socket_access<Socket>::service(socket);
     std::decay_t<Handler> h(std::forward<Handler>(handler));
     typename op::ptr p = {d::addressof(h), op::ptr::allocate(h), nullptr};
     p.p = new (p.v) op(boost::system::error_code{}, h, socket.get_executor());
-    reactor.start_op(d::reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
-                     /*is_continuation=*/false, /*allow_speculative=*/true);
+    // The service's start_op: reactor::start_op(read_op, ..., allow_speculative = true) for a
+    // socket in non-blocking mode (the edge sets it at accept).
+    (service.*service_access<std::remove_reference_t<decltype(service)>>::start)(
+        impl, d::reactor::read_op, p.p, /*is_continuation=*/false, /*is_non_blocking=*/true,
+        /*noop=*/false);
     p.v = p.p = nullptr;
     return;
   }
 #else
   (void)drained;
-  (void)reactor_cache;
 #endif
   socket.async_wait(boost::asio::socket_base::wait_read, std::forward<Handler>(handler));
 }

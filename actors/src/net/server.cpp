@@ -12,6 +12,7 @@
 #include <exception>
 #include <future>
 #include <thread>
+#include <type_traits>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -36,6 +37,10 @@ using detail::tls_connection;
 namespace {
 
 std::atomic<uint64_t> next_connection_id{1};
+
+/// An accepted connection's socket on executor `E` (server_state.hpp: loop_executor).
+template <class E>
+using socket_on = asio::basic_stream_socket<tcp, E>;
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit: thousands of connections need thousands of fds.
 void raise_fd_limit() {
@@ -192,7 +197,10 @@ struct server::impl {
   std::error_code start();
   void stop();
   void do_accept();
-  void on_accepted(const boost::system::error_code& ec, tcp::socket socket);
+  /// `Socket`: on the loop's own executor, or (shared_context) on a strand of it: see
+  /// loop_executor in server_state.hpp.
+  template <class Socket>
+  void on_accepted(const boost::system::error_code& ec, Socket socket);
   void run_io_thread(asio::io_context& ctx);
 };
 
@@ -299,16 +307,24 @@ void server::impl::do_accept() {
     return;
   const auto& opts = state->opts;
   auto& ctx = *state->contexts[next_context++ % state->contexts.size()];
-  auto handler = [this](const boost::system::error_code& ec, tcp::socket socket) {
-    on_accepted(ec, std::move(socket));
-  };
+  // The accepted socket comes on the executor given here: the loop's, or a strand of it.
   if (opts.model == io_model::context_per_thread || !opts.external_contexts.empty())
-    acceptor->async_accept(ctx, handler);
+    acceptor->async_accept(ctx, [this](const boost::system::error_code& ec,
+                                       socket_on<detail::loop_executor> socket) {
+      on_accepted(ec, std::move(socket));
+    });
   else
-    acceptor->async_accept(asio::make_strand(ctx), handler);
+    acceptor->async_accept(asio::make_strand(ctx), [this](const boost::system::error_code& ec,
+                                                          socket_on<detail::strand_executor> socket) {
+      on_accepted(ec, std::move(socket));
+    });
 }
 
-void server::impl::on_accepted(const boost::system::error_code& ec, tcp::socket socket) {
+template <class Socket>
+void server::impl::on_accepted(const boost::system::error_code& ec, Socket socket) {
+  using executor = typename Socket::executor_type;
+  static_assert(std::is_same_v<executor, detail::loop_executor>
+                || std::is_same_v<executor, detail::strand_executor>);
   if (ec == asio::error::operation_aborted || !acceptor->is_open())
     return;
   if (ec) {
@@ -334,15 +350,15 @@ void server::impl::on_accepted(const boost::system::error_code& ec, tcp::socket 
   socket.non_blocking(true, ignored); // reads are read_some after async_wait: must not block
   std::shared_ptr<edge_connection> conn;
   if (opts.tls.enabled)
-    conn = std::make_shared<tls_connection>(state, std::move(socket), next_connection_id++,
-                                            to_peer_string(remote));
+    conn = std::make_shared<tls_connection<executor>>(state, std::move(socket),
+                                                      next_connection_id++, to_peer_string(remote));
   else
-    conn = std::make_shared<tcp_connection>(state, std::move(socket), next_connection_id++,
-                                            to_peer_string(remote));
+    conn = std::make_shared<tcp_connection<executor>>(state, std::move(socket),
+                                                      next_connection_id++, to_peer_string(remote));
   {
     std::lock_guard<std::mutex> guard{state->registry_mtx};
     if (!state->stopping) {
-      state->registry.emplace(conn->id(), conn);
+      state->enlist_locked(*conn);
       state->accepted.fetch_add(1, std::memory_order_relaxed);
       state->open.fetch_add(1, std::memory_order_relaxed);
       // Posted under the lock so that stop()'s abort is queued after it (the executor is FIFO).
@@ -370,13 +386,11 @@ void server::impl::stop() {
   stopped = true;
   if (!started)
     return;
-  std::vector<std::weak_ptr<edge_connection>> snapshot;
+  std::vector<std::weak_ptr<connection>> snapshot;
   {
     std::lock_guard<std::mutex> reg_guard{state->registry_mtx};
     state->stopping = true;
-    snapshot.reserve(state->registry.size());
-    for (auto& [id, weak] : state->registry)
-      snapshot.push_back(weak);
+    snapshot = state->registered_locked();
   }
   const bool external = !state->opts.external_contexts.empty();
   // External loops keep running: stop() learns that the acceptor's handlers are done (the
@@ -393,8 +407,8 @@ void server::impl::stop() {
       acceptor_closed->set_value();
   });
   for (auto& weak : snapshot)
-    if (auto conn = weak.lock())
-      conn->abort_with(error::server_stopped);
+    if (auto conn = weak.lock()) // every registered connection is an edge_connection
+      std::static_pointer_cast<edge_connection>(conn)->abort_with(error::server_stopped);
   if (external) {
     // Every connection's finish() runs on its loop; wait until all of them have (bounded: a loop
     // that no longer runs would otherwise hang the shutdown).
@@ -402,7 +416,7 @@ void server::impl::stop() {
     {
       std::unique_lock<std::mutex> lock{state->registry_mtx};
       state->drained.wait_for(lock, std::chrono::seconds(10),
-                              [this] { return state->registry.empty(); });
+                              [this] { return state->registry == nullptr; });
     }
     if (acceptor_done.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
       retry_timer.reset();

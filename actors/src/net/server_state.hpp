@@ -7,16 +7,23 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "amq/net/server.hpp"
 
 namespace amq::net::detail {
+
+/// The executor of a connection's socket, and so of all its handlers: its loop's own
+/// (`io_model::context_per_thread`, external loops), or a strand of the one shared context
+/// (`io_model::shared_context`). A concrete type, not `any_io_executor`: the socket is 32 bytes
+/// smaller (48), and Asio's ops on it need no work tracking (edge_wait.hpp).
+using loop_executor = boost::asio::io_context::executor_type;
+using strand_executor = boost::asio::strand<loop_executor>;
 
 /// What the server needs of an accepted connection beyond the public interface; implemented by
 /// `tcp_connection` (plain) and `tls_connection` (TLS listener).
@@ -38,6 +45,13 @@ public:
 
 protected:
   using connection::connection;
+
+private:
+  friend struct server_state;
+  /// Links of the server's list of open connections (server_state::registry), guarded by its
+  /// registry_mtx: 16 bytes here instead of a hash-map node and bucket per connection.
+  edge_connection* registry_prev_ = nullptr;
+  edge_connection* registry_next_ = nullptr;
 };
 
 /// The read buffer of the calling I/O thread (set when the thread starts; see connection.hpp). On
@@ -94,16 +108,42 @@ struct server_state {
   /// Notified when `registry` becomes empty while `stopping` (stop() with external contexts waits).
   std::condition_variable drained;
   bool stopping = false;
-  /// Open connections, for `stop()` to abort them.
-  std::unordered_map<uint64_t, std::weak_ptr<edge_connection>> registry;
+  /// Open connections, for `stop()` to abort them: the head of a list linked through the
+  /// connections themselves (a connection is in it from its accept until `release`).
+  edge_connection* registry = nullptr;
 
-  /// A connection is gone: unregisters it and counts it closed.
-  void release(uint64_t id) {
+  /// Under registry_mtx: a new connection is open.
+  void enlist_locked(edge_connection& c) noexcept {
+    c.registry_prev_ = nullptr;
+    c.registry_next_ = registry;
+    if (registry != nullptr)
+      registry->registry_prev_ = &c;
+    registry = &c;
+  }
+
+  /// Under registry_mtx: the open connections, weakly (one may be in its destructor, before its
+  /// `release`: then it is expired).
+  std::vector<std::weak_ptr<connection>> registered_locked() const {
+    std::vector<std::weak_ptr<connection>> out;
+    for (edge_connection* c = registry; c != nullptr; c = c->registry_next_)
+      out.push_back(c->weak_from_this());
+    return out;
+  }
+
+  /// A connection is gone (from `finish`, or its destructor if it never finished): unregisters it
+  /// and counts it closed. Once per enlisted connection.
+  void release(edge_connection& c) {
     std::lock_guard<std::mutex> guard{registry_mtx};
-    registry.erase(id);
+    if (c.registry_prev_ != nullptr)
+      c.registry_prev_->registry_next_ = c.registry_next_;
+    else if (registry == &c)
+      registry = c.registry_next_;
+    if (c.registry_next_ != nullptr)
+      c.registry_next_->registry_prev_ = c.registry_prev_;
+    c.registry_prev_ = c.registry_next_ = nullptr;
     closed.fetch_add(1, std::memory_order_relaxed);
     open.fetch_sub(1, std::memory_order_relaxed);
-    if (stopping && registry.empty())
+    if (stopping && registry == nullptr)
       drained.notify_all(); // after the counters: stop() returns with them final
   }
 };

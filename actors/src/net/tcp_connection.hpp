@@ -18,9 +18,14 @@
 
 namespace amq::net::detail {
 
-class tcp_connection final : public basic_edge_connection<tcp_connection> {
+/// `Executor`: the socket's, loop_executor or strand_executor (server_state.hpp); both are
+/// instantiated in connection.cpp.
+template <class Executor>
+class tcp_connection final : public basic_edge_connection<tcp_connection<Executor>> {
+  using base = basic_edge_connection<tcp_connection<Executor>>;
+
 public:
-  using socket_type = boost::asio::ip::tcp::socket;
+  using socket_type = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
 
   tcp_connection(std::shared_ptr<server_state> state, socket_type socket, uint64_t id, std::string peer);
   ~tcp_connection() override;
@@ -31,7 +36,21 @@ public:
   void start() override;
 
 private:
-  friend class basic_edge_connection<tcp_connection>;
+  friend base;
+  using typename base::phase;
+  using base::current_receiver;
+  using base::done_;
+  using base::finish;
+  using base::lingering_;
+  using base::notify;
+  using base::paused_;
+  using base::phase_;
+  using base::reading_;
+  using base::released_;
+  using base::self;
+  using base::started_;
+  using base::state_;
+  using base::timer_;
 
   static constexpr int max_reads_per_wakeup = 4;
 
@@ -61,9 +80,10 @@ private:
 
   /// After the base's members: destroyed before `state_` (which owns the socket's io_context).
   socket_type socket_;
-  /// The socket's epoll reactor, looked up at the first drained wait (edge_wait.hpp).
-  void* reactor_ = nullptr;
 };
+
+extern template class tcp_connection<loop_executor>;
+extern template class tcp_connection<strand_executor>;
 
 /// Maps an Asio error to the edge's close reason (see error.hpp).
 std::error_code to_close_reason(const boost::system::error_code& ec);

@@ -34,7 +34,8 @@ std::error_code to_tls_close_reason(const boost::system::error_code& ec) {
 
 } // namespace
 
-std::error_code tls_connection::close_reason(const boost::system::error_code& ec) {
+template <class Executor>
+std::error_code tls_connection<Executor>::close_reason(const boost::system::error_code& ec) {
   return to_tls_close_reason(ec);
 }
 
@@ -142,9 +143,10 @@ SSL* new_ssl(const std::shared_ptr<asio::ssl::context>& ctx) {
 
 } // namespace
 
-tls_connection::tls_connection(std::shared_ptr<server_state> state, socket_type socket, uint64_t id,
-                               std::string peer)
-  : basic_edge_connection(std::move(state), id, std::move(peer)),
+template <class Executor>
+tls_connection<Executor>::tls_connection(std::shared_ptr<server_state> state, socket_type socket,
+                                         uint64_t id, std::string peer)
+  : base(std::move(state), id, std::move(peer)),
     context_(state_->tls_context()),
     stream_(std::move(socket), new_ssl(context_)) {
   BIO* bio = BIO_new(socket_bio_method());
@@ -154,24 +156,26 @@ tls_connection::tls_connection(std::shared_ptr<server_state> state, socket_type 
   SSL_set_bio(stream_.ssl(), bio, bio); // one reference, owned by the SSL object
 }
 
-tls_connection::~tls_connection() {
+template <class Executor>
+tls_connection<Executor>::~tls_connection() {
   if (!released_)
-    state_->release(id());
+    state_->release(*this);
 }
 
 // -- I/O thread: handshake ---------------------------------------------------------------------------
 
-void tls_connection::start() {
+template <class Executor>
+void tls_connection<Executor>::start() {
   started_ = true;
   if (done_)
     return;
-  timer_ = std::make_unique<asio::steady_timer>(executor());
+  timer_ = std::make_unique<asio::steady_timer>(this->io_executor());
   timer_->expires_after(state_->opts.tls.handshake_timeout);
   timer_->async_wait([self = self()](const boost::system::error_code& ec) {
     if (ec || self->done_ || self->handshake_done_)
       return;
     {
-      std::lock_guard<std::mutex> guard{self->mtx_};
+      std::lock_guard<small_mutex> guard{self->mtx_};
       self->phase_.store(phase::closed);
     }
     self->finish(error::tls_handshake_timeout, true);
@@ -179,7 +183,8 @@ void tls_connection::start() {
   do_handshake();
 }
 
-void tls_connection::do_handshake() {
+template <class Executor>
+void tls_connection<Executor>::do_handshake() {
   if (done_ || handshake_done_)
     return;
   ERR_clear_error();
@@ -205,12 +210,13 @@ void tls_connection::do_handshake() {
                       });
 }
 
-void tls_connection::on_handshake(const boost::system::error_code& ec) {
+template <class Executor>
+void tls_connection<Executor>::on_handshake(const boost::system::error_code& ec) {
   if (done_)
     return;
   if (ec) {
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::lock_guard<small_mutex> guard{mtx_};
       phase_.store(phase::closed);
     }
     finish(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
@@ -247,7 +253,8 @@ void tls_connection::on_handshake(const boost::system::error_code& ec) {
 
 // -- I/O thread: reading -----------------------------------------------------------------------------
 
-void tls_connection::arm_read() {
+template <class Executor>
+void tls_connection<Executor>::arm_read() {
   if (reading_ || done_ || !handshake_done_ || lingering_)
     return;
   reading_ = true;
@@ -255,10 +262,11 @@ void tls_connection::arm_read() {
     socket().async_wait(socket_type::wait_read,
                         [self = self()](const boost::system::error_code& ec) { self->on_readable(ec); });
   else // OpenSSL may hold input the kernel no longer signals
-    asio::post(executor(), [self = self()] { self->on_readable({}); });
+    asio::post(this->io_executor(), [self = self()] { self->on_readable({}); });
 }
 
-void tls_connection::on_readable(const boost::system::error_code& ec) {
+template <class Executor>
+void tls_connection<Executor>::on_readable(const boost::system::error_code& ec) {
   reading_ = false;
   if (done_ || lingering_)
     return;
@@ -270,7 +278,7 @@ void tls_connection::on_readable(const boost::system::error_code& ec) {
   if (paused_ || phase_.load() != phase::open)
     return;
   auto& buf = io_thread_read_buffer(state_->opts.read_buffer_size);
-  const connection_ptr me = shared_from_this();
+  const connection_ptr me = this->shared_from_this();
   for (int i = 0; i < max_reads_per_wakeup; ++i) {
     ERR_clear_error();
     const int r = SSL_read(stream_.ssl(), buf.data(), static_cast<int>(std::min<size_t>(buf.size(), INT_MAX)));
@@ -298,9 +306,10 @@ void tls_connection::on_readable(const boost::system::error_code& ec) {
 
 // -- I/O thread: closing -----------------------------------------------------------------------------
 
-void tls_connection::begin_linger() {
+template <class Executor>
+void tls_connection<Executor>::begin_linger() {
   lingering_ = true;
-  timer_ = std::make_unique<asio::steady_timer>(executor());
+  timer_ = std::make_unique<asio::steady_timer>(this->io_executor());
   timer_->expires_after(state_->opts.close_linger);
   timer_->async_wait([self = self()](const boost::system::error_code& ec) {
     if (!ec)
@@ -315,7 +324,8 @@ void tls_connection::begin_linger() {
   do_shutdown();
 }
 
-void tls_connection::do_shutdown() {
+template <class Executor>
+void tls_connection<Executor>::do_shutdown() {
   if (done_)
     return;
   ERR_clear_error();
@@ -343,5 +353,8 @@ void tls_connection::do_shutdown() {
                         self->do_shutdown();
                       });
 }
+
+template class tls_connection<loop_executor>;
+template class tls_connection<strand_executor>;
 
 } // namespace amq::net::detail

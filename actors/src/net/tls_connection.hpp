@@ -62,11 +62,13 @@ inline boost::asio::socket_base::wait_type wait_for(int want) noexcept {
 }
 
 /// What `basic_edge_connection::start_write` writes to (an AsyncWriteStream): SSL_write over the
-/// connection's socket. I/O thread only; never used after the socket is closed.
+/// connection's socket (on `Executor`, see tls_connection). I/O thread only; never used after the
+/// socket is closed.
+template <class Executor>
 class ssl_stream {
 public:
-  using socket_type = boost::asio::ip::tcp::socket;
-  using executor_type = socket_type::executor_type;
+  using socket_type = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+  using executor_type = Executor;
 
   ssl_stream(socket_type socket, SSL* ssl) : socket_(std::move(socket)), ssl_(ssl) {
   }
@@ -176,10 +178,15 @@ private:
   SSL* ssl_ = nullptr;
 };
 
-class tls_connection final : public basic_edge_connection<tls_connection> {
+/// `Executor`: the socket's, loop_executor or strand_executor (server_state.hpp); both are
+/// instantiated in tls_connection.cpp.
+template <class Executor>
+class tls_connection final : public basic_edge_connection<tls_connection<Executor>> {
+  using base = basic_edge_connection<tls_connection<Executor>>;
+
 public:
-  using socket_type = boost::asio::ip::tcp::socket;
-  using stream_type = ssl_stream;
+  using stream_type = ssl_stream<Executor>;
+  using socket_type = typename stream_type::socket_type;
 
   tls_connection(std::shared_ptr<server_state> state, socket_type socket, uint64_t id, std::string peer);
   ~tls_connection() override;
@@ -193,7 +200,24 @@ public:
   }
 
 private:
-  friend class basic_edge_connection<tls_connection>;
+  friend base;
+  using typename base::phase;
+  using base::current_receiver;
+  using base::done_;
+  using base::finish;
+  using base::lingering_;
+  using base::maybe_linger;
+  using base::mtx_;
+  using base::notify;
+  using base::paused_;
+  using base::phase_;
+  using base::reading_;
+  using base::released_;
+  using base::self;
+  using base::start_write;
+  using base::started_;
+  using base::state_;
+  using base::timer_;
 
   static constexpr int max_reads_per_wakeup = 8; // an SSL_read returns at most one record (16 KiB)
 
@@ -236,5 +260,8 @@ private:
   bool write_deferred_ = false; // start_write ran before the handshake completed
   bool drained_ = false;        // the last read_some said would_block: nothing buffered
 };
+
+extern template class tls_connection<loop_executor>;
+extern template class tls_connection<strand_executor>;
 
 } // namespace amq::net::detail
