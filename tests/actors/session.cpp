@@ -10,6 +10,7 @@
 #include "actor_fixture.hpp"
 
 #include "amq/actors/broker_node.hpp"
+#include "amq/admin/session_directory.hpp"
 
 using namespace amq;
 using namespace amq::actors;
@@ -648,6 +649,29 @@ CAF_TEST(the inbound QoS 2 ids and erases of one read are ONE storage write) {
   CAF_REQUIRE_EQUAL(comps.size(), 3u);
   for (uint16_t i = 0; i < 3; ++i)
     CAF_CHECK_EQUAL(comps[i].packet_id, i + 1);
+}
+
+CAF_TEST(a session reports to the admin directory and takes its entry with it when it goes) {
+  auto dir = std::make_shared<admin::session_directory>("node-t");
+  session = spawn_session(sys, 44, "dev-d", limits, router, caf::actor{}, nullptr, dir);
+  sessions.push_back(session);
+  c = make_client("dev-d", v5, caf::actor{});
+  caf::anon_send(session, attach_atom::value, net::connection_ptr{c.conn},
+                 make_connect_frame(c.connect_packet({})), c.link);
+  settle();
+  auto row = dir->find("dev-d");
+  CAF_REQUIRE(row);
+  CAF_CHECK(row->info.connected);
+  // The directory reads the numbers the session keeps itself.
+  st().stats.queue_depth.store(7);
+  auto again = dir->find("dev-d");
+  CAF_REQUIRE(again);
+  CAF_CHECK_EQUAL(again->queue_depth, 7u);
+  // Killed, not ended: its state's destructor removes the entry that points at its stats.
+  caf::anon_send_exit(session, caf::exit_reason::kill);
+  settle();
+  CAF_CHECK(!dir->find("dev-d"));
+  CAF_CHECK_EQUAL(dir->size(), 0u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
