@@ -11,7 +11,8 @@ and 5.0.
 - anonymous clients get the lines before the first `user`; `pattern` lines apply to all with %c;
 - a will on a topic the client may not write refuses the CONNECT (0x87 / 0x05);
 - SIGHUP re-reads the file for connected clients too; a bad file keeps the old rules; a bad file
-  at start stops the broker naming file and line; refusals are counted by action.
+  at start stops the broker naming file and line; refusals are counted by action and logged
+  (client, action, topic; rate-limited).
 """
 
 import signal
@@ -130,6 +131,14 @@ def test_publish_subscribe_and_receive_follow_the_acl(acl_broker, version):
     assert tm.val(series, "actormq_acl_denied_total", action="publish") == 4
     assert tm.val(series, "actormq_acl_denied_total", action="subscribe") == 4
     assert tm.val(series, "actormq_acl_denied_total", action="receive") == 1
+    # And each refusal is logged (at most 10 a second): client, action, topic, outcome.
+    broker.wait_log(r"client '[^']+' may not publish to 'sensors/secret/x' \(auth\.acl_file\): "
+                    r"not forwarded")
+    broker.wait_log(r"client 'dev1' may not publish to 'devices/dev2/up' \(auth\.acl_file\)")
+    broker.wait_log(r"client '[^']+' may not subscribe to 'public/#' \(auth\.acl_file\): "
+                    r"refused in the SUBACK")
+    broker.wait_log(r"client '[^']+' may not read 'sensors/secret/x' \(auth\.acl_file\): "
+                    r"the message is not delivered to it")
     assert broker.alive()
 
 

@@ -170,6 +170,19 @@ struct durable_batch {
   }
 };
 
+/// What auth.acl_file refused a client in one input: logged by the actor (rate-limited),
+/// counted by the machine (actormq_acl_denied_total).
+struct access_denial {
+  enum class kind : uint8_t {
+    publish,   ///< a PUBLISH not forwarded
+    will,      ///< a will not published (an ACL reloaded since CONNECT took the topic away)
+    subscribe, ///< a filter refused in the SUBACK
+    receive,   ///< a message not delivered (or not queued) to this client
+  };
+  kind what;
+  std::string topic; ///< the topic, or the filter for `subscribe`
+};
+
 /// Effects produced by one input, carried out by the actor.
 struct effects {
   /// Messages to route (publishes, wills), in order. Acks wait for
@@ -205,12 +218,14 @@ struct effects {
   /// Reason logged for the close / disconnect.
   protocol::reason_code close_reason = protocol::reason_code::success;
   std::string close_detail;
+  /// Refused by auth.acl_file in this input (for the log).
+  std::vector<access_denial> denials;
 
   bool empty() const noexcept {
     return routes.empty() && subscribes.empty() && unsubscribes.empty() && done_seqs.empty()
            && mark_seqs.empty() && unmark_seqs.empty() && store_qos2_in.empty()
            && erase_qos2_in.empty() && !record_changed && !state_reset
-           && !close && page.token == 0;
+           && !close && page.token == 0 && denials.empty();
   }
   void clear() {
     routes.clear();
@@ -227,6 +242,7 @@ struct effects {
     close = false;
     close_reason = protocol::reason_code::success;
     close_detail.clear();
+    denials.clear();
   }
 };
 

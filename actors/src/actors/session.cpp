@@ -37,6 +37,52 @@ bool with_router(const std::shared_ptr<router_state>& core, F&& f) {
   return true;
 }
 
+/// Refusals by auth.acl_file are logged at most 10 a second (a client can ask for refused
+/// topics as fast as it can send); actormq_acl_denied_total counts every one.
+log::rate_limit denial_log{10};
+
+/// A client id or topic as a log field: at most 128 bytes, control characters as '?'.
+std::string loggable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 128))
+    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  if (s.size() > 128)
+    out += "...";
+  return out;
+}
+
+/// One line per refusal (client, action, topic, what became of it), rate-limited.
+void log_denials(const std::string& client_id, const std::vector<broker::access_denial>& denials) {
+  using kind = broker::access_denial::kind;
+  for (const auto& d : denials) {
+    uint64_t held = 0;
+    if (!denial_log.admit(held))
+      continue;
+    const char* action = "";
+    const char* outcome = "";
+    switch (d.what) {
+      case kind::publish:
+        action = "publish to";
+        outcome = "not forwarded";
+        break;
+      case kind::will:
+        action = "publish its will to";
+        outcome = "the will is not published";
+        break;
+      case kind::subscribe:
+        action = "subscribe to";
+        outcome = "refused in the SUBACK";
+        break;
+      case kind::receive:
+        action = "read";
+        outcome = "the message is not delivered to it";
+        break;
+    }
+    AMQ_LOG_INFO("client '{}' may not {} '{}' (auth.acl_file): {}{}", loggable(client_id), action,
+                 loggable(d.topic), outcome, log::held_back(held, "ACL refusals"));
+  }
+}
+
 } // namespace
 
 void session_state::init(broker::session_id sid, std::string client_id,
@@ -594,6 +640,8 @@ void session_state::after_input() {
     else
       send_route(batch);
   }
+  if (!fx.denials.empty())
+    log_denials(machine.client_id(), fx.denials);
   if (fx.close && conn) {
     flush(true);
     AMQ_LOG_INFO("client {} disconnected: {} ({}){}", machine.client_id(),

@@ -345,6 +345,7 @@ void session_machine::publish_will(time_point now) {
   if (access_ && !access_->may_publish(will_->msg->topic)) {
     // Allowed at CONNECT, but an ACL reloaded since took the topic away: not published.
     metrics::add(metrics::slot::acl_denied);
+    fx().denials.push_back({access_denial::kind::will, will_->msg->topic});
     will_.reset();
     return;
   }
@@ -503,9 +504,10 @@ void session_machine::handle(publish& p, time_point now) {
   // 0x87 in their PUBACK/PUBREC; 3.1.1 has no negative ack, so its flow completes as usual
   // (Mosquitto does the same); QoS 0 is dropped. The ack keeps its place behind earlier ones.
   const bool denied = access_ && !access_->may_publish(topic);
-  if (denied)
+  if (denied) {
     metrics::add(metrics::slot::acl_denied);
-  else
+    fx().denials.push_back({access_denial::kind::publish, std::string{topic}});
+  } else
     fx().routes.push_back(std::make_shared<message>(message::from_publish(p, topic, client_id_, now)));
   if (p.qos_level == qos::at_most_once)
     return;
@@ -819,6 +821,7 @@ void session_machine::handle(const subscribe& p, time_point) {
     }
     if (access_ && !access_->may_subscribe(shared ? shared->filter : std::string_view{s.filter})) {
       metrics::add(metrics::slot::acl_denied + 1);
+      fx().denials.push_back({access_denial::kind::subscribe, std::string{s.filter}});
       ack.codes.push_back(version_ == protocol_version::v5 ? reason_code::not_authorized
                                                           : reason_code::unspecified_error);
       continue;
@@ -888,6 +891,7 @@ bool session_machine::send_now(queued_message& qm, uint16_t packet_id, bool dup,
   // "as if it had completed sending" like one too large for it.
   if (access_ && !access_->may_receive(qm.msg->topic)) {
     metrics::add(metrics::slot::acl_denied + 2);
+    fx().denials.push_back({access_denial::kind::receive, qm.msg->topic});
     return false;
   }
   // Encoded straight from the shared message (amq/protocol/delivery_codec.hpp):
@@ -1207,6 +1211,7 @@ void session_machine::on_deliver(routed_message d, time_point now) {
     // session restored after a restart has none until it connects, and send_now checks then.
     if (access_ && !access_->may_receive(qm.msg->topic)) {
       metrics::add(metrics::slot::acl_denied + 2);
+      fx().denials.push_back({access_denial::kind::receive, qm.msg->topic});
       if (qm.seq != 0)
         fx().done_seqs.push_back(qm.seq); // stored by the router: remove it again
       return;
