@@ -255,7 +255,7 @@ CAF_TEST(two simultaneous takeovers of a clean session leave one connection and 
     // lives (every one spawned reported its end, except those in the map).
     CAF_CHECK_EQUAL(reg().live, reg().sessions.size());
     CAF_REQUIRE_EQUAL(reg().sessions.count(id), 1u);
-    CAF_CHECK(!terminated(reg().sessions.at(id).session));
+    CAF_CHECK(!terminated(session_of(id)));
     live.subscribe("t/" + id, qos::at_least_once);
     settle();
     auto p = publisher();
@@ -320,6 +320,40 @@ CAF_TEST(a clean session ends with its connection and a reconnect gets a new one
   auto c3 = reconnect(c2, registry);
   ack = connect(c3, persistent);
   CAF_CHECK(!ack.session_present);
+}
+
+CAF_TEST(the client id of a session is one block shared by the registry the session and the router) {
+  // A 40-character id (beyond std::string's inline buffer): one block for its three holders
+  // (amq/broker/shared_string.hpp), also after a takeover replaces a clean session.
+  const std::string id = "3f2a9c4e-7b1d-4e8a-9c2f-5d6e7f8a00000042";
+  auto holders = [&]() -> broker::shared_string {
+    auto i = reg().sessions.find(id);
+    CAF_REQUIRE(i != reg().sessions.end());
+    auto& st = deref<session_actor_type>(i->second.session).state;
+    CAF_CHECK(st.machine.client_id().same_block(i->first));
+    auto& core = *deref<router_actor_type>(router).state.core;
+    auto j = core.sessions.find(st.id);
+    CAF_REQUIRE(j != core.sessions.end());
+    CAF_CHECK(j->second.client_id.same_block(i->first));
+    CAF_CHECK(j->second.client_id == id);
+    return i->first;
+  };
+  auto c = make(id, v5);
+  connect(c, clean);
+  auto key = holders();
+  CAF_CHECK(key == id);
+  CAF_CHECK_EQUAL(key.use_count(), 4u); // the registry's key, the machine, the router, `key`
+  auto s1 = session_of(id);
+  auto c2 = reconnect(c, registry);
+  connect(c2, clean); // a fresh session replaces the clean one
+  CAF_REQUIRE(session_of(id) != s1);
+  CAF_CHECK(terminated(s1));
+  CAF_CHECK(holders().same_block(key)); // the new session got the key's block
+  CAF_CHECK_EQUAL(key.use_count(), 4u); // the old session's references are gone
+  peer_close(c2);
+  settle();
+  CAF_CHECK_EQUAL(reg().sessions.count(id), 0u);
+  CAF_CHECK_EQUAL(key.use_count(), 1u); // every holder let go of it
 }
 
 CAF_TEST(a persistent session is resumed with its queued messages in order) {

@@ -45,8 +45,12 @@
 /// // (progress_atom, session_id, int64_t)        deliveries the session has taken off its
 /// //                                            backlog (see router.hpp, flow control)
 ///
+/// // (register_atom, session_id, caf::actor, broker::shared_string client_id, bool persistent,
+/// //  uint64_t last_seq)                       a session's identity and persistence (a local
+/// //                                            session not calling it directly: the entry
+/// //                                            shares the session's client id block)
 /// // (register_atom, session_id, caf::actor, std::string client_id, bool persistent,
-/// //  uint64_t last_seq)                       a session's identity and persistence
+/// //  uint64_t last_seq)                       the same from another node's session
 /// // (restore_atom, std::vector<message_ptr>)  retained messages loaded at boot
 /// // (persisted_atom, uint64_t token, bool ok)  the storage committed a batch
 ///
@@ -70,11 +74,13 @@
 /// // (shutdown_atom) → bool, once every session actor has ended
 /// // (restore_atom, session_record, uint64_t first_seq, uint64_t last_seq, uint64_t depth)
 /// //                                            a persistent session loaded at boot
-/// // (remove_atom, std::string client_id, session_id)  a session actor it spawned ended
-/// //                                            (sent from the session state's destructor)
+/// // (remove_atom, broker::shared_string client_id, session_id)  a session actor it spawned
+/// //                                            ended (sent from the session state's
+/// //                                            destructor; its sessions are always local)
 
 #include "amq/admin/api.hpp"
 #include "amq/broker/session_types.hpp"
+#include "amq/broker/shared_string.hpp"
 #include "amq/net/connection.hpp"
 #include "amq/protocol/packets/connect.hpp"
 #include "amq/storage/store.hpp"
@@ -179,6 +185,8 @@ using edge_link_ptr = std::shared_ptr<edge_link>;
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::net::connection_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::connect_frame_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::edge_link_ptr)
+// A client id shared within this process (amq/broker/shared_string.hpp): never to another node.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::broker::shared_string)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::byte_chunk)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::route_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(amq::actors::delivery_batch)

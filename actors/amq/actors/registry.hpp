@@ -20,7 +20,7 @@
 
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 
 namespace amq::actors {
 
@@ -35,10 +35,14 @@ struct registry_state {
   /// Attaches the connection to the client's session. `refused`: the
   /// session that just refused it or is gone (retry); a newer session for
   /// the id (from a concurrent retry) is used, else a fresh one is spawned.
-  void attach(const std::string& client_id, net::connection_ptr conn, connect_frame_ptr cf,
-              edge_link_ptr link, int attempt,
-              caf::actor refused = {});
-  caf::actor spawn_for(const std::string& client_id);
+  void attach(const broker::shared_string& client_id, net::connection_ptr conn,
+              connect_frame_ptr cf, edge_link_ptr link, int attempt, caf::actor refused = {});
+  /// Spawns a session for `client_id` and makes it the id's entry. One block per client id: the
+  /// entry's key, the session machine's id and the router's entry share it; a session replacing
+  /// another for the id gets the existing key's block.
+  caf::actor spawn_for(const broker::shared_string& client_id);
+  /// The id's block: the key of its entry if it has one, else a new one.
+  broker::shared_string key_for(std::string_view client_id) const;
 
   struct entry {
     caf::actor session;
@@ -53,15 +57,18 @@ struct registry_state {
   std::shared_ptr<admin::session_directory> directory; ///< null: no admin API
   /// What the sessions share (session_env): made at the first spawn.
   std::shared_ptr<const session_env> env;
-  std::unordered_map<std::string, entry> sessions;
+  /// Client id → its current session. The key is the id's one block, shared with the session
+  /// and the router (amq/broker/shared_string.hpp); found by any string type.
+  broker::shared_string_map<entry> sessions;
   /// Session actors spawned and not yet ended (also those replaced in
   /// `sessions`). A session tells the registry it ended with
   /// (remove_atom, client_id, id) from its state's destructor, which runs
   /// however the actor exits; no monitor and no map by actor address
   /// (~170 bytes per session, docs/performance.md "Idle connections").
   size_t live = 0;
-  /// A session `(client_id, id)` ended: forget it unless replaced.
-  void ended(const std::string& client_id, broker::session_id id);
+  /// A session `(client_id, id)` ended: forget it unless replaced (the key's block goes with
+  /// the last of the session, its router entry and this map to let go of it).
+  void ended(std::string_view client_id, broker::session_id id);
   broker::session_id next_id = 1;
   /// Pending answer to (shutdown_atom) while sessions are still ending.
   std::optional<caf::response_promise> shutdown_promise;

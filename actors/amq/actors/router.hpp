@@ -138,7 +138,8 @@ struct router_state {
   /// stored record and queue, ordered after this router's appends to it.
   void remove(broker::session_id sid, bool erase_stored);
   void progress(broker::session_id sid, int64_t value);
-  void register_session(broker::session_id sid, caf::actor handle, std::string client_id,
+  /// `client_id`: the session's own handle (shared: no copy of the characters).
+  void register_session(broker::session_id sid, caf::actor handle, broker::shared_string client_id,
                         bool persistent, uint64_t last_seq);
   /// Assigns queue positions to the QoS 1/2 deliveries in `db` and adds
   /// them to `wb`; false if there were none.
@@ -188,7 +189,9 @@ struct router_state {
     caf::actor handle;
     int64_t sent = 0;     ///< deliveries sent to the session
     int64_t progress = 0; ///< last progress it reported
-    std::string client_id;
+    /// Shares the session's block (amq/broker/shared_string.hpp): the key of its stored queue
+    /// (a std::string copy per storage write) and the name in log lines.
+    broker::shared_string client_id;
     bool persistent = false; ///< QoS 1/2 deliveries go through storage
     bool slow = false;       ///< publishers no longer wait for it (next to
                              ///< `persistent`: 16 bytes less per session)

@@ -101,7 +101,7 @@ struct session_state {
   /// runs however the actor exits (CAF destroys the state in on_exit).
   ~session_state();
 
-  void init(broker::session_id id, std::string client_id, broker::session_limits limits,
+  void init(broker::session_id id, broker::shared_string client_id, broker::session_limits limits,
             std::shared_ptr<const session_env> env);
 
   /// False if the session ended instead (a clean session taken over): the
@@ -177,7 +177,7 @@ struct session_state {
 
   session_base* self;
   broker::session_id id = 0;
-  broker::session_machine machine{std::string{}, broker::session_limits{}};
+  broker::session_machine machine{broker::shared_string{}, broker::session_limits{}};
   /// Router, storage, classifier, directory, registry: shared by the node's sessions.
   std::shared_ptr<const session_env> env;
   /// DEVICE or APPLICATION, assigned at each CONNECT by the configured rules.
@@ -252,7 +252,7 @@ class session_actor : public homed_actor<caf::stateful_actor<session_state, sess
 public:
   using super = homed_actor<caf::stateful_actor<session_state, session_base>>;
 
-  session_actor(caf::actor_config& cfg, broker::session_id id, std::string client_id,
+  session_actor(caf::actor_config& cfg, broker::session_id id, broker::shared_string client_id,
                 const broker::session_limits& limits, std::shared_ptr<const session_env> env);
 
   caf::behavior make_behavior() override;
@@ -275,13 +275,14 @@ make_session_env(caf::actor router, caf::actor storage,
                  std::shared_ptr<admin::session_directory> directory = nullptr,
                  caf::actor_addr registry = {});
 
-/// Spawns a session actor for `client_id`.
-caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
-                         const broker::session_limits& limits,
+/// Spawns a session actor for `client_id` (shared with the caller: the registry keeps the same
+/// block as its key; the session hands it on to the router).
+caf::actor spawn_session(caf::actor_system& sys, broker::session_id id,
+                         broker::shared_string client_id, const broker::session_limits& limits,
                          std::shared_ptr<const session_env> env);
 
-/// The same with an environment of its own (tests).
-caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
+/// The same with an environment and a client id of its own (tests).
+caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string_view client_id,
                          const broker::session_limits& limits, caf::actor router,
                          caf::actor storage,
                          std::shared_ptr<const config::client_classifier> classifier = nullptr,

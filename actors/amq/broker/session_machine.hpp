@@ -78,6 +78,7 @@
 #include "amq/broker/packet_id_map.hpp"
 #include "amq/broker/seq_map.hpp"
 #include "amq/broker/session_types.hpp"
+#include "amq/broker/shared_string.hpp"
 #include "amq/broker/subscription_set.hpp"
 #include "amq/protocol/framer.hpp"
 #include "amq/protocol/message.hpp"
@@ -102,8 +103,14 @@ public:
   using time_point = clock::time_point;
 
   /// Machines created with equal limits share one copy of them (the
-  /// broker's sessions all have the same limits; see `limits_`).
-  session_machine(std::string client_id, const session_limits& limits);
+  /// broker's sessions all have the same limits; see `limits_`). The
+  /// client id is shared, not copied: the registry's key and the router's
+  /// entry hold the same block (amq/broker/shared_string.hpp).
+  session_machine(shared_string client_id, const session_limits& limits);
+  /// The same with a client id of its own (tests).
+  session_machine(std::string_view client_id, const session_limits& limits)
+    : session_machine(shared_string{client_id}, limits) {
+  }
 
   // -- inputs -----------------------------------------------------------------
 
@@ -262,7 +269,8 @@ public:
 
   // -- state inspection -------------------------------------------------------
 
-  const std::string& client_id() const noexcept { return client_id_; }
+  /// Reads as a std::string_view; copy it to share the id (registry, router).
+  const shared_string& client_id() const noexcept { return client_id_; }
 
   /// The client's topic authorization (auth.acl_file), or null: every topic open. Set before
   /// `on_connect` (the will is checked there) and again when the ACL is reloaded.
@@ -388,7 +396,9 @@ private:
   void flush_acks(time_point now);
   uint32_t effective_expiry(const protocol::connect& c) const;
 
-  std::string client_id_;
+  /// Shared with the registry's key and the router's entry (8 bytes; the
+  /// characters are in one block per session, docs/performance.md session 15).
+  shared_string client_id_;
   /// Shared, read-only (16 bytes instead of a ~100-byte copy per session).
   std::shared_ptr<const session_limits> limits_;
   std::shared_ptr<const topic_access> access_; ///< null: no ACL

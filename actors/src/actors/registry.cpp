@@ -9,7 +9,9 @@
 
 #include <caf/actor_system.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <random>
 
 namespace amq::actors {
@@ -31,19 +33,32 @@ void refuse(const net::connection_ptr& conn, protocol_version v, reason_code rc)
 
 } // namespace
 
-caf::actor registry_state::spawn_for(const std::string& client_id) {
+broker::shared_string registry_state::key_for(std::string_view client_id) const {
+  if (auto i = sessions.find(client_id); i != sessions.end())
+    return i->first;
+  return broker::shared_string{client_id};
+}
+
+caf::actor registry_state::spawn_for(const broker::shared_string& client_id) {
   auto sid = next_id++;
   // Made at the first spawn, when the router is surely running (its state is looked up then);
   // again if it was not local then and is now.
   if (!env || (!env->core && local_router_core(router)))
     env = make_session_env(router, storage, classifier, directory, self->address());
-  auto session = spawn_session(self->system(), sid, client_id, limits, env);
+  // A session replacing another for this id shares the existing key's block, so that the id
+  // stays one block however often its session is replaced.
+  auto i = sessions.find(client_id);
+  const auto& key = i != sessions.end() ? i->first : client_id;
+  auto session = spawn_session(self->system(), sid, key, limits, env);
   ++live;
-  sessions[client_id] = entry{session, sid};
+  if (i != sessions.end())
+    i->second = entry{session, sid};
+  else
+    sessions.emplace(client_id, entry{session, sid});
   return session;
 }
 
-void registry_state::ended(const std::string& client_id, broker::session_id sid) {
+void registry_state::ended(std::string_view client_id, broker::session_id sid) {
   if (live > 0)
     --live;
   if (auto j = sessions.find(client_id); j != sessions.end() && j->second.id == sid)
@@ -57,7 +72,8 @@ void registry_state::ended(const std::string& client_id, broker::session_id sid)
 void registry_state::connect(net::connection_ptr conn, connect_frame_ptr cf,
                              edge_link_ptr link) {
   auto& p = cf->packet;
-  std::string client_id{p.client_id};
+  std::string_view client_id = p.client_id; // views cf's bytes
+  char buf[40];
   if (client_id.empty()) {
     // §3.1.3.1: 3.1.1 allows an empty id only with Clean Session 1.
     if (p.version == protocol_version::v311 && !p.clean_start) {
@@ -66,10 +82,10 @@ void registry_state::connect(net::connection_ptr conn, connect_frame_ptr cf,
       return;
     }
     static thread_local std::mt19937_64 rng{std::random_device{}()};
-    char buf[40];
-    std::snprintf(buf, sizeof(buf), "amq-%016llx-%llu", static_cast<unsigned long long>(rng()),
-                  static_cast<unsigned long long>(next_assigned++));
-    client_id = buf;
+    auto n = std::snprintf(buf, sizeof(buf), "amq-%016llx-%llu",
+                           static_cast<unsigned long long>(rng()),
+                           static_cast<unsigned long long>(next_assigned++));
+    client_id = std::string_view{buf, std::min(static_cast<size_t>(n), sizeof(buf) - 1)};
   }
   if (client_id.size() > limits.max_client_id_length) {
     AMQ_LOG_INFO("connection {} refused: client id of {} bytes is longer than {}", conn->peer(),
@@ -77,10 +93,10 @@ void registry_state::connect(net::connection_ptr conn, connect_frame_ptr cf,
     refuse(conn, p.version, reason_code::client_identifier_not_valid);
     return;
   }
-  attach(client_id, std::move(conn), std::move(cf), std::move(link), 0);
+  attach(key_for(client_id), std::move(conn), std::move(cf), std::move(link), 0);
 }
 
-void registry_state::attach(const std::string& client_id, net::connection_ptr conn,
+void registry_state::attach(const broker::shared_string& client_id, net::connection_ptr conn,
                             connect_frame_ptr cf, edge_link_ptr link, int attempt,
                             caf::actor refused) {
   // On a retry, another CONNECT for this id may already have replaced the
@@ -123,7 +139,7 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
     [&st](connect_atom, net::connection_ptr& conn, connect_frame_ptr& cf, edge_link_ptr& link) {
       st.connect(std::move(conn), std::move(cf), std::move(link));
     },
-    [&st](remove_atom, const std::string& client_id, broker::session_id sid) {
+    [&st](remove_atom, const broker::shared_string& client_id, broker::session_id sid) {
       st.ended(client_id, sid);
     },
     [&st](kick_atom, const std::string& client_id, reason_code rc) -> bool {
@@ -170,8 +186,7 @@ caf::behavior registry_behavior(registry_actor_type* self, broker::session_limit
     },
     [&st](restore_atom, storage::session_record& rec, uint64_t first_seq, uint64_t last_seq,
           uint64_t depth) {
-      auto client_id = rec.client_id;
-      auto session = st.spawn_for(client_id);
+      auto session = st.spawn_for(st.key_for(rec.client_id));
       st.self->send(session, restore_atom::value, std::move(rec), first_seq, last_seq, depth);
     },
     [&st](shutdown_atom) -> caf::result<bool> {

@@ -61,7 +61,7 @@ void router_state::remove(broker::session_id sid, bool erase_stored) {
     // with the entry gone nothing more is stored for the session.
     if (erase_stored && storage && i->second.next_seq > 0 && !i->second.client_id.empty()) {
       storage::write_batch b;
-      b.erase_sessions.push_back(i->second.client_id);
+      b.erase_sessions.push_back(i->second.client_id.str());
       caf::send_as(me(), storage, persist_atom::value, std::move(b),
                    uint64_t{0});
     }
@@ -84,7 +84,7 @@ bool router_state::persist_deliveries(session_entry& e, delivery_batch& db) {
     qe.qos = q;
     qe.retain = rm.retain;
     qe.subscription_ids = rm.subscription_ids;
-    wb.append.emplace_back(e.client_id, std::move(qe));
+    wb.append.emplace_back(e.client_id.str(), std::move(qe)); // the storage key: a copy
     any = true;
   }
   return any;
@@ -132,7 +132,7 @@ void router_state::slow_check(broker::session_id sid, uint64_t deferral) {
   auto& e = i->second;
   if (e.deferral != deferral || e.deferred.empty())
     return; // drained in time
-  auto name = e.client_id.empty() ? std::to_string(sid) : e.client_id;
+  auto name = e.client_id.empty() ? std::to_string(sid) : e.client_id.str();
   bool stored = e.persistent && storage;
   if (stored && hold_persistent) {
     // limits.slow_persistent_consumer: hold. Its queue is stored (it goes
@@ -189,7 +189,8 @@ void router_state::persisted(uint64_t token, bool ok) {
 }
 
 void router_state::register_session(broker::session_id sid, caf::actor handle,
-                                    std::string client_id, bool persistent, uint64_t last_seq) {
+                                    broker::shared_string client_id, bool persistent,
+                                    uint64_t last_seq) {
   auto& e = sessions[sid];
   e.handle = std::move(handle);
   e.client_id = std::move(client_id);
@@ -206,7 +207,7 @@ void router_state::progress(broker::session_id sid, int64_t value) {
   if (e.slow && e.backlog() < flow_low) {
     e.slow = false;
     AMQ_LOG_INFO("router: session {} caught up (backlog {}); publishers are paced by it again",
-                 e.client_id.empty() ? std::to_string(sid) : e.client_id, e.backlog());
+                 e.client_id.empty() ? std::to_string(sid) : e.client_id.str(), e.backlog());
     if (e.persistent && storage && e.handle)
       caf::send_as(me(), e.handle, slow_atom::value, false); // its queue's limit: held again
   }
@@ -459,10 +460,18 @@ caf::behavior router_behavior(router_actor_type* self, router_options opts, caf:
       guard g{st.mtx};
       st.slow_check(sid, deferral);
     },
-    [&st](register_atom, broker::session_id sid, caf::actor& handle, std::string& client_id,
-          bool persistent, uint64_t last_seq) {
+    [&st](register_atom, broker::session_id sid, caf::actor& handle,
+          broker::shared_string& client_id, bool persistent, uint64_t last_seq) {
+      // A session of this process: the entry shares its client id block.
       guard g{st.mtx};
       st.register_session(sid, std::move(handle), std::move(client_id), persistent, last_seq);
+    },
+    [&st](register_atom, broker::session_id sid, caf::actor& handle, std::string& client_id,
+          bool persistent, uint64_t last_seq) {
+      // Another node's session: a block of this node's own.
+      guard g{st.mtx};
+      st.register_session(sid, std::move(handle), broker::shared_string{client_id}, persistent,
+                          last_seq);
     },
     [&st](restore_atom, std::vector<message_ptr>& msgs) {
       guard g{st.mtx};

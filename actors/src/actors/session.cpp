@@ -52,7 +52,7 @@ std::string loggable(std::string_view s) {
 }
 
 /// One line per refusal (client, action, topic, what became of it), rate-limited.
-void log_denials(const std::string& client_id, const std::vector<broker::access_denial>& denials) {
+void log_denials(std::string_view client_id, const std::vector<broker::access_denial>& denials) {
   using kind = broker::access_denial::kind;
   for (const auto& d : denials) {
     uint64_t held = 0;
@@ -85,7 +85,7 @@ void log_denials(const std::string& client_id, const std::vector<broker::access_
 
 } // namespace
 
-void session_state::init(broker::session_id sid, std::string client_id,
+void session_state::init(broker::session_id sid, broker::shared_string client_id,
                          broker::session_limits limits, std::shared_ptr<const session_env> e) {
   id = sid;
   machine = broker::session_machine{std::move(client_id), limits};
@@ -106,6 +106,8 @@ session_state::~session_state() {
   // The directory points at `stats`: gone with this state (a no-op if the entry ended or
   // passed to a successor already).
   report_ended();
+  // The registry that spawned this session is of this process: the id goes as the shared
+  // handle (no copy), and the registry finds its key by it.
   if (auto reg = env ? caf::actor_cast<caf::actor>(env->registry) : caf::actor{})
     caf::anon_send(reg, remove_atom::value, machine.client_id(), id);
 }
@@ -334,7 +336,7 @@ void session_state::restore(storage::session_record& rec, uint64_t first_seq, ui
 
 storage::session_record session_state::make_record() const {
   storage::session_record rec;
-  rec.client_id = machine.client_id();
+  rec.client_id = machine.client_id().str();
   rec.protocol_version = static_cast<uint8_t>(machine.version());
   rec.client_type = type == config::client_type::application ? 1 : 0;
   rec.session_expiry = machine.session_expiry();
@@ -353,9 +355,9 @@ void session_state::persist_effects(broker::effects& fx) {
   if (!env->storage)
     return;
   storage::write_batch wb;
-  auto& cid = machine.client_id();
+  auto cid = machine.client_id().view();
   if ((fx.state_reset || machine.finished() || !machine.persistent()) && stored) {
-    wb.erase_sessions.push_back(cid);
+    wb.erase_sessions.emplace_back(cid);
     stored = false;
   }
   if (machine.persistent() && !machine.finished() && (fx.record_changed || fx.state_reset)) {
@@ -397,7 +399,7 @@ void session_state::persist_durable() {
   // Within one input an id is stored before it is erased (PUBLISH, then
   // PUBREL), never the reverse (a PUBLISH reusing an id being erased is a
   // duplicate), which is the batch's own order: puts before erases.
-  auto& cid = machine.client_id();
+  auto cid = machine.client_id().view();
   storage::write_batch wb;
   wb.put_released.reserve(b->store_qos2_in.size() + b->mark_seqs.size());
   for (auto id : b->store_qos2_in)
@@ -542,11 +544,17 @@ void session_state::send_route(route_batch& batch) {
 }
 
 void session_state::register_with_router(uint64_t last_seq) {
-  if (!with_router(env->core, [&](router_state& r) {
+  // The router's entry shares the client id's block (the registry's key, this machine's id).
+  if (with_router(env->core, [&](router_state& r) {
         r.register_session(id, caf::actor{self}, machine.client_id(), registered_persistent,
                            last_seq);
       }))
+    return;
+  if (env->router.node() == self->node()) // local, not called directly (yet): still shared
     self->send(env->router, register_atom::value, id, caf::actor{self}, machine.client_id(),
+               registered_persistent, last_seq);
+  else // another node's router: a std::string (serializable)
+    self->send(env->router, register_atom::value, id, caf::actor{self}, machine.client_id().str(),
                registered_persistent, last_seq);
 }
 
@@ -568,8 +576,8 @@ void session_state::request_page(const broker::page_request& pr) {
   if (!env->storage)
     return;
   auto token = pr.token;
-  self->request(env->storage, caf::infinite, read_atom::value, machine.client_id(), pr.from_seq,
-                pr.limit)
+  self->request(env->storage, caf::infinite, read_atom::value, machine.client_id().str(),
+                pr.from_seq, pr.limit)
     .then(
       [this, token](std::vector<storage::queued_entry>& entries) {
         std::vector<broker::queued_message> page;
@@ -740,7 +748,8 @@ thread_local session_state* tl_current = nullptr;
 
 } // namespace
 
-session_actor::session_actor(caf::actor_config& cfg, broker::session_id id, std::string client_id,
+session_actor::session_actor(caf::actor_config& cfg, broker::session_id id,
+                             broker::shared_string client_id,
                              const broker::session_limits& limits,
                              std::shared_ptr<const session_env> env)
   : super(cfg) {
@@ -834,19 +843,19 @@ caf::behavior session_behavior() {
   return shared;
 }
 
-caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
-                         const broker::session_limits& limits,
+caf::actor spawn_session(caf::actor_system& sys, broker::session_id id,
+                         broker::shared_string client_id, const broker::session_limits& limits,
                          std::shared_ptr<const session_env> env) {
   return sys.spawn<session_actor>(id, std::move(client_id), limits, std::move(env));
 }
 
-caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string client_id,
+caf::actor spawn_session(caf::actor_system& sys, broker::session_id id, std::string_view client_id,
                          const broker::session_limits& limits, caf::actor router,
                          caf::actor storage,
                          std::shared_ptr<const config::client_classifier> classifier,
                          std::shared_ptr<admin::session_directory> directory,
                          caf::actor_addr registry) {
-  return spawn_session(sys, id, std::move(client_id), limits,
+  return spawn_session(sys, id, broker::shared_string{client_id}, limits,
                        make_session_env(std::move(router), std::move(storage),
                                         std::move(classifier), std::move(directory),
                                         std::move(registry)));

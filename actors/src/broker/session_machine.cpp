@@ -44,7 +44,7 @@ thread_local std::unique_ptr<effects> tl_spare_effects;
 
 } // namespace
 
-session_machine::session_machine(std::string client_id, const session_limits& limits)
+session_machine::session_machine(shared_string client_id, const session_limits& limits)
   : client_id_(std::move(client_id)), limits_(intern(limits)), framer_(limits.max_packet_size) {
 }
 
