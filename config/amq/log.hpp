@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace amq::log {
@@ -95,6 +96,17 @@ inline std::string held_back(uint64_t n, const char* what) {
   if (n == 0)
     return {};
   return " (" + std::to_string(n) + " more " + what + " in between not logged)";
+}
+
+/// Client-supplied text (a client id, user name or topic) as a log field: at most `max_bytes`
+/// bytes (then "..."), control characters as '?'.
+inline std::string printable(std::string_view s, size_t max_bytes = 64) {
+  std::string out;
+  for (char c : s.substr(0, max_bytes))
+    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  if (s.size() > max_bytes)
+    out += "...";
+  return out;
 }
 
 } // namespace amq::log

@@ -17,16 +17,6 @@ namespace {
 /// can connect); actormq_connections_rejected_total counts every one.
 log::rate_limit refusal_log{20};
 
-/// A user name as a log field: at most 64 bytes, control characters as '?'.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 64))
-    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-  if (s.size() > 64)
-    out += "...";
-  return out;
-}
-
 } // namespace
 
 edge_link::edge_link(caf::actor_system&, caf::actor registry, uint32_t max_packet_size,
@@ -120,7 +110,7 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
   // if it is written), counted, CONNACK, closed.
   auto refuse_client = [&](const connect& p, uint8_t level, reason_code rc, auto why) {
     if (uint64_t held = 0; refusal_log.admit(held))
-      AMQ_LOG_INFO("client '{}' refused from {}: {}{}", printable(p.client_id), conn->peer(), why(),
+      AMQ_LOG_INFO("client '{}' refused from {}: {}{}", log::printable(p.client_id), conn->peer(), why(),
                    log::held_back(held, "refusals"));
     metrics::count_rejected(static_cast<uint8_t>(rc));
     send_refusal(conn, level, rc);
@@ -165,7 +155,7 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
                                                      : reason_code::bad_user_name_or_password;
         refuse_client(p, level, rc, [&] {
           return fmt::format("{} (user {}, CONNACK {})", auth::to_string(v),
-                             p.username ? "'" + printable(*p.username) + "'" : std::string{"none"},
+                             p.username ? "'" + log::printable(*p.username) + "'" : std::string{"none"},
                              to_string(rc));
         });
         return false;

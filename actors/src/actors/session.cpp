@@ -12,6 +12,8 @@
 #include <caf/send.hpp>
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 
 namespace amq::actors {
 
@@ -41,45 +43,24 @@ bool with_router(const std::shared_ptr<router_state>& core, F&& f) {
 /// topics as fast as it can send); actormq_acl_denied_total counts every one.
 log::rate_limit denial_log{10};
 
-/// A client id or topic as a log field: at most 128 bytes, control characters as '?'.
-std::string loggable(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 128))
-    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-  if (s.size() > 128)
-    out += "...";
-  return out;
-}
-
 /// One line per refusal (client, action, topic, what became of it), rate-limited.
 void log_denials(std::string_view client_id, const std::vector<broker::access_denial>& denials) {
-  using kind = broker::access_denial::kind;
+  // By access_denial::kind: what the client asked for, what became of it.
+  static constexpr std::pair<const char*, const char*> texts[] = {
+    {"publish to", "not forwarded"},
+    {"publish its will to", "the will is not published"},
+    {"subscribe to", "refused in the SUBACK"},
+    {"read", "the message is not delivered to it"},
+  };
+  static_assert(std::size(texts) == static_cast<size_t>(broker::access_denial::kind::receive) + 1);
   for (const auto& d : denials) {
     uint64_t held = 0;
     if (!denial_log.admit(held))
       continue;
-    const char* action = "";
-    const char* outcome = "";
-    switch (d.what) {
-      case kind::publish:
-        action = "publish to";
-        outcome = "not forwarded";
-        break;
-      case kind::will:
-        action = "publish its will to";
-        outcome = "the will is not published";
-        break;
-      case kind::subscribe:
-        action = "subscribe to";
-        outcome = "refused in the SUBACK";
-        break;
-      case kind::receive:
-        action = "read";
-        outcome = "the message is not delivered to it";
-        break;
-    }
-    AMQ_LOG_INFO("client '{}' may not {} '{}' (auth.acl_file): {}{}", loggable(client_id), action,
-                 loggable(d.topic), outcome, log::held_back(held, "ACL refusals"));
+    const auto& [action, outcome] = texts[static_cast<size_t>(d.what)];
+    AMQ_LOG_INFO("client '{}' may not {} '{}' (auth.acl_file): {}{}",
+                 log::printable(client_id, 128), action, log::printable(d.topic, 128), outcome,
+                 log::held_back(held, "ACL refusals"));
   }
 }
 
