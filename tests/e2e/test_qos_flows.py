@@ -209,6 +209,39 @@ def test_shared_subscription_balances(broker, clients, version):
     assert all(g == sorted(g) for g in got)
 
 
+def test_v5_shared_group_of_persistent_members_online_first_then_queued(broker, clients):
+    """Members are persistent sessions: while one is online it gets every message; with every
+    member offline the messages are queued in the members' sessions, spread over them, and
+    each member gets its share in order when it comes back (docs/sessions.md, "Shared
+    subscriptions")."""
+    topic = uid("s")
+    ids = [uid("a"), uid("b")]
+    kw = dict(clean=False, session_expiry=300)
+    a, b = (clients(broker, V5, client_id=i, **kw) for i in ids)
+    for c in (a, b):
+        c.subscribe(f"$share/g/{topic}", qos=1)
+    a.disconnect()
+    pub = clients(broker, V5)
+    online = [f"x{i}" for i in range(10)]
+    pub.wait_published([pub.publish(topic, p, qos=1, wait=False) for p in online])
+    assert [m.payload.decode() for m in b.get_n(10)] == online
+    b.disconnect()
+    offline = [f"y{i}" for i in range(10)]
+    pub.wait_published([pub.publish(topic, p, qos=1, wait=False) for p in offline])
+    got = []
+    for i in ids:
+        c = clients(broker, V5, client_id=i, **kw)
+        assert c.session_present
+        mark = uid("mark")
+        c.subscribe(mark, qos=1)
+        pub.publish(mark, "mark", qos=1)
+        got.append([m.payload.decode() for m in c.get_until("mark")])
+    assert all(g for g in got), f"the offline backlog was not spread: {got}"
+    assert all(g == sorted(g) for g in got), f"a member's share out of order: {got}"
+    assert sorted(got[0] + got[1]) == offline, f"lost or doubled: {got}"
+    assert not set(got[0]) & set(online) and not set(got[1]) & set(online)
+
+
 def test_v5_shared_and_normal_subscription_each_get_a_copy(broker, clients):
     topic = uid("s")
     a, b, normal = (clients(broker, V5) for _ in range(3))
