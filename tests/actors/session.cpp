@@ -651,6 +651,47 @@ CAF_TEST(the inbound QoS 2 ids and erases of one read are ONE storage write) {
     CAF_CHECK_EQUAL(comps[i].packet_id, i + 1);
 }
 
+CAF_TEST(a persistent session answers SUBSCRIBE and UNSUBSCRIBE once the change is stored) {
+  auto sbox = std::make_shared<storage_box>();
+  auto store = sys.spawn(fake_storage, sbox);
+  sessions.push_back(store);
+  session = spawn_session(sys, 45, "dev-sub", limits, router, store);
+  sessions.push_back(session);
+  c = make_client("dev-sub", v5, caf::actor{});
+  connect_options o;
+  o.clean = false;
+  o.expiry = 3600;
+  caf::anon_send(session, attach_atom::value, net::connection_ptr{c.conn},
+                 make_connect_frame(c.connect_packet(o)), c.link);
+  settle();
+  CAF_REQUIRE_EQUAL(only<protocol::connack>(c.conn->take()).size(), 1u);
+  CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u); // the session record
+  sbox->batches.clear();
+  c.subscribe("a/b", qos::at_least_once);
+  settle();
+  CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u);
+  CAF_REQUIRE_EQUAL(sbox->batches[0].first.put_sessions.size(), 1u);
+  CAF_CHECK_EQUAL(sbox->batches[0].first.put_sessions[0].subscriptions.size(), 1u);
+  CAF_CHECK(c.conn->take().empty()); // no SUBACK before the commit
+  caf::anon_send(session, persisted_atom::value, sbox->batches[0].second, true);
+  settle();
+  CAF_CHECK_EQUAL(only<protocol::suback>(c.conn->take()).size(), 1u);
+  protocol::unsubscribe u;
+  u.packet_id = 77;
+  u.filters.push_back("a/b");
+  c.send(u);
+  settle();
+  CAF_REQUIRE_EQUAL(sbox->batches.size(), 2u);
+  CAF_REQUIRE_EQUAL(sbox->batches[1].first.put_sessions.size(), 1u);
+  CAF_CHECK(sbox->batches[1].first.put_sessions[0].subscriptions.empty());
+  CAF_CHECK(c.conn->take().empty()); // no UNSUBACK before the commit
+  caf::anon_send(session, persisted_atom::value, sbox->batches[1].second, true);
+  settle();
+  auto acks = only<protocol::unsuback>(c.conn->take());
+  CAF_REQUIRE_EQUAL(acks.size(), 1u);
+  CAF_CHECK_EQUAL(acks[0].packet_id, 77u);
+}
+
 CAF_TEST(a session reports to the admin directory and takes its entry with it when it goes) {
   auto dir = std::make_shared<admin::session_directory>("node-t");
   session = spawn_session(sys, 44, "dev-d", limits, router, caf::actor{}, nullptr, dir);

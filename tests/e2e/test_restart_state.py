@@ -87,3 +87,22 @@ def test_session_expiry_keeps_counting_across_restarts(broker, clients):
     broker.start()
     late = clients(broker, V5, client_id=cid, clean=False, session_expiry=30)
     assert not late.session_present, "the session outlived its expiry interval across a restart"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unsubscribe_is_not_undone_by_kill_9(broker, clients, version):
+    """UNSUBACK, then kill -9 at once: after the restart the filter is still gone (the
+    unsubscribe was stored before its UNSUBACK, as a subscribe is before its SUBACK)."""
+    cid = uid("unsub")
+    kept, dropped = uid("kept"), uid("dropped")
+    sub = clients(broker, version, client_id=cid, **persistent_kw(version))
+    sub.subscribe(kept, qos=1)
+    sub.subscribe(dropped, qos=1)
+    sub.unsubscribe(dropped)
+    kill_and_restart(broker)
+    sub = clients(broker, version, client_id=cid, **persistent_kw(version))
+    assert sub.session_present
+    pub = clients(broker, version)
+    pub.publish(dropped, b"unwanted", qos=1)
+    pub.publish(kept, b"sync", qos=1)
+    assert [m.payload for m in sub.get_until("sync")] == [], "an unsubscribed filter came back"

@@ -353,8 +353,9 @@ void session_state::persist_effects(broker::effects& fx) {
     wb.erase_released.emplace_back(cid, seq);
   if (wb.empty())
     return;
-  if (stored && !fx.subscribes.empty()) {
-    // Hold the output (with its SUBACK) until the subscriptions are stored.
+  if (stored && (!fx.subscribes.empty() || !fx.unsubscribes.empty())) {
+    // Hold the output (with its SUBACK or UNSUBACK) until the subscriptions are stored: an
+    // acknowledged subscribe is not lost in a crash, nor an acknowledged unsubscribe undone.
     ++output_holds;
     self->send(env->storage, persist_atom::value, std::move(wb), uint64_t{1});
   } else {
