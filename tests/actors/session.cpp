@@ -692,6 +692,42 @@ CAF_TEST(a persistent session answers SUBSCRIBE and UNSUBSCRIBE once the change 
   CAF_CHECK_EQUAL(acks[0].packet_id, 77u);
 }
 
+CAF_TEST(a Clean Start over a stored session is answered once the old record is erased) {
+  auto sbox = std::make_shared<storage_box>();
+  auto store = sys.spawn(fake_storage, sbox);
+  sessions.push_back(store);
+  session = spawn_session(sys, 46, "dev-cs", limits, router, store);
+  sessions.push_back(session);
+  c = make_client("dev-cs", v311, caf::actor{});
+  connect_options o;
+  o.clean = false;
+  caf::anon_send(session, attach_atom::value, net::connection_ptr{c.conn},
+                 make_connect_frame(c.connect_packet(o)), c.link);
+  settle();
+  CAF_REQUIRE_EQUAL(only<protocol::connack>(c.conn->take()).size(), 1u);
+  CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u); // the session record
+  caf::anon_send(session, persisted_atom::value, sbox->batches[0].second, true);
+  settle();
+  sbox->batches.clear();
+  // The same client id connects again with Clean Session 1: the stored session ends.
+  auto c2 = make_client("dev-cs", v311, caf::actor{});
+  connect_options fresh;
+  fresh.clean = true;
+  caf::anon_send(session, attach_atom::value, net::connection_ptr{c2.conn},
+                 make_connect_frame(c2.connect_packet(fresh)), c2.link);
+  settle();
+  CAF_REQUIRE(!sbox->batches.empty());
+  auto& erase = sbox->batches.back();
+  CAF_MESSAGE("storage batches for the takeover: " << sbox->batches.size());
+  CAF_CHECK_EQUAL(erase.first.erase_sessions.size(), 1u);
+  CAF_CHECK(c2.conn->take().empty()); // no CONNACK before the erase is committed
+  caf::anon_send(session, persisted_atom::value, erase.second, true);
+  settle();
+  auto acks = only<protocol::connack>(c2.conn->take());
+  CAF_REQUIRE_EQUAL(acks.size(), 1u);
+  CAF_CHECK(!acks[0].session_present);
+}
+
 CAF_TEST(a session reports to the admin directory and takes its entry with it when it goes) {
   auto dir = std::make_shared<admin::session_directory>("node-t");
   session = spawn_session(sys, 44, "dev-d", limits, router, caf::actor{}, nullptr, dir);

@@ -106,3 +106,34 @@ def test_unsubscribe_is_not_undone_by_kill_9(broker, clients, version):
     pub.publish(dropped, b"unwanted", qos=1)
     pub.publish(kept, b"sync", qos=1)
     assert [m.payload for m in sub.get_until("sync")] == [], "an unsubscribed filter came back"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_clean_start_over_a_stored_session_is_not_undone_by_kill_9(broker, clients, version):
+    """A client replaces its persistent session with a clean one (3.1.1: Clean Session 1 then
+    0; 5.0: Clean Start 1 with an expiry); the broker dies right after the CONNACK. After the
+    restart the old session's subscription and queue must not come back."""
+    cid = uid("fresh")
+    topic = uid("old")
+    sub = clients(broker, version, client_id=cid, **persistent_kw(version))
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    pub = clients(broker, version)
+    pub.publish(topic, b"queued for the old session", qos=1)
+    if version == V311:
+        fresh = clients(broker, version, client_id=cid, clean=True)  # ends the old session
+        assert not fresh.session_present
+        fresh.disconnect()
+        fresh = clients(broker, version, client_id=cid, clean=False)  # a new, empty one
+    else:
+        fresh = clients(broker, version, client_id=cid, clean=True, session_expiry=300)
+    assert not fresh.session_present
+    kill_and_restart(broker)
+    again = clients(broker, version, client_id=cid, **persistent_kw(version))
+    mark = uid("mark")
+    again.subscribe(mark, qos=1)
+    pub = clients(broker, version)
+    pub.publish(topic, b"after the restart", qos=1)
+    pub.publish(mark, b"sync", qos=1)
+    assert [m.payload for m in again.get_until("sync")] == [], \
+        "the replaced session's subscription or queue came back"

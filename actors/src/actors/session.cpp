@@ -337,9 +337,11 @@ void session_state::persist_effects(broker::effects& fx) {
     return;
   storage::write_batch wb;
   auto cid = machine.client_id().view();
+  bool erased_by_connect = false;
   if ((fx.state_reset || machine.finished() || !machine.persistent()) && stored) {
     wb.erase_sessions.emplace_back(cid);
     stored = false;
+    erased_by_connect = fx.state_reset && machine.connected();
   }
   if (machine.persistent() && !machine.finished() && (fx.record_changed || fx.state_reset)) {
     wb.put_sessions.push_back(make_record());
@@ -353,9 +355,10 @@ void session_state::persist_effects(broker::effects& fx) {
     wb.erase_released.emplace_back(cid, seq);
   if (wb.empty())
     return;
-  if (stored && (!fx.subscribes.empty() || !fx.unsubscribes.empty())) {
-    // Hold the output (with its SUBACK or UNSUBACK) until the subscriptions are stored: an
-    // acknowledged subscribe is not lost in a crash, nor an acknowledged unsubscribe undone.
+  if ((stored && (!fx.subscribes.empty() || !fx.unsubscribes.empty())) || erased_by_connect) {
+    // Hold the output until this is stored: a SUBACK or UNSUBACK (an acknowledged subscribe is
+    // not lost in a crash, nor an acknowledged unsubscribe undone), and the CONNACK of a Clean
+    // Start that discarded a stored session (its Session Present 0 is not undone either).
     ++output_holds;
     self->send(env->storage, persist_atom::value, std::move(wb), uint64_t{1});
   } else {
