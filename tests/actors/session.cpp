@@ -53,6 +53,29 @@ caf::behavior fake_router(caf::event_based_actor* self, std::shared_ptr<router_b
   };
 }
 
+namespace {
+
+/// What a session sent to the storage actor: (batch, token) per message.
+struct storage_box {
+  std::vector<std::pair<storage::write_batch, uint64_t>> batches;
+};
+
+/// A storage actor that records and never answers by itself: the test
+/// answers `persisted` (the commit) when it wants to.
+caf::behavior fake_storage(caf::event_based_actor* self, std::shared_ptr<storage_box> box) {
+  self->set_default_handler(
+    [](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+      return caf::message{};
+    });
+  return {
+    [box](persist_atom, storage::write_batch& b, uint64_t token) {
+      box->batches.emplace_back(std::move(b), token);
+    },
+  };
+}
+
+} // namespace
+
 struct fixture : actor_fixture {
   std::shared_ptr<router_box> rbox = std::make_shared<router_box>();
   caf::actor router;
@@ -64,6 +87,28 @@ struct fixture : actor_fixture {
   fixture() {
     router = sys.spawn(fake_router, rbox);
     sched.run();
+  }
+
+  /// A persistent session `id` (session id `sid`) on a fake storage actor, connected as `c`
+  /// with `o`; its session record is stored (committed). Returns the box that records what
+  /// the session stores from now on.
+  std::shared_ptr<storage_box> stored_session(broker::session_id sid, const char* id,
+                                              protocol::protocol_version v, connect_options o) {
+    auto sbox = std::make_shared<storage_box>();
+    auto store = sys.spawn(fake_storage, sbox);
+    sessions.push_back(store);
+    session = spawn_session(sys, sid, id, limits, router, store);
+    sessions.push_back(session);
+    c = make_client(id, v, caf::actor{});
+    caf::anon_send(session, attach_atom::value, net::connection_ptr{c.conn},
+                   make_connect_frame(c.connect_packet(o)), c.link);
+    settle();
+    CAF_REQUIRE_EQUAL(only<protocol::connack>(c.conn->take()).size(), 1u);
+    CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u); // the session record
+    caf::anon_send(session, persisted_atom::value, sbox->batches[0].second, true);
+    settle();
+    sbox->batches.clear();
+    return sbox;
   }
 
   ~fixture() {
@@ -555,45 +600,12 @@ CAF_TEST(DISCONNECT from a clean session ends it and removes it from the router)
   CAF_CHECK(deref<session_actor_type>(session).getf(caf::abstract_actor::is_terminated_flag));
 }
 
-namespace {
-
-/// What a session sent to the storage actor: (batch, token) per message.
-struct storage_box {
-  std::vector<std::pair<storage::write_batch, uint64_t>> batches;
-};
-
-/// A storage actor that records and never answers by itself: the test
-/// answers `persisted` (the commit) when it wants to.
-caf::behavior fake_storage(caf::event_based_actor* self, std::shared_ptr<storage_box> box) {
-  self->set_default_handler(
-    [](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
-      return caf::message{};
-    });
-  return {
-    [box](persist_atom, storage::write_batch& b, uint64_t token) {
-      box->batches.emplace_back(std::move(b), token);
-    },
-  };
-}
-
-} // namespace
 
 CAF_TEST(the inbound QoS 2 ids and erases of one read are ONE storage write) {
-  auto sbox = std::make_shared<storage_box>();
-  auto store = sys.spawn(fake_storage, sbox);
-  sessions.push_back(store);
-  session = spawn_session(sys, 43, "dev-q2", limits, router, store);
-  sessions.push_back(session);
-  c = make_client("dev-q2", v5, caf::actor{});
   connect_options o;
   o.clean = false;
   o.expiry = 3600;
-  caf::anon_send(session, attach_atom::value, net::connection_ptr{c.conn},
-                 make_connect_frame(c.connect_packet(o)), c.link);
-  settle();
-  CAF_REQUIRE_EQUAL(only<protocol::connack>(c.conn->take()).size(), 1u);
-  CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u); // the session record
-  sbox->batches.clear();
+  auto sbox = stored_session(43, "dev-q2", v5, o);
   // One read: three QoS 2 PUBLISHes.
   std::vector<uint8_t> buf;
   for (uint16_t id : {1, 2, 3}) {
@@ -652,21 +664,10 @@ CAF_TEST(the inbound QoS 2 ids and erases of one read are ONE storage write) {
 }
 
 CAF_TEST(a persistent session answers SUBSCRIBE and UNSUBSCRIBE once the change is stored) {
-  auto sbox = std::make_shared<storage_box>();
-  auto store = sys.spawn(fake_storage, sbox);
-  sessions.push_back(store);
-  session = spawn_session(sys, 45, "dev-sub", limits, router, store);
-  sessions.push_back(session);
-  c = make_client("dev-sub", v5, caf::actor{});
   connect_options o;
   o.clean = false;
   o.expiry = 3600;
-  caf::anon_send(session, attach_atom::value, net::connection_ptr{c.conn},
-                 make_connect_frame(c.connect_packet(o)), c.link);
-  settle();
-  CAF_REQUIRE_EQUAL(only<protocol::connack>(c.conn->take()).size(), 1u);
-  CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u); // the session record
-  sbox->batches.clear();
+  auto sbox = stored_session(45, "dev-sub", v5, o);
   c.subscribe("a/b", qos::at_least_once);
   settle();
   CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u);
@@ -693,22 +694,9 @@ CAF_TEST(a persistent session answers SUBSCRIBE and UNSUBSCRIBE once the change 
 }
 
 CAF_TEST(a Clean Start over a stored session is answered once the old record is erased) {
-  auto sbox = std::make_shared<storage_box>();
-  auto store = sys.spawn(fake_storage, sbox);
-  sessions.push_back(store);
-  session = spawn_session(sys, 46, "dev-cs", limits, router, store);
-  sessions.push_back(session);
-  c = make_client("dev-cs", v311, caf::actor{});
   connect_options o;
   o.clean = false;
-  caf::anon_send(session, attach_atom::value, net::connection_ptr{c.conn},
-                 make_connect_frame(c.connect_packet(o)), c.link);
-  settle();
-  CAF_REQUIRE_EQUAL(only<protocol::connack>(c.conn->take()).size(), 1u);
-  CAF_REQUIRE_EQUAL(sbox->batches.size(), 1u); // the session record
-  caf::anon_send(session, persisted_atom::value, sbox->batches[0].second, true);
-  settle();
-  sbox->batches.clear();
+  auto sbox = stored_session(46, "dev-cs", v311, o);
   // The same client id connects again with Clean Session 1: the stored session ends.
   auto c2 = make_client("dev-cs", v311, caf::actor{});
   connect_options fresh;

@@ -151,6 +151,23 @@ class Broker:
         assert not bad, f"broker log has an error line:\n{log[max(0, bad.start() - 500):][:3000]}"
 
 
+def kill_mid_stream(broker, pub, topic, qos, n=3000, timeout=30):
+    """Publishes `n` messages m00000, m00001, ... to `topic` without waiting, and kills the
+    broker (SIGKILL) once a third of them are acknowledged. Returns the acknowledged ones, in
+    publish order."""
+    payloads = [f"m{i:05d}" for i in range(n)]
+    infos = [pub.publish(topic, p, qos=qos, wait=False) for p in payloads]
+    deadline = time.monotonic() + timeout
+    while sum(1 for i in infos if i.is_published()) < n // 3:
+        assert time.monotonic() < deadline, f"the broker acknowledged too little in {timeout} s"
+        time.sleep(0.005)
+    broker.proc.kill()
+    broker.proc.wait()
+    acked = [p for p, i in zip(payloads, infos) if i.is_published()]
+    assert len(acked) >= n // 3
+    return acked
+
+
 @pytest.fixture
 def broker_factory(tmp_path):
     brokers = []

@@ -13,11 +13,10 @@ after the restart the subscriber gets PUBREL for it, not the message again;
 a message without PUBREC comes again as PUBLISH with DUP = 1.
 """
 
-import time
 
 import pytest
 
-from conftest import V311, VERSIONS, uid
+from conftest import V311, VERSIONS, kill_mid_stream, uid
 from qos2_restart import check_inbound_qos2_survives_kill_9, check_released_entry_survives_kill_9
 from redis_server import RedisServer
 
@@ -53,20 +52,8 @@ def test_acknowledged_messages_survive_kill_9(broker, clients, version, qos):
     sub.subscribe(topic, qos=qos)
     sub.disconnect()
 
-    # Publish without waiting; record which publishes were acknowledged.
-    pub = clients(broker, version)
-    payloads = [f"m{i:05d}" for i in range(n)]
-    infos = [pub.publish(topic, p, qos=qos, wait=False) for p in payloads]
-
-    # Kill the broker once part of the stream has been acknowledged.
-    deadline = time.monotonic() + 30
-    while sum(1 for i in infos if i.is_published()) < n // 3:
-        assert time.monotonic() < deadline, "the broker acknowledged too little in 30 s"
-        time.sleep(0.005)
-    broker.proc.kill()
-    broker.proc.wait()
-    acked = [p for p, i in zip(payloads, infos) if i.is_published()]
-    assert len(acked) >= n // 3
+    # Publish without waiting; kill the broker once part of the stream is acknowledged.
+    acked = kill_mid_stream(broker, clients(broker, version), topic, qos, n)
     print(f"killed with {len(acked)} of {n} acknowledged")
 
     broker.start()  # same data directory, new process
@@ -99,16 +86,7 @@ def test_online_subscriber_gets_every_acknowledged_message_after_kill_9(broker, 
     sub = clients(broker, version, client_id=cid, **persistent_kw(version))
     sub.subscribe(topic, qos=qos)
 
-    pub = clients(broker, version)
-    payloads = [f"m{i:05d}" for i in range(n)]
-    infos = [pub.publish(topic, p, qos=qos, wait=False) for p in payloads]
-    deadline = time.monotonic() + 30
-    while sum(1 for i in infos if i.is_published()) < n // 3:
-        assert time.monotonic() < deadline, "the broker acknowledged too little in 30 s"
-        time.sleep(0.005)
-    broker.proc.kill()
-    broker.proc.wait()
-    acked = [p for p, i in zip(payloads, infos) if i.is_published()]
+    acked = kill_mid_stream(broker, clients(broker, version), topic, qos, n)
     sub.wait_disconnected()  # the connection is gone: nothing more can arrive on it
     before = [m.payload.decode() for m in sub.drained()]
     print(f"killed with {len(acked)} of {n} acknowledged, {len(before)} received online")

@@ -18,11 +18,10 @@ variable fails, it does not skip). Every test has its own topic prefix.
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
-from conftest import V311, V5, VERSIONS, uid, wait_until
+from conftest import V311, V5, VERSIONS, kill_mid_stream, uid, wait_until
 from qos2_restart import check_inbound_qos2_survives_kill_9, check_released_entry_survives_kill_9
 
 BOOTSTRAP = os.environ.get("AMQ_TEST_KAFKA_BOOTSTRAP")
@@ -75,18 +74,7 @@ def test_acknowledged_messages_survive_kill_9(kafka_broker, clients, version, qo
     sub.subscribe(topic, qos=qos)
     sub.disconnect()
 
-    pub = clients(broker, version)
-    payloads = [f"m{i:05d}" for i in range(n)]
-    infos = [pub.publish(topic, p, qos=qos, wait=False) for p in payloads]
-
-    deadline = time.monotonic() + 60
-    while sum(1 for i in infos if i.is_published()) < n // 3:
-        assert time.monotonic() < deadline, "the broker acknowledged too little in 60 s"
-        time.sleep(0.005)
-    broker.proc.kill()
-    broker.proc.wait()
-    acked = [p for p, i in zip(payloads, infos) if i.is_published()]
-    assert len(acked) >= n // 3
+    acked = kill_mid_stream(broker, clients(broker, version), topic, qos, n, timeout=60)
     print(f"killed with {len(acked)} of {n} acknowledged")
 
     broker.start()
