@@ -812,7 +812,9 @@ caf::behavior session_behavior() {
         return;
       }
       if (!ok)
-        AMQ_LOG_WARN("session {} could not store its subscriptions", st.machine.client_id());
+        AMQ_LOG_WARN("session {} could not store its session record (subscriptions, or the "
+                     "erase of a discarded session); the answer it held is sent anyway",
+                     st.machine.client_id());
       if (st.output_holds > 0 && --st.output_holds == 0)
         st.flush();
     },
