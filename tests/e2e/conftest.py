@@ -182,6 +182,24 @@ def broker_factory(tmp_path):
         b.stop()
 
 
+@pytest.fixture(params=["embedded", "redis"])
+def queue_backend_broker(request, tmp_path):
+    """The broker with its DEVICE queues in the embedded store, or in Redis
+    (started first, so that it stops after the broker)."""
+    from redis_server import RedisServer  # it imports this module
+    factory = request.getfixturevalue("broker_factory")
+    if request.param == "embedded":
+        yield factory()
+        return
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        b = factory(*redis.broker_args())
+        yield b
+        b.stop()  # before Redis (the factory's own stop is then a no-op)
+    finally:
+        redis.stop()
+
+
 @pytest.fixture
 def broker(request, broker_factory):
     """One broker per test; extra flags from @pytest.mark.broker_args(...)."""

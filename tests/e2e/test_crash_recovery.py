@@ -18,24 +18,11 @@ import pytest
 
 from conftest import V311, VERSIONS, kill_mid_stream, uid
 from qos2_restart import check_inbound_qos2_survives_kill_9, check_released_entry_survives_kill_9
-from redis_server import RedisServer
 
 
-@pytest.fixture(params=["embedded", "redis"])
-def broker(request, tmp_path):
-    """The broker with its DEVICE queues in the embedded store, or in Redis
-    (started first, so that it stops after the broker)."""
-    factory = request.getfixturevalue("broker_factory")
-    if request.param == "embedded":
-        yield factory()
-        return
-    redis = RedisServer(tmp_path / "redis").start()
-    try:
-        b = factory(*redis.broker_args())
-        yield b
-        b.stop()  # before Redis (the factory's own stop is then a no-op)
-    finally:
-        redis.stop()
+@pytest.fixture
+def broker(queue_backend_broker):
+    return queue_backend_broker
 
 
 def persistent_kw(version):

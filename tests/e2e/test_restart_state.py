@@ -1,14 +1,22 @@
 """What a persistent session and the retained store carry across a crash of the broker
-(kill -9, restart on the same data directory; embedded store, the default): retained messages
-that were acknowledged, subscription options (MQTT 5 subscription identifier, No Local, Retain
-As Published), and the Session Expiry Interval, which keeps counting from the disconnect while
-the broker is down."""
+(kill -9, restart on the same data directory; DEVICE queues in the embedded store, the
+default, and in Redis): retained messages that were acknowledged (and not those cleared),
+subscription options (MQTT 5 subscription identifier, No Local, Retain As Published), an
+unsubscribe or a Clean Start that was acknowledged, and the clocks: the Session Expiry Interval
+and the Message Expiry of retained and queued messages keep counting while the broker is
+down."""
 
 import time
 
 import pytest
 
 from conftest import V311, V5, VERSIONS, uid, wait_until
+
+
+@pytest.fixture
+def broker(queue_backend_broker):
+    """Each test on both DEVICE queue backends: the embedded store and Redis."""
+    return queue_backend_broker
 
 
 def persistent_kw(version, expiry=300):
@@ -137,3 +145,52 @@ def test_clean_start_over_a_stored_session_is_not_undone_by_kill_9(broker, clien
     pub.publish(mark, b"sync", qos=1)
     assert [m.payload for m in again.get_until("sync")] == [], \
         "the replaced session's subscription or queue came back"
+
+
+def test_retained_message_expiry_counts_across_a_restart(broker, clients):
+    """A retained message's Message Expiry keeps counting while the broker is down: one that
+    expired meanwhile is gone after the restart, one that did not comes with what is left of
+    its interval."""
+    short, long_ = uid("ret-short"), uid("ret-long")
+    pub = clients(broker, V5)
+    pub.publish(short, b"expires", qos=1, retain=True, props={"MessageExpiryInterval": 2})
+    pub.publish(long_, b"stays", qos=1, retain=True, props={"MessageExpiryInterval": 120})
+    broker.proc.kill()
+    broker.proc.wait()
+    down_until = time.monotonic() + 3
+    wait_until(lambda: time.monotonic() > down_until, timeout=10, what="the short interval")
+    broker.start()
+    sub = clients(broker, V5)
+    sub.subscribe(long_, qos=1)
+    m = sub.get()
+    assert m.payload == b"stays" and m.retain
+    left = m.properties.MessageExpiryInterval
+    assert 100 <= left <= 117, f"remaining expiry {left} s: the time down did not count"
+    sub.subscribe(short, qos=1)
+    sub.subscribe(long_ + "/sync", qos=1)
+    pub = clients(broker, V5)
+    pub.publish(long_ + "/sync", b"sync", qos=1)
+    assert [x.payload for x in sub.get_until("sync")] == [], "an expired retained message came"
+
+
+def test_queued_message_expiry_counts_across_a_restart(broker, clients):
+    """The same for messages queued for an offline persistent session."""
+    cid = uid("exq")
+    topic = uid("exq")
+    sub = clients(broker, V5, client_id=cid, **persistent_kw(V5))
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    pub = clients(broker, V5)
+    pub.publish(topic, b"expires", qos=1, props={"MessageExpiryInterval": 2})
+    pub.publish(topic, b"stays", qos=1, props={"MessageExpiryInterval": 120})
+    broker.proc.kill()
+    broker.proc.wait()
+    down_until = time.monotonic() + 3
+    wait_until(lambda: time.monotonic() > down_until, timeout=10, what="the short interval")
+    broker.start()
+    sub = clients(broker, V5, client_id=cid, **persistent_kw(V5))
+    assert sub.session_present
+    m = sub.get()
+    assert m.payload == b"stays", f"got {m.payload!r} first: the expired message was delivered"
+    left = m.properties.MessageExpiryInterval
+    assert 100 <= left <= 117, f"remaining expiry {left} s: the time down did not count"
