@@ -16,7 +16,8 @@ a message without PUBREC comes again as PUBLISH with DUP = 1.
 
 import pytest
 
-from conftest import V311, VERSIONS, kill_mid_stream, uid
+from conftest import (V311, VERSIONS, check_online_subscriber_survives_kill_9, kill_mid_stream,
+                      uid)
 from qos2_restart import check_inbound_qos2_survives_kill_9, check_released_entry_survives_kill_9
 
 
@@ -64,41 +65,8 @@ def test_acknowledged_messages_survive_kill_9(broker, clients, version, qos):
 @pytest.mark.parametrize("qos", [1, 2])
 def test_online_subscriber_gets_every_acknowledged_message_after_kill_9(broker, clients, version,
                                                                         qos):
-    """The subscriber is connected and receiving when the broker dies: whatever it had not
-    received of the acknowledged messages comes after the restart, in publish order (QoS 2:
-    nothing it received before comes again)."""
-    n = 3000
-    topic = uid("crash-online")
-    cid = uid("sub")
-    sub = clients(broker, version, client_id=cid, **persistent_kw(version))
-    sub.subscribe(topic, qos=qos)
-
-    acked = kill_mid_stream(broker, clients(broker, version), topic, qos, n)
-    sub.wait_disconnected()  # the connection is gone: nothing more can arrive on it
-    before = [m.payload.decode() for m in sub.drained()]
-    print(f"killed with {len(acked)} of {n} acknowledged, {len(before)} received online")
-    assert before == sorted(set(before)), "online deliveries out of order or doubled"
-
-    broker.start()
-    # The same client reconnects: its own session state goes on too (paho hands a QoS 2
-    # message to the application at PUBREL, so one it had answered with PUBREC before the
-    # crash is in its hands, and the broker rightly sends only the PUBREL again).
-    ack = sub.connect()
-    assert sub.session_present, f"no session after the restart: {ack}"
-    missing_before = [p for p in acked if p not in set(before)]
-    after = []
-    if missing_before:
-        after = [m.payload.decode() for m in sub.get_until(missing_before[-1], timeout=60)]
-        after.append(missing_before[-1])
-    # After the restart the stream goes on in publish order; QoS 1 may repeat what was in
-    # flight (delivered, its PUBACK not stored before the kill), QoS 2 repeats nothing.
-    assert after == sorted(set(after)), "deliveries after the restart out of order or doubled"
-    if qos == 2:
-        again = set(before) & set(after)
-        assert not again, f"QoS 2 delivered twice across the crash: {sorted(again)[:5]}"
-    missing = set(acked) - set(before) - set(after)
-    assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {sorted(missing)[:5]}"
-    sub.disconnect()
+    check_online_subscriber_survives_kill_9(broker, clients, version, qos,
+                                            persistent_kw(version))
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -21,7 +21,8 @@ import subprocess
 
 import pytest
 
-from conftest import V311, V5, VERSIONS, kill_mid_stream, uid, wait_until
+from conftest import (V311, V5, VERSIONS, check_online_subscriber_survives_kill_9, kill_mid_stream,
+                      uid, wait_until)
 from qos2_restart import check_inbound_qos2_survives_kill_9, check_released_entry_survives_kill_9
 
 BOOTSTRAP = os.environ.get("AMQ_TEST_KAFKA_BOOTSTRAP")
@@ -90,6 +91,16 @@ def test_acknowledged_messages_survive_kill_9(kafka_broker, clients, version, qo
     missing = set(acked) - set(received)
     assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {sorted(missing)[:5]}"
     sub2.disconnect()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("qos", [1, 2])
+def test_online_subscriber_gets_every_acknowledged_message_after_kill_9(kafka_broker, clients,
+                                                                        version, qos):
+    prefix, broker = kafka_broker
+    check_online_subscriber_survives_kill_9(
+        broker, clients, version, qos, persistent_kw(version),
+        restarted_log=r"broker opened .*[1-9][0-9]* persistent sessions", timeout=60)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
