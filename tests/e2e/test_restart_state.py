@@ -23,10 +23,40 @@ def persistent_kw(version, expiry=300):
     return dict(clean=False) if version == V311 else dict(clean=False, session_expiry=expiry)
 
 
-def kill_and_restart(broker):
+def offline_subscriber(broker, clients, version, topic, prefix):
+    """A persistent session subscribed to `topic` (QoS 1) whose client went away; its id."""
+    cid = uid(prefix)
+    sub = clients(broker, version, client_id=cid, **persistent_kw(version))
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    return cid
+
+
+def kill_and_restart(broker, down_s=0.0):
+    """SIGKILL, `down_s` seconds with no broker, a restart on the same data."""
     broker.proc.kill()
     broker.proc.wait()
+    stay_down(down_s)
     broker.start()
+
+
+def stay_down(seconds):
+    """Lets `seconds` of wall time pass (the clocks under test count them)."""
+    until = time.monotonic() + seconds
+    wait_until(lambda: time.monotonic() > until, timeout=seconds + 5, what=f"{seconds} s")
+
+
+def nothing_before_sync(sub, clients, what, publish=()):
+    """Publishes `publish` ((topic, payload) pairs) and then a marker `sub` subscribes to now;
+    nothing may reach `sub` before the marker (a positive sync point, never a sleep)."""
+    mark = uid("mark")
+    sub.subscribe(mark, qos=1)
+    pub = clients(sub.broker, sub.version)
+    for topic, payload in publish:
+        pub.publish(topic, payload, qos=1)
+    pub.publish(mark, b"sync", qos=1)
+    got = [m.payload for m in sub.get_until("sync")]
+    assert got == [], f"{what}: {got[:5]}"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -45,10 +75,7 @@ def test_acknowledged_retained_message_survives_kill_9(broker, clients, version,
     m = sub.get()
     assert m.payload == b"kept" and m.retain
     sub.subscribe(cleared, qos=qos)
-    sub.subscribe(topic + "/marker", qos=qos)
-    marker = clients(broker, version)
-    marker.publish(topic + "/marker", b"sync", qos=1)
-    assert [x.payload for x in sub.get_until("sync")] == [], "a cleared retained message came back"
+    nothing_before_sync(sub, clients, "a cleared retained message came back")
 
 
 def test_subscription_options_survive_kill_9(broker, clients):
@@ -90,8 +117,7 @@ def test_session_expiry_keeps_counting_across_restarts(broker, clients):
     # counts from the restart (docs/sessions.md): later, never sooner.
     probe.disconnect()
     broker.stop()
-    down_until = time.monotonic() + 2.5
-    wait_until(lambda: time.monotonic() > down_until, timeout=10, what="the interval to pass")
+    stay_down(2.5)
     broker.start()
     late = clients(broker, V5, client_id=cid, clean=False, session_expiry=30)
     assert not late.session_present, "the session outlived its expiry interval across a restart"
@@ -110,10 +136,8 @@ def test_unsubscribe_is_not_undone_by_kill_9(broker, clients, version):
     kill_and_restart(broker)
     sub = clients(broker, version, client_id=cid, **persistent_kw(version))
     assert sub.session_present
-    pub = clients(broker, version)
-    pub.publish(dropped, b"unwanted", qos=1)
-    pub.publish(kept, b"sync", qos=1)
-    assert [m.payload for m in sub.get_until("sync")] == [], "an unsubscribed filter came back"
+    nothing_before_sync(sub, clients, "an unsubscribed filter came back",
+                        publish=[(dropped, b"unwanted")])
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -121,11 +145,8 @@ def test_clean_start_over_a_stored_session_is_not_undone_by_kill_9(broker, clien
     """A client replaces its persistent session with a clean one (3.1.1: Clean Session 1 then
     0; 5.0: Clean Start 1 with an expiry); the broker dies right after the CONNACK. After the
     restart the old session's subscription and queue must not come back."""
-    cid = uid("fresh")
     topic = uid("old")
-    sub = clients(broker, version, client_id=cid, **persistent_kw(version))
-    sub.subscribe(topic, qos=1)
-    sub.disconnect()
+    cid = offline_subscriber(broker, clients, version, topic, "fresh")
     pub = clients(broker, version)
     pub.publish(topic, b"queued for the old session", qos=1)
     if version == V311:
@@ -138,13 +159,8 @@ def test_clean_start_over_a_stored_session_is_not_undone_by_kill_9(broker, clien
     assert not fresh.session_present
     kill_and_restart(broker)
     again = clients(broker, version, client_id=cid, **persistent_kw(version))
-    mark = uid("mark")
-    again.subscribe(mark, qos=1)
-    pub = clients(broker, version)
-    pub.publish(topic, b"after the restart", qos=1)
-    pub.publish(mark, b"sync", qos=1)
-    assert [m.payload for m in again.get_until("sync")] == [], \
-        "the replaced session's subscription or queue came back"
+    nothing_before_sync(again, clients, "the replaced session's subscription or queue came back",
+                        publish=[(topic, b"after the restart")])
 
 
 def test_retained_message_expiry_counts_across_a_restart(broker, clients):
@@ -155,11 +171,7 @@ def test_retained_message_expiry_counts_across_a_restart(broker, clients):
     pub = clients(broker, V5)
     pub.publish(short, b"expires", qos=1, retain=True, props={"MessageExpiryInterval": 2})
     pub.publish(long_, b"stays", qos=1, retain=True, props={"MessageExpiryInterval": 120})
-    broker.proc.kill()
-    broker.proc.wait()
-    down_until = time.monotonic() + 3
-    wait_until(lambda: time.monotonic() > down_until, timeout=10, what="the short interval")
-    broker.start()
+    kill_and_restart(broker, down_s=3)
     sub = clients(broker, V5)
     sub.subscribe(long_, qos=1)
     m = sub.get()
@@ -167,27 +179,17 @@ def test_retained_message_expiry_counts_across_a_restart(broker, clients):
     left = m.properties.MessageExpiryInterval
     assert 100 <= left <= 117, f"remaining expiry {left} s: the time down did not count"
     sub.subscribe(short, qos=1)
-    sub.subscribe(long_ + "/sync", qos=1)
-    pub = clients(broker, V5)
-    pub.publish(long_ + "/sync", b"sync", qos=1)
-    assert [x.payload for x in sub.get_until("sync")] == [], "an expired retained message came"
+    nothing_before_sync(sub, clients, "an expired retained message came")
 
 
 def test_queued_message_expiry_counts_across_a_restart(broker, clients):
     """The same for messages queued for an offline persistent session."""
-    cid = uid("exq")
     topic = uid("exq")
-    sub = clients(broker, V5, client_id=cid, **persistent_kw(V5))
-    sub.subscribe(topic, qos=1)
-    sub.disconnect()
+    cid = offline_subscriber(broker, clients, V5, topic, "exq")
     pub = clients(broker, V5)
     pub.publish(topic, b"expires", qos=1, props={"MessageExpiryInterval": 2})
     pub.publish(topic, b"stays", qos=1, props={"MessageExpiryInterval": 120})
-    broker.proc.kill()
-    broker.proc.wait()
-    down_until = time.monotonic() + 3
-    wait_until(lambda: time.monotonic() > down_until, timeout=10, what="the short interval")
-    broker.start()
+    kill_and_restart(broker, down_s=3)
     sub = clients(broker, V5, client_id=cid, **persistent_kw(V5))
     assert sub.session_present
     m = sub.get()
