@@ -391,21 +391,23 @@ bool broker_node::reload_auth() {
   }
   // Connected clients are checked again, as Mosquitto does on reload: a removed user or a
   // changed password disconnects the client (its session stays, as after any disconnect), and
-  // each session takes its client's access from the new ACL.
-  // Waits for it (the signal thread, never an actor's): once the line below is logged, every
-  // connected session applies the new rules to its next packet and delivery.
+  // each session takes its client's access from the new ACL. Once the line below is logged,
+  // every connected session applies the new rules to its next packet and delivery. A helper
+  // actor waits for the sessions, not the signal thread: a SIGTERM right after a SIGHUP stops
+  // the broker at once, whatever the sessions are doing.
   if (changed) {
-    caf::scoped_actor self{sys_};
-    self->request(registry_, std::chrono::seconds(30), recheck_atom::value)
-      .receive(
-        [](size_t n) {
-          AMQ_LOG_INFO("reloaded auth files apply to every session now ({} checked)", n);
-        },
-        [](caf::error& e) {
-          AMQ_LOG_WARN("reloaded auth files: not every session confirmed in time ({}); they "
-                       "take the new rules as they get to it",
-                       caf::to_string(e));
-        });
+    sys_.spawn([registry = registry_](caf::event_based_actor* self) {
+      self->request(registry, std::chrono::seconds(30), recheck_atom::value)
+        .then(
+          [](size_t n) {
+            AMQ_LOG_INFO("reloaded auth files apply to every session now ({} checked)", n);
+          },
+          [](caf::error& e) {
+            AMQ_LOG_WARN("reloaded auth files: not every session confirmed in time ({}); they "
+                         "take the new rules as they get to it",
+                         caf::to_string(e));
+          });
+    });
   }
   return ok;
 }
