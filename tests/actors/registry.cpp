@@ -7,6 +7,7 @@
 // races with the end of a session, empty client ids, and shutdown.
 
 #include "actor_fixture.hpp"
+#include "amq/metrics/registry.hpp"
 
 #include <algorithm>
 
@@ -623,6 +624,8 @@ CAF_TEST(a session whose router is busy on another thread hands it the batch ins
   auto p = publisher();
   p.conn->take();
   auto& core = *deref<router_actor_type>(router).state.core;
+  auto busy = [] { return metrics::snapshot()[metrics::slot::router_lock_busy]; };
+  const auto busy_before = busy();
   {
     // Another worker holds the router's lock while this PUBLISH is read.
     std::lock_guard<std::mutex> other{core.mtx};
@@ -630,6 +633,7 @@ CAF_TEST(a session whose router is busy on another thread hands it the batch ins
     CAF_REQUIRE(sched.try_run_once());
     CAF_CHECK(only<protocol::puback>(p.conn->take()).empty()); // not routed yet
   }
+  CAF_CHECK_EQUAL(busy() - busy_before, 1); // counted (actormq_router_lock_busy_total)
   p.publish("t/busy", qos::at_least_once, "2"); // waits behind "1" (stash)
   settle();
   CAF_CHECK_EQUAL(only<protocol::puback>(p.conn->take()).size(), 2u);

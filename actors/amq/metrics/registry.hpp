@@ -119,7 +119,10 @@ inline constexpr size_t storage_block = st_batch_hist + batch_bounds.size() + 1;
 inline constexpr size_t tls_handshake_failures = qos2_duplicates + 1;
 /// auth.acl_file refusals: [0] PUBLISH, [1] SUBSCRIBE filter, [2] a message not delivered.
 inline constexpr size_t acl_denied = tls_handshake_failures + 1;
-inline constexpr size_t storage = acl_denied + 3;
+/// Route batches a session handed to the router actor because another worker held the
+/// router's lock (docs/architecture.md, "Direct calls to the router").
+inline constexpr size_t router_lock_busy = acl_denied + 3;
+inline constexpr size_t storage = router_lock_busy + 1;
 
 inline constexpr size_t count = storage + backend_count * storage_block;
 } // namespace slot
@@ -168,6 +171,10 @@ inline void count_connect_timeout() noexcept {
 /// A connection closed by the broker or by the client's DISCONNECT, with `rc`.
 inline void count_disconnect(uint8_t rc) noexcept {
   add(slot::disconnects + rc);
+}
+/// A route batch handed to the router actor: its lock was held by another worker.
+inline void count_router_lock_busy() noexcept {
+  add(slot::router_lock_busy);
 }
 /// A connection closed by the peer without DISCONNECT (or lost).
 inline void count_connection_lost() noexcept {

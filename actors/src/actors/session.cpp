@@ -7,6 +7,7 @@
 #include "amq/auth/password_file.hpp"
 
 #include "amq/log.hpp"
+#include "amq/metrics/registry.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -494,7 +495,9 @@ void session_state::route_direct(route_batch& batch) {
     // Another worker routes right now: do not wait for it, let the router
     // actor take the batch in its turn. It answers (ack), and until then
     // input waits in the stash, so no later batch of this session can
-    // overtake this one by a direct call.
+    // overtake this one by a direct call. Counted: a high rate means the workers take turns at
+    // the router's lock (actormq_router_lock_busy_total).
+    metrics::count_router_lock_busy();
     batch.ack = true;
     ++outstanding_routes;
     quiet_routes = 0;

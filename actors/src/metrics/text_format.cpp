@@ -317,6 +317,10 @@ std::string render(const std::vector<int64_t>& s, const pulled_values& p) {
   w.sample("actormq_acl_denied_total", {{"action", "publish"}}, at(slot::acl_denied));
   w.sample("actormq_acl_denied_total", {{"action", "subscribe"}}, at(slot::acl_denied + 1));
   w.sample("actormq_acl_denied_total", {{"action", "receive"}}, at(slot::acl_denied + 2));
+  w.family("actormq_router_lock_busy_total", "counter",
+           "Route batches a session handed to the router actor because another worker held "
+           "the router's lock at that moment (instead of routing them in its own job).");
+  w.sample("actormq_router_lock_busy_total", {}, at(slot::router_lock_busy));
 
   // -- storage ----------------------------------------------------------------
   w.family("actormq_storage_commits_total", "counter",
