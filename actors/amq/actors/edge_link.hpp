@@ -60,8 +60,10 @@ public:
   void on_writable(const net::connection_ptr& conn) override;
 
   /// Called by the session actor: route bytes to `session` from now on.
-  /// Returns bytes that arrived after the CONNECT before the bind.
-  std::vector<uint8_t> bind(const net::connection_ptr& conn, caf::actor session);
+  /// Returns bytes that arrived after the CONNECT before the bind. `session_actor`: `session` is
+  /// a `session_actor` (session.hpp), which may take the bytes in a direct turn when it is idle.
+  std::vector<uint8_t> bind(const net::connection_ptr& conn, caf::actor session,
+                            bool session_actor = false);
 
   /// True once a CONNECT was decoded (or the connection was refused).
   bool connect_seen();
@@ -105,6 +107,7 @@ private:
   tiny_lock mtx_;
   bool connect_seen_ = false;   ///< guarded by mtx_ after CONNECT
   bool closed_ = false;         ///< guarded by mtx_
+  bool direct_ = false;         ///< guarded by mtx_: session_ is a session_actor (bind)
   std::atomic<bool> paused_{false};
   bool identity_as_username_ = false;
   bool check_credentials_ = false; ///< auth_ checks the CONNECT's user name and password

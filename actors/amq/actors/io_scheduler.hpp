@@ -116,6 +116,12 @@ struct io_scheduler_options {
 /// installed loops, or with `io_scheduler_options::session_affinity` off.
 caf::execution_unit* worker_of_loop(caf::actor_system& sys, const void* loop) noexcept;
 
+/// The worker of `sys`'s io_scheduler running on this thread (in an actor job or an I/O handler
+/// it runs), as an execution unit; null on any other thread (CAF's own scheduler, the I/O
+/// threads of `runtime.io_threads` >= 1, another actor system's workers). Direct turns
+/// (session.hpp) run only here.
+caf::execution_unit* current_worker(const caf::actor_system& sys) noexcept;
+
 /// An actor that runs on a chosen worker, its *home* (`set_home`, e.g. `worker_of_loop`): each
 /// message that finds it idle schedules it on that worker (woken if it blocks in its loop), from
 /// any thread. Without a home it is scheduled where its sender runs (CAF's default). An idle

@@ -139,8 +139,10 @@ struct router_state {
   void remove(broker::session_id sid, bool erase_stored);
   void progress(broker::session_id sid, int64_t value);
   /// `client_id`: the session's own handle (shared: no copy of the characters).
+  /// `session_actor`: `handle` is a local `session_actor` (session.hpp; the session registering
+  /// itself by a direct call), which deliveries may reach in a direct turn (`claim_on`).
   void register_session(broker::session_id sid, caf::actor handle, broker::shared_string client_id,
-                        bool persistent, uint64_t last_seq);
+                        bool persistent, uint64_t last_seq, bool session_actor = false);
   /// Assigns queue positions to the QoS 1/2 deliveries in `db` and adds
   /// them to `wb`; false if there were none.
   bool persist_deliveries(session_entry& e, delivery_batch& db);
@@ -195,6 +197,7 @@ struct router_state {
     bool persistent = false; ///< QoS 1/2 deliveries go through storage
     bool slow = false;       ///< publishers no longer wait for it (next to
                              ///< `persistent`: 16 bytes less per session)
+    bool direct = false;     ///< `handle` is a local session_actor (register_session)
     uint64_t next_seq = 0;   ///< last durable queue position assigned
     deferred_list deferred; ///< (publisher, seq)
     uint64_t deferral = 0;   ///< increments each time `deferred` fills from empty
@@ -235,6 +238,17 @@ struct router_state {
   uint64_t pending_token = 0; ///< set by route(): its commit token, or 0
   /// Set by route(): a target of the current batch above `flow_high`.
   session_entry* congested_target = nullptr;
+  /// Direct turns (session.hpp): set by a session that routes in its own turn on a worker
+  /// (session_state::route_direct) for one route(). Deliveries sent at once (not held for
+  /// storage) to an idle local session homed on that worker are not sent: route() claims the
+  /// session while it holds `mtx` (so they keep the order of the routes, as sends would) and
+  /// leaves them in `claimed`, for the caller to run after it released `mtx`.
+  caf::execution_unit* claim_on = nullptr;
+  struct claimed_delivery {
+    caf::actor handle; ///< keeps the session alive until its turn
+    delivery_batch batch;
+  };
+  std::vector<claimed_delivery> claimed;
 };
 
 /// The router actor's state: the shared router state.

@@ -26,6 +26,7 @@
 #include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -260,9 +261,43 @@ public:
 
   /// The state of the session actor running on this thread (in a handler).
   static session_state& current() noexcept;
+
+  // -- direct turns (docs/architecture.md, "Direct turns") ---------------------------------------
+  //
+  // A message to an idle session (its mailbox empty and blocked: not scheduled, not running)
+  // from a worker that is the session's home may be handled by that worker at once, as a
+  // *direct turn*: the handler's code runs on the caller's stack, without a mailbox element, a
+  // job and CAF's resume and dispatch. Only for the two messages of the message path: a
+  // connection's bytes (edge_link) and a route's deliveries (route_direct). The claim stands in
+  // for CAF's own exclusion: `resume` takes the same flag, so a job of the actor that a sender
+  // schedules meanwhile waits (resume_later) until the direct turn is over, and runs after it
+  // with what arrived meanwhile, in mailbox order.
+
+  /// Takes the session for a direct turn on `eu` if it is idle there (see above); the caller
+  /// then runs exactly one `*_claimed` call. False: send the message as usual.
+  bool try_claim(caf::execution_unit* eu) noexcept;
+
+  /// The (deliver_atom, batch) handler as a direct turn of a claimed session; releases it.
+  void deliver_claimed(caf::execution_unit* eu, delivery_batch& batch);
+
+  /// The (bytes_atom, conn_id, chunk) handler as a direct turn of a claimed session; releases it.
+  void bytes_claimed(caf::execution_unit* eu, uint64_t conn_id, byte_chunk& chunk);
+
+private:
+  template <class F>
+  void run_claimed(caf::execution_unit* eu, F&& f);
+
+  /// Held while a worker runs this actor: CAF's resume or a direct turn.
+  std::atomic<bool> claimed_{false};
 };
 
 using session_actor_type = session_actor;
+
+/// The session actor behind `handle`, which must be one (edge_link::bind and
+/// router_state::register_session are told so by the session itself).
+inline session_actor* as_session(const caf::actor& handle) noexcept {
+  return static_cast<session_actor*>(caf::actor_cast<caf::abstract_actor*>(handle));
+}
 
 /// The behavior all session actors share (see `session_actor`).
 caf::behavior session_behavior();

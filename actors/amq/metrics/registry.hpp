@@ -122,7 +122,10 @@ inline constexpr size_t acl_denied = tls_handshake_failures + 1;
 /// Route batches a session handed to the router actor because another worker held the
 /// router's lock (docs/architecture.md, "Direct calls to the router").
 inline constexpr size_t router_lock_busy = acl_denied + 3;
-inline constexpr size_t storage = router_lock_busy + 1;
+/// Session turns a worker ran at once, without a message (docs/architecture.md, "Direct
+/// turns"): [0] a connection's bytes, [1] a route's deliveries.
+inline constexpr size_t direct_turns = router_lock_busy + 1;
+inline constexpr size_t storage = direct_turns + 2;
 
 inline constexpr size_t count = storage + backend_count * storage_block;
 } // namespace slot
@@ -175,6 +178,11 @@ inline void count_disconnect(uint8_t rc) noexcept {
 /// A route batch handed to the router actor: its lock was held by another worker.
 inline void count_router_lock_busy() noexcept {
   add(slot::router_lock_busy);
+}
+/// A session turn run at once by the worker: for a connection's bytes (`deliveries` false) or
+/// for a route's deliveries.
+inline void count_direct_turn(bool deliveries) noexcept {
+  add(slot::direct_turns + (deliveries ? 1 : 0));
 }
 /// A connection closed by the peer without DISCONNECT (or lost).
 inline void count_connection_lost() noexcept {

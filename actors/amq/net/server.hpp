@@ -122,6 +122,22 @@ private:
   std::vector<uint8_t>* previous_;
 };
 
+/// Marks the calling thread, while alive, as one that does not run the edge's I/O handlers,
+/// inside an `io_thread_scope`: an actor's direct turn run from an I/O handler (a session taking
+/// a connection's bytes at once, amq/actors/session.hpp) sends as an actor job does (write
+/// through, or gathered by the worker's `write_gather`). It must not read: the read buffer is
+/// the scope's. Restores the scope when it ends.
+class io_thread_pause {
+public:
+  io_thread_pause() noexcept;
+  ~io_thread_pause();
+  io_thread_pause(const io_thread_pause&) = delete;
+  io_thread_pause& operator=(const io_thread_pause&) = delete;
+
+private:
+  std::vector<uint8_t>* previous_;
+};
+
 namespace detail {
 class edge_connection;
 }

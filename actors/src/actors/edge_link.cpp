@@ -1,4 +1,5 @@
 #include "amq/actors/edge_link.hpp"
+#include "amq/actors/session.hpp"
 
 #include "amq/log.hpp"
 #include "amq/metrics/registry.hpp"
@@ -70,10 +71,12 @@ void edge_link::send_refusal(const net::connection_ptr& conn, uint8_t level, rea
 
 void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t> bytes) {
   caf::actor target;
+  bool direct = false;
   {
     std::lock_guard<tiny_lock> guard{mtx_};
     if (session_) {
       target = session_;
+      direct = direct_;
     } else if (connect_seen_) {
       if (!early_)
         early_ = std::make_unique<std::vector<uint8_t>>();
@@ -83,8 +86,16 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
   }
   if (target) {
     auto n = unconsumed_.fetch_add(bytes.size()) + bytes.size();
-    caf::anon_send(target, bytes_atom::value, conn->id(),
-                   byte_chunk{bytes});
+    // An idle session homed on this worker takes the bytes at once, in a direct turn
+    // (session.hpp): no mailbox element, job or dispatch between the read and its PUBLISH.
+    auto* s = direct ? as_session(target) : nullptr;
+    auto* eu = s != nullptr ? current_worker(s->home_system()) : nullptr;
+    if (s != nullptr && s->try_claim(eu)) {
+      byte_chunk chunk{bytes};
+      s->bytes_claimed(eu, conn->id(), chunk);
+    } else {
+      caf::anon_send(target, bytes_atom::value, conn->id(), byte_chunk{bytes});
+    }
     if (n > max_unconsumed_ && !paused_.exchange(true)) {
       conn->pause_reading();
       // The session may have consumed everything in between.
@@ -224,12 +235,14 @@ void edge_link::on_writable(const net::connection_ptr& conn) {
     caf::anon_send(target, writable_atom::value, conn->id(), true);
 }
 
-std::vector<uint8_t> edge_link::bind(const net::connection_ptr& conn, caf::actor session) {
+std::vector<uint8_t> edge_link::bind(const net::connection_ptr& conn, caf::actor session,
+                                     bool session_actor) {
   std::vector<uint8_t> early;
   bool closed;
   {
     std::lock_guard<tiny_lock> guard{mtx_};
     session_ = session;
+    direct_ = session_actor;
     if (early_) {
       early.swap(*early_);
       early_.reset();

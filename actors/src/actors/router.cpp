@@ -1,4 +1,5 @@
 #include "amq/actors/router.hpp"
+#include "amq/actors/session.hpp"
 
 #include "amq/log.hpp"
 #include "amq/metrics/registry.hpp"
@@ -190,9 +191,10 @@ void router_state::persisted(uint64_t token, bool ok) {
 
 void router_state::register_session(broker::session_id sid, caf::actor handle,
                                     broker::shared_string client_id, bool persistent,
-                                    uint64_t last_seq) {
+                                    uint64_t last_seq, bool session_actor) {
   auto& e = sessions[sid];
   e.handle = std::move(handle);
+  e.direct = session_actor;
   e.client_id = std::move(client_id);
   e.persistent = persistent;
   e.next_seq = std::max(e.next_seq, last_seq);
@@ -320,6 +322,9 @@ void router_state::route(route_batch& batch) {
       // Durability rule: a persistent session gets its QoS 1/2 messages
       // only once they are stored, and the publisher's ack waits too.
       held.held.emplace_back(sid, std::move(db));
+    } else if (claim_on != nullptr && e.direct
+               && as_session(e.handle)->try_claim(claim_on)) {
+      claimed.push_back({e.handle, std::move(db)}); // a direct turn (claim_on)
     } else {
       caf::send_as(me, e.handle, deliver_atom::value, std::move(db));
     }

@@ -141,7 +141,7 @@ bool session_state::attach(net::connection_ptr c, const connect_frame_ptr& cf,
   link = std::move(l);
   // Run where the connection's I/O runs (io_scheduler.hpp, worker_of_loop).
   static_cast<session_actor*>(self)->set_home(worker_of_loop(self->system(), conn->loop()));
-  auto early = link->bind(conn, self);
+  auto early = link->bind(conn, self, true);
   auto& p = cf->packet;
   if (env->classifier)
     type = env->classifier->classify(machine.client_id(), p.username);
@@ -504,10 +504,29 @@ void session_state::route_direct(route_batch& batch) {
     self->send(env->router, route_atom::value, std::move(batch));
     return;
   }
-  auto delivered = env->core->counters.delivered;
-  auto outcome = env->core->route_for(batch, caf::actor{self});
-  acks_late = env->core->counters.delivered != delivered;
+  auto& core = *env->core;
+  auto delivered = core.counters.delivered;
+  // Deliveries to idle sessions homed on this worker come back claimed, for direct turns
+  // (session.hpp) run here once the lock is released: their sessions may call the router.
+  auto* eu = current_worker(self->system());
+  core.claim_on = eu;
+  auto outcome = core.route_for(batch, caf::actor{self});
+  core.claim_on = nullptr;
+  acks_late = core.counters.delivered != delivered;
+  // A vector of this thread's, so that its capacity is reused (empty while one is in use).
+  thread_local std::vector<router_state::claimed_delivery> spare;
+  std::vector<router_state::claimed_delivery> claimed;
+  if (!core.claimed.empty()) {
+    claimed.swap(spare);
+    claimed.swap(core.claimed);
+  }
   lock.unlock();
+  for (auto& c : claimed)
+    as_session(c.handle)->deliver_claimed(eu, c.batch);
+  if (claimed.capacity() > 0) {
+    claimed.clear();
+    claimed.swap(spare);
+  }
   if (outcome == route_outcome::later)
     ++outstanding_routes;
   else
@@ -535,7 +554,7 @@ void session_state::register_with_router(uint64_t last_seq) {
   // The router's entry shares the client id's block (the registry's key, this machine's id).
   if (with_router(env->core, [&](router_state& r) {
         r.register_session(id, caf::actor{self}, machine.client_id(), registered_persistent,
-                           last_seq);
+                           last_seq, true);
       }))
     return;
   if (env->router.node() == self->node()) // local, not called directly (yet): still shared
@@ -676,7 +695,8 @@ void session_state::after_input() {
   if (empty && progress == progress_reported)
     progress_asked = false; // the router's view is exact now
   if (!machine.output().empty() && conn && !flush_pending) {
-    if (self->mailbox().empty()) {
+    // Blocked: in a direct turn (session.hpp), where nothing waits either.
+    if (self->mailbox().blocked() || self->mailbox().empty()) {
       // Nothing else waits in the mailbox, so nothing would join this
       // write: send it now instead of one scheduling round later (latency
       // at low and fixed rates; under load the mailbox is rarely empty and
@@ -750,11 +770,64 @@ caf::behavior session_actor::make_behavior() {
 
 caf::resumable::resume_result session_actor::resume(caf::execution_unit* eu,
                                                     size_t max_throughput) {
+  // A direct turn holds the actor (session.hpp): come back when it is over. Only with several
+  // workers (a sender on another worker scheduled this actor during the turn), briefly.
+  if (claimed_.exchange(true, std::memory_order_acquire))
+    return caf::resumable::resume_later;
   auto* prev = tl_current;
   tl_current = &state;
   auto result = super::resume(eu, max_throughput);
-  tl_current = prev; // `this` may be gone now: touch nothing of it
+  tl_current = prev;
+  // The caller still holds the job's reference, so the object lives; its state is not touched.
+  claimed_.store(false, std::memory_order_release);
   return result;
+}
+
+bool session_actor::try_claim(caf::execution_unit* eu) noexcept {
+  // Idle: nothing waits in the mailbox and no job is scheduled (a scheduled or running actor's
+  // mailbox is never blocked; a closed one, after the actor ended, is not blocked either).
+  if (eu == nullptr || !mailbox().blocked())
+    return false;
+  if (auto* h = home(); h != nullptr && h != eu)
+    return false; // it runs where its connection's I/O runs: leave it there
+  if (claimed_.exchange(true, std::memory_order_acquire))
+    return false; // a resume that just blocked the mailbox has not returned yet
+  if (mailbox().blocked())
+    return true;
+  // A message arrived in between and scheduled the actor: it runs as a job, in order.
+  claimed_.store(false, std::memory_order_release);
+  return false;
+}
+
+template <class F>
+void session_actor::run_claimed(caf::execution_unit* eu, F&& f) {
+  auto* prev = tl_current;
+  tl_current = &state;
+  context(eu); // sends from the turn are scheduled from this worker
+  net::io_thread_pause pause; // its writes go as a job's do, also when run from a read handler
+  try {
+    f(state);
+  } catch (...) {
+    // As CAF's resume does with an exception escaping a handler.
+    AMQ_LOG_ERROR("session {} failed in a direct turn: it ends", state.machine.client_id());
+    quit(caf::exit_reason::unhandled_exception);
+  }
+  // The turn may have ended the actor (quit: a clean session without storage whose client
+  // left). CAF cleans up after each message in resume; a direct turn has to do the same, since
+  // a later resume of an actor that quit returns at once without cleaning up.
+  finalize();
+  tl_current = prev;
+  claimed_.store(false, std::memory_order_release);
+}
+
+void session_actor::deliver_claimed(caf::execution_unit* eu, delivery_batch& batch) {
+  metrics::count_direct_turn(true);
+  run_claimed(eu, [&](session_state& st) { st.deliver(batch); });
+}
+
+void session_actor::bytes_claimed(caf::execution_unit* eu, uint64_t conn_id, byte_chunk& chunk) {
+  metrics::count_direct_turn(false);
+  run_claimed(eu, [&](session_state& st) { st.bytes(conn_id, chunk); });
 }
 
 session_state& session_actor::current() noexcept {

@@ -321,6 +321,12 @@ std::string render(const std::vector<int64_t>& s, const pulled_values& p) {
            "Route batches a session handed to the router actor because another worker held "
            "the router's lock at that moment (instead of routing them in its own job).");
   w.sample("actormq_router_lock_busy_total", {}, at(slot::router_lock_busy));
+  w.family("actormq_direct_turns_total", "counter",
+           "Session turns a worker ran at once, in the handler that produced their input, "
+           "instead of as an actor message: for a connection's bytes (input) or a route's "
+           "deliveries (deliver). Only for a session that was idle on that worker.");
+  w.sample("actormq_direct_turns_total", {{"input", "bytes"}}, at(slot::direct_turns));
+  w.sample("actormq_direct_turns_total", {{"input", "deliver"}}, at(slot::direct_turns + 1));
 
   // -- storage ----------------------------------------------------------------
   w.family("actormq_storage_commits_total", "counter",

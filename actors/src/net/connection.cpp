@@ -140,6 +140,14 @@ io_thread_scope::~io_thread_scope() {
   detail::tl_read_buffer = previous_;
 }
 
+io_thread_pause::io_thread_pause() noexcept : previous_(detail::tl_read_buffer) {
+  detail::tl_read_buffer = nullptr;
+}
+
+io_thread_pause::~io_thread_pause() {
+  detail::tl_read_buffer = previous_;
+}
+
 } // namespace amq::net
 
 namespace amq::net::detail {

@@ -50,6 +50,9 @@ std::atomic<io_loops*> installed_loops{nullptr};
 /// The worker (and its coordinator) running on this thread, if it is one of ours.
 thread_local void* tl_worker = nullptr;
 thread_local const void* tl_coordinator = nullptr;
+/// The same worker as an execution unit, and its actor system (current_worker).
+thread_local caf::execution_unit* tl_unit = nullptr;
+thread_local const caf::actor_system* tl_system = nullptr;
 
 io_loops::impl& loops_of(caf::scheduler::abstract_coordinator* c);
 
@@ -352,6 +355,8 @@ public:
     if (tl_worker != self) {
       tl_worker = self;
       tl_coordinator = self->parent();
+      tl_unit = self;
+      tl_system = &self->system();
       name_this_thread("amq.worker." + std::to_string(self->id()));
       if (!opts.worker_cpus.empty()) {
         cpu_set_t set;
@@ -406,8 +411,14 @@ public:
       // write_gather, checked between jobs) and leave together before the worker blocks.
       const bool alone = self->parent()->num_workers() == 1;
       if (!alone || !data.gather.empty()) {
-        if (run_io(l, [](asio::io_context& c) { return c.poll_one(); }) > 0)
+        if (run_io(l, [](asio::io_context& c) { return c.poll_one(); }) > 0) {
+          // A handler may have run actors' turns itself (direct turns, session.hpp) and
+          // scheduled no job: the gathered writes' age is checked here as between jobs.
+          if (!data.gather.empty()
+              && std::chrono::steady_clock::now() - data.gather.oldest() >= opts.write_gather)
+            data.gather.flush();
           continue;
+        }
       }
       data.gather.flush();
       if (!alone) {
@@ -492,6 +503,10 @@ std::vector<boost::asio::io_context*> io_loops::contexts() const {
   for (auto& l : impl_->loops)
     out.push_back(&l->ctx);
   return out;
+}
+
+caf::execution_unit* current_worker(const caf::actor_system& sys) noexcept {
+  return tl_system == &sys ? tl_unit : nullptr;
 }
 
 io_loops* io_loops::installed() noexcept {
