@@ -521,8 +521,17 @@ void session_state::route_direct(route_batch& batch) {
     claimed.swap(core.claimed);
   }
   lock.unlock();
+  // A fan-out's deliveries leave one by one, each as its turn ends (depth first, as a
+  // single-threaded broker writes them), not all at the end of the worker's round: the first
+  // subscribers get theirs while the later turns still run (docs/performance.md, session 17).
+  // One target (point to point, fan-in) stays gathered with the rest of the round.
+  auto* gather = claimed.size() > 1 ? net::write_gather::current() : nullptr;
+  if (gather != nullptr)
+    gather->uninstall();
   for (auto& c : claimed)
     as_session(c.handle)->deliver_claimed(eu, c.batch);
+  if (gather != nullptr)
+    gather->install();
   if (claimed.capacity() > 0) {
     claimed.clear();
     claimed.swap(spare);
