@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
     io_opts.write_gather = std::chrono::microseconds{cfg.runtime.write_gather_us};
     io_opts.io_poll_period = std::chrono::microseconds{cfg.runtime.io_poll_us};
     io_opts.session_affinity = cfg.runtime.session_affinity;
+    io_opts.direct_turns = cfg.runtime.direct_turns;
     if (cfg.runtime.pin_workers)
       io_opts.worker_cpus = worker_cpus(cfg.runtime.worker_threads);
     amq::actors::install_io_scheduler(sys_cfg, *loops, io_opts);

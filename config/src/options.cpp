@@ -539,6 +539,13 @@ std::vector<option_descriptor> make_options() {
         "connections, and a session's work stays on its socket's core. An idle worker still "
         "steals queued sessions from a busy one. false: an actor runs on the worker of whoever "
         "sent it its message (the whole path of a message on one worker unless stolen).");
+  t.add(AMQ_KEY(runtime.direct_turns), bool_codec{}, {},
+        "With runtime.io_threads 0: a session that is idle on the worker reading its "
+        "connection, or routing a message to it, handles that input at once in the worker's "
+        "handler instead of as an actor message (docs/architecture.md, \"Direct turns\"; "
+        "counted by actormq_direct_turns_total); a fan-out's deliveries then leave depth "
+        "first. false: every input is an actor message, as before this existed (a way back "
+        "if it misbehaves, and for comparisons).");
   t.add(AMQ_KEY(runtime.pin_workers), bool_codec{}, {},
         "With runtime.io_threads 0: worker i runs on the i-th CPU the process may use "
         "(its affinity mask, e.g. from taskset), so a worker woken by another for its "

@@ -91,3 +91,17 @@ def test_two_workers_keep_each_publishers_order(broker, clients):
                 f"{s.client_id}: publisher {k} out of order or incomplete: {per[k][:10]}..."
     after = scrape(broker)
     assert turns(after, "deliver") > 0
+
+
+@pytest.mark.broker_args(*ONE_WORKER, "--set", "runtime.direct_turns=false")
+def test_runtime_direct_turns_false_sends_every_input_as_a_message(broker, clients):
+    # The way back (docs/configuration.md): the same traffic, no direct turn at all.
+    t = uid("off")
+    sub = clients(broker, V5)
+    assert sub.subscribe(t, qos=1) == [1]
+    pub = clients(broker, V311)
+    for i in range(20):
+        pub.publish(t, f"m{i}", qos=1)
+    assert [m.payload.decode() for m in sub.get_n(20)] == [f"m{i}" for i in range(20)]
+    after = scrape(broker)
+    assert turns(after, "bytes") == 0 and turns(after, "deliver") == 0

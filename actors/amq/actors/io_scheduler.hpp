@@ -103,6 +103,9 @@ struct io_scheduler_options {
   /// `worker_of_loop` names the loop's worker (session actors are homed on their connection's
   /// worker); false: it returns null (every actor is scheduled where its sender runs).
   bool session_affinity = true;
+  /// `current_worker` names the worker, so sessions idle there take their input in direct turns
+  /// (amq/actors/session.hpp); false: it returns null and every input is an actor message.
+  bool direct_turns = true;
   /// Worker i runs on CPU `worker_cpus[i % size]` (set when it first runs); empty: the kernel
   /// places the workers.
   std::vector<int> worker_cpus;
@@ -118,8 +121,8 @@ caf::execution_unit* worker_of_loop(caf::actor_system& sys, const void* loop) no
 
 /// The worker of `sys`'s io_scheduler running on this thread (in an actor job or an I/O handler
 /// it runs), as an execution unit; null on any other thread (CAF's own scheduler, the I/O
-/// threads of `runtime.io_threads` >= 1, another actor system's workers). Direct turns
-/// (session.hpp) run only here.
+/// threads of `runtime.io_threads` >= 1, another actor system's workers), and with
+/// `io_scheduler_options::direct_turns` off. Direct turns (session.hpp) run only here.
 caf::execution_unit* current_worker(const caf::actor_system& sys) noexcept;
 
 /// An actor that runs on a chosen worker, its *home* (`set_home`, e.g. `worker_of_loop`): each

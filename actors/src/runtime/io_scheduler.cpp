@@ -355,7 +355,7 @@ public:
     if (tl_worker != self) {
       tl_worker = self;
       tl_coordinator = self->parent();
-      tl_unit = self;
+      tl_unit = opts.direct_turns ? self : nullptr;
       tl_system = &self->system();
       name_this_thread("amq.worker." + std::to_string(self->id()));
       if (!opts.worker_cpus.empty()) {

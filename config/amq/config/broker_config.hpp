@@ -286,6 +286,9 @@ struct runtime_config {
   /// io_threads 0: a session actor runs on the worker that runs its connection's loop
   /// (io_scheduler_options::session_affinity).
   bool session_affinity = true;
+  /// io_threads 0: a session idle on the worker that produces its input takes it in a direct
+  /// turn, without an actor message (io_scheduler_options::direct_turns).
+  bool direct_turns = true;
   /// io_threads 0: worker i runs on the i-th CPU the process may use (when there are at least
   /// as many CPUs as workers; io_scheduler_options::worker_cpus).
   bool pin_workers = true;
