@@ -43,8 +43,12 @@
 // every entry before it — because what is sent is computed from acks only;
 // what asynchrony adds is a window in which a crash loses commits already
 // decided: those entries are read again after the restart and resent with
-// DUP (QoS 1: a duplicate; QoS 2 after PUBCOMP: a duplicate the client sees
-// as a new message, as with any commit lost in a crash), never skipped.
+// DUP (QoS 1: a duplicate), never skipped. For QoS 2 after PUBCOMP the
+// composite keeps the entry's "released" mark until this store says the
+// ack is durable (`erase_pending`: a commit that covers it was confirmed),
+// so such an entry comes back as PUBREL, not as a new message. `maintain`
+// (the storage actor, between batches) collects answers and sends a
+// deferred commit.
 // Commits go in order to the group coordinator; should an earlier one
 // still land after a later one (a retry inside librdkafka), the offset is
 // lower than decided: again redelivery, never a skip. A failed commit is retried with the next batch and
@@ -166,8 +170,29 @@ public:
     return ranges_;
   }
 
+  bool contains(uint64_t s) const {
+    auto next = ranges_.upper_bound(s);
+    return next != ranges_.begin() && s <= std::prev(next)->second;
+  }
+
 private:
   std::map<uint64_t, uint64_t> ranges_;
+};
+
+/// What one offset commit, once Kafka confirms it, makes durable for one
+/// client: every seq up to `floor` and the seqs of the ranges its metadata
+/// lists (sorted, disjoint).
+struct durable_point {
+  uint64_t floor = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> listed;
+
+  bool contains(uint64_t s) const {
+    if (s <= floor)
+      return true;
+    auto next = std::upper_bound(listed.begin(), listed.end(), s,
+                                 [](uint64_t x, const auto& r) { return x < r.first; });
+    return next != listed.begin() && s <= std::prev(next)->second;
+  }
 };
 
 struct client_state {
@@ -188,6 +213,10 @@ struct client_state {
   uint64_t last_seq = 0;
   bool last_seq_known = false;
   bool dirty = false; ///< commit needed
+  /// The acks Kafka has confirmed (the last commit answered, or what was
+  /// committed at load): an ack not in here is lost by a crash.
+  durable_point durable;
+  uint64_t durable_commit = 0; ///< id of the commit `durable` came from
 };
 
 /// "v1 last=<seq> acked=a-b,c": parsed leniently (garbage = nothing acked).
@@ -231,8 +260,9 @@ void parse_metadata(std::string_view md, uint64_t& last, std::set<uint64_t>& ack
 
 /// The commit metadata of `st`: one step (counted in `steps`) per range of
 /// acknowledged seqs listed, at most as many as fit in `max_metadata`
-/// bytes — never a walk over the backlog.
-std::string make_metadata(const client_state& st, uint64_t& steps) {
+/// bytes — never a walk over the backlog. The ranges listed go to `listed`.
+std::string make_metadata(const client_state& st, uint64_t& steps,
+                          std::vector<std::pair<uint64_t, uint64_t>>& listed) {
   std::string out = "v1 last=" + std::to_string(st.last_seq) + " acked=";
   size_t base = out.size();
   for (auto& [first, last] : st.acked_above.ranges()) {
@@ -245,6 +275,7 @@ std::string make_metadata(const client_state& st, uint64_t& steps) {
     if (out.size() > base)
       out.push_back(',');
     out += part;
+    listed.emplace_back(first, last);
   }
   return out;
 }
@@ -699,6 +730,14 @@ private:
         st.acked_unindexed.insert(s);
         st.acked_above.add(s);
       }
+    // What Kafka has is durable: the acks its metadata lists.
+    st.durable = {};
+    for (auto s : acked) {
+      if (!st.durable.listed.empty() && st.durable.listed.back().second + 1 == s)
+        st.durable.listed.back().second = s;
+      else
+        st.durable.listed.emplace_back(s, s);
+    }
     st.loaded = true;
     return true;
   }
@@ -824,10 +863,15 @@ private:
     }
     kafka::tpl_ptr tpl{rd_kafka_topic_partition_list_new(8)};
     std::vector<client_state*> states;
+    auto id = ++last_commit_id_;
+    std::vector<std::pair<std::string, durable_point>> points;
     for (auto& [c, st] : clients_) {
       if (!st.dirty || !st.loaded)
         continue;
-      auto md = make_metadata(st, counters_.metadata_steps);
+      durable_point point;
+      point.floor = st.floor_seq;
+      auto md = make_metadata(st, counters_.metadata_steps, point.listed);
+      points.emplace_back(c, std::move(point));
       auto p = rd_kafka_topic_partition_list_add(tpl.get(), st.topic.c_str(), 0);
       p->offset = st.committed;
       p->metadata = std::malloc(md.size());
@@ -840,17 +884,71 @@ private:
     auto err = rd_kafka_commit_queue(consumer_.get(), tpl.get(), commit_queue_.get(),
                                      [](rd_kafka_t*, rd_kafka_resp_err_t,
                                         rd_kafka_topic_partition_list_t*, void*) {},
-                                     nullptr);
+                                     reinterpret_cast<void*>(static_cast<uintptr_t>(id)));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       last_error_ = "offset commit failed (retried with the next batch): " + kafka::describe(err);
       return;
     }
+    in_flight_points_.emplace(id, std::move(points));
     ++commits_in_flight_;
     ++counters_.commits;
     for (auto* st : states)
       st->dirty = false; // a failed commit marks every client dirty again
   }
 
+  /// Kafka confirmed commit `id`: its acks are durable. Commits are
+  /// answered in the order they were sent; one that is older than the
+  /// point a client has already (a retry inside librdkafka answered late)
+  /// changes nothing.
+  void confirmed(uint64_t id, std::vector<std::pair<std::string, durable_point>>& points) {
+    for (auto& [c, point] : points) {
+      auto it = clients_.find(c);
+      if (it == clients_.end() || !it->second.loaded || it->second.durable_commit > id)
+        continue;
+      it->second.durable = std::move(point);
+      it->second.durable_commit = id;
+    }
+    ++durability_epoch_;
+  }
+
+public:
+  /// Between batches: the answers that came, and the commit of acks a
+  /// batch had to defer (two unanswered) once there is room, so that the
+  /// last acks of a drain do not wait for the next batch. True while a
+  /// commit is unanswered or acks are not sent yet.
+  bool maintain() override {
+    if (!consumer_)
+      return false;
+    drain_commits(0);
+    bool dirty = std::any_of(clients_.begin(), clients_.end(),
+                             [](auto& kv) { return kv.second.loaded && kv.second.dirty; });
+    if (dirty && commits_in_flight_ < max_commits_in_flight)
+      commit();
+    return commits_in_flight_ > 0
+           || std::any_of(clients_.begin(), clients_.end(),
+                          [](auto& kv) { return kv.second.loaded && kv.second.dirty; });
+  }
+
+  /// True if entry `seq` of `client` was acknowledged (erased) and that
+  /// erase is not durable yet: a crash now would bring the entry back
+  /// (its offset commit is unanswered, deferred, failed, or the ack did
+  /// not fit in the commit metadata). False for an entry not acknowledged
+  /// at all, and for a client this store does not hold.
+  bool erase_pending(const std::string& client, uint64_t seq) const {
+    auto it = clients_.find(client);
+    if (it == clients_.end() || !it->second.loaded)
+      return false;
+    auto& st = it->second;
+    bool acked = seq <= st.floor_seq || st.acked_above.contains(seq);
+    return acked && !st.durable.contains(seq);
+  }
+
+  /// Grows with every confirmed commit (erase_pending may have changed).
+  uint64_t durability_epoch() const noexcept {
+    return durability_epoch_;
+  }
+
+private:
   /// Collects the answers of earlier commits until at most `target` are
   /// unanswered, waiting up to `wait_ms`; false if more are left.
   bool drain_commits(uint32_t wait_ms, int target = 0) {
@@ -871,6 +969,8 @@ private:
       }
       if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
         --commits_in_flight_;
+        auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(rd_kafka_event_opaque(ev)));
+        auto points = in_flight_points_.extract(id);
         auto e = rd_kafka_event_error(ev);
         std::string failure;
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -883,6 +983,8 @@ private:
         }
         if (failure.empty()) {
           commit_degraded_ = false;
+          if (!points.empty())
+            confirmed(id, points.mapped());
         } else {
           commit_degraded_ = true;
           ++counters_.commit_failures;
@@ -911,6 +1013,7 @@ private:
       return;
     }
     commit_queue_.reset();
+    in_flight_points_.clear(); // never confirmed: their acks are sent again
     if (commits_in_flight_ > 0) {
       commits_in_flight_ = 0;
       for (auto& [c, st] : clients_)
@@ -1086,6 +1189,10 @@ private:
   };
   std::unique_ptr<rd_kafka_queue_t, queue_deleter> commit_queue_;
   int commits_in_flight_ = 0;
+  uint64_t last_commit_id_ = 0;
+  /// Per commit sent and not answered: what it makes durable per client.
+  std::map<uint64_t, std::vector<std::pair<std::string, durable_point>>> in_flight_points_;
+  uint64_t durability_epoch_ = 0;
   bool produce_degraded_ = false; ///< the last batch failed: probe first
   bool commit_degraded_ = false;
   kafka_queue_counters counters_;
@@ -1147,7 +1254,15 @@ public:
     const std::unordered_set<std::string>& keep,
     const std::function<void(const std::string&, const std::string&)>& removed) override;
 
-  store& inner() noexcept {
+  bool erase_pending(const std::string& client_id, uint64_t seq) const override;
+
+  uint64_t durability_epoch() const noexcept override;
+
+  bool maintain() override {
+    return impl_->maintain();
+  }
+
+  store& inner() const noexcept {
     return *impl_;
   }
 
@@ -1166,6 +1281,16 @@ std::error_code kafka_app_queue::erase_leftovers(
   if (k == nullptr)
     return queue_store::erase_leftovers(keep, removed);
   return k->erase_leftover_topics(keep, removed);
+}
+
+bool kafka_app_queue::erase_pending(const std::string& client_id, uint64_t seq) const {
+  auto k = as_kafka_queue(*impl_);
+  return k != nullptr && k->erase_pending(client_id, seq);
+}
+
+uint64_t kafka_app_queue::durability_epoch() const noexcept {
+  auto k = as_kafka_queue(*impl_);
+  return k != nullptr ? k->durability_epoch() : 0;
 }
 
 kafka_queue_store* as_kafka_queue(queue_store& q) {
@@ -1189,6 +1314,11 @@ std::optional<kafka_queue_counters> kafka_queue_stats(queue_store& q) {
 
 bool kafka_queue_flush_commits(store& s, uint32_t wait_ms) {
   auto k = as_kafka_queue(s);
+  return k != nullptr && k->flush_commits(wait_ms);
+}
+
+bool kafka_queue_flush_commits(queue_store& q, uint32_t wait_ms) {
+  auto k = as_kafka_queue(q);
   return k != nullptr && k->flush_commits(wait_ms);
 }
 

@@ -397,6 +397,11 @@ public:
     return inner_->queue_stats(client_id, out);
   }
 
+  bool maintain() override {
+    bool more = inner_->maintain();
+    return log_->maintain() || more;
+  }
+
   std::error_code for_each_queue(const std::function<void(const std::string&)>& f) override {
     return inner_->for_each_queue(f);
   }

@@ -10,6 +10,7 @@
 #include "amq/metrics/registry.hpp"
 
 #include <map>
+#include <set>
 
 using namespace amq;
 using namespace amq::storage;
@@ -32,6 +33,31 @@ public:
   bool fail = false;
   int applies = 0;
   std::string name = "fake";
+  /// Erases not durable yet (as Kafka before its offset commit is
+  /// confirmed): `defer_erases` puts every erase here, `confirm` makes
+  /// them durable.
+  bool defer_erases = false;
+  std::set<std::pair<std::string, uint64_t>> pending;
+  uint64_t epoch = 0;
+  int maintains = 0;
+
+  void confirm() {
+    pending.clear();
+    ++epoch;
+  }
+
+  bool erase_pending(const std::string& c, uint64_t seq) const override {
+    return pending.count({c, seq}) > 0;
+  }
+
+  uint64_t durability_epoch() const noexcept override {
+    return epoch;
+  }
+
+  bool maintain() override {
+    ++maintains;
+    return !pending.empty();
+  }
 
   std::string describe() const override {
     return name;
@@ -50,9 +76,12 @@ public:
       queues[c][e.seq] = e;
       last[c] = std::max(last[c], e.seq);
     }
-    for (auto& [c, s] : b.erase_entries)
+    for (auto& [c, s] : b.erase_entries) {
       if (auto i = queues.find(c); i != queues.end())
         i->second.erase(s);
+      if (defer_erases)
+        pending.emplace(c, s);
+    }
     return {};
   }
 
@@ -447,6 +476,85 @@ CAF_TEST(released marks live in the primary and join every queue backend) {
   in_primary.clear();
   CHECK_OK(st->read_released("app", 0, in_primary));
   CAF_CHECK(in_primary.empty());
+}
+
+CAF_TEST(a mark is erased only once the erase of its entry is durable) {
+  // Kafka confirms an offset commit after apply returned: until then a
+  // crash brings the entry back, and it must come back with its mark (sent
+  // as PUBREL, not as a new PUBLISH). The composite holds such marks and
+  // erases them with a later batch or maintain() once the backend says
+  // the erase is durable.
+  auto marks = [&](const std::string& c) {
+    std::vector<uint64_t> out;
+    CHECK_OK(primary->read_released(c, 0, out));
+    return out;
+  };
+  write_batch b;
+  b.put_sessions = {record("dev", 0)};
+  b.append = {{"dev", entry(1)}, {"dev", entry(2)}, {"dev", entry(3)}};
+  b.put_released = {{"dev", 1}, {"dev", 2}, {"dev", 3}};
+  CHECK_OK(st->apply(b));
+  device->defer_erases = true;
+  // PUBCOMP of 1: the entry goes, its mark is held.
+  b = {};
+  b.erase_entries = {{"dev", 1}};
+  b.erase_released = {{"dev", 1}};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(marks("dev"), seq_list({1, 2, 3}));
+  CAF_CHECK_EQUAL(st->held_marks(), 1u);
+  // A read passing where entry 1 was keeps its mark too.
+  CAF_CHECK_EQUAL(seqs(*st, "dev"), seq_list({2, 3}));
+  CAF_CHECK_EQUAL(marks("dev"), seq_list({1, 2, 3}));
+  // Other batches, nothing confirmed: still held.
+  b = {};
+  b.append = {{"dev", entry(4)}};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK(st->maintain());
+  CAF_CHECK_EQUAL(marks("dev"), seq_list({1, 2, 3}));
+  // Confirmed: the next batch erases it.
+  device->confirm();
+  b = {};
+  b.append = {{"dev", entry(5)}};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(marks("dev"), seq_list({2, 3}));
+  CAF_CHECK_EQUAL(st->held_marks(), 0u);
+  // PUBCOMP of 2, confirmed with no batch after it: maintain() erases it
+  // and reports no work left.
+  b = {};
+  b.erase_entries = {{"dev", 2}};
+  b.erase_released = {{"dev", 2}};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(st->held_marks(), 1u);
+  device->confirm();
+  auto before = device->maintains;
+  CAF_CHECK(!st->maintain());
+  CAF_CHECK_EQUAL(device->maintains, before + 1);
+  CAF_CHECK_EQUAL(marks("dev"), seq_list({3}));
+  CAF_CHECK_EQUAL(st->held_marks(), 0u);
+  // A session erased takes its held marks with its record.
+  b = {};
+  b.erase_entries = {{"dev", 3}};
+  b.erase_released = {{"dev", 3}};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(st->held_marks(), 1u);
+  b = {};
+  b.erase_sessions = {"dev"};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(st->held_marks(), 0u);
+  CAF_CHECK(marks("dev").empty());
+  // Backends whose erases are durable at once (the default): nothing held.
+  device->defer_erases = false;
+  b = {};
+  b.put_sessions = {record("d2", 0)};
+  b.append = {{"d2", entry(1)}};
+  b.put_released = {{"d2", 1}};
+  CHECK_OK(st->apply(b));
+  b = {};
+  b.erase_entries = {{"d2", 1}};
+  b.erase_released = {{"d2", 1}};
+  CHECK_OK(st->apply(b));
+  CAF_CHECK_EQUAL(st->held_marks(), 0u);
+  CAF_CHECK(marks("d2").empty());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -57,6 +57,8 @@
 /// /// STORAGE actor: applies write batches with group commit (amq/actors/storage_actor.hpp).
 /// // (persist_atom, storage::write_batch, uint64_t token)  token != 0: reply persisted_atom
 /// // (commit_atom)                              self: apply everything pending
+/// // (maintain_atom)                            self, 50 ms after a commit: the store's
+/// //                                            work between batches (store::maintain)
 /// // (read_atom, std::string client_id, uint64_t from_seq, uint32_t limit)
 /// //   → std::vector<queued_entry>              a page of a stored queue (as committed)
 ///
@@ -120,6 +122,7 @@ using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using persist_atom = caf::atom_constant<caf::atom("persist")>;
 using persisted_atom = caf::atom_constant<caf::atom("persisted")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using slow_atom = caf::atom_constant<caf::atom("slow")>;

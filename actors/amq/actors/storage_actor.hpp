@@ -11,6 +11,11 @@
 /// every sender that asked (token != 0) gets `(persisted_atom, token, ok)`,
 /// in the order they asked.
 ///
+/// Between batches: 50 ms after a commit the actor calls the store's
+/// `maintain` (Kafka: offset commits deferred or unanswered; the composite:
+/// "released" marks whose entries' erases became durable), again every
+/// 50 ms while it reports work left.
+///
 /// Reads: `(read_atom, client_id, from_seq, limit)` answers a page of a
 /// stored queue (cold sessions, docs/sessions.md) from what is committed:
 /// a session only asks for entries whose delivery it got, which the router
@@ -40,6 +45,10 @@ struct storage_state {
 
   void persist(storage::write_batch& b, uint64_t token);
   void commit();
+  /// The store's work between batches; scheduled again while there is some.
+  void maintain();
+  /// Sends `maintain_atom` to itself in 50 ms unless one is on its way.
+  void schedule_maintenance();
   /// A page of `client_id`'s queue: entries with seq >= from_seq, at most
   /// `limit`, in order, as committed.
   caf::result<std::vector<storage::queued_entry>> read(const std::string& client_id,
@@ -50,6 +59,7 @@ struct storage_state {
   storage::write_batch pending;
   std::vector<std::pair<caf::actor, uint64_t>> waiting;
   bool commit_scheduled = false;
+  bool maintenance_scheduled = false;
   /// Metrics: backend label index, and `counters.batches` at the last commit.
   size_t metrics_backend = 0;
   uint64_t batches_committed = 0;

@@ -65,6 +65,20 @@ void storage_state::commit() {
     if (who)
       self->send(who, persisted_atom::value, token, ok);
   waiting.clear();
+  schedule_maintenance();
+}
+
+void storage_state::schedule_maintenance() {
+  if (maintenance_scheduled)
+    return;
+  maintenance_scheduled = true;
+  self->delayed_send(self, std::chrono::milliseconds{50}, maintain_atom::value);
+}
+
+void storage_state::maintain() {
+  maintenance_scheduled = false;
+  if (store->maintain())
+    schedule_maintenance();
 }
 
 caf::result<std::vector<storage::queued_entry>>
@@ -94,6 +108,7 @@ caf::behavior storage_behavior(storage_actor_type* self, std::shared_ptr<storage
   return {
     [&st](persist_atom, storage::write_batch& b, uint64_t token) { st.persist(b, token); },
     [&st](commit_atom) { st.commit(); },
+    [&st](maintain_atom) { st.maintain(); },
     [&st](read_atom, const std::string& client_id, uint64_t from_seq, uint32_t limit) {
       return st.read(client_id, from_seq, limit);
     },

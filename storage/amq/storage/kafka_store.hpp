@@ -121,6 +121,7 @@ std::optional<kafka_queue_counters> kafka_queue_stats(queue_store& q);
 /// came and the last one succeeded. Tests use it to look at the committed
 /// offset; the broker does not need it.
 bool kafka_queue_flush_commits(store& s, uint32_t wait_ms);
+bool kafka_queue_flush_commits(queue_store& q, uint32_t wait_ms);
 
 /// How many librdkafka handles of this process did not shut down within
 /// their bound (request timeout + 5 s) and were abandoned: librdkafka 2.0.2

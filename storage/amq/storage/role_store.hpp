@@ -49,6 +49,7 @@
 #include "amq/storage/store.hpp"
 
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -138,6 +139,29 @@ public:
     return false;
   }
 
+  /// True if the erase of entry `seq` of `client_id` (an `erase_entries`
+  /// of an earlier apply) is not durable yet, so that a crash now would
+  /// bring the entry back (Kafka: its offset commit is not confirmed). The
+  /// composite keeps the entry's "released" mark until it is, so that the
+  /// entry, should it come back, is sent as PUBREL and not as a new
+  /// message. False for an entry never erased. The default: every erase
+  /// is durable when `apply` returns.
+  virtual bool erase_pending(const std::string& client_id, uint64_t seq) const {
+    (void)client_id;
+    (void)seq;
+    return false;
+  }
+
+  /// As `store::maintain`.
+  virtual bool maintain() {
+    return false;
+  }
+
+  /// Changes whenever an erase pending before may have become durable.
+  virtual uint64_t durability_epoch() const noexcept {
+    return 0;
+  }
+
   /// Receives corrupt records found by `read_queue` (set by the composite).
   store::corrupt_handler on_corrupt;
 };
@@ -165,6 +189,9 @@ public:
   std::error_code
   for_each_retained(const std::function<void(protocol::message_ptr&&)>& f) override;
   std::string last_error() const override;
+  /// The queue backends' work, then the held marks whose entries' erases
+  /// are durable now are erased.
+  bool maintain() override;
 
   /// Boot: learns every client's type from the primary and erases, in the
   /// queue backends other than the primary, every queue that is not the
@@ -177,6 +204,12 @@ public:
   /// queue's name in parentheses.
   std::error_code
   recover(const std::function<void(const std::string&, const std::string&)>& removed = {});
+
+  /// "Released" marks kept until the erase of their entry is durable in
+  /// the queue backend (see `queue_store::erase_pending`).
+  size_t held_marks() const noexcept {
+    return held_mark_count_;
+  }
 
   /// The role a client's queue is in (DEVICE if unknown).
   queue_role role_of_client(const std::string& client_id) const;
@@ -194,6 +227,14 @@ private:
   std::unique_ptr<store> primary_;
   std::unique_ptr<queue_store> device_;
   std::unique_ptr<queue_store> application_;
+  /// Marks to erase once the erase of their entry is durable in its
+  /// backend (`queue_store::erase_pending`), per client; looked at when a
+  /// backend's `durability_epoch` moved.
+  std::unordered_map<std::string, std::set<uint64_t>> held_marks_;
+  size_t held_mark_count_ = 0;
+  uint64_t held_epoch_[2] = {0, 0}; ///< durability_epoch of device, application
+  /// Moves the held marks whose entries' erases are durable now to `out`.
+  void release_held_marks(std::vector<std::pair<std::string, uint64_t>>& out);
   std::unordered_map<std::string, queue_role> roles_;
   /// Clients appended to before any record of theirs (queued as DEVICE).
   std::unordered_set<std::string> defaulted_;

@@ -246,6 +246,16 @@ public:
     return {};
   }
 
+  /// Work between batches: what a backend left for later because it does
+  /// not wait in `apply` (Kafka: collecting the answers of offset commits,
+  /// sending a commit deferred while two were unanswered; the composite:
+  /// erasing the "released" marks whose entries' erases became durable).
+  /// The storage actor calls it a little after a batch and again while it
+  /// returns true (work left). Never blocks for long. Default: nothing.
+  virtual bool maintain() {
+    return false;
+  }
+
 protected:
   void report_corrupt(std::string_view what, std::string_view key, std::error_code why) {
     ++corrupt_records_;
