@@ -428,6 +428,36 @@ CAF_TEST(closing the store sends the last commit and waits for its answer) {
   CAF_CHECK_EQUAL(read_all(*s, id), (std::vector<uint64_t>{6, 8, 9, 10}));
 }
 
+CAF_TEST(maintain sends a deferred commit without another batch) {
+  // The last acks of a drain must not wait for the next batch (there may be
+  // none for hours): the storage actor calls maintain() between batches,
+  // which collects the answers and sends what a batch had to defer.
+  auto o = options("amq-kq-maint");
+  auto id = std::string{"app/maint"};
+  auto topic = kafka_app_topic(o.topic_prefix, id);
+  auto s = open_queue(o);
+  write_batch b;
+  b.put_sessions.push_back(app_session(id));
+  CAF_REQUIRE(!s->apply(b));
+  append(*s, id, 1, 10);
+  auto before = kafka_queue_stats(*s)->commits_deferred;
+  for (auto seqs : {std::vector<uint64_t>{1, 2}, {3, 4}, {5, 6}}) {
+    write_batch acks;
+    for (auto seq : seqs)
+      acks.erase_entries.emplace_back(id, seq);
+    CAF_REQUIRE(!s->apply(acks));
+  }
+  auto deferred = kafka_queue_stats(*s)->commits_deferred > before;
+  CAF_MESSAGE("the third batch's commit was " << (deferred ? "" : "not ") << "deferred");
+  // maintain() until it reports nothing left (Kafka answers within its
+  // request timeout; the bound is far above that).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  while (s->maintain() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  CAF_CHECK(!s->maintain());
+  CAF_CHECK_EQUAL(committed(o.group_id, topic), 6); // with the store still open
+}
+
 CAF_TEST(topics exist only for persistent APPLICATION sessions and go with them) {
   auto o = options("amq-kq-topics");
   auto s = open_queue(o);
