@@ -60,7 +60,21 @@ std::unique_ptr<store> open_queue(const kafka_options& o) {
   return s;
 }
 
-session_record app_session(const std::string& id, uint8_t type = 1) {
+session_record app_session(const std::string& id, uint8_t type = 1);
+void append(store& s, const std::string& id, uint64_t from, uint64_t to);
+
+/// A queue store with the session `id` and its entries 1..n.
+std::unique_ptr<store> open_queue_with(const kafka_options& o, const std::string& id, uint64_t n) {
+  auto s = open_queue(o);
+  write_batch b;
+  b.put_sessions.push_back(app_session(id));
+  if (auto err = s->apply(b))
+    CAF_FAIL("cannot put the session: " << s->last_error());
+  append(*s, id, 1, n);
+  return s;
+}
+
+session_record app_session(const std::string& id, uint8_t type) {
   session_record r;
   r.client_id = id;
   r.client_type = type;
@@ -408,11 +422,7 @@ CAF_TEST(closing the store sends the last commit and waits for its answer) {
   auto id = std::string{"app/close"};
   auto topic = kafka_app_topic(o.topic_prefix, id);
   {
-    auto s = open_queue(o);
-    write_batch b;
-    b.put_sessions.push_back(app_session(id));
-    CAF_REQUIRE(!s->apply(b));
-    append(*s, id, 1, 10);
+    auto s = open_queue_with(o, id, 10);
     // Three batches, no flush, the store closed at once: the last batch's
     // commit is usually left to a later batch (two commits unanswered), so
     // closing must send it.
@@ -434,12 +444,7 @@ CAF_TEST(maintain sends a deferred commit without another batch) {
   // which collects the answers and sends what a batch had to defer.
   auto o = options("amq-kq-maint");
   auto id = std::string{"app/maint"};
-  auto topic = kafka_app_topic(o.topic_prefix, id);
-  auto s = open_queue(o);
-  write_batch b;
-  b.put_sessions.push_back(app_session(id));
-  CAF_REQUIRE(!s->apply(b));
-  append(*s, id, 1, 10);
+  auto s = open_queue_with(o, id, 10);
   auto before = kafka_queue_stats(*s)->commits_deferred;
   for (auto seqs : {std::vector<uint64_t>{1, 2}, {3, 4}, {5, 6}}) {
     write_batch acks;
@@ -455,7 +460,7 @@ CAF_TEST(maintain sends a deferred commit without another batch) {
   while (s->maintain() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   CAF_CHECK(!s->maintain());
-  CAF_CHECK_EQUAL(committed(o.group_id, topic), 6); // with the store still open
+  CAF_CHECK_EQUAL(committed(o.group_id, kafka_app_topic(o.topic_prefix, id)), 6); // still open
 }
 
 CAF_TEST(topics exist only for persistent APPLICATION sessions and go with them) {
