@@ -553,6 +553,15 @@ std::vector<option_descriptor> make_options() {
         "the waker's core. Applied only when there are at least as many CPUs as workers "
         "(logged either way). false: the kernel places the workers (better on a machine "
         "shared with other busy programs, where a pinned worker cannot move off a busy core).");
+  t.add(AMQ_KEY(runtime.arrival_order), bool_codec{}, {},
+        "A SUBSCRIBE and other clients' PUBLISHes are ordered by when they reached the "
+        "machine (the kernel's receive timestamp of each read, SO_TIMESTAMPNS), not by when a "
+        "worker got to read them: a message that arrived after a SUBSCRIBE but was routed "
+        "before it was read is given to the new subscription (docs/sessions.md, \"Arrival "
+        "order\"; counted by actormq_arrival_order_total). The router keeps the last 1,024 "
+        "messages (at most 1 MiB) for this. false: no timestamps, no window; a client that "
+        "publishes right after another's SUBSCRIBE, without waiting for its SUBACK, may miss "
+        "it now and then (MQTT promises the subscription from the SUBACK on).");
   t.add(AMQ_KEY(runtime.worker_moderate_polls), uint_in<uint32_t>(0, 100000), {},
         "With runtime.io_threads >= 1 (CAF's own scheduler): "
         "how an idle actor worker waits (CAF work-stealing moderate-poll-attempts): after a short "

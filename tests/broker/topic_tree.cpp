@@ -686,4 +686,36 @@ CAF_TEST(agrees with protocol topic_matches and validate_topic_filter) {
   CAF_CHECK(positives > 100);
 }
 
+CAF_TEST(delivers_to asks the non shared subscriptions without turning a shared group) {
+  tree.subscribe(1, "a/+", qos(1, 0));
+  auto own = qos(0, 0);
+  own.no_local = true;
+  tree.subscribe(2, "a/b", own);
+  tree.subscribe(1, "$share/g/a/b", qos(1, 0));
+  tree.subscribe(3, "$share/g/a/b", qos(1, 0));
+  CAF_CHECK(tree.delivers_to("a/b", std::nullopt, 1));
+  CAF_CHECK(tree.delivers_to("a/b", std::nullopt, 2));
+  CAF_CHECK(!tree.delivers_to("a/b", 2, 2)); // No Local
+  CAF_CHECK(!tree.delivers_to("x/b", std::nullopt, 1));
+  // Member 3 only through the group: not asked.
+  CAF_CHECK(!tree.delivers_to("a/b", std::nullopt, 3));
+  // The group's turn is where it was: the first match picks its first member, the next the
+  // other one, however often delivers_to asked in between.
+  tree.match("a/b", std::nullopt, out);
+  session_id first = 0;
+  for (auto& d : out)
+    if (d.shared)
+      first = d.session;
+  for (int i = 0; i < 3; ++i)
+    tree.delivers_to("a/b", std::nullopt, 1);
+  tree.match("a/b", std::nullopt, out);
+  session_id second = 0;
+  for (auto& d : out)
+    if (d.shared)
+      second = d.session;
+  CAF_CHECK_NOT_EQUAL(first, 0u);
+  CAF_CHECK_NOT_EQUAL(second, 0u);
+  CAF_CHECK_NOT_EQUAL(first, second);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -860,6 +861,81 @@ CAF_TEST(readable_bytes counts input not read yet and is 0 once closed) {
   conn->abort();
   CAF_REQUIRE(rec->wait([](recorder& r) { return r.closed == 1; }));
   CAF_CHECK_EQUAL(conn->readable_bytes(), 0u);
+}
+
+CAF_TEST(receive timestamps say when the bytes arrived however late the I/O thread reads them) {
+  using clock = std::chrono::system_clock;
+  auto now_ns = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
+      .count();
+  };
+  std::mutex m;
+  std::vector<std::pair<int64_t, int64_t>> seen; // (read_arrival, when on_data ran)
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  configure = [&](recorder& r) {
+    r.on_data_hook = [&, released](const connection_ptr&) {
+      size_t n = 0;
+      {
+        std::lock_guard<std::mutex> guard{m};
+        seen.emplace_back(connection::read_arrival(), now_ns());
+        n = seen.size();
+      }
+      if (n == 1)
+        released.wait(); // the I/O thread is busy while the second write arrives
+    };
+  };
+  auto opts = default_options();
+  opts.receive_timestamps = true;
+  start(opts);
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  const int64_t before_first = now_ns();
+  CAF_REQUIRE(cl.write_all("a"));
+  // The first on_data blocks in the hook (data_calls counts after it): wait for its record.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> guard{m};
+      if (!seen.empty())
+        break;
+    }
+    CAF_REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::yield();
+  }
+  const int64_t before_second = now_ns();
+  CAF_REQUIRE(cl.write_all("b"));
+  const int64_t after_second = now_ns();
+  // Hold the I/O thread well past the arrival, then let it read.
+  std::this_thread::sleep_for(std::chrono::milliseconds{30});
+  release.set_value();
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.data_calls == 2; }));
+  std::lock_guard<std::mutex> guard{m};
+  CAF_REQUIRE_EQUAL(seen.size(), 2u);
+  auto [first_arrival, first_read] = seen[0];
+  auto [second_arrival, second_read] = seen[1];
+  CAF_CHECK_LESS_OR_EQUAL(before_first, first_arrival);
+  CAF_CHECK_LESS_OR_EQUAL(first_arrival, first_read);
+  // The kernel's stamp: between the client's write and its return (loopback delivers in the
+  // send), not when the busy I/O thread got to it 30 ms later.
+  CAF_CHECK_LESS_OR_EQUAL(before_second, second_arrival);
+  CAF_CHECK_LESS_OR_EQUAL(second_arrival, after_second);
+  CAF_CHECK_GREATER_OR_EQUAL(second_read - second_arrival, 30'000'000);
+  // Outside on_data there is no arrival.
+  CAF_CHECK_EQUAL(connection::read_arrival(), 0);
+}
+
+CAF_TEST(without receive timestamps read_arrival is 0) {
+  std::atomic<int64_t> arrival{-1};
+  configure = [&](recorder& r) {
+    r.on_data_hook = [&](const connection_ptr&) { arrival = connection::read_arrival(); };
+  };
+  start();
+  client cl{srv->port()};
+  auto [conn, rec] = wait_conn();
+  CAF_REQUIRE(cl.write_all("a"));
+  CAF_REQUIRE(rec->wait([](recorder& r) { return r.data_calls == 1; }));
+  CAF_CHECK_EQUAL(arrival.load(), 0);
 }
 
 CAF_TEST(close flushes queued bytes before closing) {

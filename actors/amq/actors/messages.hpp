@@ -146,8 +146,12 @@ using connect_frame_ptr = std::shared_ptr<const connect_frame>;
 struct byte_chunk {
   /// Inline up to 128 bytes (a small PUBLISH or an ack): no allocation besides the message's.
   boost::container::small_vector<uint8_t, 128> data;
+  /// When the bytes arrived (net::connection::read_arrival: CLOCK_REALTIME ns, the kernel's
+  /// receive time); 0: unknown.
+  int64_t arrival = 0;
   byte_chunk() = default;
-  explicit byte_chunk(std::span<const uint8_t> bytes) : data(bytes.begin(), bytes.end()) {
+  explicit byte_chunk(std::span<const uint8_t> bytes, int64_t arrival = 0)
+    : data(bytes.begin(), bytes.end()), arrival(arrival) {
   }
   std::span<const uint8_t> view() const noexcept {
     return {data.data(), data.size()};
@@ -162,6 +166,9 @@ struct route_batch {
   /// (router.hpp, flow control): QoS 0 only, nothing retained, and within
   /// the publisher's window of unacknowledged batches (session.hpp).
   bool ack = true;
+  /// When the read that carried the messages arrived (byte_chunk::arrival); 0: unknown (a will,
+  /// a message of the broker's), taken as the time it is routed (router.hpp, "Arrival order").
+  int64_t arrival = 0;
   /// Inline up to 4 (a read's worth, usually 1): no allocation besides the message's.
   boost::container::small_vector<protocol::message_ptr, 4> messages;
 };

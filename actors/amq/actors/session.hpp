@@ -153,8 +153,10 @@ struct session_state {
   /// Writes the collected output; `force` ignores output holds (closing).
   void flush(bool force = false);
 
-  /// Carries out the machine's effects after every input.
-  void after_input();
+  /// Carries out the machine's effects after every input. `arrival`: when the input's bytes
+  /// arrived (byte_chunk::arrival; 0 for other inputs), given to its SUBSCRIBEs and its route
+  /// batch (router.hpp, "Arrival order").
+  void after_input(int64_t arrival = 0);
   /// Routes a batch of this session's PUBLISHes: in this job when the
   /// router is local (`core`), else as a message to it.
   void route_direct(route_batch& batch);

@@ -143,6 +143,10 @@ struct subscribe_request {
   subscription_entry options;
   bool is_new = true; ///< for Retain Handling 1
   bool restored = false; ///< re-registered after a restart: no retained delivery
+  /// When the SUBSCRIBE arrived (the kernel's receive time of its read, CLOCK_REALTIME ns; 0:
+  /// unknown). The router delivers to the new subscription what other clients published after
+  /// it arrived but was routed before it was read (amq/actors/router.hpp, "Arrival order").
+  int64_t arrival = 0;
 };
 
 /// A cold session asks for the next page of its stored queue: entries with

@@ -271,6 +271,12 @@ public:
   void match(std::string_view topic, std::optional<session_id> publisher,
              std::vector<delivery>& out);
 
+  /// Whether a PUBLISH to `topic` from `publisher` reaches `session` through one of its
+  /// non-shared subscriptions (No Local applied). Shared groups are not asked: their choice
+  /// turns per message, and asking must not turn it.
+  bool delivers_to(std::string_view topic, std::optional<session_id> publisher,
+                   session_id session);
+
   /// Options of an existing subscription (admin, tests).
   std::optional<subscription_options> find(session_id session, std::string_view filter) const;
 
@@ -346,6 +352,9 @@ private:
   // Scratch state of match(), kept to reuse capacity.
   std::vector<std::pair<node*, size_t>> stack_;
   int contributing_nodes_ = 0;
+  /// delivers_to(): match() without shared groups, into `probe_`.
+  bool skip_shared_ = false;
+  std::vector<delivery> probe_;
   std::vector<dedup_slot> dedup_;
   size_t dedup_count_ = 0;
   uint32_t generation_ = 0;

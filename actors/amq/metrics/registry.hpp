@@ -125,7 +125,11 @@ inline constexpr size_t router_lock_busy = acl_denied + 3;
 /// Session turns a worker ran at once, without a message (docs/architecture.md, "Direct
 /// turns"): [0] a connection's bytes, [1] a route's deliveries.
 inline constexpr size_t direct_turns = router_lock_busy + 1;
-inline constexpr size_t storage = direct_turns + 2;
+/// Arrival order (amq/actors/router.hpp): [0] messages a new subscription got because they
+/// arrived after its SUBSCRIBE but were routed before it was read; [1] SUBSCRIBEs whose recent
+/// window no longer reached back to their arrival.
+inline constexpr size_t arrival_order = direct_turns + 2;
+inline constexpr size_t storage = arrival_order + 2;
 
 inline constexpr size_t count = storage + backend_count * storage_block;
 } // namespace slot

@@ -193,6 +193,15 @@ public:
     return nullptr;
   }
 
+  /// During a receiver's `on_data` (on the I/O thread): when the bytes handed over arrived, in
+  /// nanoseconds since the epoch (CLOCK_REALTIME). Plain TCP with
+  /// `server_options::receive_timestamps`: the kernel's receive time of the newest of them
+  /// (SO_TIMESTAMPNS, so not how late a busy or sleeping I/O thread read them); TLS: the time
+  /// of the read. 0 outside `on_data`, or when timestamps are off. It orders input read on
+  /// different threads by when it reached the machine (amq/actors/router.hpp, "Arrival
+  /// order").
+  static int64_t read_arrival() noexcept;
+
   /// TLS: the Common Name of the client certificate the handshake verified; empty for plain
   /// TCP, a client without a certificate, or one whose certificate has no CN. On the I/O thread
   /// (a receiver's on_data), from the first data on.

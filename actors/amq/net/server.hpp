@@ -85,6 +85,10 @@ struct server_options {
   int listen_backlog = 4096;
   /// Sets TCP_NODELAY on accepted sockets (writes are batched by the edge already).
   bool tcp_nodelay = true;
+  /// Records when each read's bytes arrived (`connection::read_arrival`): SO_TIMESTAMPNS on
+  /// plain TCP sockets (the kernel stamps every received packet; one clock read each), the read's
+  /// time on TLS. False: `read_arrival` is 0.
+  bool receive_timestamps = false;
   /// Plain TCP: a `send` from a thread other than an I/O thread writes to the socket itself when
   /// nothing is queued or in flight (connection.hpp, "Write-through"). False: every write is the
   /// I/O thread's (all sends meanwhile gather into one). TLS listeners ignore it (never).

@@ -173,7 +173,7 @@ std::error_code broker_node::start() {
   // One timer service for every session's keep-alive, will and expiry
   // deadlines (amq/actors/timers.hpp); sessions find it by name.
   sys_.registry().put(timer_service_name, spawn_timer_service(sys_));
-  router_ = spawn_router(sys_, limits_, storage_);
+  router_ = spawn_router(sys_, limits_, storage_, cfg_.runtime.arrival_order);
   if (cfg_.admin.enabled)
     directory_ = std::make_shared<admin::session_directory>(cfg_.cluster.node_name);
   registry_ = spawn_registry(sys_, limits_, router_, storage_,
@@ -201,6 +201,7 @@ std::error_code broker_node::start() {
     }
   }
   opts.write_through = cfg_.runtime.write_through;
+  opts.receive_timestamps = cfg_.runtime.arrival_order;
   opts.write_high_watermark = cfg_.limits.write_buffer_high_watermark;
   opts.receive_buffer = static_cast<int>(cfg_.limits.socket_receive_buffer);
   opts.send_buffer = static_cast<int>(cfg_.limits.socket_send_buffer);

@@ -91,10 +91,11 @@ void edge_link::on_data(const net::connection_ptr& conn, std::span<const uint8_t
     auto* s = direct ? as_session(target) : nullptr;
     auto* eu = s != nullptr ? current_worker(s->home_system()) : nullptr;
     if (s != nullptr && s->try_claim(eu)) {
-      byte_chunk chunk{bytes};
+      byte_chunk chunk{bytes, net::connection::read_arrival()};
       s->bytes_claimed(eu, conn->id(), chunk);
     } else {
-      caf::anon_send(target, bytes_atom::value, conn->id(), byte_chunk{bytes});
+      caf::anon_send(target, bytes_atom::value, conn->id(),
+                     byte_chunk{bytes, net::connection::read_arrival()});
     }
     if (n > max_unconsumed_ && !paused_.exchange(true)) {
       conn->pause_reading();

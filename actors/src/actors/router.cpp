@@ -23,29 +23,67 @@ void router_state::subscribe(broker::session_id sid, caf::actor session,
   opts.retain_as_published = req.options.retain_as_published;
   opts.retain_handling = static_cast<uint8_t>(req.options.handling);
   opts.subscription_id = req.options.subscription_id;
+  const bool shared = parse_shared(req.filter).has_value();
+  // Arrival order (header comment): what arrived after the SUBSCRIBE but was routed before it
+  // was read, asked of the tree before it has the new subscription.
+  auto& late = late_messages;
+  late.clear();
+  if (req.arrival != 0 && !req.restored && !shared && recent.size() > 0)
+    collect_late(sid, req, late);
   bool is_new = tree.subscribe(sid, req.filter, opts);
-  // Retained messages on subscribe (§3.3.1.3): never for shared subscriptions.
-  auto handling = req.options.handling;
-  if (req.restored || parse_shared(req.filter) || handling == retain_handling::do_not_send
-      || (handling == retain_handling::send_if_new_subscription && !is_new))
-    return;
   delivery_batch batch;
-  retained.match(req.filter, sys->clock().now(),
-                 [&](std::string_view, const message_ptr& msg, auto) {
-                   broker::routed_message rm;
-                   rm.msg = msg;
-                   rm.max_qos = req.options.max_qos;
-                   rm.retain = true;
-                   if (req.options.subscription_id != 0)
-                     rm.subscription_ids.push_back(req.options.subscription_id);
-                   batch.items.push_back(std::move(rm));
-                 });
+  auto add = [&](const message_ptr& msg, bool retain) {
+    broker::routed_message rm;
+    rm.msg = msg;
+    rm.max_qos = req.options.max_qos;
+    rm.retain = retain;
+    if (req.options.subscription_id != 0)
+      rm.subscription_ids.push_back(req.options.subscription_id);
+    batch.items.push_back(std::move(rm));
+  };
+  // Retained messages on subscribe (§3.3.1.3): never for shared subscriptions. One that is
+  // also a late message goes as the live message it was when the subscription came first.
+  auto handling = req.options.handling;
+  if (!(req.restored || shared || handling == retain_handling::do_not_send
+        || (handling == retain_handling::send_if_new_subscription && !is_new))) {
+    retained.match(req.filter, sys->clock().now(),
+                   [&](std::string_view, const message_ptr& msg, auto) {
+                     if (std::find(late.begin(), late.end(), msg) == late.end())
+                       add(msg, true);
+                   });
+  }
+  for (auto& msg : late)
+    add(msg, req.options.retain_as_published && msg->retain);
+  if (!late.empty())
+    metrics::add(metrics::slot::arrival_order, static_cast<int64_t>(late.size()));
+  late.clear();
   if (!batch.items.empty()) {
     auto& e = sessions[sid];
     e.sent += static_cast<int64_t>(batch.items.size());
     batch.ask_progress = wants_progress(e);
     caf::send_as(me(), session, deliver_atom::value, std::move(batch));
   }
+}
+
+void router_state::collect_late(broker::session_id sid, const broker::subscribe_request& req,
+                                std::vector<message_ptr>& late) {
+  auto now = sys->clock().now();
+  bool complete = recent.since(req.arrival, [&](const broker::arrival_window::entry& e) {
+    const auto& msg = *e.msg;
+    if (req.options.no_local && e.publisher == sid)
+      return;
+    if (msg.expired(now) || !topic_matches(req.filter, msg.topic))
+      return;
+    std::optional<broker::session_id> publisher;
+    if (e.publisher != 0)
+      publisher = e.publisher;
+    // Delivered already through another subscription of the session's.
+    if (tree.delivers_to(msg.topic, publisher, sid))
+      return;
+    late.push_back(e.msg);
+  });
+  if (!complete)
+    metrics::add(metrics::slot::arrival_order + 1);
 }
 
 void router_state::unsubscribe(broker::session_id sid, const std::string& filter) {
@@ -232,6 +270,9 @@ void router_state::route(route_batch& batch) {
   bool reuse = false;
   auto& targets = route_targets;
   targets.clear();
+  // Arrival order (header comment): one clock read per batch.
+  const int64_t routed_at = recent.enabled() ? broker::arrival_window::now() : 0;
+  const int64_t arrival = batch.arrival != 0 ? batch.arrival : routed_at;
   for (auto& msg : batch.messages) {
     ++index;
     ++counters.routed;
@@ -243,6 +284,8 @@ void router_state::route(route_batch& batch) {
       metrics::count_drop(metrics::drop::sys_topic_denied);
       continue;
     }
+    if (routed_at != 0)
+      recent.push(msg, arrival, routed_at, batch.publisher);
     if (msg->retain) {
       if (msg->payload.empty()) {
         if (retained.erase(msg->topic) && storage && !sys_topic)
@@ -427,6 +470,9 @@ caf::behavior router_behavior(router_actor_type* self, router_options opts, caf:
     core->flow_low = opts.flow_high / 2;
     core->slow_after = opts.slow_after;
     core->hold_persistent = opts.hold_persistent;
+    if (opts.arrival_order)
+      core->recent.reset(router_options::arrival_window_messages,
+                         router_options::arrival_window_bytes);
   }
   core->ready.store(true, std::memory_order_release);
   auto& st = *core;
@@ -512,7 +558,7 @@ caf::behavior router_behavior(router_actor_type* self, router_options opts, caf:
 }
 
 caf::actor spawn_router(caf::actor_system& sys, const broker::session_limits& limits,
-                        caf::actor storage) {
+                        caf::actor storage, bool arrival_order) {
   // The backlog at which publishers are paced: well below the queue limit,
   // so that the batches already on their way fit in the queue.
   router_options opts;
@@ -520,6 +566,7 @@ caf::actor spawn_router(caf::actor_system& sys, const broker::session_limits& li
     std::clamp<int64_t>(static_cast<int64_t>(limits.max_queued_online) / 8, 16, 1000);
   opts.slow_after = limits.slow_consumer_timeout;
   opts.hold_persistent = limits.hold_slow_persistent;
+  opts.arrival_order = arrival_order;
   return sys.spawn(router_behavior, opts, std::move(storage));
 }
 

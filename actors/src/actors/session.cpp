@@ -203,7 +203,7 @@ void session_state::process(uint64_t conn_id, byte_chunk& chunk) {
     return;
   machine.on_bytes(chunk.view(), now_of(self));
   link->consumed(conn, chunk.data.size());
-  after_input();
+  after_input(chunk.arrival);
 }
 
 void session_state::closed(uint64_t conn_id) {
@@ -636,7 +636,7 @@ void session_state::quit_now() {
   self->quit();
 }
 
-void session_state::after_input() {
+void session_state::after_input(int64_t arrival) {
   auto& fx = machine.fx();
   // The durable batch (inbound QoS 2 ids, "released" marks) before the
   // routes: it usually reaches the storage actor ahead of the router's
@@ -645,9 +645,11 @@ void session_state::after_input() {
   // of an old session must not take the new ids with it).
   if (stored && !fx.state_reset)
     persist_durable();
-  for (auto& s : fx.subscribes)
+  for (auto& s : fx.subscribes) {
+    s.arrival = arrival;
     if (!with_router(env->core, [&](router_state& r) { r.subscribe(id, caf::actor{self}, s); }))
       self->send(env->router, subscribe_atom::value, id, caf::actor{self}, std::move(s));
+  }
   for (auto& f : fx.unsubscribes)
     if (!with_router(env->core, [&](router_state& r) { r.unsubscribe(id, f); }))
       self->send(env->router, unsubscribe_atom::value, id, std::move(f));
@@ -655,6 +657,7 @@ void session_state::after_input() {
     route_batch batch;
     batch.seq = machine.commit_routes();
     batch.publisher = id;
+    batch.arrival = arrival;
     // Copied into the batch's inline room; fx.routes keeps its capacity for the next input.
     batch.messages.assign(std::make_move_iterator(fx.routes.begin()),
                           std::make_move_iterator(fx.routes.end()));

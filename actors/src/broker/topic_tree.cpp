@@ -733,8 +733,17 @@ void topic_tree::walk(std::string_view topic, std::optional<session_id> publishe
 void topic_tree::emit(node& n, std::optional<session_id> publisher, std::vector<delivery>& out) {
   if (!n.subs.empty())
     emit_subscribers(n.subs.items(), publisher, out);
-  if (n.groups)
+  if (n.groups && !skip_shared_)
     emit_shared(n, out);
+}
+
+bool topic_tree::delivers_to(std::string_view topic, std::optional<session_id> publisher,
+                             session_id session) {
+  skip_shared_ = true;
+  match(topic, publisher, probe_);
+  skip_shared_ = false;
+  return std::any_of(probe_.begin(), probe_.end(),
+                     [&](const delivery& d) { return d.session == session; });
 }
 
 template <class Subscribers>

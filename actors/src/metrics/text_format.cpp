@@ -327,6 +327,14 @@ std::string render(const std::vector<int64_t>& s, const pulled_values& p) {
            "deliveries (deliver). Only for a session that was idle on that worker.");
   w.sample("actormq_direct_turns_total", {{"input", "bytes"}}, at(slot::direct_turns));
   w.sample("actormq_direct_turns_total", {{"input", "deliver"}}, at(slot::direct_turns + 1));
+  w.family("actormq_arrival_order_total", "counter",
+           "runtime.arrival_order: messages a new subscription was given because they reached "
+           "the broker after its SUBSCRIBE but were routed before a worker read it (late), and "
+           "SUBSCRIBEs for which more was routed in between than the router keeps "
+           "(window_exceeded: such a subscription may have missed some).");
+  w.sample("actormq_arrival_order_total", {{"outcome", "late"}}, at(slot::arrival_order));
+  w.sample("actormq_arrival_order_total", {{"outcome", "window_exceeded"}},
+           at(slot::arrival_order + 1));
 
   // -- storage ----------------------------------------------------------------
   w.family("actormq_storage_commits_total", "counter",

@@ -4,6 +4,11 @@
 #include <algorithm>
 
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <chrono>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
@@ -57,6 +62,7 @@ namespace asio = boost::asio;
 namespace {
 
 thread_local std::vector<uint8_t>* tl_read_buffer = nullptr;
+thread_local int64_t tl_read_arrival = 0;
 
 bool would_block(const boost::system::error_code& ec) {
   return ec == asio::error::would_block || ec == asio::error::try_again;
@@ -80,9 +86,64 @@ bool on_io_thread() noexcept {
   return tl_read_buffer != nullptr;
 }
 
+arrival_scope::arrival_scope(int64_t arrival) noexcept : previous_(tl_read_arrival) {
+  tl_read_arrival = arrival;
+}
+
+arrival_scope::~arrival_scope() {
+  tl_read_arrival = previous_;
+}
+
+int64_t realtime_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+size_t read_stamped(int fd, uint8_t* data, size_t size, int64_t& arrival,
+                    boost::system::error_code& ec) noexcept {
+  arrival = 0;
+  iovec iov{data, size};
+  // Room for one SCM_TIMESTAMPNS (a timespec) and nothing else: a stream socket carries no
+  // other ancillary data unless asked to.
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  ssize_t n = 0;
+  do {
+    n = ::recvmsg(fd, &m, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ec = boost::system::error_code(errno, boost::system::system_category());
+    if (would_block(ec))
+      ec = asio::error::would_block;
+    return 0;
+  }
+  if (n == 0 && size > 0) {
+    ec = asio::error::eof;
+    return 0;
+  }
+  ec = {};
+  for (auto* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec ts{};
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      arrival = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+    }
+  }
+  return static_cast<size_t>(n);
+}
+
 } // namespace amq::net::detail
 
 namespace amq::net {
+
+int64_t connection::read_arrival() noexcept {
+  return detail::tl_read_arrival;
+}
 
 namespace {
 thread_local write_gather* tl_gather = nullptr;
@@ -220,7 +281,8 @@ void tcp_connection<Executor>::on_readable(const boost::system::error_code& ec) 
   bool drained = false; // the last read came back short or would block (edge_wait.hpp)
   for (int i = 0; i < max_reads_per_wakeup; ++i) {
     boost::system::error_code rec;
-    const size_t n = socket_.read_some(asio::buffer(buf), rec);
+    int64_t arrival = 0;
+    const size_t n = read_stamped(socket_.native_handle(), buf.data(), buf.size(), arrival, rec);
     if (would_block(rec)) {
       drained = true;
       break;
@@ -231,6 +293,7 @@ void tcp_connection<Executor>::on_readable(const boost::system::error_code& ec) 
     }
     state_->reads.fetch_add(1, std::memory_order_relaxed);
     state_->bytes_in.fetch_add(n, std::memory_order_relaxed);
+    arrival_scope stamp{arrival};
     notify([&](connection_receiver& r) { r.on_data(me, std::span<const uint8_t>{buf.data(), n}); });
     if (done_ || paused_ || phase_.load() != phase::open)
       return; // finish, resume_reading or begin_linger re-arm as needed

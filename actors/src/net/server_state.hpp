@@ -64,6 +64,30 @@ void set_io_thread_read_buffer(std::vector<uint8_t>* buf) noexcept;
 /// True on a server's I/O thread (between `set_io_thread_read_buffer(buf)` and `(nullptr)`).
 bool on_io_thread() noexcept;
 
+/// Sets `connection::read_arrival()` for the calling thread while it hands one read's bytes to
+/// a receiver (`on_data`); restores the previous value after.
+class arrival_scope {
+public:
+  explicit arrival_scope(int64_t arrival) noexcept;
+  ~arrival_scope();
+  arrival_scope(const arrival_scope&) = delete;
+  arrival_scope& operator=(const arrival_scope&) = delete;
+
+private:
+  int64_t previous_;
+};
+
+/// CLOCK_REALTIME now, in nanoseconds since the epoch (the clock of SO_TIMESTAMPNS).
+int64_t realtime_ns() noexcept;
+
+/// One non-blocking read of up to `size` bytes from the stream socket `fd` (a `recvmsg`, the
+/// syscall Asio's read_some makes). With SO_TIMESTAMPNS set on the socket, `arrival` is the
+/// kernel's receive time of the newest byte read (CLOCK_REALTIME ns; a TCP read that spans
+/// segments reports the last one's); 0 without it. `ec`: would_block, eof (the peer's FIN) or
+/// the system error, as Asio reports them.
+size_t read_stamped(int fd, uint8_t* data, size_t size, int64_t& arrival,
+                    boost::system::error_code& ec) noexcept;
+
 struct server_state {
   server_state(server_options o, server::accept_handler h)
     : opts(std::move(o)), on_accept(std::move(h)) {

@@ -297,6 +297,9 @@ void tls_connection<Executor>::on_readable(const boost::system::error_code& ec) 
     const auto n = static_cast<size_t>(r);
     state_->reads.fetch_add(1, std::memory_order_relaxed);
     state_->bytes_in.fetch_add(n, std::memory_order_relaxed);
+    // The kernel's stamp of the TCP segments is not reachable through OpenSSL's read: the time
+    // of the read stands in (later than the arrival, never earlier).
+    arrival_scope stamp{state_->opts.receive_timestamps ? realtime_ns() : 0};
     notify([&](connection_receiver& r) { r.on_data(me, std::span<const uint8_t>{buf.data(), n}); });
     if (done_ || paused_ || phase_.load() != phase::open)
       return;

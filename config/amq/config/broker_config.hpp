@@ -292,6 +292,9 @@ struct runtime_config {
   /// io_threads 0: worker i runs on the i-th CPU the process may use (when there are at least
   /// as many CPUs as workers; io_scheduler_options::worker_cpus).
   bool pin_workers = true;
+  /// A SUBSCRIBE and other clients' PUBLISHes are ordered by when they reached the machine, not
+  /// by when a worker read them (amq/actors/router.hpp, "Arrival order").
+  bool arrival_order = true;
   bool operator==(const runtime_config&) const = default;
 };
 
