@@ -197,7 +197,9 @@ public:
   /// nanoseconds since the epoch (CLOCK_REALTIME). Plain TCP with
   /// `server_options::receive_timestamps`: the kernel's receive time of the newest of them
   /// (SO_TIMESTAMPNS, so not how late a busy or sleeping I/O thread read them); TLS: the time
-  /// of the read. 0 outside `on_data`, or when timestamps are off. It orders input read on
+  /// of the read. 0 outside `on_data`, when timestamps are off, or for a read that came before
+  /// the kernel finished turning stamping on (it does so in a work item when the first socket of
+  /// the machine asks, so a read right after may carry none). It orders input read on
   /// different threads by when it reached the machine (amq/actors/router.hpp, "Arrival
   /// order").
   static int64_t read_arrival() noexcept;
