@@ -260,6 +260,13 @@ std::error_code server::impl::start() {
   if (opts.send_buffer > 0)
     if (acceptor->set_option(asio::socket_base::send_buffer_size(opts.send_buffer), ec); ec)
       return fail(ec);
+  if (opts.receive_timestamps && !opts.tls.enabled) {
+    // The kernel turns packet stamping on in a work item when the first socket of the machine
+    // asks for it: asked here, at start, it is on before the first client's bytes come, and
+    // stays on while the listener lives (each accepted socket asks again below).
+    int on = 1;
+    (void) ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  }
   if (acceptor->bind(endpoint, ec); ec)
     return fail(ec);
   if (acceptor->listen(opts.listen_backlog, ec); ec)
